@@ -1,0 +1,200 @@
+"""The ``glep`` command line: derive, emit (and check) generated modules.
+
+A bad input prints one clear message (no traceback) and exits with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import sympy as sp
+
+from derive.errors import DerivationError
+from derive.problem import Problem
+from derive.system import Hamiltonian
+
+from .emit import BACKENDS, module_name, render, write_atomically
+from .systemfile import load_problem, parse_setting
+
+SYSTEMS_DIR = Path(__file__).resolve().parent.parent / "systems"
+
+
+def source_name(path: Path) -> str:
+    """How a generated header names its source: ``<folder>/<file>``, whatever the cwd."""
+    path = Path(path).resolve()
+    return f"{path.parent.name}/{path.name}"
+
+
+def _load(path, settings) -> Problem:
+    overrides = dict(parse_setting(s) for s in settings or ())
+    return load_problem(path, overrides)
+
+
+def _show(expr, latex: bool, plain_of) -> str:
+    return sp.latex(expr) if latex else sp.sstr(plain_of(expr))
+
+
+def cmd_derive(args) -> int:
+    problem = _load(args.file, args.set)
+    system = problem.system
+    def show(expr):
+        return _show(expr, args.latex, system.plain)
+
+    out = []
+    kind = system.kind.capitalize()
+    out.append(
+        f"{problem.name}: {kind} with {len(system.coords)} coordinate(s), "
+        f"{len(problem.params)} parameter(s), {len(system.inputs)} input(s)"
+    )
+    if isinstance(system, Hamiltonian):
+        out.append(f"\nHamiltonian\n  H = {show(system.expr)}")
+        out.append("\nHamilton's equations")
+        out += [f"  {show(e.lhs)} = {show(e.rhs)}" for e in system.hamilton_equations()]
+        separable = system.is_separable()
+        lagrangian = None
+        try:
+            lagrangian = system.to_lagrangian()
+            out.append(f"\nLagrangian (inverse Legendre transform)\n  L = {show(lagrangian.expr)}")
+        except DerivationError as error:
+            out.append(f"\nLagrangian: none ({error})")
+    else:
+        out.append(f"\nLagrangian\n  L = {show(system.expr)}")
+        if system.dissipation is not None:
+            out.append(f"  Rayleigh dissipation F = {show(system.dissipation)}")
+        out.append("\nEuler–Lagrange equations")
+        out += [f"  0 = {show(e.lhs)}" for e in system.euler_lagrange()]
+        mass = system.mass_matrix()
+        constant = not (system.plain_mass_matrix.free_symbols & set(system.q))
+        structure = "diagonal" if mass.is_diagonal() else "full"
+        out.append(f"\nMass matrix ({'constant' if constant else 'state-dependent'}, {structure})")
+        out.append(f"  M = {show(mass)}")
+        out.append("\nAccelerations")
+        out += [
+            f"  {show(q.diff(system.time, 2))} = {show(a)}"
+            for q, a in zip(system.coords, system.accelerations())
+        ]
+        separable = None
+        try:
+            hamiltonian = system.to_hamiltonian()
+            h = _show(hamiltonian.expr, args.latex, hamiltonian.plain)
+            out.append(f"\nHamiltonian (Legendre transform)\n  H = {h}")
+            separable = hamiltonian.is_separable()
+        except DerivationError as error:
+            out.append(f"\nHamiltonian: none ({error})")
+    reversal = problem.time_reversal()
+    out.append("\nProperties")
+    if reversal.reversible:
+        out.append("  time-reversal invariant: yes (an echo can replace backward integration)")
+    else:
+        out.append("  time-reversal invariant: no — " + "; ".join(reversal.reasons))
+    if separable is not None:
+        out.append(f"  separable H = T(p) + V(q): {'yes' if separable else 'no'}")
+    out.append(f"  dissipative: {'yes' if system.dissipation is not None else 'no'}")
+    if problem.cost is not None:
+        out.append(
+            f"\nCost\n  running c = {show(problem.cost.running)}"
+            f"\n  terminal ψ = {show(problem.cost.terminal)}"
+        )
+    print("\n".join(out))
+    return 0
+
+
+def _bundled() -> list[Path]:
+    return sorted(p for p in SYSTEMS_DIR.glob("*.py") if not p.name.startswith("_"))
+
+
+def cmd_emit(args) -> int:
+    out_dir = Path(args.out)
+    if args.check:
+        return _check(out_dir, args.target)
+    if not args.files:
+        raise DerivationError("glep emit needs system files (or --check): glep emit systems/*.py")
+    for path in args.files:
+        if path.name == "__init__.py":
+            continue
+        problem = _load(path, args.set)
+        source = source_name(path)
+        settings = "".join(f" --set {s}" for s in args.set or ())
+        command = f"glep emit {source}{settings}"
+        for backend in args.target:
+            text = render(problem, backend, source, command)
+            target = out_dir / f"{module_name(problem, source, backend)}.py"
+            write_atomically(target, text)
+            print(f"wrote {target}")
+    return 0
+
+
+def _check(out_dir: Path, backends) -> int:
+    stale, expected = [], set()
+    for path in _bundled():
+        problem = load_problem(path)
+        source = source_name(path)
+        for backend in backends:
+            name = f"{module_name(problem, source, backend)}.py"
+            expected.add(name)
+            target = out_dir / name
+            text = render(problem, backend, source)
+            if not target.is_file():
+                stale.append(f"{target} (missing)")
+            elif target.read_text(encoding="utf-8") != text:
+                stale.append(f"{target} (differs from what glep emits now)")
+    for backend in backends:
+        for path in sorted(out_dir.glob(f"*_{backend}.py")):
+            if path.name not in expected:
+                stale.append(f"{path} (no bundled system emits it)")
+    if stale:
+        print("stale generated files:\n  " + "\n  ".join(stale), file=sys.stderr)
+        print("regenerate with: glep emit systems/*.py", file=sys.stderr)
+        return 1
+    print(f"generated/ is up to date ({len(expected)} modules)")
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(
+        prog="glep",
+        description="Write a Lagrangian, get a learning rule.",
+    )
+    sub = top.add_subparsers(dest="command", required=True)
+
+    def add(name, help_text):
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        p.add_argument(
+            "--set",
+            action="append",
+            metavar="NAME=VALUE",
+            help="override a module-level setting of the system file (e.g. --set n=4)",
+        )
+        return p
+
+    p = add("derive", "equations of motion, Hamiltonian/Lagrangian and properties")
+    p.add_argument("file", type=Path)
+    p.add_argument("--latex", action="store_true", help="print expressions as LaTeX")
+    p.set_defaults(run=cmd_derive)
+
+    p = add("emit", "write NumPy/Torch modules for system files, or check generated/")
+    p.add_argument("files", nargs="*", type=Path)
+    p.add_argument("--target", nargs="+", choices=BACKENDS, default=list(BACKENDS))
+    p.add_argument("--out", default="generated", help="output folder (default: generated)")
+    p.add_argument(
+        "--check",
+        action="store_true",
+        help="exit 1 naming every generated module that differs from a fresh emission",
+    )
+    p.set_defaults(run=cmd_emit)
+    return top
+
+
+def main(argv=None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return args.run(args)
+    except DerivationError as error:
+        print(f"glep: error: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,153 @@
+"""The numerical model of a problem: the plain data that code generation prints.
+
+A :class:`Model` holds SymPy expressions over plain Symbols and numbers only:
+the first-order vector field in the problem's own state coordinates, and, when the
+system has a Hamiltonian form, the canonical pieces the symplectic integrators need.
+
+>>> import sympy as sp
+>>> from derive import Hamiltonian, Problem
+>>> t = sp.Symbol("t")
+>>> q, p = sp.Function("q")(t), sp.Function("p")(t)
+>>> k = sp.Symbol("k")
+>>> H = Hamiltonian(p**2 / 2 + k * q**2 / 2, [q], [p], [k])
+>>> model = Model.from_problem(
+...     Problem(H, params={k: 1.0}, initial={q: 1.0, p: 0.0}, horizon=1.0, steps=10)
+... )
+>>> model.state, model.vector_field
+((q, p), (p, -k*q))
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import sympy as sp
+
+from . import mechanics
+from .errors import NotQuadraticError
+from .problem import Problem, Signal
+from .system import Hamiltonian, Lagrangian
+
+Sparse = tuple[tuple[int, int, sp.Expr], ...]
+
+
+def sparse(matrix: sp.Matrix) -> Sparse:
+    """The non-zero entries of a matrix as ``(row, column, expression)``."""
+    rows, cols = matrix.shape
+    return tuple(
+        (i, j, matrix[i, j]) for i in range(rows) for j in range(cols) if matrix[i, j] != 0
+    )
+
+
+@dataclass(frozen=True)
+class Canonical:
+    """Hamilton's equations in ``(q, p)`` and the maps from and to the problem's state."""
+
+    coords: tuple[sp.Symbol, ...]
+    momenta: tuple[sp.Symbol, ...]
+    hamiltonian: sp.Expr
+    dq: tuple[sp.Expr, ...]
+    dp: tuple[sp.Expr, ...]
+    jacobian: Sparse  # ∂(q̇, ṗ)/∂(q, p), for Newton's method in implicit midpoint
+    separable: bool
+    conservative: bool
+    kinetic_hessian: Sparse  # ∂²H/∂p²
+    potential_hessian: Sparse  # ∂²H/∂q²
+    momentum_of_state: tuple[sp.Expr, ...] | None  # p(q, q̇); None if the state is canonical
+    velocity_of_momentum: tuple[sp.Expr, ...] | None  # q̇(q, p); None if the state is canonical
+
+
+@dataclass(frozen=True)
+class Model:
+    """Everything a simulator needs, as plain SymPy data."""
+
+    name: str
+    kind: str  # "lagrangian" or "hamiltonian"
+    time: sp.Symbol
+    state: tuple[sp.Symbol, ...]
+    state_kinds: tuple[str, ...]
+    params: tuple[sp.Symbol, ...]
+    param_values: tuple[float, ...]
+    inputs: tuple[sp.Symbol, ...]
+    input_signals: tuple[Signal, ...]
+    vector_field: tuple[sp.Expr, ...]
+    canonical: Canonical | None
+    initial_state: tuple[float, ...]
+    horizon: float
+    steps: int
+    time_reversible: bool
+    time_reversal_reasons: tuple[str, ...]
+
+    @property
+    def n(self) -> int:
+        return len(self.state) // 2
+
+    @classmethod
+    def from_problem(cls, problem: Problem, name: str | None = None) -> Model:
+        system = problem.system
+        n = len(system.q)
+        if isinstance(system, Lagrangian) and problem.state_kind == "velocity":
+            state = system.q + system.v
+            kinds = ("position",) * n + ("velocity",) * n
+            field = tuple(system.v) + tuple(system.plain_accelerations)
+        else:
+            hamiltonian = system if isinstance(system, Hamiltonian) else system.to_hamiltonian()
+            state = system.q + hamiltonian.p
+            kinds = ("position",) * n + ("momentum",) * n
+            dq, dp = hamiltonian.plain_rhs
+            field = tuple(dq) + tuple(dp)
+        reversal = problem.time_reversal()
+        return cls(
+            name=name or problem.name or "system",
+            kind=system.kind,
+            time=system.time,
+            state=tuple(state),
+            state_kinds=kinds,
+            params=problem.params,
+            param_values=problem.param_values,
+            inputs=system.x,
+            input_signals=problem.inputs,
+            vector_field=field,
+            canonical=_canonical(problem),
+            initial_state=problem.initial_state,
+            horizon=problem.horizon,
+            steps=problem.steps,
+            time_reversible=reversal.reversible,
+            time_reversal_reasons=reversal.reasons,
+        )
+
+
+def _canonical(problem: Problem) -> Canonical | None:
+    system = problem.system
+    if isinstance(system, Hamiltonian):
+        hamiltonian, to_momentum, to_velocity = system, None, None
+    else:
+        try:
+            hamiltonian = system.to_hamiltonian()
+        except NotQuadraticError:
+            return None
+        _, velocity = system._legendre
+        if problem.state_kind == "velocity":
+            to_momentum = tuple(system.momentum_expressions)
+            to_velocity = tuple(velocity)
+        else:
+            to_momentum = to_velocity = None
+    q, p = system.q, hamiltonian.p
+    H = hamiltonian._plain_expr
+    dq, dp = hamiltonian.plain_rhs
+    dH_dp = mechanics.gradient(H, p)
+    dH_dq = mechanics.gradient(H, q)
+    return Canonical(
+        coords=q,
+        momenta=p,
+        hamiltonian=H,
+        dq=tuple(dq),
+        dp=tuple(dp),
+        jacobian=sparse(mechanics.jacobian(list(dq) + list(dp), list(q) + list(p))),
+        separable=hamiltonian.is_separable(),
+        conservative=system.dissipation is None,
+        kinetic_hessian=sparse(mechanics.jacobian(dH_dp, p)),
+        potential_hessian=sparse(mechanics.jacobian(dH_dq, q)),
+        momentum_of_state=to_momentum,
+        velocity_of_momentum=to_velocity,
+    )

@@ -1,0 +1,1 @@
+"""Modules emitted by ``glep emit``; never edit them by hand (``glep emit --check``)."""

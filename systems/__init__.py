@@ -1,0 +1,1 @@
+"""The library of bundled problems; each file defines ``problem`` (a ``derive.Problem``)."""
