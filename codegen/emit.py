@@ -124,16 +124,6 @@ def _literal(values) -> str:
     return "(" + ", ".join(items) + ("," if len(items) == 1 else "") + ")"
 
 
-def _methods(model: Model) -> tuple[str, ...]:
-    canonical = model.canonical
-    methods = ["rk4"]
-    if canonical is not None and canonical.separable and canonical.conservative:
-        methods.append("leapfrog")
-    if canonical is not None:
-        methods.append("implicit_midpoint")
-    return tuple(methods)
-
-
 def context(problem: Problem, backend: str, source: str, command: str | None = None) -> dict:
     """Everything the template needs, printed."""
     if backend not in BACKENDS:
@@ -174,7 +164,7 @@ def context(problem: Problem, backend: str, source: str, command: str | None = N
         "z[..., 0]",
     )
     canonical = model.canonical
-    separable = canonical is not None and canonical.separable and canonical.conservative
+    separable = "leapfrog" in model.methods
     if canonical is not None:
         qp = canonical.coords + canonical.momenta
         functions["canonical_field"] = w.function(
@@ -269,7 +259,7 @@ def context(problem: Problem, backend: str, source: str, command: str | None = N
         "horizon": repr(model.horizon),
         "steps": repr(model.steps),
         "time_reversible": repr(model.time_reversible),
-        "methods": _literal(_methods(model)),
+        "methods": _literal(model.methods),
         "sampled_defaults": sampled_defaults,
         "canonical": canonical is not None,
         "separable": separable,
@@ -307,7 +297,15 @@ def write_atomically(path: Path, text: str) -> None:
 
 
 def load_module(problem: Problem, backend: str = "numpy", source: str = "<memory>"):
-    """Render and import a generated module without writing it to disk."""
+    """Render and import a generated module without writing it to disk.
+
+    >>> from codegen.systemfile import load_problem
+    >>> from pathlib import Path
+    >>> problem = load_problem(Path(__file__).parent.parent / "systems" / "pendulum.py")
+    >>> module = load_module(problem, "numpy")
+    >>> module.simulate(steps=10).shape
+    (11, 2)
+    """
     text = render(problem, backend, source)
     module = types.ModuleType(module_name(problem, source, backend))
     exec(compile(text, module.__name__, "exec"), module.__dict__)

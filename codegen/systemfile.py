@@ -5,9 +5,9 @@ runs, as ``glep --set n=4`` does: the assignment's value is replaced in the synt
 
 >>> from pathlib import Path
 >>> path = Path(__file__).parent.parent / "systems" / "anharmonic_chain.py"
->>> load_problem(path, {"n": "3"}).name
+>>> load_problem(path, {"n": 3}).name
 'anharmonic_chain'
->>> len(load_problem(path, {"n": "3"}).system.coords)
+>>> len(load_problem(path, {"n": 3}).system.coords)
 3
 """
 

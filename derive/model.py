@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import sympy as sp
 
 from . import mechanics
-from .errors import NotQuadraticError
+from .errors import IntegratorError, NotQuadraticError, NotSeparableError
 from .problem import Problem, Signal
 from .system import Hamiltonian, Lagrangian
 
@@ -81,6 +81,47 @@ class Model:
     @property
     def n(self) -> int:
         return len(self.state) // 2
+
+    @property
+    def methods(self) -> tuple[str, ...]:
+        """Integrators that apply: rk4 always; leapfrog for separable conservative
+        Hamiltonian forms; implicit midpoint for any Hamiltonian form."""
+        canonical = self.canonical
+        methods = ["rk4"]
+        if canonical is not None and canonical.separable and canonical.conservative:
+            methods.append("leapfrog")
+        if canonical is not None:
+            methods.append("implicit_midpoint")
+        return tuple(methods)
+
+    def require_method(self, method: str) -> None:
+        """Raise a clear error when ``method`` cannot integrate this model."""
+        if method in self.methods:
+            return
+        if method == "leapfrog":
+            if self.canonical is None:
+                raise NotSeparableError(
+                    f"{self.name}: leapfrog needs a Hamiltonian form, and this Lagrangian is "
+                    f"not quadratic in the velocities; use method='rk4'"
+                )
+            if not self.canonical.conservative:
+                raise IntegratorError(
+                    f"{self.name}: leapfrog is for conservative systems, and this one "
+                    f"dissipates; use method='rk4' or 'implicit_midpoint'"
+                )
+            raise NotSeparableError(
+                f"{self.name}: leapfrog needs a separable Hamiltonian H = T(p) + V(q), and "
+                f"this one couples positions and momenta; use method='implicit_midpoint' "
+                f"(symplectic, reversible) or 'rk4'"
+            )
+        if method == "implicit_midpoint":
+            raise IntegratorError(
+                f"{self.name}: implicit_midpoint integrates the Hamiltonian form, and this "
+                f"Lagrangian is not quadratic in the velocities; use method='rk4'"
+            )
+        raise IntegratorError(
+            f"unknown integration method {method!r}: choose one of {self.methods}"
+        )
 
     @classmethod
     def from_problem(cls, problem: Problem, name: str | None = None) -> Model:

@@ -1,0 +1,40 @@
+"""Simulate a problem through its generated module, with glep's own input checks.
+
+>>> from pathlib import Path
+>>> from codegen.systemfile import load_problem
+>>> problem = load_problem(Path(__file__).parent.parent / "systems" / "double_pendulum.py")
+>>> simulate(problem, method="leapfrog")
+Traceback (most recent call last):
+...
+derive.errors.NotSeparableError: double_pendulum: leapfrog needs a separable Hamiltonian H = T(p) + V(q), and this one couples positions and momenta; use method='implicit_midpoint' (symplectic, reversible) or 'rk4'
+"""
+
+from __future__ import annotations
+
+from derive.errors import HorizonError, StepsError
+from derive.model import Model
+from derive.problem import Problem
+
+from .emit import load_module
+
+
+def simulate(problem: Problem, *, method="rk4", backend="numpy", horizon=None, steps=None,
+             z0=None, theta=None, inputs=None):
+    """The trajectory of ``problem`` (defaults from the problem), shape ``(steps + 1, ...)``."""
+    model = Model.from_problem(problem)
+    model.require_method(method)
+    horizon = problem.horizon if horizon is None else horizon
+    steps = problem.steps if steps is None else steps
+    if not horizon > 0:
+        raise HorizonError(f"horizon is {horizon}: give a positive duration")
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps <= 0:
+        raise StepsError(f"steps is {steps!r}: give a positive integer number of steps")
+    module = load_module(problem, backend)
+    return module.simulate(
+        module.INITIAL_STATE if z0 is None else z0,
+        module.PARAM_VALUES if theta is None else theta,
+        horizon=horizon,
+        steps=steps,
+        method=method,
+        inputs=inputs,
+    )
