@@ -34,6 +34,12 @@ from .printers import PRINTERS, eliminate_common
 
 BACKENDS = ("numpy", "torch")
 
+#: Names generated functions use themselves; a declared symbol with one of these names is
+#: printed with a trailing underscore (``x`` → ``x_``).
+RESERVED = frozenset(
+    {"t", "z", "theta", "x", "np", "torch", "nn", "warnings", "float", "abs", "max", "min"}
+)
+
 
 @dataclass
 class Function:
@@ -47,6 +53,7 @@ class Function:
     assignments: list[tuple[str, str]] = field(default_factory=list)
     outputs: list = field(default_factory=list)
     matrix: tuple[int, int] | None = None
+    scalar: bool = False
 
 
 def _environment() -> jinja2.Environment:
@@ -66,7 +73,15 @@ class _Writer:
     def __init__(self, model: Model, backend: str):
         self.model = model
         self.backend = backend
-        self.printer = PRINTERS[backend]({model.time: "t"})
+        names = {
+            s: f"{s.name}_"
+            for s in (*model.state, *model.params, *model.inputs)
+            if s.name in RESERVED
+        }
+        clash = {v for v in names.values()} & {s.name for s in (*model.state, *model.params)}
+        if clash:
+            raise CodegenError(f"the names {sorted(clash)} clash in generated code: rename one")
+        self.printer = PRINTERS[backend]({**names, model.time: "t"})
 
     def sources(self, state: str | None, state_symbols=None, inputs=True):
         """Where each symbol comes from: ``name = array[..., i]``."""
@@ -82,7 +97,8 @@ class _Writer:
                 out[s] = f"x[..., {i}]"
         return out
 
-    def function(self, name, signature, doc, exprs, sources, ref, matrix=None, ref_array=None):
+    def function(self, name, signature, doc, exprs, sources, ref, matrix=None, ref_array=None,
+                 scalar=False):
         entries = None
         if matrix is not None:
             entries = [(i, j) for i, j, _ in exprs]
@@ -100,7 +116,7 @@ class _Writer:
         outputs = [self.printer.doprint(e) for e in reduced]
         if entries is not None:
             outputs = [(i, j, o) for (i, j), o in zip(entries, outputs)]
-        return Function(name, signature, doc, ref, prologue, printed, outputs, matrix)
+        return Function(name, signature, doc, ref, prologue, printed, outputs, matrix, scalar)
 
 
 def _description(problem: Problem, model: Model) -> str:
@@ -111,7 +127,8 @@ def _description(problem: Problem, model: Model) -> str:
     if model.time_reversible:
         lines.append("Time-reversal invariant: yes.")
     else:
-        lines.append("Time-reversal invariant: no (" + "; ".join(model.time_reversal_reasons) + ").")
+        reasons = "; ".join(model.time_reversal_reasons)
+        lines.append(f"Time-reversal invariant: no ({reasons}).")
     wrapped = []
     for line in lines:
         wrapped.extend(textwrap.wrap(line, 88, break_long_words=True, break_on_hyphens=False))
@@ -167,6 +184,15 @@ def context(problem: Problem, backend: str, source: str, command: str | None = N
     separable = "leapfrog" in model.methods
     if canonical is not None:
         qp = canonical.coords + canonical.momenta
+        functions["hamiltonian"] = w.function(
+            "hamiltonian",
+            "t, z, theta, x",
+            "The Hamiltonian (energy) at a canonical state ``z = (q, p)``.",
+            [canonical.hamiltonian],
+            w.sources("z", qp),
+            "z[..., 0]",
+            scalar=True,
+        )
         functions["canonical_field"] = w.function(
             "canonical_field",
             "t, z, theta, x",

@@ -15,6 +15,8 @@ emitting code that would silently detach autograd or fail on batched inputs.
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import sympy as sp
 from sympy.printing.pycode import PythonCodePrinter
 
@@ -47,7 +49,7 @@ class _ArrayPrinter(PythonCodePrinter):
     """Element-wise printer over a module prefix (``np`` or ``torch``)."""
 
     module = "np"
-    names: dict[str, str] = {}
+    names: ClassVar[dict[str, str]] = {}
 
     def __init__(self, names: dict[sp.Symbol, str] | None = None):
         super().__init__({"fully_qualified_modules": False, "strict": True})
@@ -119,7 +121,7 @@ class TorchPrinter(_ArrayPrinter):
     """Element-wise Torch printer; every symbol is a tensor, constants are Python floats."""
 
     module = "torch"
-    names = {
+    names: ClassVar[dict[str, str]] = {
         "asin": "asin",
         "acos": "acos",
         "atan": "atan",

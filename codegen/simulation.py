@@ -3,10 +3,12 @@
 >>> from pathlib import Path
 >>> from codegen.systemfile import load_problem
 >>> problem = load_problem(Path(__file__).parent.parent / "systems" / "double_pendulum.py")
->>> simulate(problem, method="leapfrog")
+>>> simulate(problem, method="leapfrog")  # doctest: +ELLIPSIS
 Traceback (most recent call last):
 ...
-derive.errors.NotSeparableError: double_pendulum: leapfrog needs a separable Hamiltonian H = T(p) + V(q), and this one couples positions and momenta; use method='implicit_midpoint' (symplectic, reversible) or 'rk4'
+derive.errors.NotSeparableError: double_pendulum: leapfrog needs a separable Hamiltonian ...
+>>> simulate(problem, method="implicit_midpoint", steps=10).shape
+(11, 4)
 """
 
 from __future__ import annotations

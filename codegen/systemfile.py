@@ -33,15 +33,25 @@ def parse_setting(text: str):
         return name, value.strip()
 
 
+def _is_literal(node) -> bool:
+    try:
+        ast.literal_eval(node)
+    except ValueError:
+        return False
+    return True
+
+
 def _settings(tree: ast.Module) -> dict[str, ast.Assign]:
+    """Top-level ``NAME = <literal>`` assignments (``n = 8``, ``g = 9.81``)."""
     found = {}
     for node in tree.body:
-        if isinstance(node, ast.Assign) and len(node.targets) == 1:
-            target = node.targets[0]
-            if isinstance(target, ast.Name):
-                found.setdefault(target.id, node)
-        elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
-            found.setdefault(node.target.id, node)
+        if (
+            isinstance(node, ast.Assign)
+            and len(node.targets) == 1
+            and isinstance(node.targets[0], ast.Name)
+            and _is_literal(node.value)
+        ):
+            found.setdefault(node.targets[0].id, node)
     return found
 
 
@@ -60,7 +70,7 @@ def load_problem(path, overrides: dict | None = None) -> Problem:
     settings = _settings(tree)
     for name, value in (overrides or {}).items():
         if name not in settings:
-            available = ", ".join(sorted(n for n in settings if n.islower() and n != "problem"))
+            available = ", ".join(sorted(settings))
             raise SystemFileError(
                 f"--set {name}=...: {path.name} has no module-level setting {name!r} "
                 f"(settings: {available or 'none'})"

@@ -31,6 +31,11 @@ from .errors import (
 )
 from .variables import check_declared, check_params, check_unique, momentum, name_of, time_of
 
+_DEGENERATE = (
+    "The Lagrangian is degenerate: every coordinate needs a kinetic term "
+    "(e.g. m*q.diff(t)**2/2) and the kinetic terms must be independent."
+)
+
 
 @dataclass(frozen=True)
 class TimeReversal:
@@ -167,12 +172,7 @@ class Lagrangian(_Mechanical):
 
     @cached_property
     def plain_accelerations(self) -> list:
-        mechanics.check_invertible(
-            self.plain_mass_matrix,
-            "the mass matrix ∂²L/∂q̇²",
-            "The Lagrangian is degenerate: every coordinate needs a kinetic term "
-            "(e.g. m*q.diff(t)**2/2) and the kinetic terms must be independent.",
-        )
+        mechanics.check_invertible(self.plain_mass_matrix, "the mass matrix ∂²L/∂q̇²", _DEGENERATE)
         forces = mechanics.generalized_forces(
             self._plain_expr,
             self.q,
@@ -216,7 +216,7 @@ class Lagrangian(_Mechanical):
 
     def to_hamiltonian(self) -> Hamiltonian:
         """Legendre transform ``H = p·q̇ − L`` with momenta ``p_q(t)`` (see :func:`momentum`)."""
-        self.plain_accelerations  # rejects a degenerate Lagrangian first
+        mechanics.check_invertible(self.plain_mass_matrix, "the mass matrix ∂²L/∂q̇²", _DEGENERATE)
         H, _ = self._legendre
         momenta = [momentum(q) for q in self.coords]
         to_time = {**self._timed, **{ps: pf for ps, pf in zip(self.p, momenta)}}
@@ -268,7 +268,7 @@ class Hamiltonian(_Mechanical):
                 f"{len(tuple(coords))} coordinates but {len(momenta)} momenta: give one "
                 f"momentum per coordinate"
             )
-        time = time if time is not None else time_of(tuple(coords)[0], "coordinate")
+        time = time if time is not None else time_of(next(iter(coords)), "coordinate")
         momentum_names = [name_of(p, "momentum", time) for p in momenta]
         self._declare(coords, params, inputs, time, extra_names=momentum_names)
         self.momenta = momenta

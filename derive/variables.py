@@ -22,19 +22,10 @@ from sympy.core.function import AppliedUndef
 
 from .errors import CoordinateError, NameClashError, ParameterError, UndeclaredSymbolError
 
-#: Names a generated module uses for its own arguments; declared objects may not take them
-#: (nor any name starting with an underscore). Time may be called ``t``.
-RESERVED = frozenset({"z", "theta", "x", "t", "np", "torch", "math", "nn", "warnings"})
-
 
 def usable_name(name: str) -> bool:
-    """A name generated code can use for a declared object."""
-    return (
-        name.isidentifier()
-        and not keyword.iskeyword(name)
-        and name not in RESERVED
-        and not name.startswith("_")
-    )
+    """A Python identifier, not a keyword, not starting with ``_`` (kept for generated code)."""
+    return name.isidentifier() and not keyword.iskeyword(name) and not name.startswith("_")
 
 
 def time_of(obj, what: str) -> sp.Symbol:
@@ -61,8 +52,8 @@ def name_of(obj, what: str, time: sp.Symbol) -> str:
     if not usable_name(name):
         raise NameClashError(
             f"{what} {obj!r} has the name {name!r}, which cannot be used in generated code: "
-            f"rename it (letters, digits and underscores, no leading underscore, not one "
-            f"of {sorted(RESERVED)})"
+            f"rename it (letters, digits and underscores, no leading underscore, not a "
+            f"Python keyword)"
         )
     return name
 
@@ -92,8 +83,8 @@ def check_params(params) -> tuple[sp.Symbol, ...]:
         if not usable_name(p.name):
             raise NameClashError(
                 f"parameter name {p.name!r} cannot be used in generated code: rename it "
-                f"(letters, digits and underscores, no leading underscore, not one of "
-                f"{sorted(RESERVED)})"
+                f"(letters, digits and underscores, no leading underscore, not a Python "
+                f"keyword)"
             )
     return params
 

@@ -45,6 +45,8 @@ def _as_array(value, like=None):
 
 
 def _stack(items, ref):
+    if not items:
+        return np.zeros((*np.shape(ref), 0))
     return np.stack(np.broadcast_arrays(ref, *items)[1:], axis=-1)
 
 
@@ -211,6 +213,61 @@ def vector_field(t, z, theta, x):
     _t25 = _t21 - 2*q8
     _t26 = (1/2)*k7
     return _stack([q1_dot, q2_dot, q3_dot, q4_dot, q5_dot, q6_dot, q7_dot, q8_dot, (_t0 - _t2*_t3 - b0*q1**3 - k0*q1 + u)/m1, (-_t0 + _t2*_t3 + _t4 - _t6*_t7)/m2, (-_t10*_t11 - _t4 + _t6*_t7 + _t8)/m3, (_t10*_t11 + _t12 - _t14*_t15 - _t8)/m4, (-_t12 + _t14*_t15 + _t16 - _t18*_t19)/m5, (-_t16 + _t18*_t19 + _t20 - _t22*_t23)/m6, (-_t20 + _t22*_t23 + _t24 - _t25*_t26)/m7, (-_t24 + _t25*_t26 - b8*q8**3 - k8*q8)/m8], z[..., 0])
+
+
+def hamiltonian(t, z, theta, x):
+    """The Hamiltonian (energy) at a canonical state ``z = (q, p)``."""
+    q1 = z[..., 0]
+    q2 = z[..., 1]
+    q3 = z[..., 2]
+    q4 = z[..., 3]
+    q5 = z[..., 4]
+    q6 = z[..., 5]
+    q7 = z[..., 6]
+    q8 = z[..., 7]
+    p_q1 = z[..., 8]
+    p_q2 = z[..., 9]
+    p_q3 = z[..., 10]
+    p_q4 = z[..., 11]
+    p_q5 = z[..., 12]
+    p_q6 = z[..., 13]
+    p_q7 = z[..., 14]
+    p_q8 = z[..., 15]
+    m1 = theta[..., 0]
+    m2 = theta[..., 1]
+    m3 = theta[..., 2]
+    m4 = theta[..., 3]
+    m5 = theta[..., 4]
+    m6 = theta[..., 5]
+    m7 = theta[..., 6]
+    m8 = theta[..., 7]
+    k0 = theta[..., 8]
+    k1 = theta[..., 9]
+    k2 = theta[..., 10]
+    k3 = theta[..., 11]
+    k4 = theta[..., 12]
+    k5 = theta[..., 13]
+    k6 = theta[..., 14]
+    k7 = theta[..., 15]
+    k8 = theta[..., 16]
+    b0 = theta[..., 17]
+    b1 = theta[..., 18]
+    b2 = theta[..., 19]
+    b3 = theta[..., 20]
+    b4 = theta[..., 21]
+    b5 = theta[..., 22]
+    b6 = theta[..., 23]
+    b7 = theta[..., 24]
+    b8 = theta[..., 25]
+    u = x[..., 0]
+    _t0 = -q1 + q2
+    _t1 = -q2 + q3
+    _t2 = -q3 + q4
+    _t3 = -q4 + q5
+    _t4 = -q5 + q6
+    _t5 = -q6 + q7
+    _t6 = -q7 + q8
+    return _stack([(1/4)*_t0**4*b1 + (1/2)*_t0**2*k1 + (1/4)*_t1**4*b2 + (1/2)*_t1**2*k2 + (1/4)*_t2**4*b3 + (1/2)*_t2**2*k3 + (1/4)*_t3**4*b4 + (1/2)*_t3**2*k4 + (1/4)*_t4**4*b5 + (1/2)*_t4**2*k5 + (1/4)*_t5**4*b6 + (1/2)*_t5**2*k6 + (1/4)*_t6**4*b7 + (1/2)*_t6**2*k7 + (1/4)*b0*q1**4 + (1/4)*b8*q8**4 + (1/2)*k0*q1**2 + (1/2)*k8*q8**2 - q1*u + (1/2)*p_q8**2/m8 + (1/2)*p_q7**2/m7 + (1/2)*p_q6**2/m6 + (1/2)*p_q5**2/m5 + (1/2)*p_q4**2/m4 + (1/2)*p_q3**2/m3 + (1/2)*p_q2**2/m2 + (1/2)*p_q1**2/m1], z[..., 0])[..., 0]
 
 
 def canonical_field(t, z, theta, x):

@@ -42,6 +42,8 @@ def _as_array(value, like=None):
 
 
 def _stack(items, ref):
+    if not items:
+        return np.zeros((*np.shape(ref), 0))
     return np.stack(np.broadcast_arrays(ref, *items)[1:], axis=-1)
 
 
@@ -182,6 +184,41 @@ def vector_field(t, z, theta, x):
     _t12 = _t9 - 2*q6
     _t13 = (1/2)*c5
     return _stack([q1_dot, q2_dot, q3_dot, q4_dot, q5_dot, q6_dot, (-_t1*_t2 - k1*q1 + u)/m1, (_t1*_t2 - _t4*_t5 - k2*q2)/m2, (_t4*_t5 - _t7*_t8 - k3*q3)/m3, (-_t10*_t11 + _t7*_t8 - k4*q4)/m4, (_t10*_t11 - _t12*_t13 - k5*q5)/m5, (_t12*_t13 - k6*q6)/m6], z[..., 0])
+
+
+def hamiltonian(t, z, theta, x):
+    """The Hamiltonian (energy) at a canonical state ``z = (q, p)``."""
+    q1 = z[..., 0]
+    q2 = z[..., 1]
+    q3 = z[..., 2]
+    q4 = z[..., 3]
+    q5 = z[..., 4]
+    q6 = z[..., 5]
+    p_q1 = z[..., 6]
+    p_q2 = z[..., 7]
+    p_q3 = z[..., 8]
+    p_q4 = z[..., 9]
+    p_q5 = z[..., 10]
+    p_q6 = z[..., 11]
+    m1 = theta[..., 0]
+    m2 = theta[..., 1]
+    m3 = theta[..., 2]
+    m4 = theta[..., 3]
+    m5 = theta[..., 4]
+    m6 = theta[..., 5]
+    k1 = theta[..., 6]
+    k2 = theta[..., 7]
+    k3 = theta[..., 8]
+    k4 = theta[..., 9]
+    k5 = theta[..., 10]
+    k6 = theta[..., 11]
+    c1 = theta[..., 12]
+    c2 = theta[..., 13]
+    c3 = theta[..., 14]
+    c4 = theta[..., 15]
+    c5 = theta[..., 16]
+    u = x[..., 0]
+    return _stack([(1/2)*c1*(-q1 + q2)**2 + (1/2)*c2*(-q2 + q3)**2 + (1/2)*c3*(-q3 + q4)**2 + (1/2)*c4*(-q4 + q5)**2 + (1/2)*c5*(-q5 + q6)**2 + (1/2)*k1*q1**2 + (1/2)*k2*q2**2 + (1/2)*k3*q3**2 + (1/2)*k4*q4**2 + (1/2)*k5*q5**2 + (1/2)*k6*q6**2 - q1*u + (1/2)*p_q6**2/m6 + (1/2)*p_q5**2/m5 + (1/2)*p_q4**2/m4 + (1/2)*p_q3**2/m3 + (1/2)*p_q2**2/m2 + (1/2)*p_q1**2/m1], z[..., 0])[..., 0]
 
 
 def canonical_field(t, z, theta, x):

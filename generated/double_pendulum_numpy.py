@@ -38,6 +38,8 @@ def _as_array(value, like=None):
 
 
 def _stack(items, ref):
+    if not items:
+        return np.zeros((*np.shape(ref), 0))
     return np.stack(np.broadcast_arrays(ref, *items)[1:], axis=-1)
 
 
@@ -156,6 +158,28 @@ def vector_field(t, z, theta, x):
     _t11 = _t10*theta1_dot**2 - _t7*l2*np.sin(theta2)
     _t12 = -_t10*theta2_dot**2 - l1*(_t7 + 9.81*m1)*np.sin(theta1) + u
     return _stack([theta1_dot, theta2_dot, _t6*(_t1*_t12*m2 - _t11*_t5*_t9), _t6*(_t0*_t11*(m1 + m2) - _t12*_t5*_t8*m2)], z[..., 0])
+
+
+def hamiltonian(t, z, theta, x):
+    """The Hamiltonian (energy) at a canonical state ``z = (q, p)``."""
+    theta1 = z[..., 0]
+    theta2 = z[..., 1]
+    p_theta1 = z[..., 2]
+    p_theta2 = z[..., 3]
+    m1 = theta[..., 0]
+    m2 = theta[..., 1]
+    l1 = theta[..., 2]
+    l2 = theta[..., 3]
+    u = x[..., 0]
+    _t0 = 9.81*m2
+    _t1 = l2**2
+    _t2 = np.cos(theta1 - theta2)
+    _t3 = _t2*l1*l2
+    _t4 = l1**2
+    _t5 = _t1*_t4
+    _t6 = _t5*m2**2
+    _t7 = 1/(-_t2**2*_t6 + _t5*m1*m2 + _t6)
+    return _stack([-_t0*l2*np.cos(theta2) + (1/2)*_t7*p_theta1*(_t1*m2*p_theta1 - _t3*m2*p_theta2) + (1/2)*_t7*p_theta2*(-_t3*m2*p_theta1 + _t4*p_theta2*(m1 + m2)) - l1*(_t0 + 9.81*m1)*np.cos(theta1) - theta1*u], z[..., 0])[..., 0]
 
 
 def canonical_field(t, z, theta, x):

@@ -37,6 +37,8 @@ def _as_array(value, like=None):
 
 
 def _stack(items, ref):
+    if not items:
+        return np.zeros((*np.shape(ref), 0))
     return np.stack(np.broadcast_arrays(ref, *items)[1:], axis=-1)
 
 
@@ -139,6 +141,17 @@ def vector_field(t, z, theta, x):
     w = theta[..., 2]
     u = x[..., 0]
     return _stack([q_dot, (-k*q + u*w)/m], z[..., 0])
+
+
+def hamiltonian(t, z, theta, x):
+    """The Hamiltonian (energy) at a canonical state ``z = (q, p)``."""
+    q = z[..., 0]
+    p_q = z[..., 1]
+    m = theta[..., 0]
+    k = theta[..., 1]
+    w = theta[..., 2]
+    u = x[..., 0]
+    return _stack([(1/2)*k*q**2 - q*u*w + (1/2)*p_q**2/m], z[..., 0])[..., 0]
 
 
 def canonical_field(t, z, theta, x):

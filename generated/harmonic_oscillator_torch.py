@@ -42,6 +42,8 @@ def _as_array(value, like=None):
 
 
 def _stack(items, ref):
+    if not items:
+        return torch.zeros((*ref.shape, 0), dtype=ref.dtype, device=ref.device)
     items = [torch.as_tensor(i, dtype=ref.dtype, device=ref.device) for i in items]
     return torch.stack(torch.broadcast_tensors(ref, *items)[1:], dim=-1)
 
@@ -149,6 +151,17 @@ def vector_field(t, z, theta, x):
     w = theta[..., 2]
     u = x[..., 0]
     return _stack([q_dot, (-k*q + u*w)/m], z[..., 0])
+
+
+def hamiltonian(t, z, theta, x):
+    """The Hamiltonian (energy) at a canonical state ``z = (q, p)``."""
+    q = z[..., 0]
+    p_q = z[..., 1]
+    m = theta[..., 0]
+    k = theta[..., 1]
+    w = theta[..., 2]
+    u = x[..., 0]
+    return _stack([(1/2)*k*q**2 - q*u*w + (1/2)*p_q**2/m], z[..., 0])[..., 0]
 
 
 def canonical_field(t, z, theta, x):

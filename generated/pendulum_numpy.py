@@ -38,6 +38,8 @@ def _as_array(value, like=None):
 
 
 def _stack(items, ref):
+    if not items:
+        return np.zeros((*np.shape(ref), 0))
     return np.stack(np.broadcast_arrays(ref, *items)[1:], axis=-1)
 
 
@@ -139,6 +141,16 @@ def vector_field(t, z, theta, x):
     l = theta[..., 1]
     u = x[..., 0]
     return _stack([theta1_dot, (-9.81*l*m*np.sin(theta1) + u)/(l**2*m)], z[..., 0])
+
+
+def hamiltonian(t, z, theta, x):
+    """The Hamiltonian (energy) at a canonical state ``z = (q, p)``."""
+    theta1 = z[..., 0]
+    p_theta1 = z[..., 1]
+    m = theta[..., 0]
+    l = theta[..., 1]
+    u = x[..., 0]
+    return _stack([-9.81*l*m*np.cos(theta1) - theta1*u + (1/2)*p_theta1**2/(l**2*m)], z[..., 0])[..., 0]
 
 
 def canonical_field(t, z, theta, x):

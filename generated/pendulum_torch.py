@@ -43,6 +43,8 @@ def _as_array(value, like=None):
 
 
 def _stack(items, ref):
+    if not items:
+        return torch.zeros((*ref.shape, 0), dtype=ref.dtype, device=ref.device)
     items = [torch.as_tensor(i, dtype=ref.dtype, device=ref.device) for i in items]
     return torch.stack(torch.broadcast_tensors(ref, *items)[1:], dim=-1)
 
@@ -149,6 +151,16 @@ def vector_field(t, z, theta, x):
     l = theta[..., 1]
     u = x[..., 0]
     return _stack([theta1_dot, (-9.81*l*m*torch.sin(theta1) + u)/(l**2*m)], z[..., 0])
+
+
+def hamiltonian(t, z, theta, x):
+    """The Hamiltonian (energy) at a canonical state ``z = (q, p)``."""
+    theta1 = z[..., 0]
+    p_theta1 = z[..., 1]
+    m = theta[..., 0]
+    l = theta[..., 1]
+    u = x[..., 0]
+    return _stack([-9.81*l*m*torch.cos(theta1) - theta1*u + (1/2)*p_theta1**2/(l**2*m)], z[..., 0])[..., 0]
 
 
 def canonical_field(t, z, theta, x):

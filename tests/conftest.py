@@ -1,0 +1,39 @@
+"""Shared helpers: bundled problems and their generated modules."""
+
+from __future__ import annotations
+
+import functools
+import importlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from codegen.systemfile import load_problem
+
+ROOT = Path(__file__).resolve().parent.parent
+SYSTEMS = ROOT / "systems"
+BUNDLED = sorted(p.stem for p in SYSTEMS.glob("*.py") if not p.name.startswith("_"))
+
+
+@functools.cache
+def problem(name: str, **overrides):
+    """A bundled problem (cached: derivations are kept on its objects)."""
+    return load_problem(SYSTEMS / f"{name}.py", overrides)
+
+
+def generated(name: str, backend: str = "numpy"):
+    """The committed generated module of a bundled system."""
+    return importlib.import_module(f"generated.{name}_{backend}")
+
+
+def relative_error(estimate, reference) -> float:
+    """Norm-wise relative error ‖ĝ − g‖ / ‖g‖ (THEORY.md §0)."""
+    estimate = np.asarray(estimate, dtype=float)
+    reference = np.asarray(reference, dtype=float)
+    return float(np.linalg.norm(estimate - reference) / np.linalg.norm(reference))
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(1234)
