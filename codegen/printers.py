@@ -15,6 +15,7 @@ emitting code that would silently detach autograd or fail on batched inputs.
 
 from __future__ import annotations
 
+import functools
 from typing import ClassVar
 
 import sympy as sp
@@ -135,6 +136,11 @@ class TorchPrinter(_ArrayPrinter):
 PRINTERS = {"numpy": NumPyPrinter, "torch": TorchPrinter}
 
 
+@functools.lru_cache(maxsize=256)
+def _cse(exprs: tuple, prefix: str):
+    return sp.cse(list(exprs), symbols=sp.numbered_symbols(prefix), order="canonical", list=True)
+
+
 def eliminate_common(exprs, prefix: str = TEMPORARY_PREFIX):
     """CSE with temporaries named ``{prefix}0, {prefix}1, ...``.
 
@@ -147,7 +153,4 @@ def eliminate_common(exprs, prefix: str = TEMPORARY_PREFIX):
         raise CodegenError(
             f"a symbol name starts with the reserved prefix {prefix!r}: rename it"
         )
-    assignments, reduced = sp.cse(
-        exprs, symbols=sp.numbered_symbols(prefix), order="canonical", list=True
-    )
-    return assignments, reduced
+    return _cse(tuple(exprs), prefix)

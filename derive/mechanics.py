@@ -11,7 +11,7 @@ mass matrix is divided rather than inverted.
 >>> p = momenta(L, [v])
 >>> mass_matrix(p, [v])
 Matrix([[m]])
->>> generalized_forces(L, [q], [v], p, sp.Symbol("t"))
+>>> generalized_forces(gradient(L, [q]), [q], [v], p, sp.Symbol("t"))
 [-k*q]
 """
 
@@ -25,18 +25,25 @@ from .errors import DegenerateLagrangianError, NotQuadraticError
 
 
 def gradient(expr, variables) -> list:
-    """``[∂expr/∂v for v in variables]``, skipping variables that do not occur."""
+    """``[∂expr/∂v for v in variables]``, differentiating only the terms where ``v`` occurs.
+
+    A sum over many couplings (a chain's potential) is indexed term by term once, so the
+    gradient costs O(terms) instead of O(terms × variables).
+    """
+    if isinstance(expr, sp.Add) and len(expr.args) > 4:
+        wanted = set(variables)
+        index: dict = {}
+        for term in expr.args:
+            for s in term.free_symbols & wanted:
+                index.setdefault(s, []).append(term)
+        return [sp.Add(*[term.diff(v) for term in index.get(v, ())]) for v in variables]
     free = expr.free_symbols
     return [expr.diff(v) if v in free else sp.S.Zero for v in variables]
 
 
 def jacobian(exprs, variables) -> sp.Matrix:
     """Jacobian of a list of expressions, computed only where a variable occurs."""
-    rows = []
-    for e in exprs:
-        free = e.free_symbols
-        rows.append([e.diff(v) if v in free else sp.S.Zero for v in variables])
-    return sp.Matrix(rows)
+    return sp.Matrix([gradient(e, variables) for e in exprs])
 
 
 def total_time_derivative(expr, coords, velocities, accelerations, time, signal_rates=None):
@@ -108,14 +115,11 @@ def inverse(matrix: sp.Matrix) -> sp.Matrix:
     return matrix.inv(method="LU")
 
 
-def generalized_forces(
-    lagrangian, coords, velocities, momenta_exprs, time, dissipation=None
-) -> list:
+def generalized_forces(dL_dq, coords, velocities, momenta_exprs, time, dissipation=None) -> list:
     """The right-hand side ``f`` of ``M q̈ = f`` (Euler–Lagrange solved for q̈).
 
     ``f = ∂L/∂q − (∂p/∂q) q̇ − ∂p/∂t − ∂F/∂q̇`` with ``F`` the Rayleigh function.
     """
-    dL_dq = gradient(lagrangian, coords)
     dF = gradient(dissipation, velocities) if dissipation is not None else None
     forces = []
     for i, p in enumerate(momenta_exprs):

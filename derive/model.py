@@ -19,7 +19,7 @@ system has a Hamiltonian form, the canonical pieces the symplectic integrators n
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import sympy as sp
 
@@ -125,6 +125,15 @@ class Model:
 
     @classmethod
     def from_problem(cls, problem: Problem, name: str | None = None) -> Model:
+        """The model of a problem (derived once per problem object, then kept)."""
+        cached = problem.__dict__.get("_model")
+        if cached is None:
+            cached = problem.__dict__["_model"] = cls._derive(problem)
+        name = name or problem.name or "system"
+        return cached if cached.name == name else replace(cached, name=name)
+
+    @classmethod
+    def _derive(cls, problem: Problem) -> Model:
         system = problem.system
         n = len(system.q)
         if isinstance(system, Lagrangian) and problem.state_kind == "velocity":
@@ -139,7 +148,7 @@ class Model:
             field = tuple(dq) + tuple(dp)
         reversal = problem.time_reversal()
         return cls(
-            name=name or problem.name or "system",
+            name=problem.name or "system",
             kind=system.kind,
             time=system.time,
             state=tuple(state),
@@ -176,19 +185,25 @@ def _canonical(problem: Problem) -> Canonical | None:
     q, p = system.q, hamiltonian.p
     H = hamiltonian._plain_expr
     dq, dp = hamiltonian.plain_rhs
-    dH_dp = mechanics.gradient(H, p)
-    dH_dq = mechanics.gradient(H, q)
+    n = len(q)
+    jacobian = mechanics.jacobian(list(dq) + list(dp), list(q) + list(p))
+    # ∂²H/∂p² = ∂q̇/∂p; ∂²H/∂q² = −∂ṗ/∂q unless dissipation also enters ṗ
+    kinetic = jacobian[:n, n:]
+    if system.dissipation is None:
+        potential = -jacobian[n:, :n]
+    else:
+        potential = mechanics.jacobian(mechanics.gradient(H, q), q)
     return Canonical(
         coords=q,
         momenta=p,
         hamiltonian=H,
         dq=tuple(dq),
         dp=tuple(dp),
-        jacobian=sparse(mechanics.jacobian(list(dq) + list(dp), list(q) + list(p))),
+        jacobian=sparse(jacobian),
         separable=hamiltonian.is_separable(),
         conservative=system.dissipation is None,
-        kinetic_hessian=sparse(mechanics.jacobian(dH_dp, p)),
-        potential_hessian=sparse(mechanics.jacobian(dH_dq, q)),
+        kinetic_hessian=sparse(kinetic),
+        potential_hessian=sparse(potential),
         momentum_of_state=to_momentum,
         velocity_of_momentum=to_velocity,
     )

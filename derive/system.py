@@ -171,10 +171,15 @@ class Lagrangian(_Mechanical):
         return mechanics.mass_matrix(self.momentum_expressions, self.v)
 
     @cached_property
+    def plain_dL_dq(self) -> list:
+        """``∂L/∂q`` in plain symbols."""
+        return mechanics.gradient(self._plain_expr, self.q)
+
+    @cached_property
     def plain_accelerations(self) -> list:
         mechanics.check_invertible(self.plain_mass_matrix, "the mass matrix ∂²L/∂q̇²", _DEGENERATE)
         forces = mechanics.generalized_forces(
-            self._plain_expr,
+            self.plain_dL_dq,
             self.q,
             self.v,
             self.momentum_expressions,
@@ -216,11 +221,15 @@ class Lagrangian(_Mechanical):
 
     def to_hamiltonian(self) -> Hamiltonian:
         """Legendre transform ``H = p·q̇ − L`` with momenta ``p_q(t)`` (see :func:`momentum`)."""
+        return self._hamiltonian
+
+    @cached_property
+    def _hamiltonian(self) -> Hamiltonian:
         mechanics.check_invertible(self.plain_mass_matrix, "the mass matrix ∂²L/∂q̇²", _DEGENERATE)
-        H, _ = self._legendre
+        H, velocity = self._legendre
         momenta = [momentum(q) for q in self.coords]
         to_time = {**self._timed, **{ps: pf for ps, pf in zip(self.p, momenta)}}
-        return Hamiltonian(
+        hamiltonian = Hamiltonian(
             H.xreplace(to_time),
             self.coords,
             momenta,
@@ -229,6 +238,15 @@ class Lagrangian(_Mechanical):
             self.time,
             self.dissipation,
         )
+        # Hamilton's equations are known without differentiating H again: q̇ = q̇(q, p) from
+        # the transform, and −∂H/∂q = ∂L/∂q at corresponding points.
+        at = dict(zip(self.v, velocity))
+        dp = self.plain_dL_dq
+        if self._plain_dissipation is not None:
+            dF = mechanics.gradient(self._plain_dissipation, self.v)
+            dp = [a - f for a, f in zip(dp, dF)]
+        hamiltonian.__dict__["plain_rhs"] = (list(velocity), [e.xreplace(at) for e in dp])
+        return hamiltonian
 
     def odd_part_is_null(self) -> bool:
         """The part of L odd in the velocities is a total time derivative (harmless)."""
