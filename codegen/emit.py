@@ -1,8 +1,12 @@
-"""Render a problem's model into NumPy and Torch modules, deterministically.
+"""Render a problem into NumPy and Torch modules, deterministically.
 
 Render → ``compile`` (catches syntax errors) → write atomically (temporary file, then
 rename). The header names the source system and the command that regenerates the file;
 there are no timestamps, so emitting twice gives byte-identical files.
+
+Every straight-line function is printed from plain SymPy data (:mod:`derive.model`,
+:mod:`derive.rules`): its parameter-only subexpressions are hoisted into ``prepare(theta)``
+(:mod:`codegen.hoist`), the rest is reduced by CSE and printed by the backend's printer.
 
 >>> from codegen.systemfile import load_problem
 >>> from pathlib import Path
@@ -29,7 +33,9 @@ import sympy as sp
 from derive.errors import CodegenError
 from derive.model import Model
 from derive.problem import Problem
+from derive.rules import Learning
 
+from .hoist import PREFIX, hoist
 from .printers import PRINTERS, eliminate_common
 
 BACKENDS = ("numpy", "torch")
@@ -37,7 +43,7 @@ BACKENDS = ("numpy", "torch")
 #: Names generated functions use themselves; a declared symbol with one of these names is
 #: printed with a trailing underscore (``x`` → ``x_``).
 RESERVED = frozenset(
-    {"t", "z", "theta", "x", "np", "torch", "nn", "warnings", "float", "abs", "max", "min"}
+    {"t", "z", "c", "theta", "x", "y", "np", "torch", "nn", "warnings", "float", "abs", "max"}
 )
 
 
@@ -48,12 +54,24 @@ class Function:
     name: str
     signature: str
     doc: str
+    kind: str  # "vector", "matrix", "scalar" or "tuple"
     ref: str
-    prologue: list[str] = field(default_factory=list)
+    unpack: list[str] = field(default_factory=list)
     assignments: list[tuple[str, str]] = field(default_factory=list)
     outputs: list = field(default_factory=list)
-    matrix: tuple[int, int] | None = None
-    scalar: bool = False
+    shape: tuple[int, int] | None = None
+
+
+@dataclass
+class _Spec:
+    name: str
+    signature: str
+    doc: str
+    exprs: list
+    arrays: list  # [(argument name, symbols)]
+    kind: str = "vector"
+    shape: tuple[int, int] | None = None
+    entries: list | None = None
 
 
 def _environment() -> jinja2.Environment:
@@ -68,55 +86,81 @@ def _environment() -> jinja2.Environment:
 
 
 class _Writer:
-    """Prints straight-line functions of one model with one backend's printer."""
+    """Collects the functions of one module, hoists invariants, prints them."""
 
-    def __init__(self, model: Model, backend: str):
+    def __init__(self, model: Model, backend: str, invariants):
         self.model = model
         self.backend = backend
+        self.invariants = tuple(invariants)
+        self.specs: list[_Spec] = []
         names = {
             s: f"{s.name}_"
             for s in (*model.state, *model.params, *model.inputs)
             if s.name in RESERVED
         }
-        clash = {v for v in names.values()} & {s.name for s in (*model.state, *model.params)}
-        if clash:
-            raise CodegenError(f"the names {sorted(clash)} clash in generated code: rename one")
-        self.printer = PRINTERS[backend]({**names, model.time: "t"})
+        self.names = {**names, model.time: "t"}
 
-    def sources(self, state: str | None, state_symbols=None, inputs=True):
-        """Where each symbol comes from: ``name = array[..., i]``."""
-        model = self.model
-        out = {}
-        if state is not None:
-            for i, s in enumerate(state_symbols if state_symbols is not None else model.state):
-                out[s] = f"{state}[..., {i}]"
-        for i, s in enumerate(model.params):
-            out[s] = f"theta[..., {i}]"
-        if inputs:
-            for i, s in enumerate(model.inputs):
-                out[s] = f"x[..., {i}]"
-        return out
-
-    def function(self, name, signature, doc, exprs, sources, ref, matrix=None, ref_array=None,
-                 scalar=False):
+    def add(self, name, signature, doc, exprs, arrays, kind="vector", shape=None):
+        """Queue a function; ``exprs`` is a list, or sparse ``(i, j, e)`` for a matrix."""
         entries = None
-        if matrix is not None:
+        if kind == "matrix":
             entries = [(i, j) for i, j, _ in exprs]
             exprs = [e for _, _, e in exprs]
-        exprs = [sp.sympify(e) for e in exprs]
+        self.specs.append(
+            _Spec(name, signature, doc, [sp.sympify(e) for e in exprs], arrays, kind, shape,
+                  entries)
+        )
+
+    def _printer(self, constants):
+        names = dict(self.names)
+        names.update({s: f"c[{i}]" for i, (s, _) in enumerate(constants)})
+        return PRINTERS[self.backend](names)
+
+    def _unpack(self, printer, arrays, used) -> list[str]:
+        lines = []
+        for array, symbols in arrays:
+            if not set(symbols) & used:
+                continue
+            names = [printer.doprint(s) if s in used else "_" for s in symbols]
+            target = names[0] + "," if len(names) == 1 else ", ".join(names)
+            lines.append(f"{target} = _unstack({array})")
+        return lines
+
+    def _print(self, spec: _Spec, exprs, printer) -> Function:
         used = set().union(*(e.free_symbols for e in exprs)) if exprs else set()
-        unknown = used - set(sources) - {self.model.time}
+        known = {s for _, symbols in spec.arrays for s in symbols} | {self.model.time}
+        unknown = {s for s in used - known if not s.name.startswith(PREFIX)}
         if unknown:
-            raise CodegenError(f"{name} uses {sorted(map(str, unknown))}, not among its arguments")
-        prologue = [f"{self.printer.doprint(s)} = {src}" for s, src in sources.items() if s in used]
+            raise CodegenError(
+                f"{spec.name} uses {sorted(map(str, unknown))}, not among its arguments"
+            )
+        unpack = self._unpack(printer, spec.arrays, used)
         if self.model.time in used and self.backend == "torch":
-            prologue.insert(0, f"t = _time(t, {ref_array or ref.split('[')[0]})")
+            reference = spec.arrays[0][0] if spec.arrays else "None"
+            unpack.insert(0, f"t = _time(t, {reference})")
         assignments, reduced = eliminate_common(exprs)
-        printed = [(self.printer.doprint(s), self.printer.doprint(e)) for s, e in assignments]
-        outputs = [self.printer.doprint(e) for e in reduced]
-        if entries is not None:
-            outputs = [(i, j, o) for (i, j), o in zip(entries, outputs)]
-        return Function(name, signature, doc, ref, prologue, printed, outputs, matrix, scalar)
+        printed = [(printer.doprint(s), printer.doprint(e)) for s, e in assignments]
+        outputs = [printer.doprint(e) for e in reduced]
+        if spec.entries is not None:
+            outputs = [(i, j, o) for (i, j), o in zip(spec.entries, outputs)]
+        ref = f"{spec.arrays[0][0]}[..., 0]" if spec.arrays else "t"
+        return Function(spec.name, spec.signature, spec.doc, spec.kind, ref, unpack, printed,
+                        outputs, spec.shape)
+
+    def finish(self) -> tuple[Function, list[Function]]:
+        """``prepare(theta)`` and every queued function, printed."""
+        definitions, bodies = hoist([s.exprs for s in self.specs], self.invariants)
+        printer = self._printer(definitions)
+        functions = [self._print(s, b, printer) for s, b in zip(self.specs, bodies)]
+        prepare = _Spec(
+            "prepare",
+            "theta",
+            "Parameter-only subexpressions of every function, computed once per run.",
+            [e for _, e in definitions],
+            [("theta", self.invariants)],
+            kind="tuple",
+        )
+        return self._print(prepare, prepare.exprs, self._printer([])), functions
 
 
 def _description(problem: Problem, model: Model) -> str:
@@ -141,129 +185,143 @@ def _literal(values) -> str:
     return "(" + ", ".join(items) + ("," if len(items) == 1 else "") + ")"
 
 
+def _signals(writer, name, symbols, signals, time) -> tuple[list, list]:
+    """``default_<name>(t)``: the problem's own signals, expressions or sampled."""
+    exprs, sampled = [], []
+    for symbol, signal in zip(symbols, signals):
+        if signal.expression is not None:
+            exprs.append(signal.expression.xreplace({time: writer.model.time}))
+        else:
+            exprs.append(sp.Symbol(f"{PREFIX}_sampled_{symbol.name}"))
+            sampled.append((symbol.name, repr(signal.samples)))
+    return exprs, sampled
+
+
+def _queue_simulation(w: _Writer, model: Model):
+    n = model.n
+    state = [("z", model.state), ("x", model.inputs)]
+    w.add("_vector_field", "t, z, c, x", "dz/dt (see vector_field).", model.vector_field, state)
+    canonical = model.canonical
+    if canonical is None:
+        return
+    qp = canonical.coords + canonical.momenta
+    canonical_args = [("z", qp), ("x", model.inputs)]
+    w.add("_hamiltonian", "t, z, c, x", "H at a canonical state.", [canonical.hamiltonian],
+          canonical_args, kind="scalar")
+    w.add("_canonical_field", "t, z, c, x", "Hamilton's equations (see canonical_field).",
+          canonical.dq + canonical.dp, canonical_args)
+    w.add("_canonical_jacobian", "t, z, c, x", "∂(q̇, ṗ)/∂(q, p).", canonical.jacobian,
+          canonical_args, kind="matrix", shape=(2 * n, 2 * n))
+    if canonical.momentum_of_state is not None:
+        w.add("_momentum_of_state", "z, c", "p = ∂L/∂q̇ at a state (q, q̇).",
+              canonical.momentum_of_state, [("z", model.state)])
+        w.add("_velocity_of_momentum", "z, c", "q̇ = ∂H/∂p at a canonical state (q, p).",
+              canonical.velocity_of_momentum, [("z", qp)])
+    if "leapfrog" in model.methods:
+        w.add("_drift_velocity", "z, c", "∂T/∂p at momenta z.", canonical.dq,
+              [("z", canonical.momenta)])
+        w.add("_kick_force", "t, z, c, x", "−∂V/∂q at positions z.", canonical.dp,
+              [("z", canonical.coords), ("x", model.inputs)])
+        w.add("_kinetic_hessian", "z, c", "∂²H/∂p² at a canonical state.",
+              canonical.kinetic_hessian, [("z", qp)], kind="matrix", shape=(n, n))
+        w.add("_potential_hessian", "t, z, c, x", "∂²H/∂q² at a canonical state.",
+              canonical.potential_hessian, canonical_args, kind="matrix", shape=(n, n))
+
+
+def _queue_learning(w: _Writer, learning) -> dict:
+    """The functions every learning rule needs (canonical coordinates of H̃)."""
+    lm = learning.learning_model
+    model = lm.model
+    if lm is None or not lm.field:
+        return {}
+    n, d = model.n, len(model.params)
+    q, p = learning.system.q, learning.system.p
+    qp = tuple(q) + tuple(p)
+    y = lm.targets
+    canonical = [("z", qp), ("x", model.inputs)]
+    costed = [("z", qp), ("y", y)]
+    if lm.weighted:
+        w.add("_rule_field", "t, z, c, x", "Hamilton's equations of the weighted H̃.",
+              lm.field, canonical)
+        w.add("_rule_jacobian", "t, z, c, x", "∂field/∂(q, p) of H̃.", lm.field_jacobian,
+              canonical, kind="matrix", shape=(2 * n, 2 * n))
+    w.add("_dH_dtheta", "t, z, c, x", "∂H̃/∂θ, the contrast integrand (−∂L/∂θ).",
+          lm.dH_dtheta, canonical)
+    w.add("_field_dtheta", "t, z, c, x", "∂field/∂θ (forward sensitivities).",
+          lm.field_dtheta, canonical, kind="matrix", shape=(2 * n, d))
+    w.add("_running_cost", "t, z, c, y", "The running cost c.", [lm.running_cost], costed,
+          kind="scalar")
+    w.add("_nudge", "t, z, c, y", "∇_q c: the nudging force per unit β.", lm.cost_gradient,
+          costed)
+    w.add("_cost_dtheta", "t, z, c, y", "∂c/∂θ (direct dependence of the cost).",
+          lm.cost_dtheta, costed)
+    final = [("z", q)]
+    w.add("_terminal_cost", "z, c", "ψ at final positions z.", [lm.terminal_cost], final,
+          kind="scalar")
+    w.add("_terminal_gradient", "z, c", "∇_q ψ.", lm.terminal_gradient, final)
+    w.add("_terminal_dtheta", "z, c", "∂ψ/∂θ.", lm.terminal_dtheta, final)
+    if lm.momentum is not None:
+        w.add("_momentum_jacobian", "z, c", "∂p/∂(q, q̇) at t = 0.", lm.momentum_jacobian,
+              [("z", model.state)], kind="matrix", shape=(n, 2 * n))
+        w.add("_momentum_dtheta", "z, c", "∂p/∂θ at fixed (q, q̇), t = 0.", lm.momentum_dtheta,
+              [("z", model.state)], kind="matrix", shape=(n, d))
+    if lm.kinetic_dtheta is not None:
+        w.add("_kinetic_dtheta", "z, c", "∂T/∂θ at momenta z.", lm.kinetic_dtheta,
+              [("z", p)])
+        w.add("_potential_dtheta", "t, z, c, x", "∂V/∂θ at positions z.", lm.potential_dtheta,
+              [("z", q), ("x", model.inputs)])
+    state = [("z", model.state), ("x", model.inputs)]
+    state_costed = [("z", model.state), ("y", y)]
+    w.add("_state_jacobian", "t, z, c, x", "∂f/∂z of vector_field (adjoint).",
+          lm.state_jacobian, state, kind="matrix", shape=(2 * n, 2 * n))
+    w.add("_state_dtheta", "t, z, c, x", "∂f/∂θ of vector_field (adjoint).", lm.state_dtheta,
+          state, kind="matrix", shape=(2 * n, d))
+    w.add("_state_cost_gradient", "t, z, c, y", "∇_z c in state coordinates (adjoint).",
+          lm.state_cost_gradient, state_costed)
+    w.add("_state_terminal_gradient", "z, c", "∇_z ψ in state coordinates (adjoint).",
+          lm.state_terminal_gradient, [("z", model.state)])
+    return {
+        "rules": "{\n"
+        + "".join(f"    {json.dumps(k)}: {json.dumps(v) if v else None},\n"
+                  for k, v in lm.available.items())
+        + "}",
+        "weighted": lm.weighted,
+        "velocity_state": lm.momentum is not None,
+        "leapfrog_rule": lm.kinetic_dtheta is not None and "leapfrog" in model.methods,
+        "cost_params": any(e != 0 for e in lm.cost_dtheta),
+    }
+
+
 def context(problem: Problem, backend: str, source: str, command: str | None = None) -> dict:
     """Everything the template needs, printed."""
     if backend not in BACKENDS:
         raise CodegenError(f"unknown target {backend!r}: choose from {BACKENDS}")
     name = problem.name or Path(source).stem
+    learning = problem.__dict__.get("_learning")
+    if learning is None:
+        learning = problem.__dict__["_learning"] = Learning(problem, name)
     model = Model.from_problem(problem, name)
-    w = _Writer(model, backend)
-    n = model.n
-    z_doc = "z: state, last axis ordered as STATE"
-    functions = {}
+    w = _Writer(model, backend, model.params)
+    _queue_simulation(w, model)
+    learn = _queue_learning(w, learning) if problem.cost is not None else {}
+    prepare, functions = w.finish()
 
-    input_symbols, input_exprs, input_sources = [], [], {}
-    sampled_defaults = []
-    for symbol, signal in zip(model.inputs, model.input_signals):
-        if signal.expression is not None:
-            input_exprs.append(signal.expression.xreplace({problem.system.time: model.time}))
-        else:
-            placeholder = sp.Symbol(f"{symbol.name}_sampled")
-            input_sources[placeholder] = f"_DEFAULT_{symbol.name}(t)[..., 0]"
-            input_exprs.append(placeholder)
-            sampled_defaults.append((symbol.name, repr(signal.samples)))
-        input_symbols.append(symbol)
-    functions["default_inputs"] = w.function(
-        "default_inputs",
-        "t",
-        "The problem's own inputs at time ``t``, last axis ordered as INPUTS.",
-        input_exprs,
-        input_sources,
-        "t",
-        ref_array="None",
-    )
-    functions["vector_field"] = w.function(
-        "vector_field",
-        "t, z, theta, x",
-        f"dz/dt at time ``t``. {z_doc}; theta: parameters; x: inputs at ``t``.",
-        model.vector_field,
-        w.sources("z"),
-        "z[..., 0]",
-    )
-    canonical = model.canonical
-    separable = "leapfrog" in model.methods
-    if canonical is not None:
-        qp = canonical.coords + canonical.momenta
-        functions["hamiltonian"] = w.function(
-            "hamiltonian",
-            "t, z, theta, x",
-            "The Hamiltonian (energy) at a canonical state ``z = (q, p)``.",
-            [canonical.hamiltonian],
-            w.sources("z", qp),
-            "z[..., 0]",
-            scalar=True,
-        )
-        functions["canonical_field"] = w.function(
-            "canonical_field",
-            "t, z, theta, x",
-            "Hamilton's equations ``(dq/dt, dp/dt)`` at a canonical state ``z = (q, p)``.",
-            canonical.dq + canonical.dp,
-            w.sources("z", qp),
-            "z[..., 0]",
-        )
-        functions["canonical_jacobian"] = w.function(
-            "canonical_jacobian",
-            "t, z, theta, x",
-            "Jacobian of :func:`canonical_field` with respect to ``z = (q, p)``.",
-            canonical.jacobian,
-            w.sources("z", qp),
-            "z[..., 0]",
-            matrix=(2 * n, 2 * n),
-        )
-        if canonical.momentum_of_state is not None:
-            functions["momentum_of_state"] = w.function(
-                "momentum_of_state",
-                "z, theta",
-                "Canonical momenta ``p = ∂L/∂q̇`` at a state ``z = (q, q̇)``.",
-                canonical.momentum_of_state,
-                w.sources("z", inputs=False),
-                "z[..., 0]",
-            )
-            functions["velocity_of_momentum"] = w.function(
-                "velocity_of_momentum",
-                "z, theta",
-                "Velocities ``q̇ = ∂H/∂p`` at a canonical state ``z = (q, p)``.",
-                canonical.velocity_of_momentum,
-                w.sources("z", qp, inputs=False),
-                "z[..., 0]",
-            )
-        if separable:
-            functions["drift_velocity"] = w.function(
-                "drift_velocity",
-                "_p, theta",
-                "Drift velocity ``∂T/∂p`` of a separable Hamiltonian at momenta ``_p``.",
-                canonical.dq,
-                w.sources("_p", canonical.momenta, inputs=False),
-                "_p[..., 0]",
-            )
-            functions["kick_force"] = w.function(
-                "kick_force",
-                "t, _q, theta, x",
-                "Kick force ``−∂V/∂q`` of a separable Hamiltonian at positions ``_q``.",
-                canonical.dp,
-                w.sources("_q", canonical.coords),
-                "_q[..., 0]",
-            )
-            functions["kinetic_hessian"] = w.function(
-                "kinetic_hessian",
-                "z, theta",
-                "``∂²H/∂p²`` at a canonical state ``z = (q, p)``.",
-                canonical.kinetic_hessian,
-                w.sources("z", qp, inputs=False),
-                "z[..., 0]",
-                matrix=(n, n),
-            )
-            functions["potential_hessian"] = w.function(
-                "potential_hessian",
-                "t, z, theta, x",
-                "``∂²H/∂q²`` at a canonical state ``z = (q, p)``.",
-                canonical.potential_hessian,
-                w.sources("z", qp),
-                "z[..., 0]",
-                matrix=(n, n),
-            )
+    signals = _Writer(model, backend, ())
+    input_exprs, sampled = _signals(signals, "inputs", model.inputs, model.input_signals,
+                                    problem.system.time)
+    target_exprs, sampled_targets = _signals(signals, "targets", problem.y, problem.targets,
+                                             problem.system.time)
+    sampled_sources = [(sp.Symbol(f"{PREFIX}_sampled_{n}"), f"_DEFAULT_{n}(t)[..., 0]")
+                       for n, _ in sampled + sampled_targets]
+    signals.names.update({s: src for s, src in sampled_sources})
+    signals.add("default_inputs", "t", "The problem's own inputs at time ``t`` (last axis: "
+                "INPUTS).", input_exprs, [])
+    signals.add("default_targets", "t", "The problem's own targets at time ``t`` (last axis: "
+                "TARGETS).", target_exprs, [])
+    _, signal_functions = signals.finish()
 
     regenerate = command or f"glep emit {source}"
+    by_name = {f.name: f for f in functions + signal_functions}
     return {
         "title": name,
         "backend": backend,
@@ -273,7 +331,6 @@ def context(problem: Problem, backend: str, source: str, command: str | None = N
         "description": _description(problem, model),
         "state": [s.name for s in model.state],
         "state_doc": ", ".join(f"{s.name} ({k})" for s, k in zip(model.state, model.state_kinds)),
-        "params": [p.name for p in model.params],
         "params_doc": ", ".join(p.name for p in model.params) or "none",
         "inputs_doc": ", ".join(x.name for x in model.inputs) or "none",
         "params_tuple": _literal(tuple(p.name for p in model.params)),
@@ -281,24 +338,29 @@ def context(problem: Problem, backend: str, source: str, command: str | None = N
         "state_tuple": _literal(tuple(s.name for s in model.state)),
         "state_kinds": _literal(model.state_kinds),
         "inputs_tuple": _literal(tuple(x.name for x in model.inputs)),
+        "targets_tuple": _literal(tuple(s.name for s in problem.y)),
         "initial_state": repr(model.initial_state),
         "horizon": repr(model.horizon),
         "steps": repr(model.steps),
         "time_reversible": repr(model.time_reversible),
         "methods": _literal(model.methods),
-        "sampled_defaults": sampled_defaults,
-        "canonical": canonical is not None,
-        "separable": separable,
-        "momentum_of_state": canonical is not None and canonical.momentum_of_state is not None,
-        "n": n,
-        "class_name": "VectorField",
-        **functions,
+        "sampled_defaults": sampled + sampled_targets,
+        "canonical": model.canonical is not None,
+        "separable": "leapfrog" in model.methods,
+        "momentum_of_state": model.canonical is not None
+        and model.canonical.momentum_of_state is not None,
+        "n": model.n,
+        "d": len(model.params),
+        "prepare": prepare,
+        "functions": functions + signal_functions,
+        "f": by_name,
+        "learn": learn,
     }
 
 
 def render(problem: Problem, backend: str, source: str, command: str | None = None) -> str:
     """The generated module's source text."""
-    template = _environment().get_template("simulator.py.jinja")
+    template = _environment().get_template("module.py.jinja")
     text = template.render(**context(problem, backend, source, command))
     text = re.sub(r"\n{4,}", "\n\n\n", text)
     compile(text, f"<glep {backend} module for {source}>", "exec")
