@@ -18,6 +18,7 @@ True
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -106,10 +107,8 @@ class _Writer:
         if kind == "matrix":
             entries = [(i, j) for i, j, _ in exprs]
             exprs = [e for _, _, e in exprs]
-        self.specs.append(
-            _Spec(name, signature, doc, [sp.sympify(e) for e in exprs], arrays, kind, shape,
-                  entries)
-        )
+        exprs = [sp.sympify(e) for e in exprs]
+        self.specs.append(_Spec(name, signature, doc, exprs, arrays, kind, shape, entries))
 
     def _printer(self, constants):
         names = dict(self.names)
@@ -149,7 +148,9 @@ class _Writer:
 
     def finish(self) -> tuple[Function, list[Function]]:
         """``prepare(theta)`` and every queued function, printed."""
-        definitions, bodies = hoist([s.exprs for s in self.specs], self.invariants)
+        definitions, bodies = _hoisted(
+            tuple(tuple(s.exprs) for s in self.specs), self.invariants
+        )
         printer = self._printer(definitions)
         functions = [self._print(s, b, printer) for s, b in zip(self.specs, bodies)]
         prepare = _Spec(
@@ -161,6 +162,12 @@ class _Writer:
             kind="tuple",
         )
         return self._print(prepare, prepare.exprs, self._printer([])), functions
+
+
+@functools.lru_cache(maxsize=8)
+def _hoisted(functions: tuple, invariants: tuple):
+    """Hoisting is the same for every backend: done once per set of functions."""
+    return hoist(functions, invariants)
 
 
 def _description(problem: Problem, model: Model) -> str:
@@ -292,8 +299,9 @@ def _queue_learning(w: _Writer, learning) -> dict:
     }
 
 
-def context(problem: Problem, backend: str, source: str, command: str | None = None) -> dict:
-    """Everything the template needs, printed."""
+def context(problem: Problem, backend: str, source: str, command: str | None = None,
+            rules: bool = True) -> dict:
+    """Everything the template needs, printed (``rules=False``: the simulator only)."""
     if backend not in BACKENDS:
         raise CodegenError(f"unknown target {backend!r}: choose from {BACKENDS}")
     name = problem.name or Path(source).stem
@@ -303,7 +311,7 @@ def context(problem: Problem, backend: str, source: str, command: str | None = N
     model = Model.from_problem(problem, name)
     w = _Writer(model, backend, model.params)
     _queue_simulation(w, model)
-    learn = _queue_learning(w, learning) if problem.cost is not None else {}
+    learn = _queue_learning(w, learning) if rules and problem.cost is not None else {}
     prepare, functions = w.finish()
 
     signals = _Writer(model, backend, ())
@@ -358,10 +366,11 @@ def context(problem: Problem, backend: str, source: str, command: str | None = N
     }
 
 
-def render(problem: Problem, backend: str, source: str, command: str | None = None) -> str:
-    """The generated module's source text."""
+def render(problem: Problem, backend: str, source: str, command: str | None = None,
+           rules: bool = True) -> str:
+    """The generated module's source text (``rules=False``: the simulator only)."""
     template = _environment().get_template("module.py.jinja")
-    text = template.render(**context(problem, backend, source, command))
+    text = template.render(**context(problem, backend, source, command, rules))
     text = re.sub(r"\n{4,}", "\n\n\n", text)
     compile(text, f"<glep {backend} module for {source}>", "exec")
     return text

@@ -9,9 +9,12 @@ product, the parameter-only factors are gathered into one constant.
 >>> q, m, k = sp.symbols("q m k")
 >>> definitions, (body,) = hoist([[-k * q / m]], {m, k})
 >>> definitions
-[(_c0, k/m)]
+[(_c0, -k/m)]
 >>> body
-[-_c0*q]
+[_c0*q]
+>>> r = sp.Symbol("r")
+>>> hoist([[k * (2 * q - 2 * r) / 2]], {k})[1]
+[[_c0*(q - r)]]
 """
 
 from __future__ import annotations
@@ -19,6 +22,17 @@ from __future__ import annotations
 import sympy as sp
 
 PREFIX = "_c"
+
+
+def _pull_content(product: sp.Mul) -> sp.Expr:
+    """``c*(2*q1 - 2*q2)/2`` → ``c*(q1 - q2)``: move each sum's rational content out."""
+    coefficient, factors = sp.S.One, []
+    for factor in product.args:
+        if isinstance(factor, sp.Add):
+            content, factor = factor.primitive()
+            coefficient *= content
+        factors.append(factor)
+    return sp.Mul(coefficient, *factors) if coefficient != 1 else product
 
 
 def hoist(functions, invariants, prefix: str = PREFIX):
@@ -47,9 +61,13 @@ def hoist(functions, invariants, prefix: str = PREFIX):
             return constant(expr) if expr in invariants else expr
         if invariant(expr):
             return constant(expr)
+        if isinstance(expr, sp.Mul):
+            expr = _pull_content(expr)
         if isinstance(expr, (sp.Add, sp.Mul)):
             fixed = [a for a in expr.args if invariant(a)]
-            rest = [walk(a) for a in expr.args if not invariant(a)]
+            if fixed:  # numeric coefficients join the parameter-only group
+                fixed += [a for a in expr.args if a.is_number]
+            rest = [walk(a) for a in expr.args if a not in fixed]
             if fixed:
                 rest.append(constant(expr.func(*fixed)))
             return expr.func(*rest)

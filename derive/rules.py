@@ -150,9 +150,12 @@ class Learning:
         available = self.form.available and problem.cost is not None
         n = len(q)
         if available:
-            dH_dp = mechanics.gradient(H, p)
-            dH_dq = mechanics.gradient(H, q)
-            field = tuple(dH_dp) + tuple(-e for e in dH_dq)
+            if self.form.weight == 1 and model.canonical is not None:
+                field = model.canonical.dq + model.canonical.dp  # H̃ = H: already derived
+            else:
+                dH_dp = mechanics.gradient(H, p)
+                dH_dq = mechanics.gradient(H, q)
+                field = tuple(dH_dp) + tuple(-e for e in dH_dq)
             dH_dtheta = tuple(mechanics.gradient(H, theta))
             separable = mechanics.is_separable(H, q, p, (*system.x, system.time))
             if separable:
@@ -164,10 +167,16 @@ class Learning:
                 )
             else:
                 kinetic_dtheta = potential_dtheta = None
-            jac = sparse(mechanics.jacobian(field, list(q) + list(p)))
+            # without a weight the canonical Jacobian of the model serves (codegen aliases it)
+            jac = (
+                sparse(mechanics.jacobian(field, list(q) + list(p)))
+                if self.form.weight != 1
+                else model.canonical.jacobian
+            )
             fth = sparse(mechanics.jacobian(field, theta))
         else:
-            field, dH_dtheta, kinetic_dtheta, potential_dtheta, jac, fth = (), (), None, None, (), ()
+            field, dH_dtheta, jac, fth = (), (), (), ()
+            kinetic_dtheta = potential_dtheta = None
         c = problem.running_cost
         psi = problem.terminal_cost
         if self.problem.state_kind == "velocity" and available:
@@ -366,7 +375,10 @@ class Learning:
             self.bulk,
             {"kick": "echo starts at (q(T), −p(T) + β∇ψ(q(T)))", **self._initial_residual(),
              **self._terminal()},
-            {**self._initial_state(), "note": "∂_β q(0) = ∂_β q_echo(T), ∂_β p(0) = −∂_β p_echo(T)"},
+            {
+                **self._initial_state(),
+                "note": "∂_β q(0) = ∂_β q_echo(T), ∂_β p(0) = −∂_β p_echo(T)",
+            },
             self._practicality(
                 "HEL", forward_only=True, same_system=True, passes=3, memory="O(1)",
                 needs_jacobian=False, needs_bvp=False, local=True, bias_order=2,

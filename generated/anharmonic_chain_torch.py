@@ -232,306 +232,334 @@ def _both(xs, ys):
 def prepare(theta):
     """Parameter-only subexpressions of every function, computed once per run."""
     m1, m2, m3, m4, m5, m6, m7, m8, k0, k1, k2, k3, k4, k5, k6, k7, k8, b0, b1, b2, b3, b4, b5, b6, b7, b8 = _unstack(theta)
-    _t0 = k0 + k1
-    _t1 = k1 + k2
-    _t2 = k2 + k3
-    _t3 = k3 + k4
-    _t4 = k4 + k5
-    _t5 = k5 + k6
-    _t6 = k6 + k7
-    _t7 = k7 + k8
-    return (b1, b0, k0, k1, 1/m1, b2, k2, 1/m2, b3, k3, 1/m3, b4, k4, 1/m4, b5, k5, 1/m5, b6, k6, 1/m6, b7, k7, 1/m7, b8, k8, 1/m8, -_t0, -_t1, -_t2, -_t3, -_t4, -_t5, -_t6, -_t7, m1, m2, m3, m4, m5, m6, m7, m8, _t0, -k1, _t1, -k2, _t2, -k3, _t3, -k4, _t4, -k5, _t5, -k6, _t6, -k7, _t7, m1**(-2), m2**(-2), m3**(-2), m4**(-2), m5**(-2), m6**(-2), m7**(-2), m8**(-2))
+    _t0 = 2*b1
+    _t1 = 1/m1
+    _t2 = 2*b2
+    _t3 = 1/m2
+    _t4 = 2*b3
+    _t5 = 1/m3
+    _t6 = 2*b4
+    _t7 = 1/m4
+    _t8 = 2*b5
+    _t9 = 1/m5
+    _t10 = 2*b6
+    _t11 = 1/m6
+    _t12 = 2*b7
+    _t13 = 1/m7
+    _t14 = 1/m8
+    _t15 = 3*b0
+    _t16 = 3*b1
+    _t17 = torch.add(k0, k1)
+    _t18 = 3*b2
+    _t19 = torch.add(k1, k2)
+    _t20 = 3*b3
+    _t21 = torch.add(k2, k3)
+    _t22 = 3*b4
+    _t23 = torch.add(k3, k4)
+    _t24 = 3*b5
+    _t25 = torch.add(k4, k5)
+    _t26 = 3*b6
+    _t27 = torch.add(k5, k6)
+    _t28 = 3*b7
+    _t29 = torch.add(k6, k7)
+    _t30 = 3*b8
+    _t31 = torch.add(k7, k8)
+    _t32 = m1**(-2)
+    _t33 = m2**(-2)
+    _t34 = m3**(-2)
+    _t35 = m4**(-2)
+    _t36 = m5**(-2)
+    _t37 = m6**(-2)
+    _t38 = m7**(-2)
+    _t39 = m8**(-2)
+    return (-2*k1, -2*b0, -2*k0, _t0, (1/2)*_t1, -2*k2, -_t0, _t2, (1/2)*_t3, -2*k3, -_t2, _t4, (1/2)*_t5, -2*k4, -_t4, _t6, (1/2)*_t7, -2*k5, -_t6, _t8, (1/2)*_t9, -2*k6, -_t8, _t10, (1/2)*_t11, -2*k7, -_t10, _t12, (1/2)*_t13, -_t12, -2*b8, -2*k8, (1/2)*_t14, (1/2)*k0, (1/2)*k1, (1/2)*k2, (1/2)*k3, (1/2)*k4, (1/2)*k5, (1/2)*k6, (1/2)*k7, (1/2)*k8, (1/4)*b0, (1/4)*b1, (1/4)*b2, (1/4)*b3, (1/4)*b4, (1/4)*b5, (1/4)*b6, (1/4)*b7, (1/4)*b8, _t1, _t3, _t5, _t7, _t9, _t11, _t13, _t14, b1, -b0, -k0, -k1, b2, -b1, -k2, b3, -b2, -k3, b4, -b3, -k4, b5, -b4, -k5, b6, -b5, -k6, b7, -b6, -k7, -b7, -b8, -k8, -_t15, -_t16, -_t17, _t16, k1, -_t18, -_t19, _t18, k2, -_t20, -_t21, _t20, k3, -_t22, -_t23, _t22, k4, -_t24, -_t25, _t24, k5, -_t26, -_t27, _t26, k6, -_t28, -_t29, _t28, k7, -_t30, -_t31, m1, m2, m3, m4, m5, m6, m7, m8, _t15, _t17, _t19, _t21, _t23, _t25, _t27, _t29, _t30, _t31, -1/2*_t32, -1/2*_t33, -1/2*_t34, -1/2*_t35, -1/2*_t36, -1/2*_t37, -1/2*_t38, -1/2*_t39, -_t32, -_t33, -_t34, -_t35, -_t36, -_t37, -_t38, -_t39, -_t1, -_t3, -_t5, -_t7, -_t9, -_t11, -_t13, -_t14)
 
 
 def _vector_field(t, z, c, x):
     """dz/dt (see vector_field)."""
     q1, q2, q3, q4, q5, q6, q7, q8, q1_dot, q2_dot, q3_dot, q4_dot, q5_dot, q6_dot, q7_dot, q8_dot = _unstack(z)
     u, = _unstack(x)
-    _t0 = c[0]*(-q1 + q2)**3
-    _t1 = 2*q2
-    _t2 = -_t1 + 2*q1
-    _t3 = (1/2)*c[3]
-    _t4 = c[5]*(-q2 + q3)**3
-    _t5 = 2*q3
-    _t6 = _t1 - _t5
-    _t7 = (1/2)*c[6]
-    _t8 = c[8]*(-q3 + q4)**3
-    _t9 = 2*q4
-    _t10 = _t5 - _t9
-    _t11 = (1/2)*c[9]
-    _t12 = c[11]*(-q4 + q5)**3
-    _t13 = 2*q5
-    _t14 = -_t13 + _t9
-    _t15 = (1/2)*c[12]
-    _t16 = c[14]*(-q5 + q6)**3
-    _t17 = 2*q6
-    _t18 = _t13 - _t17
-    _t19 = (1/2)*c[15]
-    _t20 = c[17]*(-q6 + q7)**3
-    _t21 = 2*q7
-    _t22 = _t17 - _t21
-    _t23 = (1/2)*c[18]
-    _t24 = c[20]*(-q7 + q8)**3
-    _t25 = _t21 - 2*q8
-    _t26 = (1/2)*c[21]
-    return _stack([q1_dot, q2_dot, q3_dot, q4_dot, q5_dot, q6_dot, q7_dot, q8_dot, c[4]*(-c[1]*q1**3 - c[2]*q1 + _t0 - _t2*_t3 + u), c[7]*(-_t0 + _t2*_t3 + _t4 - _t6*_t7), c[10]*(-_t10*_t11 - _t4 + _t6*_t7 + _t8), c[13]*(_t10*_t11 + _t12 - _t14*_t15 - _t8), c[16]*(-_t12 + _t14*_t15 + _t16 - _t18*_t19), c[19]*(-_t16 + _t18*_t19 + _t20 - _t22*_t23), c[22]*(-_t20 + _t22*_t23 + _t24 - _t25*_t26), c[25]*(-c[23]*q8**3 - c[24]*q8 - _t24 + _t25*_t26)], z[..., 0])
+    _t0 = torch.add(q1, q2, alpha=-1.0)
+    _t1 = -_t0
+    _t2 = _t1**3
+    _t3 = torch.add(q2, q3, alpha=-1.0)
+    _t4 = -_t3
+    _t5 = _t4**3
+    _t6 = torch.add(q3, q4, alpha=-1.0)
+    _t7 = -_t6
+    _t8 = _t7**3
+    _t9 = torch.add(q4, q5, alpha=-1.0)
+    _t10 = -_t9
+    _t11 = _t10**3
+    _t12 = torch.add(q5, q6, alpha=-1.0)
+    _t13 = -_t12
+    _t14 = _t13**3
+    _t15 = torch.add(q6, q7, alpha=-1.0)
+    _t16 = -_t15
+    _t17 = _t16**3
+    _t18 = torch.add(q7, q8, alpha=-1.0)
+    _t19 = -_t18
+    _t20 = _t19**3
+    return _stack([q1_dot, q2_dot, q3_dot, q4_dot, q5_dot, q6_dot, q7_dot, q8_dot, c[4]*(torch.add(torch.addcmul(torch.addcmul(torch.addcmul(c[0]*_t0, c[1], q1**3), c[2], q1), c[3], _t2), u, alpha=2.0)), c[8]*(torch.addcmul(torch.addcmul(torch.addcmul(c[0]*_t1, c[5], _t3), c[6], _t2), c[7], _t5)), c[12]*(torch.addcmul(torch.addcmul(torch.addcmul(c[10]*_t5, c[11], _t8), c[5], _t4), c[9], _t6)), c[16]*(torch.addcmul(torch.addcmul(torch.addcmul(c[13]*_t9, c[14], _t8), c[15], _t11), c[9], _t7)), c[20]*(torch.addcmul(torch.addcmul(torch.addcmul(c[13]*_t10, c[17], _t12), c[18], _t11), c[19], _t14)), c[24]*(torch.addcmul(torch.addcmul(torch.addcmul(c[17]*_t13, c[21], _t15), c[22], _t14), c[23], _t17)), c[28]*(torch.addcmul(torch.addcmul(torch.addcmul(c[21]*_t16, c[25], _t18), c[26], _t17), c[27], _t20)), c[32]*(torch.addcmul(torch.addcmul(torch.addcmul(c[25]*_t19, c[29], _t20), c[30], q8**3), c[31], q8))], z[..., 0])
 
 
 def _hamiltonian(t, z, c, x):
     """H at a canonical state."""
     q1, q2, q3, q4, q5, q6, q7, q8, p_q1, p_q2, p_q3, p_q4, p_q5, p_q6, p_q7, p_q8 = _unstack(z)
     u, = _unstack(x)
-    _t0 = -q1 + q2
-    _t1 = -q4 + q5
-    _t2 = -q5 + q6
-    _t3 = -q6 + q7
-    _t4 = -q7 + q8
-    _t5 = -q2 + q3
-    _t6 = -q3 + q4
-    return _scalar((1/4)*c[0]*_t0**4 + (1/4)*c[1]*q1**4 + (1/2)*c[10]*p_q3**2 + (1/4)*c[11]*_t1**4 + (1/2)*c[12]*_t1**2 + (1/2)*c[13]*p_q4**2 + (1/4)*c[14]*_t2**4 + (1/2)*c[15]*_t2**2 + (1/2)*c[16]*p_q5**2 + (1/4)*c[17]*_t3**4 + (1/2)*c[18]*_t3**2 + (1/2)*c[19]*p_q6**2 + (1/2)*c[2]*q1**2 + (1/4)*c[20]*_t4**4 + (1/2)*c[21]*_t4**2 + (1/2)*c[22]*p_q7**2 + (1/4)*c[23]*q8**4 + (1/2)*c[24]*q8**2 + (1/2)*c[25]*p_q8**2 + (1/2)*c[3]*_t0**2 + (1/2)*c[4]*p_q1**2 + (1/4)*c[5]*_t5**4 + (1/2)*c[6]*_t5**2 + (1/2)*c[7]*p_q2**2 + (1/4)*c[8]*_t6**4 + (1/2)*c[9]*_t6**2 - q1*u, z[..., 0])
+    _t0 = torch.add(-q1, q2)
+    _t1 = torch.add(-q2, q3)
+    _t2 = torch.add(-q3, q4)
+    _t3 = torch.add(-q4, q5)
+    _t4 = torch.add(-q5, q6)
+    _t5 = torch.add(-q6, q7)
+    _t6 = torch.add(-q7, q8)
+    return _scalar(torch.addcmul(torch.addcmul(torch.addcmul(torch.addcmul(torch.addcmul(torch.addcmul(torch.addcmul(torch.addcmul(torch.addcmul(torch.addcmul(torch.addcmul(torch.addcmul(torch.addcmul(torch.addcmul(torch.addcmul(torch.addcmul(torch.addcmul(torch.addcmul(torch.addcmul(torch.addcmul(torch.addcmul(torch.addcmul(torch.addcmul(torch.addcmul(torch.addcmul(torch.addcmul(c[12]*p_q3**2, c[16], p_q4**2), c[20], p_q5**2), c[24], p_q6**2), c[28], p_q7**2), c[32], p_q8**2), c[33], q1**2), c[34], _t0**2), c[35], _t1**2), c[36], _t2**2), c[37], _t3**2), c[38], _t4**2), c[39], _t5**2), c[4], p_q1**2), c[40], _t6**2), c[41], q8**2), c[42], q1**4), c[43], _t0**4), c[44], _t1**4), c[45], _t2**4), c[46], _t3**4), c[47], _t4**4), c[48], _t5**4), c[49], _t6**4), c[50], q8**4), c[8], p_q2**2), q1, u, value=-1.0), z[..., 0])
 
 
 def _canonical_field(t, z, c, x):
     """Hamilton's equations (see canonical_field)."""
     q1, q2, q3, q4, q5, q6, q7, q8, p_q1, p_q2, p_q3, p_q4, p_q5, p_q6, p_q7, p_q8 = _unstack(z)
     u, = _unstack(x)
-    _t0 = c[0]*(-q1 + q2)**3
-    _t1 = 2*q2
-    _t2 = -_t1 + 2*q1
-    _t3 = (1/2)*c[3]
-    _t4 = c[5]*(-q2 + q3)**3
-    _t5 = 2*q3
-    _t6 = _t1 - _t5
-    _t7 = (1/2)*c[6]
-    _t8 = c[8]*(-q3 + q4)**3
-    _t9 = 2*q4
-    _t10 = _t5 - _t9
-    _t11 = (1/2)*c[9]
-    _t12 = c[11]*(-q4 + q5)**3
-    _t13 = 2*q5
-    _t14 = -_t13 + _t9
-    _t15 = (1/2)*c[12]
-    _t16 = c[14]*(-q5 + q6)**3
-    _t17 = 2*q6
-    _t18 = _t13 - _t17
-    _t19 = (1/2)*c[15]
-    _t20 = c[17]*(-q6 + q7)**3
-    _t21 = 2*q7
-    _t22 = _t17 - _t21
-    _t23 = (1/2)*c[18]
-    _t24 = c[20]*(-q7 + q8)**3
-    _t25 = _t21 - 2*q8
-    _t26 = (1/2)*c[21]
-    return _stack([c[4]*p_q1, c[7]*p_q2, c[10]*p_q3, c[13]*p_q4, c[16]*p_q5, c[19]*p_q6, c[22]*p_q7, c[25]*p_q8, -c[1]*q1**3 - c[2]*q1 + _t0 - _t2*_t3 + u, -_t0 + _t2*_t3 + _t4 - _t6*_t7, -_t10*_t11 - _t4 + _t6*_t7 + _t8, _t10*_t11 + _t12 - _t14*_t15 - _t8, -_t12 + _t14*_t15 + _t16 - _t18*_t19, -_t16 + _t18*_t19 + _t20 - _t22*_t23, -_t20 + _t22*_t23 + _t24 - _t25*_t26, -c[23]*q8**3 - c[24]*q8 - _t24 + _t25*_t26], z[..., 0])
+    _t0 = torch.add(q1, q2, alpha=-1.0)
+    _t1 = -_t0
+    _t2 = _t1**3
+    _t3 = torch.add(q2, q3, alpha=-1.0)
+    _t4 = -_t3
+    _t5 = _t4**3
+    _t6 = torch.add(q3, q4, alpha=-1.0)
+    _t7 = -_t6
+    _t8 = _t7**3
+    _t9 = torch.add(q4, q5, alpha=-1.0)
+    _t10 = -_t9
+    _t11 = _t10**3
+    _t12 = torch.add(q5, q6, alpha=-1.0)
+    _t13 = -_t12
+    _t14 = _t13**3
+    _t15 = torch.add(q6, q7, alpha=-1.0)
+    _t16 = -_t15
+    _t17 = _t16**3
+    _t18 = torch.add(q7, q8, alpha=-1.0)
+    _t19 = -_t18
+    _t20 = _t19**3
+    return _stack([c[51]*p_q1, c[52]*p_q2, c[53]*p_q3, c[54]*p_q4, c[55]*p_q5, c[56]*p_q6, c[57]*p_q7, c[58]*p_q8, torch.add(torch.addcmul(torch.addcmul(torch.addcmul(c[59]*_t2, c[60], q1**3), c[61], q1), c[62], _t0), u), torch.addcmul(torch.addcmul(torch.addcmul(c[62]*_t1, c[63], _t5), c[64], _t2), c[65], _t3), torch.addcmul(torch.addcmul(torch.addcmul(c[65]*_t4, c[66], _t8), c[67], _t5), c[68], _t6), torch.addcmul(torch.addcmul(torch.addcmul(c[68]*_t7, c[69], _t11), c[70], _t8), c[71], _t9), torch.addcmul(torch.addcmul(torch.addcmul(c[71]*_t10, c[72], _t14), c[73], _t11), c[74], _t12), torch.addcmul(torch.addcmul(torch.addcmul(c[74]*_t13, c[75], _t17), c[76], _t14), c[77], _t15), torch.addcmul(torch.addcmul(torch.addcmul(c[77]*_t16, c[78], _t20), c[79], _t17), c[80], _t18), torch.addcmul(torch.addcmul(torch.addcmul(c[80]*_t19, c[81], _t20), c[82], q8**3), c[83], q8)], z[..., 0])
 
 
 def _canonical_jacobian(t, z, c, x):
     """∂(q̇, ṗ)/∂(q, p)."""
     q1, q2, q3, q4, q5, q6, q7, q8, _, _, _, _, _, _, _, _ = _unstack(z)
-    _t0 = 3*c[0]*(-q1 + q2)**2
-    _t1 = c[3] + _t0
-    _t2 = 3*c[5]*(-q2 + q3)**2
-    _t3 = c[6] + _t2
-    _t4 = 3*c[8]*(-q3 + q4)**2
-    _t5 = c[9] + _t4
-    _t6 = 3*c[11]*(-q4 + q5)**2
-    _t7 = c[12] + _t6
-    _t8 = 3*c[14]*(-q5 + q6)**2
-    _t9 = c[15] + _t8
-    _t10 = 3*c[17]*(-q6 + q7)**2
-    _t11 = c[18] + _t10
-    _t12 = 3*c[20]*(-q7 + q8)**2
-    _t13 = c[21] + _t12
+    _t0 = (torch.add(-q1, q2))**2
+    _t1 = c[85]*_t0
+    _t2 = torch.add(c[87]*_t0, c[88])
+    _t3 = (torch.add(-q2, q3))**2
+    _t4 = c[89]*_t3
+    _t5 = torch.add(c[91]*_t3, c[92])
+    _t6 = (torch.add(-q3, q4))**2
+    _t7 = c[93]*_t6
+    _t8 = torch.add(c[95]*_t6, c[96])
+    _t9 = (torch.add(-q4, q5))**2
+    _t10 = c[97]*_t9
+    _t11 = torch.addcmul(c[100], c[99], _t9)
+    _t12 = (torch.add(-q5, q6))**2
+    _t13 = c[101]*_t12
+    _t14 = torch.add(c[103]*_t12, c[104])
+    _t15 = (torch.add(-q6, q7))**2
+    _t16 = c[105]*_t15
+    _t17 = torch.add(c[107]*_t15, c[108])
+    _t18 = (torch.add(-q7, q8))**2
+    _t19 = c[109]*_t18
+    _t20 = torch.add(c[111]*_t18, c[112])
     _out = _zeros(z[..., 0], 16, 16)
-    _out[..., 0, 8] = c[4]
-    _out[..., 1, 9] = c[7]
-    _out[..., 2, 10] = c[10]
-    _out[..., 3, 11] = c[13]
-    _out[..., 4, 12] = c[16]
-    _out[..., 5, 13] = c[19]
-    _out[..., 6, 14] = c[22]
-    _out[..., 7, 15] = c[25]
-    _out[..., 8, 0] = -3*c[1]*q1**2 + c[26] - _t0
-    _out[..., 8, 1] = _t1
-    _out[..., 9, 0] = _t1
-    _out[..., 9, 1] = c[27] - _t0 - _t2
-    _out[..., 9, 2] = _t3
-    _out[..., 10, 1] = _t3
-    _out[..., 10, 2] = c[28] - _t2 - _t4
-    _out[..., 10, 3] = _t5
-    _out[..., 11, 2] = _t5
-    _out[..., 11, 3] = c[29] - _t4 - _t6
-    _out[..., 11, 4] = _t7
-    _out[..., 12, 3] = _t7
-    _out[..., 12, 4] = c[30] - _t6 - _t8
-    _out[..., 12, 5] = _t9
-    _out[..., 13, 4] = _t9
-    _out[..., 13, 5] = c[31] - _t10 - _t8
-    _out[..., 13, 6] = _t11
-    _out[..., 14, 5] = _t11
-    _out[..., 14, 6] = c[32] - _t10 - _t12
-    _out[..., 14, 7] = _t13
-    _out[..., 15, 6] = _t13
-    _out[..., 15, 7] = -3*c[23]*q8**2 + c[33] - _t12
+    _out[..., 0, 8] = c[51]
+    _out[..., 1, 9] = c[52]
+    _out[..., 2, 10] = c[53]
+    _out[..., 3, 11] = c[54]
+    _out[..., 4, 12] = c[55]
+    _out[..., 5, 13] = c[56]
+    _out[..., 6, 14] = c[57]
+    _out[..., 7, 15] = c[58]
+    _out[..., 8, 0] = torch.add(torch.add(c[84]*q1**2, c[86]), _t1)
+    _out[..., 8, 1] = _t2
+    _out[..., 9, 0] = _t2
+    _out[..., 9, 1] = torch.add(torch.add(c[90], _t1), _t4)
+    _out[..., 9, 2] = _t5
+    _out[..., 10, 1] = _t5
+    _out[..., 10, 2] = torch.add(torch.add(c[94], _t4), _t7)
+    _out[..., 10, 3] = _t8
+    _out[..., 11, 2] = _t8
+    _out[..., 11, 3] = torch.add(torch.add(c[98], _t10), _t7)
+    _out[..., 11, 4] = _t11
+    _out[..., 12, 3] = _t11
+    _out[..., 12, 4] = torch.add(torch.add(c[102], _t10), _t13)
+    _out[..., 12, 5] = _t14
+    _out[..., 13, 4] = _t14
+    _out[..., 13, 5] = torch.add(torch.add(c[106], _t13), _t16)
+    _out[..., 13, 6] = _t17
+    _out[..., 14, 5] = _t17
+    _out[..., 14, 6] = torch.add(torch.add(c[110], _t16), _t19)
+    _out[..., 14, 7] = _t20
+    _out[..., 15, 6] = _t20
+    _out[..., 15, 7] = torch.add(torch.add(c[113]*q8**2, c[114]), _t19)
     return _out
 
 
 def _momentum_of_state(z, c):
     """p = ∂L/∂q̇ at a state (q, q̇)."""
     _, _, _, _, _, _, _, _, q1_dot, q2_dot, q3_dot, q4_dot, q5_dot, q6_dot, q7_dot, q8_dot = _unstack(z)
-    return _stack([c[34]*q1_dot, c[35]*q2_dot, c[36]*q3_dot, c[37]*q4_dot, c[38]*q5_dot, c[39]*q6_dot, c[40]*q7_dot, c[41]*q8_dot], z[..., 0])
+    return _stack([c[115]*q1_dot, c[116]*q2_dot, c[117]*q3_dot, c[118]*q4_dot, c[119]*q5_dot, c[120]*q6_dot, c[121]*q7_dot, c[122]*q8_dot], z[..., 0])
 
 
 def _velocity_of_momentum(z, c):
     """q̇ = ∂H/∂p at a canonical state (q, p)."""
     _, _, _, _, _, _, _, _, p_q1, p_q2, p_q3, p_q4, p_q5, p_q6, p_q7, p_q8 = _unstack(z)
-    return _stack([c[4]*p_q1, c[7]*p_q2, c[10]*p_q3, c[13]*p_q4, c[16]*p_q5, c[19]*p_q6, c[22]*p_q7, c[25]*p_q8], z[..., 0])
+    return _stack([c[51]*p_q1, c[52]*p_q2, c[53]*p_q3, c[54]*p_q4, c[55]*p_q5, c[56]*p_q6, c[57]*p_q7, c[58]*p_q8], z[..., 0])
 
 
 def _drift_velocity(z, c):
     """∂T/∂p at momenta z."""
     p_q1, p_q2, p_q3, p_q4, p_q5, p_q6, p_q7, p_q8 = _unstack(z)
-    return _stack([c[4]*p_q1, c[7]*p_q2, c[10]*p_q3, c[13]*p_q4, c[16]*p_q5, c[19]*p_q6, c[22]*p_q7, c[25]*p_q8], z[..., 0])
+    return _stack([c[51]*p_q1, c[52]*p_q2, c[53]*p_q3, c[54]*p_q4, c[55]*p_q5, c[56]*p_q6, c[57]*p_q7, c[58]*p_q8], z[..., 0])
 
 
 def _kick_force(t, z, c, x):
     """−∂V/∂q at positions z."""
     q1, q2, q3, q4, q5, q6, q7, q8 = _unstack(z)
     u, = _unstack(x)
-    _t0 = c[0]*(-q1 + q2)**3
-    _t1 = 2*q2
-    _t2 = -_t1 + 2*q1
-    _t3 = (1/2)*c[3]
-    _t4 = c[5]*(-q2 + q3)**3
-    _t5 = 2*q3
-    _t6 = _t1 - _t5
-    _t7 = (1/2)*c[6]
-    _t8 = c[8]*(-q3 + q4)**3
-    _t9 = 2*q4
-    _t10 = _t5 - _t9
-    _t11 = (1/2)*c[9]
-    _t12 = c[11]*(-q4 + q5)**3
-    _t13 = 2*q5
-    _t14 = -_t13 + _t9
-    _t15 = (1/2)*c[12]
-    _t16 = c[14]*(-q5 + q6)**3
-    _t17 = 2*q6
-    _t18 = _t13 - _t17
-    _t19 = (1/2)*c[15]
-    _t20 = c[17]*(-q6 + q7)**3
-    _t21 = 2*q7
-    _t22 = _t17 - _t21
-    _t23 = (1/2)*c[18]
-    _t24 = c[20]*(-q7 + q8)**3
-    _t25 = _t21 - 2*q8
-    _t26 = (1/2)*c[21]
-    return _stack([-c[1]*q1**3 - c[2]*q1 + _t0 - _t2*_t3 + u, -_t0 + _t2*_t3 + _t4 - _t6*_t7, -_t10*_t11 - _t4 + _t6*_t7 + _t8, _t10*_t11 + _t12 - _t14*_t15 - _t8, -_t12 + _t14*_t15 + _t16 - _t18*_t19, -_t16 + _t18*_t19 + _t20 - _t22*_t23, -_t20 + _t22*_t23 + _t24 - _t25*_t26, -c[23]*q8**3 - c[24]*q8 - _t24 + _t25*_t26], z[..., 0])
+    _t0 = torch.add(q1, q2, alpha=-1.0)
+    _t1 = -_t0
+    _t2 = _t1**3
+    _t3 = torch.add(q2, q3, alpha=-1.0)
+    _t4 = -_t3
+    _t5 = _t4**3
+    _t6 = torch.add(q3, q4, alpha=-1.0)
+    _t7 = -_t6
+    _t8 = _t7**3
+    _t9 = torch.add(q4, q5, alpha=-1.0)
+    _t10 = -_t9
+    _t11 = _t10**3
+    _t12 = torch.add(q5, q6, alpha=-1.0)
+    _t13 = -_t12
+    _t14 = _t13**3
+    _t15 = torch.add(q6, q7, alpha=-1.0)
+    _t16 = -_t15
+    _t17 = _t16**3
+    _t18 = torch.add(q7, q8, alpha=-1.0)
+    _t19 = -_t18
+    _t20 = _t19**3
+    return _stack([torch.add(torch.addcmul(torch.addcmul(torch.addcmul(c[59]*_t2, c[60], q1**3), c[61], q1), c[62], _t0), u), torch.addcmul(torch.addcmul(torch.addcmul(c[62]*_t1, c[63], _t5), c[64], _t2), c[65], _t3), torch.addcmul(torch.addcmul(torch.addcmul(c[65]*_t4, c[66], _t8), c[67], _t5), c[68], _t6), torch.addcmul(torch.addcmul(torch.addcmul(c[68]*_t7, c[69], _t11), c[70], _t8), c[71], _t9), torch.addcmul(torch.addcmul(torch.addcmul(c[71]*_t10, c[72], _t14), c[73], _t11), c[74], _t12), torch.addcmul(torch.addcmul(torch.addcmul(c[74]*_t13, c[75], _t17), c[76], _t14), c[77], _t15), torch.addcmul(torch.addcmul(torch.addcmul(c[77]*_t16, c[78], _t20), c[79], _t17), c[80], _t18), torch.addcmul(torch.addcmul(torch.addcmul(c[80]*_t19, c[81], _t20), c[82], q8**3), c[83], q8)], z[..., 0])
 
 
 def _kinetic_hessian(z, c):
     """∂²H/∂p² at a canonical state."""
     _out = _zeros(z[..., 0], 8, 8)
-    _out[..., 0, 0] = c[4]
-    _out[..., 1, 1] = c[7]
-    _out[..., 2, 2] = c[10]
-    _out[..., 3, 3] = c[13]
-    _out[..., 4, 4] = c[16]
-    _out[..., 5, 5] = c[19]
-    _out[..., 6, 6] = c[22]
-    _out[..., 7, 7] = c[25]
+    _out[..., 0, 0] = c[51]
+    _out[..., 1, 1] = c[52]
+    _out[..., 2, 2] = c[53]
+    _out[..., 3, 3] = c[54]
+    _out[..., 4, 4] = c[55]
+    _out[..., 5, 5] = c[56]
+    _out[..., 6, 6] = c[57]
+    _out[..., 7, 7] = c[58]
     return _out
 
 
 def _potential_hessian(t, z, c, x):
     """∂²H/∂q² at a canonical state."""
     q1, q2, q3, q4, q5, q6, q7, q8, _, _, _, _, _, _, _, _ = _unstack(z)
-    _t0 = 3*c[0]*(-q1 + q2)**2
-    _t1 = c[43] - _t0
-    _t2 = 3*c[5]*(-q2 + q3)**2
-    _t3 = c[45] - _t2
-    _t4 = 3*c[8]*(-q3 + q4)**2
-    _t5 = c[47] - _t4
-    _t6 = 3*c[11]*(-q4 + q5)**2
-    _t7 = c[49] - _t6
-    _t8 = 3*c[14]*(-q5 + q6)**2
-    _t9 = c[51] - _t8
-    _t10 = 3*c[17]*(-q6 + q7)**2
-    _t11 = c[53] - _t10
-    _t12 = 3*c[20]*(-q7 + q8)**2
-    _t13 = c[55] - _t12
+    _t0 = (torch.add(-q1, q2))**2
+    _t1 = c[87]*_t0
+    _t2 = torch.addcmul(c[62], c[85], _t0)
+    _t3 = (torch.add(-q2, q3))**2
+    _t4 = c[91]*_t3
+    _t5 = torch.addcmul(c[65], c[89], _t3)
+    _t6 = (torch.add(-q3, q4))**2
+    _t7 = c[95]*_t6
+    _t8 = torch.addcmul(c[68], c[93], _t6)
+    _t9 = (torch.add(-q4, q5))**2
+    _t10 = c[99]*_t9
+    _t11 = torch.addcmul(c[71], c[97], _t9)
+    _t12 = (torch.add(-q5, q6))**2
+    _t13 = c[103]*_t12
+    _t14 = torch.add(c[101]*_t12, c[74])
+    _t15 = (torch.add(-q6, q7))**2
+    _t16 = c[107]*_t15
+    _t17 = torch.add(c[105]*_t15, c[77])
+    _t18 = (torch.add(-q7, q8))**2
+    _t19 = c[111]*_t18
+    _t20 = torch.add(c[109]*_t18, c[80])
     _out = _zeros(z[..., 0], 8, 8)
-    _out[..., 0, 0] = 3*c[1]*q1**2 + c[42] + _t0
-    _out[..., 0, 1] = _t1
-    _out[..., 1, 0] = _t1
-    _out[..., 1, 1] = c[44] + _t0 + _t2
-    _out[..., 1, 2] = _t3
-    _out[..., 2, 1] = _t3
-    _out[..., 2, 2] = c[46] + _t2 + _t4
-    _out[..., 2, 3] = _t5
-    _out[..., 3, 2] = _t5
-    _out[..., 3, 3] = c[48] + _t4 + _t6
-    _out[..., 3, 4] = _t7
-    _out[..., 4, 3] = _t7
-    _out[..., 4, 4] = c[50] + _t6 + _t8
-    _out[..., 4, 5] = _t9
-    _out[..., 5, 4] = _t9
-    _out[..., 5, 5] = c[52] + _t10 + _t8
-    _out[..., 5, 6] = _t11
-    _out[..., 6, 5] = _t11
-    _out[..., 6, 6] = c[54] + _t10 + _t12
-    _out[..., 6, 7] = _t13
-    _out[..., 7, 6] = _t13
-    _out[..., 7, 7] = 3*c[23]*q8**2 + c[56] + _t12
+    _out[..., 0, 0] = torch.add(torch.add(c[123]*q1**2, c[124]), _t1)
+    _out[..., 0, 1] = _t2
+    _out[..., 1, 0] = _t2
+    _out[..., 1, 1] = torch.add(torch.add(c[125], _t1), _t4)
+    _out[..., 1, 2] = _t5
+    _out[..., 2, 1] = _t5
+    _out[..., 2, 2] = torch.add(torch.add(c[126], _t4), _t7)
+    _out[..., 2, 3] = _t8
+    _out[..., 3, 2] = _t8
+    _out[..., 3, 3] = torch.add(torch.add(c[127], _t10), _t7)
+    _out[..., 3, 4] = _t11
+    _out[..., 4, 3] = _t11
+    _out[..., 4, 4] = torch.add(torch.add(c[128], _t10), _t13)
+    _out[..., 4, 5] = _t14
+    _out[..., 5, 4] = _t14
+    _out[..., 5, 5] = torch.add(torch.add(c[129], _t13), _t16)
+    _out[..., 5, 6] = _t17
+    _out[..., 6, 5] = _t17
+    _out[..., 6, 6] = torch.add(torch.add(c[130], _t16), _t19)
+    _out[..., 6, 7] = _t20
+    _out[..., 7, 6] = _t20
+    _out[..., 7, 7] = torch.add(torch.add(c[131]*q8**2, c[132]), _t19)
     return _out
 
 
 def _dH_dtheta(t, z, c, x):
     """∂H̃/∂θ, the contrast integrand (−∂L/∂θ)."""
     q1, q2, q3, q4, q5, q6, q7, q8, p_q1, p_q2, p_q3, p_q4, p_q5, p_q6, p_q7, p_q8 = _unstack(z)
-    _t0 = -q1 + q2
-    _t1 = -q2 + q3
-    _t2 = -q3 + q4
-    _t3 = -q4 + q5
-    _t4 = -q5 + q6
-    _t5 = -q6 + q7
-    _t6 = -q7 + q8
-    return _stack([-1/2*c[57]*p_q1**2, -1/2*c[58]*p_q2**2, -1/2*c[59]*p_q3**2, -1/2*c[60]*p_q4**2, -1/2*c[61]*p_q5**2, -1/2*c[62]*p_q6**2, -1/2*c[63]*p_q7**2, -1/2*c[64]*p_q8**2, (1/2)*q1**2, (1/2)*_t0**2, (1/2)*_t1**2, (1/2)*_t2**2, (1/2)*_t3**2, (1/2)*_t4**2, (1/2)*_t5**2, (1/2)*_t6**2, (1/2)*q8**2, (1/4)*q1**4, (1/4)*_t0**4, (1/4)*_t1**4, (1/4)*_t2**4, (1/4)*_t3**4, (1/4)*_t4**4, (1/4)*_t5**4, (1/4)*_t6**4, (1/4)*q8**4], z[..., 0])
+    _t0 = torch.add(-q1, q2)
+    _t1 = torch.add(-q2, q3)
+    _t2 = torch.add(-q3, q4)
+    _t3 = torch.add(-q4, q5)
+    _t4 = torch.add(-q5, q6)
+    _t5 = torch.add(-q6, q7)
+    _t6 = torch.add(-q7, q8)
+    return _stack([c[133]*p_q1**2, c[134]*p_q2**2, c[135]*p_q3**2, c[136]*p_q4**2, c[137]*p_q5**2, c[138]*p_q6**2, c[139]*p_q7**2, c[140]*p_q8**2, (1/2)*q1**2, (1/2)*_t0**2, (1/2)*_t1**2, (1/2)*_t2**2, (1/2)*_t3**2, (1/2)*_t4**2, (1/2)*_t5**2, (1/2)*_t6**2, (1/2)*q8**2, (1/4)*q1**4, (1/4)*_t0**4, (1/4)*_t1**4, (1/4)*_t2**4, (1/4)*_t3**4, (1/4)*_t4**4, (1/4)*_t5**4, (1/4)*_t6**4, (1/4)*q8**4], z[..., 0])
 
 
 def _field_dtheta(t, z, c, x):
     """∂field/∂θ (forward sensitivities)."""
     q1, q2, q3, q4, q5, q6, q7, q8, p_q1, p_q2, p_q3, p_q4, p_q5, p_q6, p_q7, p_q8 = _unstack(z)
-    _t0 = q1 - q2
+    _t0 = torch.add(q1, q2, alpha=-1.0)
     _t1 = -_t0
     _t2 = _t1**3
-    _t3 = q2 - q3
+    _t3 = torch.add(q2, q3, alpha=-1.0)
     _t4 = -_t3
     _t5 = _t4**3
-    _t6 = q3 - q4
+    _t6 = torch.add(q3, q4, alpha=-1.0)
     _t7 = -_t6
     _t8 = _t7**3
-    _t9 = q4 - q5
+    _t9 = torch.add(q4, q5, alpha=-1.0)
     _t10 = -_t9
     _t11 = _t10**3
-    _t12 = q5 - q6
+    _t12 = torch.add(q5, q6, alpha=-1.0)
     _t13 = -_t12
     _t14 = _t13**3
-    _t15 = q6 - q7
+    _t15 = torch.add(q6, q7, alpha=-1.0)
     _t16 = -_t15
     _t17 = _t16**3
     _t18 = -q8
-    _t19 = _t18 + q7
+    _t19 = torch.add(_t18, q7)
     _t20 = -_t19
     _t21 = _t20**3
     _out = _zeros(z[..., 0], 16, 26)
-    _out[..., 0, 0] = -c[57]*p_q1
-    _out[..., 1, 1] = -c[58]*p_q2
-    _out[..., 2, 2] = -c[59]*p_q3
-    _out[..., 3, 3] = -c[60]*p_q4
-    _out[..., 4, 4] = -c[61]*p_q5
-    _out[..., 5, 5] = -c[62]*p_q6
-    _out[..., 6, 6] = -c[63]*p_q7
-    _out[..., 7, 7] = -c[64]*p_q8
+    _out[..., 0, 0] = c[141]*p_q1
+    _out[..., 1, 1] = c[142]*p_q2
+    _out[..., 2, 2] = c[143]*p_q3
+    _out[..., 3, 3] = c[144]*p_q4
+    _out[..., 4, 4] = c[145]*p_q5
+    _out[..., 5, 5] = c[146]*p_q6
+    _out[..., 6, 6] = c[147]*p_q7
+    _out[..., 7, 7] = c[148]*p_q8
     _out[..., 8, 8] = -q1
     _out[..., 8, 9] = _t1
     _out[..., 8, 17] = -q1**3
@@ -571,14 +599,14 @@ def _running_cost(t, z, c, y):
     """The running cost c."""
     _, _, _, _, _, _, _, q8, _, _, _, _, _, _, _, _ = _unstack(z)
     y, = _unstack(y)
-    return _scalar((1/2)*(q8 - y)**2, z[..., 0])
+    return _scalar((1/2)*(torch.add(q8, y, alpha=-1.0))**2, z[..., 0])
 
 
 def _nudge(t, z, c, y):
     """∇_q c: the nudging force per unit β."""
     _, _, _, _, _, _, _, q8, _, _, _, _, _, _, _, _ = _unstack(z)
     y, = _unstack(y)
-    return _stack([0, 0, 0, 0, 0, 0, 0, q8 - y], z[..., 0])
+    return _stack([0, 0, 0, 0, 0, 0, 0, torch.add(q8, y, alpha=-1.0)], z[..., 0])
 
 
 def _cost_dtheta(t, z, c, y):
@@ -604,14 +632,14 @@ def _terminal_dtheta(z, c):
 def _momentum_jacobian(z, c):
     """∂p/∂(q, q̇) at t = 0."""
     _out = _zeros(z[..., 0], 8, 16)
-    _out[..., 0, 8] = c[34]
-    _out[..., 1, 9] = c[35]
-    _out[..., 2, 10] = c[36]
-    _out[..., 3, 11] = c[37]
-    _out[..., 4, 12] = c[38]
-    _out[..., 5, 13] = c[39]
-    _out[..., 6, 14] = c[40]
-    _out[..., 7, 15] = c[41]
+    _out[..., 0, 8] = c[115]
+    _out[..., 1, 9] = c[116]
+    _out[..., 2, 10] = c[117]
+    _out[..., 3, 11] = c[118]
+    _out[..., 4, 12] = c[119]
+    _out[..., 5, 13] = c[120]
+    _out[..., 6, 14] = c[121]
+    _out[..., 7, 15] = c[122]
     return _out
 
 
@@ -633,7 +661,7 @@ def _momentum_dtheta(z, c):
 def _kinetic_dtheta(z, c):
     """∂T/∂θ at momenta z."""
     p_q1, p_q2, p_q3, p_q4, p_q5, p_q6, p_q7, p_q8 = _unstack(z)
-    return _stack([-1/2*c[57]*p_q1**2, -1/2*c[58]*p_q2**2, -1/2*c[59]*p_q3**2, -1/2*c[60]*p_q4**2, -1/2*c[61]*p_q5**2, -1/2*c[62]*p_q6**2, -1/2*c[63]*p_q7**2, -1/2*c[64]*p_q8**2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], z[..., 0])
+    return _stack([c[133]*p_q1**2, c[134]*p_q2**2, c[135]*p_q3**2, c[136]*p_q4**2, c[137]*p_q5**2, c[138]*p_q6**2, c[139]*p_q7**2, c[140]*p_q8**2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], z[..., 0])
 
 
 def _potential_dtheta(t, z, c, x):
@@ -672,26 +700,33 @@ def _potential_dtheta(t, z, c, x):
     _t30 = (1/4)*q7**4
     _t31 = q7**3
     _t32 = (1/4)*q8**4
-    return _stack([0, 0, 0, 0, 0, 0, 0, 0, _t1, _t1 + _t3 - q1*q2, _t3 + _t5 - q2*q3, _t5 + _t7 - q3*q4, _t7 + _t9 - q4*q5, _t11 + _t9 - q5*q6, _t11 + _t13 - q6*q7, _t13 + _t15 - q7*q8, _t15, _t16, _t0*_t19 + _t16 + _t17 - _t18*q1 - q1**3*q2, _t17 - _t18*q3 + _t19*_t4 + _t20 - _t21*q2, _t20 - _t21*q4 + _t22 - _t23*q3 + _t24*_t4, _t22 - _t23*q5 + _t24*_t8 + _t25 - _t26*q4, _t25 - _t26*q6 + _t27 - _t28*q5 + _t29*_t8, _t12*_t29 + _t27 - _t28*q7 + _t30 - _t31*q6, (3/2)*_t12*_t14 + _t30 - _t31*q8 + _t32 - q7*q8**3, _t32], z[..., 0])
+    return _stack([0, 0, 0, 0, 0, 0, 0, 0, _t1, torch.addcmul(torch.add(_t1, _t3), q1, q2, value=-1.0), torch.addcmul(torch.add(_t3, _t5), q2, q3, value=-1.0), torch.addcmul(torch.add(_t5, _t7), q3, q4, value=-1.0), torch.addcmul(torch.add(_t7, _t9), q4, q5, value=-1.0), torch.addcmul(torch.add(_t11, _t9), q5, q6, value=-1.0), torch.addcmul(torch.add(_t11, _t13), q6, q7, value=-1.0), torch.addcmul(torch.add(_t13, _t15), q7, q8, value=-1.0), _t15, _t16, torch.addcmul(torch.addcmul(torch.add(torch.add(_t0*_t19, _t16), _t17), _t18, q1, value=-1.0), q2, q1**3, value=-1.0), torch.addcmul(torch.add(torch.addcmul(torch.addcmul(_t17, _t18, q3, value=-1.0), _t19, _t4), _t20), _t21, q2, value=-1.0), torch.addcmul(torch.addcmul(torch.add(torch.addcmul(_t20, _t21, q4, value=-1.0), _t22), _t23, q3, value=-1.0), _t24, _t4), torch.addcmul(torch.add(torch.addcmul(torch.addcmul(_t22, _t23, q5, value=-1.0), _t24, _t8), _t25), _t26, q4, value=-1.0), torch.addcmul(torch.addcmul(torch.add(torch.addcmul(_t25, _t26, q6, value=-1.0), _t27), _t28, q5, value=-1.0), _t29, _t8), torch.addcmul(torch.add(torch.addcmul(torch.add(_t12*_t29, _t27), _t28, q7, value=-1.0), _t30), _t31, q6, value=-1.0), torch.addcmul(torch.add(torch.addcmul(torch.add((3/2)*_t12*_t14, _t30), _t31, q8, value=-1.0), _t32), q7, q8**3, value=-1.0), _t32], z[..., 0])
 
 
 def _state_jacobian(t, z, c, x):
     """∂f/∂z of vector_field (adjoint)."""
     q1, q2, q3, q4, q5, q6, q7, q8, _, _, _, _, _, _, _, _ = _unstack(z)
-    _t0 = 3*c[0]*(-q1 + q2)**2
-    _t1 = c[3] + _t0
-    _t2 = 3*c[5]*(-q2 + q3)**2
-    _t3 = c[6] + _t2
-    _t4 = 3*c[8]*(-q3 + q4)**2
-    _t5 = c[9] + _t4
-    _t6 = 3*c[11]*(-q4 + q5)**2
-    _t7 = c[12] + _t6
-    _t8 = 3*c[14]*(-q5 + q6)**2
-    _t9 = c[15] + _t8
-    _t10 = 3*c[17]*(-q6 + q7)**2
-    _t11 = c[18] + _t10
-    _t12 = 3*c[20]*(-q7 + q8)**2
-    _t13 = c[21] + _t12
+    _t0 = (torch.add(-q1, q2))**2
+    _t1 = c[85]*_t0
+    _t2 = torch.add(c[87]*_t0, c[88])
+    _t3 = (torch.add(-q2, q3))**2
+    _t4 = c[89]*_t3
+    _t5 = torch.add(c[91]*_t3, c[92])
+    _t6 = (torch.add(-q3, q4))**2
+    _t7 = c[93]*_t6
+    _t8 = torch.add(c[95]*_t6, c[96])
+    _t9 = (torch.add(-q4, q5))**2
+    _t10 = c[97]*_t9
+    _t11 = torch.addcmul(c[100], c[99], _t9)
+    _t12 = (torch.add(-q5, q6))**2
+    _t13 = c[101]*_t12
+    _t14 = torch.add(c[103]*_t12, c[104])
+    _t15 = (torch.add(-q6, q7))**2
+    _t16 = c[105]*_t15
+    _t17 = torch.add(c[107]*_t15, c[108])
+    _t18 = (torch.add(-q7, q8))**2
+    _t19 = c[109]*_t18
+    _t20 = torch.add(c[111]*_t18, c[112])
     _out = _zeros(z[..., 0], 16, 16)
     _out[..., 0, 8] = 1
     _out[..., 1, 9] = 1
@@ -701,28 +736,28 @@ def _state_jacobian(t, z, c, x):
     _out[..., 5, 13] = 1
     _out[..., 6, 14] = 1
     _out[..., 7, 15] = 1
-    _out[..., 8, 0] = c[4]*(-3*c[1]*q1**2 + c[26] - _t0)
-    _out[..., 8, 1] = c[4]*_t1
-    _out[..., 9, 0] = c[7]*_t1
-    _out[..., 9, 1] = c[7]*(c[27] - _t0 - _t2)
-    _out[..., 9, 2] = c[7]*_t3
-    _out[..., 10, 1] = c[10]*_t3
-    _out[..., 10, 2] = c[10]*(c[28] - _t2 - _t4)
-    _out[..., 10, 3] = c[10]*_t5
-    _out[..., 11, 2] = c[13]*_t5
-    _out[..., 11, 3] = c[13]*(c[29] - _t4 - _t6)
-    _out[..., 11, 4] = c[13]*_t7
-    _out[..., 12, 3] = c[16]*_t7
-    _out[..., 12, 4] = c[16]*(c[30] - _t6 - _t8)
-    _out[..., 12, 5] = c[16]*_t9
-    _out[..., 13, 4] = c[19]*_t9
-    _out[..., 13, 5] = c[19]*(c[31] - _t10 - _t8)
-    _out[..., 13, 6] = c[19]*_t11
-    _out[..., 14, 5] = c[22]*_t11
-    _out[..., 14, 6] = c[22]*(c[32] - _t10 - _t12)
-    _out[..., 14, 7] = c[22]*_t13
-    _out[..., 15, 6] = c[25]*_t13
-    _out[..., 15, 7] = c[25]*(-3*c[23]*q8**2 + c[33] - _t12)
+    _out[..., 8, 0] = c[51]*(torch.add(torch.add(c[84]*q1**2, c[86]), _t1))
+    _out[..., 8, 1] = c[51]*_t2
+    _out[..., 9, 0] = c[52]*_t2
+    _out[..., 9, 1] = c[52]*(torch.add(torch.add(c[90], _t1), _t4))
+    _out[..., 9, 2] = c[52]*_t5
+    _out[..., 10, 1] = c[53]*_t5
+    _out[..., 10, 2] = c[53]*(torch.add(torch.add(c[94], _t4), _t7))
+    _out[..., 10, 3] = c[53]*_t8
+    _out[..., 11, 2] = c[54]*_t8
+    _out[..., 11, 3] = c[54]*(torch.add(torch.add(c[98], _t10), _t7))
+    _out[..., 11, 4] = c[54]*_t11
+    _out[..., 12, 3] = c[55]*_t11
+    _out[..., 12, 4] = c[55]*(torch.add(torch.add(c[102], _t10), _t13))
+    _out[..., 12, 5] = c[55]*_t14
+    _out[..., 13, 4] = c[56]*_t14
+    _out[..., 13, 5] = c[56]*(torch.add(torch.add(c[106], _t13), _t16))
+    _out[..., 13, 6] = c[56]*_t17
+    _out[..., 14, 5] = c[57]*_t17
+    _out[..., 14, 6] = c[57]*(torch.add(torch.add(c[110], _t16), _t19))
+    _out[..., 14, 7] = c[57]*_t20
+    _out[..., 15, 6] = c[58]*_t20
+    _out[..., 15, 7] = c[58]*(torch.add(torch.add(c[113]*q8**2, c[114]), _t19))
     return _out
 
 
@@ -731,96 +766,69 @@ def _state_dtheta(t, z, c, x):
     q1, q2, q3, q4, q5, q6, q7, q8, _, _, _, _, _, _, _, _ = _unstack(z)
     u, = _unstack(x)
     _t0 = q1**3
-    _t1 = q1 - q2
+    _t1 = torch.add(q1, q2, alpha=-1.0)
     _t2 = -_t1
     _t3 = _t2**3
-    _t4 = c[0]*_t3
-    _t5 = 2*q2
-    _t6 = -_t5 + 2*q1
-    _t7 = (1/2)*c[3]
-    _t8 = q2 - q3
-    _t9 = -_t8
-    _t10 = _t9**3
-    _t11 = c[5]*_t10
-    _t12 = 2*q3
-    _t13 = -_t12 + _t5
-    _t14 = (1/2)*c[6]
-    _t15 = q3 - q4
-    _t16 = -_t15
-    _t17 = _t16**3
-    _t18 = c[8]*_t17
-    _t19 = 2*q4
-    _t20 = _t12 - _t19
-    _t21 = (1/2)*c[9]
-    _t22 = q4 - q5
-    _t23 = -_t22
-    _t24 = _t23**3
-    _t25 = c[11]*_t24
-    _t26 = 2*q5
-    _t27 = _t19 - _t26
-    _t28 = (1/2)*c[12]
-    _t29 = q5 - q6
-    _t30 = -_t29
-    _t31 = _t30**3
-    _t32 = c[14]*_t31
-    _t33 = 2*q6
-    _t34 = _t26 - _t33
-    _t35 = (1/2)*c[15]
-    _t36 = q6 - q7
-    _t37 = -_t36
-    _t38 = _t37**3
-    _t39 = c[17]*_t38
-    _t40 = 2*q7
-    _t41 = _t33 - _t40
-    _t42 = (1/2)*c[18]
-    _t43 = q7 - q8
-    _t44 = -_t43
-    _t45 = _t44**3
-    _t46 = c[20]*_t45
-    _t47 = _t40 - 2*q8
-    _t48 = (1/2)*c[21]
-    _t49 = q8**3
+    _t4 = torch.add(q2, q3, alpha=-1.0)
+    _t5 = -_t4
+    _t6 = _t5**3
+    _t7 = torch.add(q3, q4, alpha=-1.0)
+    _t8 = -_t7
+    _t9 = _t8**3
+    _t10 = torch.add(q4, q5, alpha=-1.0)
+    _t11 = -_t10
+    _t12 = _t11**3
+    _t13 = torch.add(q5, q6, alpha=-1.0)
+    _t14 = -_t13
+    _t15 = _t14**3
+    _t16 = torch.add(q6, q7, alpha=-1.0)
+    _t17 = -_t16
+    _t18 = _t17**3
+    _t19 = torch.add(q7, q8, alpha=-1.0)
+    _t20 = -_t19
+    _t21 = _t20**3
+    _t22 = q8**3
     _out = _zeros(z[..., 0], 16, 26)
-    _out[..., 8, 0] = -c[57]*(-c[1]*_t0 - c[2]*q1 + _t4 - _t6*_t7 + u)
-    _out[..., 8, 8] = -c[4]*q1
-    _out[..., 8, 9] = c[4]*_t2
-    _out[..., 8, 17] = -c[4]*_t0
-    _out[..., 8, 18] = c[4]*_t3
-    _out[..., 9, 1] = -c[58]*(_t11 - _t13*_t14 - _t4 + _t6*_t7)
-    _out[..., 9, 9] = c[7]*_t1
-    _out[..., 9, 10] = c[7]*_t9
-    _out[..., 9, 18] = -c[7]*_t3
-    _out[..., 9, 19] = c[7]*_t10
-    _out[..., 10, 2] = -c[59]*(-_t11 + _t13*_t14 + _t18 - _t20*_t21)
-    _out[..., 10, 10] = c[10]*_t8
-    _out[..., 10, 11] = c[10]*_t16
-    _out[..., 10, 19] = -c[10]*_t10
-    _out[..., 10, 20] = c[10]*_t17
-    _out[..., 11, 3] = -c[60]*(-_t18 + _t20*_t21 + _t25 - _t27*_t28)
-    _out[..., 11, 11] = c[13]*_t15
-    _out[..., 11, 12] = c[13]*_t23
-    _out[..., 11, 20] = -c[13]*_t17
-    _out[..., 11, 21] = c[13]*_t24
-    _out[..., 12, 4] = -c[61]*(-_t25 + _t27*_t28 + _t32 - _t34*_t35)
-    _out[..., 12, 12] = c[16]*_t22
-    _out[..., 12, 13] = c[16]*_t30
-    _out[..., 12, 21] = -c[16]*_t24
-    _out[..., 12, 22] = c[16]*_t31
-    _out[..., 13, 5] = -c[62]*(-_t32 + _t34*_t35 + _t39 - _t41*_t42)
-    _out[..., 13, 13] = c[19]*_t29
-    _out[..., 13, 14] = c[19]*_t37
-    _out[..., 13, 22] = -c[19]*_t31
-    _out[..., 13, 23] = c[19]*_t38
-    _out[..., 14, 6] = -c[63]*(-_t39 + _t41*_t42 + _t46 - _t47*_t48)
-    _out[..., 14, 14] = c[22]*_t36
-    _out[..., 14, 15] = c[22]*_t44
-    _out[..., 14, 23] = -c[22]*_t38
-    _out[..., 14, 24] = c[22]*_t45
-    _out[..., 15, 7] = -c[64]*(-c[23]*_t49 - c[24]*q8 - _t46 + _t47*_t48)
-    _out[..., 15, 15] = c[25]*_t43
-    _out[..., 15, 16] = -c[25]*q8
-    _out[..., 15, 24] = -c[25]*_t45
-    _out[..., 15, 25] = -c[25]*_t49
+    _out[..., 8, 0] = c[133]*(torch.add(torch.addcmul(torch.addcmul(torch.addcmul(c[0]*_t1, c[1], _t0), c[2], q1), c[3], _t3), u, alpha=2.0))
+    _out[..., 8, 8] = c[149]*q1
+    _out[..., 8, 9] = c[51]*_t2
+    _out[..., 8, 17] = c[149]*_t0
+    _out[..., 8, 18] = c[51]*_t3
+    _out[..., 9, 1] = c[134]*(torch.addcmul(torch.addcmul(torch.addcmul(c[0]*_t2, c[5], _t4), c[6], _t3), c[7], _t6))
+    _out[..., 9, 9] = c[52]*_t1
+    _out[..., 9, 10] = c[52]*_t5
+    _out[..., 9, 18] = c[150]*_t3
+    _out[..., 9, 19] = c[52]*_t6
+    _out[..., 10, 2] = c[135]*(torch.addcmul(torch.addcmul(torch.addcmul(c[10]*_t6, c[11], _t9), c[5], _t5), c[9], _t7))
+    _out[..., 10, 10] = c[53]*_t4
+    _out[..., 10, 11] = c[53]*_t8
+    _out[..., 10, 19] = c[151]*_t6
+    _out[..., 10, 20] = c[53]*_t9
+    _out[..., 11, 3] = c[136]*(torch.addcmul(torch.addcmul(torch.addcmul(c[13]*_t10, c[14], _t9), c[15], _t12), c[9], _t8))
+    _out[..., 11, 11] = c[54]*_t7
+    _out[..., 11, 12] = c[54]*_t11
+    _out[..., 11, 20] = c[152]*_t9
+    _out[..., 11, 21] = c[54]*_t12
+    _out[..., 12, 4] = c[137]*(torch.addcmul(torch.addcmul(torch.addcmul(c[13]*_t11, c[17], _t13), c[18], _t12), c[19], _t15))
+    _out[..., 12, 12] = c[55]*_t10
+    _out[..., 12, 13] = c[55]*_t14
+    _out[..., 12, 21] = c[153]*_t12
+    _out[..., 12, 22] = c[55]*_t15
+    _out[..., 13, 5] = c[138]*(torch.addcmul(torch.addcmul(torch.addcmul(c[17]*_t14, c[21], _t16), c[22], _t15), c[23], _t18))
+    _out[..., 13, 13] = c[56]*_t13
+    _out[..., 13, 14] = c[56]*_t17
+    _out[..., 13, 22] = c[154]*_t15
+    _out[..., 13, 23] = c[56]*_t18
+    _out[..., 14, 6] = c[139]*(torch.addcmul(torch.addcmul(torch.addcmul(c[21]*_t17, c[25], _t19), c[26], _t18), c[27], _t21))
+    _out[..., 14, 14] = c[57]*_t16
+    _out[..., 14, 15] = c[57]*_t20
+    _out[..., 14, 23] = c[155]*_t18
+    _out[..., 14, 24] = c[57]*_t21
+    _out[..., 15, 7] = c[140]*(torch.addcmul(torch.addcmul(torch.addcmul(c[25]*_t20, c[29], _t21), c[30], _t22), c[31], q8))
+    _out[..., 15, 15] = c[58]*_t19
+    _out[..., 15, 16] = c[156]*q8
+    _out[..., 15, 24] = c[156]*_t21
+    _out[..., 15, 25] = c[156]*_t22
     return _out
 
 
@@ -828,7 +836,7 @@ def _state_cost_gradient(t, z, c, y):
     """∇_z c in state coordinates (adjoint)."""
     _, _, _, _, _, _, _, q8, _, _, _, _, _, _, _, _ = _unstack(z)
     y, = _unstack(y)
-    return _stack([0, 0, 0, 0, 0, 0, 0, q8 - y, 0, 0, 0, 0, 0, 0, 0, 0], z[..., 0])
+    return _stack([0, 0, 0, 0, 0, 0, 0, torch.add(q8, y, alpha=-1.0), 0, 0, 0, 0, 0, 0, 0, 0], z[..., 0])
 
 
 def _state_terminal_gradient(z, c):

@@ -195,7 +195,7 @@ def _spline(s, horizon):
 def default_inputs(t):
     """The problem's own inputs at time ``t`` (last axis: INPUTS)."""
     t = _time(t, None)
-    return _stack([torch.sin(2*t) + (1/2)*torch.cos(3*t)], t)
+    return _stack([torch.add(torch.sin(2*t), torch.cos(3*t), alpha=0.5)], t)
 
 
 def default_targets(t):
@@ -235,197 +235,176 @@ def prepare(theta):
     _t3 = 1/m4
     _t4 = 1/m5
     _t5 = 1/m6
-    _t6 = c1 + k1
+    _t6 = torch.add(c1, k1)
     _t7 = -_t6
-    _t8 = c1 + c2 + k2
+    _t8 = torch.add(torch.add(c1, c2), k2)
     _t9 = -_t8
-    _t10 = c2 + c3 + k3
+    _t10 = torch.add(torch.add(c2, c3), k3)
     _t11 = -_t10
-    _t12 = c3 + c4 + k4
+    _t12 = torch.add(torch.add(c3, c4), k4)
     _t13 = -_t12
-    _t14 = c4 + c5 + k5
+    _t14 = torch.add(torch.add(c4, c5), k5)
     _t15 = -_t14
-    _t16 = c5 + k6
+    _t16 = torch.add(c5, k6)
     _t17 = -_t16
-    return (k1, c1, _t0, k2, c2, _t1, k3, c3, _t2, k4, c4, _t3, k5, c5, _t4, k6, _t5, _t7, _t9, _t11, _t13, _t15, _t17, m1, m2, m3, m4, m5, m6, _t6, -c1, _t8, -c2, _t10, -c3, _t12, -c4, _t14, -c5, _t16, m1**(-2), m2**(-2), m3**(-2), m4**(-2), m5**(-2), m6**(-2), _t0*_t7, _t0*c1, _t1*c1, _t1*_t9, _t1*c2, _t2*c2, _t11*_t2, _t2*c3, _t3*c3, _t13*_t3, _t3*c4, _t4*c4, _t15*_t4, _t4*c5, _t5*c5, _t17*_t5)
+    _t18 = m1**(-2)
+    _t19 = m2**(-2)
+    _t20 = m3**(-2)
+    _t21 = m4**(-2)
+    _t22 = m5**(-2)
+    _t23 = m6**(-2)
+    return (-2*c1, -2*k1, (1/2)*_t0, -2*c2, -2*k2, (1/2)*_t1, -2*c3, -2*k3, (1/2)*_t2, -2*c4, -2*k4, (1/2)*_t3, -2*c5, -2*k5, (1/2)*_t4, -2*k6, (1/2)*_t5, (1/2)*c1, (1/2)*c2, (1/2)*c3, (1/2)*c4, (1/2)*c5, (1/2)*k1, (1/2)*k2, (1/2)*k3, (1/2)*k4, (1/2)*k5, (1/2)*k6, _t0, _t1, _t2, _t3, _t4, _t5, -k1, -c1, -k2, -c2, -k3, -c3, -k4, -c4, -k5, -c5, -k6, _t7, c1, _t9, c2, _t11, c3, _t13, c4, _t15, c5, _t17, m1, m2, m3, m4, m5, m6, _t6, _t8, _t10, _t12, _t14, _t16, -1/2*_t18, -1/2*_t19, -1/2*_t20, -1/2*_t21, -1/2*_t22, -1/2*_t23, -_t18, -_t19, -_t20, -_t21, -_t22, -_t23, _t0*_t7, _t0*c1, _t1*c1, _t1*_t9, _t1*c2, _t2*c2, _t11*_t2, _t2*c3, _t3*c3, _t13*_t3, _t3*c4, _t4*c4, _t15*_t4, _t4*c5, _t5*c5, _t17*_t5, -_t0, -_t1, -_t2, -_t3, -_t4, -_t5)
 
 
 def _vector_field(t, z, c, x):
     """dz/dt (see vector_field)."""
     q1, q2, q3, q4, q5, q6, q1_dot, q2_dot, q3_dot, q4_dot, q5_dot, q6_dot = _unstack(z)
     u, = _unstack(x)
-    _t0 = 2*q2
-    _t1 = -_t0 + 2*q1
-    _t2 = (1/2)*c[1]
-    _t3 = 2*q3
-    _t4 = _t0 - _t3
-    _t5 = (1/2)*c[4]
-    _t6 = 2*q4
-    _t7 = _t3 - _t6
-    _t8 = (1/2)*c[7]
-    _t9 = 2*q5
-    _t10 = _t6 - _t9
-    _t11 = (1/2)*c[10]
-    _t12 = _t9 - 2*q6
-    _t13 = (1/2)*c[13]
-    return _stack([q1_dot, q2_dot, q3_dot, q4_dot, q5_dot, q6_dot, c[2]*(-c[0]*q1 - _t1*_t2 + u), c[5]*(-c[3]*q2 + _t1*_t2 - _t4*_t5), c[8]*(-c[6]*q3 + _t4*_t5 - _t7*_t8), c[11]*(-c[9]*q4 - _t10*_t11 + _t7*_t8), c[14]*(-c[12]*q5 + _t10*_t11 - _t12*_t13), c[16]*(-c[15]*q6 + _t12*_t13)], z[..., 0])
+    _t0 = torch.add(q1, q2, alpha=-1.0)
+    _t1 = torch.add(q2, q3, alpha=-1.0)
+    _t2 = torch.add(q3, q4, alpha=-1.0)
+    _t3 = torch.add(q4, q5, alpha=-1.0)
+    _t4 = torch.add(q5, q6, alpha=-1.0)
+    return _stack([q1_dot, q2_dot, q3_dot, q4_dot, q5_dot, q6_dot, c[2]*(torch.add(torch.addcmul(c[0]*_t0, c[1], q1), u, alpha=2.0)), c[5]*(torch.addcmul(torch.addcmul(-c[0]*_t0, c[3], _t1), c[4], q2)), c[8]*(torch.addcmul(torch.addcmul(-c[3]*_t1, c[6], _t2), c[7], q3)), c[11]*(torch.addcmul(torch.addcmul(c[10]*q4, c[6], _t2, value=-1.0), c[9], _t3)), c[14]*(torch.addcmul(torch.addcmul(c[12]*_t4, c[13], q5), c[9], _t3, value=-1.0)), c[16]*(torch.addcmul(-c[12]*_t4, c[15], q6))], z[..., 0])
 
 
 def _hamiltonian(t, z, c, x):
     """H at a canonical state."""
     q1, q2, q3, q4, q5, q6, p_q1, p_q2, p_q3, p_q4, p_q5, p_q6 = _unstack(z)
     u, = _unstack(x)
-    return _scalar((1/2)*c[0]*q1**2 + (1/2)*c[1]*(-q1 + q2)**2 + (1/2)*c[10]*(-q4 + q5)**2 + (1/2)*c[11]*p_q4**2 + (1/2)*c[12]*q5**2 + (1/2)*c[13]*(-q5 + q6)**2 + (1/2)*c[14]*p_q5**2 + (1/2)*c[15]*q6**2 + (1/2)*c[16]*p_q6**2 + (1/2)*c[2]*p_q1**2 + (1/2)*c[3]*q2**2 + (1/2)*c[4]*(-q2 + q3)**2 + (1/2)*c[5]*p_q2**2 + (1/2)*c[6]*q3**2 + (1/2)*c[7]*(-q3 + q4)**2 + (1/2)*c[8]*p_q3**2 + (1/2)*c[9]*q4**2 - q1*u, z[..., 0])
+    return _scalar(torch.addcmul(torch.addcmul(torch.addcmul(torch.addcmul(torch.addcmul(torch.addcmul(torch.addcmul(torch.addcmul(torch.addcmul(torch.addcmul(torch.addcmul(torch.addcmul(torch.addcmul(torch.addcmul(torch.addcmul(torch.addcmul(torch.addcmul(c[11]*p_q4**2, c[14], p_q5**2), c[16], p_q6**2), c[17], (torch.add(-q1, q2))**2), c[18], (torch.add(-q2, q3))**2), c[19], (torch.add(-q3, q4))**2), c[2], p_q1**2), c[20], (torch.add(-q4, q5))**2), c[21], (torch.add(-q5, q6))**2), c[22], q1**2), c[23], q2**2), c[24], q3**2), c[25], q4**2), c[26], q5**2), c[27], q6**2), c[5], p_q2**2), c[8], p_q3**2), q1, u, value=-1.0), z[..., 0])
 
 
 def _canonical_field(t, z, c, x):
     """Hamilton's equations (see canonical_field)."""
     q1, q2, q3, q4, q5, q6, p_q1, p_q2, p_q3, p_q4, p_q5, p_q6 = _unstack(z)
     u, = _unstack(x)
-    _t0 = 2*q2
-    _t1 = -_t0 + 2*q1
-    _t2 = (1/2)*c[1]
-    _t3 = 2*q3
-    _t4 = _t0 - _t3
-    _t5 = (1/2)*c[4]
-    _t6 = 2*q4
-    _t7 = _t3 - _t6
-    _t8 = (1/2)*c[7]
-    _t9 = 2*q5
-    _t10 = _t6 - _t9
-    _t11 = (1/2)*c[10]
-    _t12 = _t9 - 2*q6
-    _t13 = (1/2)*c[13]
-    return _stack([c[2]*p_q1, c[5]*p_q2, c[8]*p_q3, c[11]*p_q4, c[14]*p_q5, c[16]*p_q6, -c[0]*q1 - _t1*_t2 + u, -c[3]*q2 + _t1*_t2 - _t4*_t5, -c[6]*q3 + _t4*_t5 - _t7*_t8, -c[9]*q4 - _t10*_t11 + _t7*_t8, -c[12]*q5 + _t10*_t11 - _t12*_t13, -c[15]*q6 + _t12*_t13], z[..., 0])
+    _t0 = torch.add(q1, q2, alpha=-1.0)
+    _t1 = torch.add(q2, q3, alpha=-1.0)
+    _t2 = torch.add(q3, q4, alpha=-1.0)
+    _t3 = torch.add(q4, q5, alpha=-1.0)
+    _t4 = torch.add(q5, q6, alpha=-1.0)
+    return _stack([c[28]*p_q1, c[29]*p_q2, c[30]*p_q3, c[31]*p_q4, c[32]*p_q5, c[33]*p_q6, torch.add(torch.addcmul(c[34]*q1, c[35], _t0), u), torch.addcmul(torch.addcmul(-c[35]*_t0, c[36], q2), c[37], _t1), torch.addcmul(torch.addcmul(-c[37]*_t1, c[38], q3), c[39], _t2), torch.addcmul(torch.addcmul(-c[39]*_t2, c[40], q4), c[41], _t3), torch.addcmul(torch.addcmul(-c[41]*_t3, c[42], q5), c[43], _t4), torch.addcmul(-c[43]*_t4, c[44], q6)], z[..., 0])
 
 
 def _canonical_jacobian(t, z, c, x):
     """∂(q̇, ṗ)/∂(q, p)."""
     _out = _zeros(z[..., 0], 12, 12)
-    _out[..., 0, 6] = c[2]
-    _out[..., 1, 7] = c[5]
-    _out[..., 2, 8] = c[8]
-    _out[..., 3, 9] = c[11]
-    _out[..., 4, 10] = c[14]
-    _out[..., 5, 11] = c[16]
-    _out[..., 6, 0] = c[17]
-    _out[..., 6, 1] = c[1]
-    _out[..., 7, 0] = c[1]
-    _out[..., 7, 1] = c[18]
-    _out[..., 7, 2] = c[4]
-    _out[..., 8, 1] = c[4]
-    _out[..., 8, 2] = c[19]
-    _out[..., 8, 3] = c[7]
-    _out[..., 9, 2] = c[7]
-    _out[..., 9, 3] = c[20]
-    _out[..., 9, 4] = c[10]
-    _out[..., 10, 3] = c[10]
-    _out[..., 10, 4] = c[21]
-    _out[..., 10, 5] = c[13]
-    _out[..., 11, 4] = c[13]
-    _out[..., 11, 5] = c[22]
+    _out[..., 0, 6] = c[28]
+    _out[..., 1, 7] = c[29]
+    _out[..., 2, 8] = c[30]
+    _out[..., 3, 9] = c[31]
+    _out[..., 4, 10] = c[32]
+    _out[..., 5, 11] = c[33]
+    _out[..., 6, 0] = c[45]
+    _out[..., 6, 1] = c[46]
+    _out[..., 7, 0] = c[46]
+    _out[..., 7, 1] = c[47]
+    _out[..., 7, 2] = c[48]
+    _out[..., 8, 1] = c[48]
+    _out[..., 8, 2] = c[49]
+    _out[..., 8, 3] = c[50]
+    _out[..., 9, 2] = c[50]
+    _out[..., 9, 3] = c[51]
+    _out[..., 9, 4] = c[52]
+    _out[..., 10, 3] = c[52]
+    _out[..., 10, 4] = c[53]
+    _out[..., 10, 5] = c[54]
+    _out[..., 11, 4] = c[54]
+    _out[..., 11, 5] = c[55]
     return _out
 
 
 def _momentum_of_state(z, c):
     """p = ∂L/∂q̇ at a state (q, q̇)."""
     _, _, _, _, _, _, q1_dot, q2_dot, q3_dot, q4_dot, q5_dot, q6_dot = _unstack(z)
-    return _stack([c[23]*q1_dot, c[24]*q2_dot, c[25]*q3_dot, c[26]*q4_dot, c[27]*q5_dot, c[28]*q6_dot], z[..., 0])
+    return _stack([c[56]*q1_dot, c[57]*q2_dot, c[58]*q3_dot, c[59]*q4_dot, c[60]*q5_dot, c[61]*q6_dot], z[..., 0])
 
 
 def _velocity_of_momentum(z, c):
     """q̇ = ∂H/∂p at a canonical state (q, p)."""
     _, _, _, _, _, _, p_q1, p_q2, p_q3, p_q4, p_q5, p_q6 = _unstack(z)
-    return _stack([c[2]*p_q1, c[5]*p_q2, c[8]*p_q3, c[11]*p_q4, c[14]*p_q5, c[16]*p_q6], z[..., 0])
+    return _stack([c[28]*p_q1, c[29]*p_q2, c[30]*p_q3, c[31]*p_q4, c[32]*p_q5, c[33]*p_q6], z[..., 0])
 
 
 def _drift_velocity(z, c):
     """∂T/∂p at momenta z."""
     p_q1, p_q2, p_q3, p_q4, p_q5, p_q6 = _unstack(z)
-    return _stack([c[2]*p_q1, c[5]*p_q2, c[8]*p_q3, c[11]*p_q4, c[14]*p_q5, c[16]*p_q6], z[..., 0])
+    return _stack([c[28]*p_q1, c[29]*p_q2, c[30]*p_q3, c[31]*p_q4, c[32]*p_q5, c[33]*p_q6], z[..., 0])
 
 
 def _kick_force(t, z, c, x):
     """−∂V/∂q at positions z."""
     q1, q2, q3, q4, q5, q6 = _unstack(z)
     u, = _unstack(x)
-    _t0 = 2*q2
-    _t1 = -_t0 + 2*q1
-    _t2 = (1/2)*c[1]
-    _t3 = 2*q3
-    _t4 = _t0 - _t3
-    _t5 = (1/2)*c[4]
-    _t6 = 2*q4
-    _t7 = _t3 - _t6
-    _t8 = (1/2)*c[7]
-    _t9 = 2*q5
-    _t10 = _t6 - _t9
-    _t11 = (1/2)*c[10]
-    _t12 = _t9 - 2*q6
-    _t13 = (1/2)*c[13]
-    return _stack([-c[0]*q1 - _t1*_t2 + u, -c[3]*q2 + _t1*_t2 - _t4*_t5, -c[6]*q3 + _t4*_t5 - _t7*_t8, -c[9]*q4 - _t10*_t11 + _t7*_t8, -c[12]*q5 + _t10*_t11 - _t12*_t13, -c[15]*q6 + _t12*_t13], z[..., 0])
+    _t0 = torch.add(q1, q2, alpha=-1.0)
+    _t1 = torch.add(q2, q3, alpha=-1.0)
+    _t2 = torch.add(q3, q4, alpha=-1.0)
+    _t3 = torch.add(q4, q5, alpha=-1.0)
+    _t4 = torch.add(q5, q6, alpha=-1.0)
+    return _stack([torch.add(torch.addcmul(c[34]*q1, c[35], _t0), u), torch.addcmul(torch.addcmul(-c[35]*_t0, c[36], q2), c[37], _t1), torch.addcmul(torch.addcmul(-c[37]*_t1, c[38], q3), c[39], _t2), torch.addcmul(torch.addcmul(-c[39]*_t2, c[40], q4), c[41], _t3), torch.addcmul(torch.addcmul(-c[41]*_t3, c[42], q5), c[43], _t4), torch.addcmul(-c[43]*_t4, c[44], q6)], z[..., 0])
 
 
 def _kinetic_hessian(z, c):
     """∂²H/∂p² at a canonical state."""
     _out = _zeros(z[..., 0], 6, 6)
-    _out[..., 0, 0] = c[2]
-    _out[..., 1, 1] = c[5]
-    _out[..., 2, 2] = c[8]
-    _out[..., 3, 3] = c[11]
-    _out[..., 4, 4] = c[14]
-    _out[..., 5, 5] = c[16]
+    _out[..., 0, 0] = c[28]
+    _out[..., 1, 1] = c[29]
+    _out[..., 2, 2] = c[30]
+    _out[..., 3, 3] = c[31]
+    _out[..., 4, 4] = c[32]
+    _out[..., 5, 5] = c[33]
     return _out
 
 
 def _potential_hessian(t, z, c, x):
     """∂²H/∂q² at a canonical state."""
     _out = _zeros(z[..., 0], 6, 6)
-    _out[..., 0, 0] = c[29]
-    _out[..., 0, 1] = c[30]
-    _out[..., 1, 0] = c[30]
-    _out[..., 1, 1] = c[31]
-    _out[..., 1, 2] = c[32]
-    _out[..., 2, 1] = c[32]
-    _out[..., 2, 2] = c[33]
-    _out[..., 2, 3] = c[34]
-    _out[..., 3, 2] = c[34]
-    _out[..., 3, 3] = c[35]
-    _out[..., 3, 4] = c[36]
-    _out[..., 4, 3] = c[36]
-    _out[..., 4, 4] = c[37]
-    _out[..., 4, 5] = c[38]
-    _out[..., 5, 4] = c[38]
-    _out[..., 5, 5] = c[39]
+    _out[..., 0, 0] = c[62]
+    _out[..., 0, 1] = c[35]
+    _out[..., 1, 0] = c[35]
+    _out[..., 1, 1] = c[63]
+    _out[..., 1, 2] = c[37]
+    _out[..., 2, 1] = c[37]
+    _out[..., 2, 2] = c[64]
+    _out[..., 2, 3] = c[39]
+    _out[..., 3, 2] = c[39]
+    _out[..., 3, 3] = c[65]
+    _out[..., 3, 4] = c[41]
+    _out[..., 4, 3] = c[41]
+    _out[..., 4, 4] = c[66]
+    _out[..., 4, 5] = c[43]
+    _out[..., 5, 4] = c[43]
+    _out[..., 5, 5] = c[67]
     return _out
 
 
 def _dH_dtheta(t, z, c, x):
     """∂H̃/∂θ, the contrast integrand (−∂L/∂θ)."""
     q1, q2, q3, q4, q5, q6, p_q1, p_q2, p_q3, p_q4, p_q5, p_q6 = _unstack(z)
-    return _stack([-1/2*c[40]*p_q1**2, -1/2*c[41]*p_q2**2, -1/2*c[42]*p_q3**2, -1/2*c[43]*p_q4**2, -1/2*c[44]*p_q5**2, -1/2*c[45]*p_q6**2, (1/2)*q1**2, (1/2)*q2**2, (1/2)*q3**2, (1/2)*q4**2, (1/2)*q5**2, (1/2)*q6**2, (1/2)*(-q1 + q2)**2, (1/2)*(-q2 + q3)**2, (1/2)*(-q3 + q4)**2, (1/2)*(-q4 + q5)**2, (1/2)*(-q5 + q6)**2], z[..., 0])
+    return _stack([c[68]*p_q1**2, c[69]*p_q2**2, c[70]*p_q3**2, c[71]*p_q4**2, c[72]*p_q5**2, c[73]*p_q6**2, (1/2)*q1**2, (1/2)*q2**2, (1/2)*q3**2, (1/2)*q4**2, (1/2)*q5**2, (1/2)*q6**2, (1/2)*(torch.add(-q1, q2))**2, (1/2)*(torch.add(-q2, q3))**2, (1/2)*(torch.add(-q3, q4))**2, (1/2)*(torch.add(-q4, q5))**2, (1/2)*(torch.add(-q5, q6))**2], z[..., 0])
 
 
 def _field_dtheta(t, z, c, x):
     """∂field/∂θ (forward sensitivities)."""
     q1, q2, q3, q4, q5, q6, p_q1, p_q2, p_q3, p_q4, p_q5, p_q6 = _unstack(z)
     _t0 = -q2
-    _t1 = _t0 + q1
+    _t1 = torch.add(_t0, q1)
     _t2 = -q3
-    _t3 = _t2 + q2
+    _t3 = torch.add(_t2, q2)
     _t4 = -q4
-    _t5 = _t4 + q3
+    _t5 = torch.add(_t4, q3)
     _t6 = -q5
-    _t7 = _t6 + q4
+    _t7 = torch.add(_t6, q4)
     _t8 = -q6
-    _t9 = _t8 + q5
+    _t9 = torch.add(_t8, q5)
     _out = _zeros(z[..., 0], 12, 17)
-    _out[..., 0, 0] = -c[40]*p_q1
-    _out[..., 1, 1] = -c[41]*p_q2
-    _out[..., 2, 2] = -c[42]*p_q3
-    _out[..., 3, 3] = -c[43]*p_q4
-    _out[..., 4, 4] = -c[44]*p_q5
-    _out[..., 5, 5] = -c[45]*p_q6
+    _out[..., 0, 0] = c[74]*p_q1
+    _out[..., 1, 1] = c[75]*p_q2
+    _out[..., 2, 2] = c[76]*p_q3
+    _out[..., 3, 3] = c[77]*p_q4
+    _out[..., 4, 4] = c[78]*p_q5
+    _out[..., 5, 5] = c[79]*p_q6
     _out[..., 6, 6] = -q1
     _out[..., 6, 12] = -_t1
     _out[..., 7, 7] = _t0
@@ -449,14 +428,14 @@ def _running_cost(t, z, c, y):
     """The running cost c."""
     _, _, _, q4, _, _, _, _, _, _, _, _ = _unstack(z)
     y, = _unstack(y)
-    return _scalar((1/2)*(q4 - y)**2, z[..., 0])
+    return _scalar((1/2)*(torch.add(q4, y, alpha=-1.0))**2, z[..., 0])
 
 
 def _nudge(t, z, c, y):
     """∇_q c: the nudging force per unit β."""
     _, _, _, q4, _, _, _, _, _, _, _, _ = _unstack(z)
     y, = _unstack(y)
-    return _stack([0, 0, 0, q4 - y, 0, 0], z[..., 0])
+    return _stack([0, 0, 0, torch.add(q4, y, alpha=-1.0), 0, 0], z[..., 0])
 
 
 def _cost_dtheta(t, z, c, y):
@@ -482,12 +461,12 @@ def _terminal_dtheta(z, c):
 def _momentum_jacobian(z, c):
     """∂p/∂(q, q̇) at t = 0."""
     _out = _zeros(z[..., 0], 6, 12)
-    _out[..., 0, 6] = c[23]
-    _out[..., 1, 7] = c[24]
-    _out[..., 2, 8] = c[25]
-    _out[..., 3, 9] = c[26]
-    _out[..., 4, 10] = c[27]
-    _out[..., 5, 11] = c[28]
+    _out[..., 0, 6] = c[56]
+    _out[..., 1, 7] = c[57]
+    _out[..., 2, 8] = c[58]
+    _out[..., 3, 9] = c[59]
+    _out[..., 4, 10] = c[60]
+    _out[..., 5, 11] = c[61]
     return _out
 
 
@@ -507,7 +486,7 @@ def _momentum_dtheta(z, c):
 def _kinetic_dtheta(z, c):
     """∂T/∂θ at momenta z."""
     p_q1, p_q2, p_q3, p_q4, p_q5, p_q6 = _unstack(z)
-    return _stack([-1/2*c[40]*p_q1**2, -1/2*c[41]*p_q2**2, -1/2*c[42]*p_q3**2, -1/2*c[43]*p_q4**2, -1/2*c[44]*p_q5**2, -1/2*c[45]*p_q6**2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], z[..., 0])
+    return _stack([c[68]*p_q1**2, c[69]*p_q2**2, c[70]*p_q3**2, c[71]*p_q4**2, c[72]*p_q5**2, c[73]*p_q6**2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], z[..., 0])
 
 
 def _potential_dtheta(t, z, c, x):
@@ -519,7 +498,7 @@ def _potential_dtheta(t, z, c, x):
     _t3 = (1/2)*q4**2
     _t4 = (1/2)*q5**2
     _t5 = (1/2)*q6**2
-    return _stack([0, 0, 0, 0, 0, 0, _t0, _t1, _t2, _t3, _t4, _t5, _t0 + _t1 - q1*q2, _t1 + _t2 - q2*q3, _t2 + _t3 - q3*q4, _t3 + _t4 - q4*q5, _t4 + _t5 - q5*q6], z[..., 0])
+    return _stack([0, 0, 0, 0, 0, 0, _t0, _t1, _t2, _t3, _t4, _t5, torch.addcmul(torch.add(_t0, _t1), q1, q2, value=-1.0), torch.addcmul(torch.add(_t1, _t2), q2, q3, value=-1.0), torch.addcmul(torch.add(_t2, _t3), q3, q4, value=-1.0), torch.addcmul(torch.add(_t3, _t4), q4, q5, value=-1.0), torch.addcmul(torch.add(_t4, _t5), q5, q6, value=-1.0)], z[..., 0])
 
 
 def _state_jacobian(t, z, c, x):
@@ -531,22 +510,22 @@ def _state_jacobian(t, z, c, x):
     _out[..., 3, 9] = 1
     _out[..., 4, 10] = 1
     _out[..., 5, 11] = 1
-    _out[..., 6, 0] = c[46]
-    _out[..., 6, 1] = c[47]
-    _out[..., 7, 0] = c[48]
-    _out[..., 7, 1] = c[49]
-    _out[..., 7, 2] = c[50]
-    _out[..., 8, 1] = c[51]
-    _out[..., 8, 2] = c[52]
-    _out[..., 8, 3] = c[53]
-    _out[..., 9, 2] = c[54]
-    _out[..., 9, 3] = c[55]
-    _out[..., 9, 4] = c[56]
-    _out[..., 10, 3] = c[57]
-    _out[..., 10, 4] = c[58]
-    _out[..., 10, 5] = c[59]
-    _out[..., 11, 4] = c[60]
-    _out[..., 11, 5] = c[61]
+    _out[..., 6, 0] = c[80]
+    _out[..., 6, 1] = c[81]
+    _out[..., 7, 0] = c[82]
+    _out[..., 7, 1] = c[83]
+    _out[..., 7, 2] = c[84]
+    _out[..., 8, 1] = c[85]
+    _out[..., 8, 2] = c[86]
+    _out[..., 8, 3] = c[87]
+    _out[..., 9, 2] = c[88]
+    _out[..., 9, 3] = c[89]
+    _out[..., 9, 4] = c[90]
+    _out[..., 10, 3] = c[91]
+    _out[..., 10, 4] = c[92]
+    _out[..., 10, 5] = c[93]
+    _out[..., 11, 4] = c[94]
+    _out[..., 11, 5] = c[95]
     return _out
 
 
@@ -554,48 +533,39 @@ def _state_dtheta(t, z, c, x):
     """∂f/∂θ of vector_field (adjoint)."""
     q1, q2, q3, q4, q5, q6, _, _, _, _, _, _ = _unstack(z)
     u, = _unstack(x)
-    _t0 = 2*q2
-    _t1 = -_t0 + 2*q1
-    _t2 = (1/2)*c[1]
-    _t3 = q1 - q2
-    _t4 = 2*q3
-    _t5 = _t0 - _t4
-    _t6 = (1/2)*c[4]
-    _t7 = q2 - q3
-    _t8 = 2*q4
-    _t9 = _t4 - _t8
-    _t10 = (1/2)*c[7]
-    _t11 = q3 - q4
-    _t12 = 2*q5
-    _t13 = -_t12 + _t8
-    _t14 = (1/2)*c[10]
-    _t15 = q4 - q5
-    _t16 = _t12 - 2*q6
-    _t17 = (1/2)*c[13]
-    _t18 = q5 - q6
+    _t0 = torch.add(q1, q2, alpha=-1.0)
+    _t1 = -_t0
+    _t2 = torch.add(q2, q3, alpha=-1.0)
+    _t3 = -_t2
+    _t4 = torch.add(q3, q4, alpha=-1.0)
+    _t5 = -_t4
+    _t6 = torch.add(q4, q5, alpha=-1.0)
+    _t7 = -_t6
+    _t8 = torch.add(q5, q6, alpha=-1.0)
+    _t9 = -_t8
     _out = _zeros(z[..., 0], 12, 17)
-    _out[..., 6, 0] = -c[40]*(-c[0]*q1 - _t1*_t2 + u)
-    _out[..., 6, 6] = -c[2]*q1
-    _out[..., 6, 12] = -c[2]*_t3
-    _out[..., 7, 1] = -c[41]*(-c[3]*q2 + _t1*_t2 - _t5*_t6)
-    _out[..., 7, 7] = -c[5]*q2
-    _out[..., 7, 12] = c[5]*_t3
-    _out[..., 7, 13] = -c[5]*_t7
-    _out[..., 8, 2] = -c[42]*(-c[6]*q3 - _t10*_t9 + _t5*_t6)
-    _out[..., 8, 8] = -c[8]*q3
-    _out[..., 8, 13] = c[8]*_t7
-    _out[..., 8, 14] = -c[8]*_t11
-    _out[..., 9, 3] = -c[43]*(-c[9]*q4 + _t10*_t9 - _t13*_t14)
-    _out[..., 9, 9] = -c[11]*q4
-    _out[..., 9, 14] = c[11]*_t11
-    _out[..., 9, 15] = -c[11]*_t15
-    _out[..., 10, 4] = -c[44]*(-c[12]*q5 + _t13*_t14 - _t16*_t17)
-    _out[..., 10, 10] = -c[14]*q5
-    _out[..., 10, 15] = c[14]*_t15
-    _out[..., 10, 16] = -c[14]*_t18
-    _out[..., 11, 5] = -c[45]*(-c[15]*q6 + _t16*_t17)
-    _out[..., 11, 11] = -c[16]*q6
-    _out[..., 11, 16] = c[16]*_t18
+    _out[..., 6, 0] = c[68]*(torch.add(torch.addcmul(c[0]*_t0, c[1], q1), u, alpha=2.0))
+    _out[..., 6, 6] = c[96]*q1
+    _out[..., 6, 12] = c[28]*_t1
+    _out[..., 7, 1] = c[69]*(torch.addcmul(torch.addcmul(c[0]*_t1, c[3], _t2), c[4], q2))
+    _out[..., 7, 7] = c[97]*q2
+    _out[..., 7, 12] = c[29]*_t0
+    _out[..., 7, 13] = c[29]*_t3
+    _out[..., 8, 2] = c[70]*(torch.addcmul(torch.addcmul(c[3]*_t3, c[6], _t4), c[7], q3))
+    _out[..., 8, 8] = c[98]*q3
+    _out[..., 8, 13] = c[30]*_t2
+    _out[..., 8, 14] = c[30]*_t5
+    _out[..., 9, 3] = c[71]*(torch.addcmul(torch.addcmul(c[10]*q4, c[6], _t5), c[9], _t6))
+    _out[..., 9, 9] = c[99]*q4
+    _out[..., 9, 14] = c[31]*_t4
+    _out[..., 9, 15] = c[31]*_t7
+    _out[..., 10, 4] = c[72]*(torch.addcmul(torch.addcmul(c[12]*_t8, c[13], q5), c[9], _t7))
+    _out[..., 10, 10] = c[100]*q5
+    _out[..., 10, 15] = c[32]*_t6
+    _out[..., 10, 16] = c[32]*_t9
+    _out[..., 11, 5] = c[73]*(torch.addcmul(c[12]*_t9, c[15], q6))
+    _out[..., 11, 11] = c[101]*q6
+    _out[..., 11, 16] = c[33]*_t8
     return _out
 
 
@@ -603,7 +573,7 @@ def _state_cost_gradient(t, z, c, y):
     """∇_z c in state coordinates (adjoint)."""
     _, _, _, q4, _, _, _, _, _, _, _, _ = _unstack(z)
     y, = _unstack(y)
-    return _stack([0, 0, 0, q4 - y, 0, 0, 0, 0, 0, 0, 0, 0], z[..., 0])
+    return _stack([0, 0, 0, torch.add(q4, y, alpha=-1.0), 0, 0, 0, 0, 0, 0, 0, 0], z[..., 0])
 
 
 def _state_terminal_gradient(z, c):

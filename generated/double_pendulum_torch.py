@@ -232,250 +232,228 @@ def prepare(theta):
     _t4 = _t0*_t3
     _t5 = _t1*m2
     _t6 = _t2*_t5
-    _t7 = 9.81*m1 + 9.81*m2
-    _t8 = l2*m2
-    _t9 = m1 + m2
-    _t10 = _t2*_t9
-    _t11 = m2**3
-    _t12 = l1**3
-    _t13 = l2**3
-    _t14 = _t12*_t13
-    _t15 = _t0*l1
-    _t16 = _t3*m1
-    _t17 = _t1*_t15
-    _t18 = _t5*l1
-    _t19 = 2*m1
-    _t20 = _t0*_t2
-    _t21 = _t20*l2
-    _t22 = _t2*_t8
-    _t23 = l2**4
-    _t24 = l1**4
-    _t25 = 4*m1
-    return (_t4, _t4 + _t6*m1, _t7*l1, _t8*l1, _t5, _t8, _t10, _t11*_t14, _t13*_t15, _t12*_t8*_t9, l1, _t2, _t6, l2, _t1, l1*l2, -_t16 - 2*_t6, _t7, _t9*l1, _t17, -2*_t17 - _t18*_t19, m2, l1*m2, _t21, -_t19*_t22 - 2*_t21, _t20*_t23, _t0*_t14, _t24*_t5*_t9, _t0*_t1*_t24, _t11*_t23*_t24, -2*_t16 - 4*_t6, _t11*_t13*_t2, -4*_t17 - _t18*_t25, _t1*_t11*_t12, -4*_t21 - _t22*_t25, _t18, _t22, _t10*_t8)
+    _t7 = 9.81*m2
+    _t8 = torch.add(_t7, m1, alpha=9.81)
+    _t9 = l1*l2
+    _t10 = _t9*m2
+    _t11 = _t7*l2
+    _t12 = torch.add(m1, m2)
+    _t13 = _t12*_t2
+    _t14 = 2*_t4
+    _t15 = l2**3
+    _t16 = l1**3
+    _t17 = _t15*_t16
+    _t18 = 4*_t17*m2**3
+    _t19 = _t0*l1
+    _t20 = _t15*_t19
+    _t21 = l2*m2
+    _t22 = _t16*_t21
+    _t23 = _t12*_t22
+    _t24 = (1/2)*_t2
+    _t25 = 2*_t6
+    _t26 = 2*_t12
+    _t27 = _t1*_t19
+    _t28 = l1*m2
+    _t29 = _t0*_t2*l2
+    _t30 = 2*_t0*_t17
+    _t31 = 2*_t10
+    _t32 = 4*_t10
+    return (-_t4, torch.addcmul(_t4, _t6, m1), -_t8*l1, -_t10, _t5, -_t11, _t10, _t13, -_t14, _t14, _t18, _t4, -_t18, -_t20, -_t23, _t20, _t23, -9.81*l1, _t24, -_t24*_t5, -9.81*l2, _t1, -_t9, _t2, _t25, torch.addcmul(-_t25, _t3, m1, value=-1.0), -_t8, _t26*l1, -_t21, _t27, torch.addcmul(-_t27, _t5, l1*m1, value=-1.0), -1/2*_t21, -_t7, 2*_t21, -_t28, _t29, torch.add(-_t2*_t21*m1, _t29, alpha=-1.0), -1/2*_t28, -_t6, -_t22, _t30, -_t31, -_t32, _t22, -_t30, _t9, _t31, _t21, _t32, -_t27, _t28, -_t29, -2*_t20, _t22*_t26, -_t1*_t7*l1, _t11*_t2, _t13*_t21)
 
 
 def _vector_field(t, z, c, x):
     """dz/dt (see vector_field)."""
     theta1, theta2, theta1_dot, theta2_dot = _unstack(z)
     u, = _unstack(x)
-    _t0 = theta1 - theta2
+    _t0 = torch.add(theta1, theta2, alpha=-1.0)
     _t1 = torch.cos(_t0)
-    _t2 = 1/(-c[0]*_t1**2 + c[1])
-    _t3 = c[3]*torch.sin(_t0)
-    _t4 = -c[2]*torch.sin(theta1) - _t3*theta2_dot**2 + u
-    _t5 = -9.81*c[5]*torch.sin(theta2) + _t3*theta1_dot**2
+    _t2 = 1/(torch.add(c[0]*_t1**2, c[1]))
+    _t3 = torch.sin(_t0)
+    _t4 = torch.add(torch.addcmul(c[2]*torch.sin(theta1), c[3], _t3*theta2_dot**2), u)
+    _t5 = torch.addcmul(c[5]*torch.sin(theta2), c[6], _t3*theta1_dot**2)
     _t6 = c[3]*_t1
-    return _stack([theta1_dot, theta2_dot, _t2*(c[4]*_t4 - _t5*_t6), _t2*(c[6]*_t5 - _t4*_t6)], z[..., 0])
+    return _stack([theta1_dot, theta2_dot, _t2*(torch.addcmul(c[4]*_t4, _t5, _t6)), _t2*(torch.addcmul(c[7]*_t5, _t4, _t6))], z[..., 0])
 
 
 def _hamiltonian(t, z, c, x):
     """H at a canonical state."""
     theta1, theta2, p_theta1, p_theta2 = _unstack(z)
     u, = _unstack(x)
-    _t0 = torch.cos(theta1 - theta2)
+    _t0 = torch.cos(torch.add(theta1, theta2, alpha=-1.0))
     _t1 = c[3]*_t0
-    _t2 = 1/(-c[0]*_t0**2 + c[1])
-    return _scalar(-c[2]*torch.cos(theta1) - 9.81*c[5]*torch.cos(theta2) + (1/2)*_t2*p_theta1*(c[4]*p_theta1 - _t1*p_theta2) + (1/2)*_t2*p_theta2*(c[6]*p_theta2 - _t1*p_theta1) - theta1*u, z[..., 0])
+    _t2 = (1/2)/(torch.add(c[0]*_t0**2, c[1]))
+    return _scalar(torch.addcmul(torch.addcmul(torch.addcmul(torch.addcmul(c[2]*torch.cos(theta1), c[5], torch.cos(theta2)), _t2, p_theta1*(torch.addcmul(c[4]*p_theta1, _t1, p_theta2))), _t2, p_theta2*(torch.addcmul(c[7]*p_theta2, _t1, p_theta1))), theta1, u, value=-1.0), z[..., 0])
 
 
 def _canonical_field(t, z, c, x):
     """Hamilton's equations (see canonical_field)."""
     theta1, theta2, p_theta1, p_theta2 = _unstack(z)
     u, = _unstack(x)
-    _t0 = theta1 - theta2
+    _t0 = torch.add(theta1, theta2, alpha=-1.0)
     _t1 = torch.cos(_t0)
     _t2 = c[3]*_t1
-    _t3 = c[4]*p_theta1 - _t2*p_theta2
-    _t4 = -c[0]*_t1**2 + c[1]
+    _t3 = torch.addcmul(c[4]*p_theta1, _t2, p_theta2)
+    _t4 = torch.add(c[0]*_t1**2, c[1])
     _t5 = 1/_t4
-    _t6 = c[6]*p_theta2 - _t2*p_theta1
-    _t7 = c[3]*_t3*_t6*torch.sin(_t0)/_t4**2
-    return _stack([_t3*_t5, _t5*_t6, -c[2]*torch.sin(theta1) - _t7 + u, -9.81*c[5]*torch.sin(theta2) + _t7], z[..., 0])
+    _t6 = torch.addcmul(c[7]*p_theta2, _t2, p_theta1)
+    _t7 = _t3*_t6*torch.sin(_t0)/_t4**2
+    return _stack([_t3*_t5, _t5*_t6, torch.add(torch.addcmul(c[2]*torch.sin(theta1), c[3], _t7), u), torch.addcmul(c[5]*torch.sin(theta2), c[6], _t7)], z[..., 0])
 
 
 def _canonical_jacobian(t, z, c, x):
     """∂(q̇, ṗ)/∂(q, p)."""
     theta1, theta2, p_theta1, p_theta2 = _unstack(z)
-    _t0 = theta1 - theta2
-    _t1 = torch.sin(_t0)
-    _t2 = torch.cos(_t0)
-    _t3 = -c[0]*_t2**2 + c[1]
-    _t4 = 1/_t3
-    _t5 = c[3]*_t2
-    _t6 = c[4]*p_theta1 - _t5*p_theta2
-    _t7 = _t3**(-2)
-    _t8 = _t1*_t7
-    _t9 = _t6*_t8
-    _t10 = c[0]*_t2
-    _t11 = _t10*_t9
-    _t12 = -c[3]*_t1*_t4*p_theta2 + 2*_t11
-    _t13 = -_t4*_t5
-    _t14 = c[6]*p_theta2 - _t5*p_theta1
-    _t15 = _t14*_t8
+    _t0 = torch.add(theta1, theta2, alpha=-1.0)
+    _t1 = torch.cos(_t0)
+    _t2 = torch.add(c[0]*_t1**2, c[1])
+    _t3 = 1/_t2
+    _t4 = torch.sin(_t0)
+    _t5 = _t3*_t4
+    _t6 = _t5*p_theta2
+    _t7 = c[3]*_t1
+    _t8 = torch.addcmul(c[4]*p_theta1, _t7, p_theta2)
+    _t9 = _t2**(-2)
+    _t10 = _t4*_t9
+    _t11 = _t10*_t8
+    _t12 = _t1*_t11
+    _t13 = _t3*_t7
+    _t14 = _t5*p_theta1
+    _t15 = torch.addcmul(c[7]*p_theta2, _t7, p_theta1)
     _t16 = _t10*_t15
-    _t17 = -c[3]*_t1*_t4*p_theta1 + 2*_t16
-    _t18 = _t6*_t7
-    _t19 = _t1**2
-    _t20 = c[0]*_t19
-    _t21 = -4*c[7]*_t14*_t19*_t2*_t6/_t3**3 + _t14*_t18*_t5 + _t14*_t20*_t7*p_theta2 + _t18*_t20*p_theta1
-    _t22 = -c[8]*_t15 + _t11
-    _t23 = -c[9]*_t9 + _t16
+    _t17 = _t1*_t16
+    _t18 = _t4**2
+    _t19 = c[0]*_t18
+    _t20 = _t8*_t9
+    _t21 = _t20*p_theta1
+    _t22 = _t15*_t9*p_theta2
+    _t23 = _t15*_t20
+    _t24 = _t1*_t15*_t18*_t8/_t2**3
+    _t25 = torch.addcmul(torch.addcmul(torch.addcmul(c[10]*_t24, _t19, _t21), _t19, _t22), _t23, _t7)
+    _t26 = c[11]*_t18
+    _t27 = torch.addcmul(torch.addcmul(torch.addcmul(c[12]*_t24, c[6], _t1*_t23), _t21, _t26), _t22, _t26)
     _out = _zeros(z[..., 0], 4, 4)
-    _out[..., 0, 0] = -_t12
-    _out[..., 0, 1] = _t12
-    _out[..., 0, 2] = c[4]*_t4
+    _out[..., 0, 0] = torch.addcmul(c[6]*_t6, c[8], _t12)
+    _out[..., 0, 1] = torch.addcmul(c[3]*_t6, c[9], _t12)
+    _out[..., 0, 2] = c[4]*_t3
     _out[..., 0, 3] = _t13
-    _out[..., 1, 0] = -_t17
-    _out[..., 1, 1] = _t17
+    _out[..., 1, 0] = torch.addcmul(c[6]*_t14, c[8], _t17)
+    _out[..., 1, 1] = torch.addcmul(c[3]*_t14, c[9], _t17)
     _out[..., 1, 2] = _t13
-    _out[..., 1, 3] = c[6]*_t4
-    _out[..., 2, 0] = -c[2]*torch.cos(theta1) - _t21
-    _out[..., 2, 1] = _t21
-    _out[..., 2, 2] = _t22
-    _out[..., 2, 3] = _t23
-    _out[..., 3, 0] = _t21
-    _out[..., 3, 1] = -9.81*c[5]*torch.cos(theta2) - _t21
-    _out[..., 3, 2] = -_t22
-    _out[..., 3, 3] = -_t23
+    _out[..., 1, 3] = c[7]*_t3
+    _out[..., 2, 0] = torch.add(c[2]*torch.cos(theta1), _t25)
+    _out[..., 2, 1] = _t27
+    _out[..., 2, 2] = torch.addcmul(c[11]*_t12, c[13], _t16)
+    _out[..., 2, 3] = torch.addcmul(c[11]*_t17, c[14], _t11)
+    _out[..., 3, 0] = _t27
+    _out[..., 3, 1] = torch.add(c[5]*torch.cos(theta2), _t25)
+    _out[..., 3, 2] = torch.addcmul(c[0]*_t12, c[15], _t16)
+    _out[..., 3, 3] = torch.addcmul(c[0]*_t17, c[16], _t11)
     return _out
 
 
 def _momentum_of_state(z, c):
     """p = ∂L/∂q̇ at a state (q, q̇)."""
     theta1, theta2, theta1_dot, theta2_dot = _unstack(z)
-    _t0 = c[3]*torch.cos(theta1 - theta2)
-    return _stack([c[6]*theta1_dot + _t0*theta2_dot, c[4]*theta2_dot + _t0*theta1_dot], z[..., 0])
+    _t0 = c[6]*torch.cos(torch.add(theta1, theta2, alpha=-1.0))
+    return _stack([torch.addcmul(c[7]*theta1_dot, _t0, theta2_dot), torch.addcmul(c[4]*theta2_dot, _t0, theta1_dot)], z[..., 0])
 
 
 def _velocity_of_momentum(z, c):
     """q̇ = ∂H/∂p at a canonical state (q, p)."""
     theta1, theta2, p_theta1, p_theta2 = _unstack(z)
-    _t0 = torch.cos(theta1 - theta2)
+    _t0 = torch.cos(torch.add(theta1, theta2, alpha=-1.0))
     _t1 = c[3]*_t0
-    _t2 = 1/(-c[0]*_t0**2 + c[1])
-    return _stack([_t2*(c[4]*p_theta1 - _t1*p_theta2), _t2*(c[6]*p_theta2 - _t1*p_theta1)], z[..., 0])
+    _t2 = 1/(torch.add(c[0]*_t0**2, c[1]))
+    return _stack([_t2*(torch.addcmul(c[4]*p_theta1, _t1, p_theta2)), _t2*(torch.addcmul(c[7]*p_theta2, _t1, p_theta1))], z[..., 0])
 
 
 def _dH_dtheta(t, z, c, x):
     """∂H̃/∂θ, the contrast integrand (−∂L/∂θ)."""
     theta1, theta2, p_theta1, p_theta2 = _unstack(z)
     _t0 = torch.cos(theta1)
-    _t1 = 9.81*c[10]*_t0
-    _t2 = torch.cos(theta1 - theta2)
+    _t1 = c[17]*_t0
+    _t2 = torch.cos(torch.add(theta1, theta2, alpha=-1.0))
     _t3 = _t2**2
-    _t4 = -c[0]*_t3 + c[1]
+    _t4 = torch.add(c[0]*_t3, c[1])
     _t5 = 1/_t4
-    _t6 = (1/2)/_t4**2
-    _t7 = c[12]*_t6
+    _t6 = _t4**(-2)
+    _t7 = c[19]*_t6
     _t8 = c[3]*_t2
-    _t9 = p_theta1*(c[4]*p_theta1 - _t8*p_theta2)
-    _t10 = p_theta2*(c[6]*p_theta2 - _t8*p_theta1)
-    _t11 = 9.81*torch.cos(theta2)
-    _t12 = c[15]*_t2
+    _t9 = p_theta1*(torch.addcmul(c[4]*p_theta1, _t8, p_theta2))
+    _t10 = p_theta2*(torch.addcmul(c[7]*p_theta2, _t8, p_theta1))
+    _t11 = torch.cos(theta2)
+    _t12 = c[22]*_t2
     _t13 = (1/2)*_t5
     _t14 = _t13*p_theta1
     _t15 = _t13*p_theta2
-    _t16 = 2*_t3
-    _t17 = _t6*(c[12]*_t16 + c[16])
-    _t18 = c[5]*_t2*p_theta1
-    _t19 = _t6*(c[19]*_t16 + c[20])
-    _t20 = c[22]*_t2*p_theta2
-    _t21 = _t6*(c[23]*_t16 + c[24])
-    return _stack([(1/2)*c[11]*_t5*p_theta2**2 - _t1 - _t10*_t7 - _t7*_t9, -c[13]*_t11 - _t1 + _t10*_t17 + _t14*(c[14]*p_theta1 - _t12*p_theta2) + _t15*(c[11]*p_theta2 - _t12*p_theta1) + _t17*_t9, -c[17]*_t0 + _t10*_t19 - _t15*_t18 + _t15*(2*c[18]*p_theta2 - _t18) + _t19*_t9, -c[21]*_t11 + _t10*_t21 - _t14*_t20 + _t14*(2*c[5]*p_theta1 - _t20) + _t21*_t9], z[..., 0])
+    _t16 = (1/2)*_t6*(torch.add(c[24]*_t3, c[25]))
+    _t17 = _t2*p_theta1
+    _t18 = _t17*_t5*p_theta2
+    _t19 = _t6*(torch.add(c[29]*_t3, c[30]))
+    _t20 = _t6*(torch.add(c[35]*_t3, c[36]))
+    return _stack([torch.addcmul(torch.addcmul(torch.add(c[18]*_t5*p_theta2**2, _t1), _t10, _t7), _t7, _t9), torch.addcmul(torch.addcmul(torch.addcmul(torch.addcmul(torch.add(c[20]*_t11, _t1), _t10, _t16), _t14, torch.addcmul(c[21]*p_theta1, _t12, p_theta2)), _t15, torch.addcmul(c[23]*p_theta2, _t12, p_theta1)), _t16, _t9), torch.addcmul(torch.addcmul(torch.addcmul(torch.addcmul(c[26]*_t0, c[31], _t18), _t10, _t19), _t15, torch.addcmul(c[27]*p_theta2, c[28], _t17)), _t19, _t9), torch.addcmul(torch.addcmul(torch.addcmul(torch.addcmul(c[32]*_t11, c[37], _t18), _t10, _t20), _t14, torch.addcmul(c[33]*p_theta1, c[34], _t2*p_theta2)), _t20, _t9)], z[..., 0])
 
 
 def _field_dtheta(t, z, c, x):
     """∂field/∂θ (forward sensitivities)."""
     theta1, theta2, p_theta1, p_theta2 = _unstack(z)
-    _t0 = theta1 - theta2
+    _t0 = torch.add(theta1, theta2, alpha=-1.0)
     _t1 = torch.cos(_t0)
     _t2 = _t1**2
-    _t3 = -c[0]*_t2 + c[1]
+    _t3 = torch.add(c[0]*_t2, c[1])
     _t4 = _t3**(-2)
-    _t5 = (1/2)*_t4
-    _t6 = _t1*p_theta2
-    _t7 = c[3]*_t6
-    _t8 = c[4]*p_theta1 - _t7
-    _t9 = _t5*_t8
-    _t10 = c[14]*p_theta1
-    _t11 = 1/_t3
-    _t12 = (1/2)*_t11
-    _t13 = c[15]*_t6
-    _t14 = _t10 - _t13
-    _t15 = 2*_t2
-    _t16 = c[12]*_t15 + c[16]
-    _t17 = c[4]*_t5*p_theta1
-    _t18 = _t5*_t7
-    _t19 = c[19]*_t15 + c[20]
-    _t20 = c[5]*p_theta1
-    _t21 = _t11*_t20
-    _t22 = c[22]*_t6
-    _t23 = 2*c[5]*p_theta1 - _t22
-    _t24 = c[23]*_t15 + c[24]
-    _t25 = c[11]*p_theta2
-    _t26 = _t1*p_theta1
-    _t27 = c[3]*_t26
-    _t28 = c[6]*p_theta2 - _t27
-    _t29 = _t28*_t5
-    _t30 = c[15]*_t26
-    _t31 = _t25 - _t30
-    _t32 = c[6]*_t5*p_theta2
-    _t33 = _t27*_t5
-    _t34 = c[18]*p_theta2
-    _t35 = _t1*_t20
-    _t36 = 2*_t34 - _t35
-    _t37 = c[22]*_t11
-    _t38 = torch.sin(theta1)
-    _t39 = 9.81*c[10]*_t38
-    _t40 = torch.sin(_t0)
-    _t41 = _t4*_t40
-    _t42 = p_theta1*p_theta2
-    _t43 = _t41*_t42
-    _t44 = c[26]*_t43
-    _t45 = c[28]*_t1*_t41*p_theta2**2
-    _t46 = 2*_t26*_t8
-    _t47 = _t40/_t3**3
-    _t48 = c[29]*_t47
-    _t49 = _t46*_t48
-    _t50 = _t28*_t6
-    _t51 = 2*_t50
-    _t52 = _t48*_t51
-    _t53 = _t40*_t42
-    _t54 = c[0]*_t41
-    _t55 = _t26*_t54
-    _t56 = _t54*_t6
-    _t57 = c[3]*_t43
-    _t58 = c[12]*_t41
-    _t59 = 4*_t2
-    _t60 = c[0]*_t47
-    _t61 = _t60*(c[12]*_t59 + c[30])
-    _t62 = _t26*_t8
-    _t63 = -c[15]*_t11*_t53 + _t14*_t55 - _t16*_t57 + _t31*_t56 + _t46*_t58 + _t50*_t61 + _t51*_t58 + _t61*_t62
-    _t64 = _t2*_t43
-    _t65 = c[19]*_t41
-    _t66 = _t60*(c[19]*_t59 + c[32])
-    _t67 = -c[31]*_t64 - _t19*_t57 - _t21*_t40*p_theta2 + _t36*_t56 + _t46*_t65 + _t50*_t66 + _t51*_t65 + _t62*_t66
-    _t68 = c[23]*_t41
-    _t69 = _t60*(c[23]*_t59 + c[34])
-    _t70 = -c[33]*_t64 + _t23*_t55 - _t24*_t57 - _t37*_t53 + _t46*_t68 + _t50*_t69 + _t51*_t68 + _t62*_t69
-    _t71 = 9.81*torch.sin(theta2)
+    _t5 = _t1*p_theta2
+    _t6 = torch.addcmul(c[3]*_t5, c[4], p_theta1)
+    _t7 = _t4*_t6
+    _t8 = torch.addcmul(c[21]*p_theta1, c[22], _t5)
+    _t9 = 1/_t3
+    _t10 = torch.add(c[24]*_t2, c[25])
+    _t11 = torch.add(c[29]*_t2, c[30])
+    _t12 = 2*_t7
+    _t13 = torch.addcmul(c[33]*p_theta1, c[34], _t5)
+    _t14 = torch.add(c[35]*_t2, c[36])
+    _t15 = c[23]*p_theta2
+    _t16 = _t1*p_theta1
+    _t17 = torch.addcmul(c[3]*_t16, c[7], p_theta2)
+    _t18 = _t17*_t4
+    _t19 = torch.add(c[22]*_t16, _t15)
+    _t20 = torch.addcmul(c[27]*p_theta2, c[28], _t16)
+    _t21 = 2*_t18
+    _t22 = torch.sin(theta1)
+    _t23 = c[17]*_t22
+    _t24 = torch.sin(_t0)
+    _t25 = _t24*_t7
+    _t26 = _t25*p_theta2
+    _t27 = _t17*_t24*_t6/_t3**3
+    _t28 = _t17*_t25
+    _t29 = _t18*_t24
+    _t30 = c[3]*_t29
+    _t31 = c[3]*_t25
+    _t32 = _t10*_t27
+    _t33 = _t29*_t5
+    _t34 = c[42]*_t27
+    _t35 = _t16*_t25
+    _t36 = torch.sin(theta2)
+    _t37 = c[6]*_t29
+    _t38 = c[6]*_t25
+    _t39 = c[48]*_t27
     _out = _zeros(z[..., 0], 4, 4)
-    _out[..., 0, 0] = -c[12]*_t9 - c[25]*_t5*p_theta1 + (1/2)*c[26]*_t1*_t4*p_theta2
-    _out[..., 0, 1] = _t10*_t12 - _t12*_t13 + _t12*_t14 + _t16*_t17 - _t16*_t18 + _t16*_t9
-    _out[..., 0, 2] = (1/2)*c[4]*_t19*_t4*p_theta1 - c[5]*_t11*_t6 - _t18*_t19 + (1/2)*_t19*_t4*_t8
-    _out[..., 0, 3] = -_t12*_t22 + _t12*_t23 + _t17*_t24 - _t18*_t24 + _t21 + _t24*_t9
-    _out[..., 1, 0] = -c[12]*_t29 + c[26]*_t26*_t5 - c[27]*_t5*p_theta2 + _t11*_t25
-    _out[..., 1, 1] = _t12*_t25 - _t12*_t30 + _t12*_t31 + _t16*_t29 + _t16*_t32 - _t16*_t33
-    _out[..., 1, 2] = _t11*_t34 - _t12*_t35 + _t12*_t36 + _t19*_t29 + _t19*_t32 - _t19*_t33
-    _out[..., 1, 3] = (1/2)*c[6]*_t24*_t4*p_theta2 + (1/2)*_t24*_t28*_t4 - _t24*_t33 - _t26*_t37
-    _out[..., 2, 0] = -_t39 + _t44 + _t45 - _t49 - _t52
-    _out[..., 2, 1] = -_t39 + _t63
-    _out[..., 2, 2] = -c[17]*_t38 + _t67
-    _out[..., 2, 3] = _t70
-    _out[..., 3, 0] = -_t44 - _t45 + _t49 + _t52
-    _out[..., 3, 1] = -c[13]*_t71 - _t63
-    _out[..., 3, 2] = -_t67
-    _out[..., 3, 3] = -c[21]*_t71 - _t70
+    _out[..., 0, 0] = c[38]*_t7
+    _out[..., 0, 1] = torch.addcmul(_t10*_t7, _t8, _t9)
+    _out[..., 0, 2] = torch.addcmul(c[28]*_t5*_t9, _t11, _t12)
+    _out[..., 0, 3] = torch.addcmul(_t12*_t14, _t13, _t9)
+    _out[..., 1, 0] = torch.addcmul(c[38]*_t18, _t15, _t9)
+    _out[..., 1, 1] = torch.addcmul(_t10*_t18, _t19, _t9)
+    _out[..., 1, 2] = torch.addcmul(_t11*_t21, _t20, _t9)
+    _out[..., 1, 3] = torch.addcmul(c[34]*_t16*_t9, _t14, _t21)
+    _out[..., 2, 0] = torch.add(torch.addcmul(c[39]*_t26, c[40], _t27), _t23)
+    _out[..., 2, 1] = torch.addcmul(torch.add(torch.addcmul(torch.addcmul(c[22]*_t28, c[41], _t32), _t19, _t31), _t23), _t30, _t8)
+    _out[..., 2, 2] = torch.addcmul(torch.addcmul(torch.addcmul(torch.addcmul(c[26]*_t22, c[28], _t28), c[29], _t33), _t11, _t34), _t20, _t31)
+    _out[..., 2, 3] = torch.addcmul(torch.addcmul(torch.addcmul(c[34]*_t28, c[35], _t35), _t13, _t30), _t14, _t34)
+    _out[..., 3, 0] = torch.addcmul(c[43]*_t26, c[44], _t27)
+    _out[..., 3, 1] = torch.addcmul(torch.addcmul(torch.addcmul(torch.addcmul(c[20]*_t36, c[45], _t28), c[46], _t32), _t19, _t38), _t37, _t8)
+    _out[..., 3, 2] = torch.addcmul(torch.addcmul(torch.addcmul(c[47]*_t28, c[49], _t33), _t11, _t39), _t20, _t38)
+    _out[..., 3, 3] = torch.addcmul(torch.addcmul(torch.addcmul(torch.addcmul(c[32]*_t36, c[50], _t28), c[51], _t35), _t13, _t37), _t14, _t39)
     return _out
 
 
@@ -483,14 +461,14 @@ def _running_cost(t, z, c, y):
     """The running cost c."""
     _, theta2, _, _ = _unstack(z)
     y, = _unstack(y)
-    return _scalar((1/2)*(theta2 - y)**2, z[..., 0])
+    return _scalar((1/2)*(torch.add(theta2, y, alpha=-1.0))**2, z[..., 0])
 
 
 def _nudge(t, z, c, y):
     """∇_q c: the nudging force per unit β."""
     _, theta2, _, _ = _unstack(z)
     y, = _unstack(y)
-    return _stack([0, theta2 - y], z[..., 0])
+    return _stack([0, torch.add(theta2, y, alpha=-1.0)], z[..., 0])
 
 
 def _cost_dtheta(t, z, c, y):
@@ -516,18 +494,18 @@ def _terminal_dtheta(z, c):
 def _momentum_jacobian(z, c):
     """∂p/∂(q, q̇) at t = 0."""
     theta1, theta2, theta1_dot, theta2_dot = _unstack(z)
-    _t0 = theta1 - theta2
-    _t1 = c[3]*torch.sin(_t0)
+    _t0 = torch.add(theta1, theta2, alpha=-1.0)
+    _t1 = torch.sin(_t0)
     _t2 = _t1*theta2_dot
-    _t3 = c[3]*torch.cos(_t0)
+    _t3 = c[6]*torch.cos(_t0)
     _t4 = _t1*theta1_dot
     _out = _zeros(z[..., 0], 2, 4)
-    _out[..., 0, 0] = -_t2
-    _out[..., 0, 1] = _t2
-    _out[..., 0, 2] = c[6]
+    _out[..., 0, 0] = c[3]*_t2
+    _out[..., 0, 1] = c[6]*_t2
+    _out[..., 0, 2] = c[7]
     _out[..., 0, 3] = _t3
-    _out[..., 1, 0] = -_t4
-    _out[..., 1, 1] = _t4
+    _out[..., 1, 0] = c[3]*_t4
+    _out[..., 1, 1] = c[6]*_t4
     _out[..., 1, 2] = _t3
     _out[..., 1, 3] = c[4]
     return _out
@@ -536,18 +514,18 @@ def _momentum_jacobian(z, c):
 def _momentum_dtheta(z, c):
     """∂p/∂θ at fixed (q, q̇), t = 0."""
     theta1, theta2, theta1_dot, theta2_dot = _unstack(z)
-    _t0 = c[11]*theta1_dot
-    _t1 = torch.cos(theta1 - theta2)
+    _t0 = c[23]*theta1_dot
+    _t1 = torch.cos(torch.add(theta1, theta2, alpha=-1.0))
     _t2 = _t1*theta2_dot
     _t3 = _t1*theta1_dot
     _out = _zeros(z[..., 0], 2, 4)
     _out[..., 0, 0] = _t0
-    _out[..., 0, 1] = c[15]*_t2 + _t0
-    _out[..., 0, 2] = 2*c[18]*theta1_dot + c[5]*_t2
-    _out[..., 0, 3] = c[22]*_t2
-    _out[..., 1, 1] = c[14]*theta2_dot + c[15]*_t3
-    _out[..., 1, 2] = c[5]*_t3
-    _out[..., 1, 3] = c[22]*_t3 + 2*c[5]*theta2_dot
+    _out[..., 0, 1] = torch.add(c[45]*_t2, _t0)
+    _out[..., 0, 2] = torch.addcmul(c[27]*theta1_dot, c[47], _t2)
+    _out[..., 0, 3] = c[50]*_t2
+    _out[..., 1, 1] = torch.addcmul(c[21]*theta2_dot, c[45], _t3)
+    _out[..., 1, 2] = c[47]*_t3
+    _out[..., 1, 3] = torch.addcmul(c[33]*theta2_dot, c[50], _t3)
     return _out
 
 
@@ -555,43 +533,41 @@ def _state_jacobian(t, z, c, x):
     """∂f/∂z of vector_field (adjoint)."""
     theta1, theta2, theta1_dot, theta2_dot = _unstack(z)
     u, = _unstack(x)
-    _t0 = theta1 - theta2
+    _t0 = torch.add(theta1, theta2, alpha=-1.0)
     _t1 = torch.cos(_t0)
     _t2 = c[0]*_t1**2
-    _t3 = c[1] - _t2
+    _t3 = torch.add(c[1], _t2)
     _t4 = 1/_t3
     _t5 = theta1_dot**2
     _t6 = theta2_dot**2
     _t7 = c[3]*_t6
-    _t8 = -c[2]*torch.cos(theta1) - _t1*_t7
-    _t9 = 9.81*c[5]
-    _t10 = torch.sin(_t0)
-    _t11 = c[3]*_t10
-    _t12 = _t11*_t5 - _t9*torch.sin(theta2)
-    _t13 = _t11*_t12
-    _t14 = -c[2]*torch.sin(theta1) - _t10*_t7 + u
-    _t15 = c[3]*_t1
-    _t16 = 2*_t10
-    _t17 = c[0]*_t1
-    _t18 = _t16*_t17/_t3**2
-    _t19 = _t18*(c[4]*_t14 - _t12*_t15)
-    _t20 = -_t15*_t5 - _t9*torch.cos(theta2)
-    _t21 = _t16*_t4
-    _t22 = _t21*theta1_dot
-    _t23 = _t21*theta2_dot
-    _t24 = _t18*(c[6]*_t12 - _t14*_t15)
-    _t25 = _t11*_t14
+    _t8 = torch.addcmul(c[2]*torch.cos(theta1), _t1, _t7)
+    _t9 = torch.sin(_t0)
+    _t10 = c[6]*_t9
+    _t11 = torch.addcmul(c[5]*torch.sin(theta2), _t10, _t5)
+    _t12 = c[8]*_t1
+    _t13 = torch.add(torch.addcmul(c[2]*torch.sin(theta1), _t7, _t9), u)
+    _t14 = c[3]*_t1
+    _t15 = _t9/_t3**2
+    _t16 = _t15*(torch.addcmul(c[4]*_t13, _t11, _t14))
+    _t17 = c[9]*_t1
+    _t18 = c[3]*_t9
+    _t19 = torch.addcmul(c[5]*torch.cos(theta2), _t14, _t5)
+    _t20 = _t4*_t9
+    _t21 = _t20*theta1_dot
+    _t22 = _t20*theta2_dot
+    _t23 = _t15*(torch.addcmul(c[7]*_t11, _t13, _t14))
     _out = _zeros(z[..., 0], 4, 4)
     _out[..., 0, 2] = 1
     _out[..., 1, 3] = 1
-    _out[..., 2, 0] = -_t19 + _t4*(c[4]*_t8 + _t13 - _t2*_t5)
-    _out[..., 2, 1] = _t19 + _t4*(c[8]*_t1*_t6 - _t13 - _t15*_t20)
-    _out[..., 2, 2] = -_t17*_t22
-    _out[..., 2, 3] = -c[8]*_t23
-    _out[..., 3, 0] = -_t24 + _t4*(c[9]*_t1*_t5 - _t15*_t8 + _t25)
-    _out[..., 3, 1] = _t24 + _t4*(c[6]*_t20 - _t2*_t6 - _t25)
-    _out[..., 3, 2] = c[9]*_t22
-    _out[..., 3, 3] = _t17*_t23
+    _out[..., 2, 0] = torch.addcmul(_t12*_t16, _t4, torch.addcmul(torch.addcmul(c[4]*_t8, _t10, _t11), _t2, _t5))
+    _out[..., 2, 1] = torch.addcmul(_t16*_t17, _t4, torch.addcmul(torch.addcmul(c[15]*_t1*_t6, _t11, _t18), _t14, _t19))
+    _out[..., 2, 2] = _t12*_t21
+    _out[..., 2, 3] = c[52]*_t22
+    _out[..., 3, 0] = torch.addcmul(_t12*_t23, _t4, torch.addcmul(torch.addcmul(c[16]*_t1*_t5, _t10, _t13), _t14, _t8))
+    _out[..., 3, 1] = torch.addcmul(_t17*_t23, _t4, torch.addcmul(torch.addcmul(c[7]*_t19, _t13, _t18), _t2, _t6))
+    _out[..., 3, 2] = c[53]*_t21
+    _out[..., 3, 3] = _t17*_t22
     return _out
 
 
@@ -599,46 +575,43 @@ def _state_dtheta(t, z, c, x):
     """∂f/∂θ of vector_field (adjoint)."""
     theta1, theta2, theta1_dot, theta2_dot = _unstack(z)
     u, = _unstack(x)
-    _t0 = theta1 - theta2
-    _t1 = torch.cos(_t0)
-    _t2 = _t1**2
-    _t3 = -c[0]*_t2 + c[1]
-    _t4 = 1/_t3
-    _t5 = torch.sin(theta1)
-    _t6 = 9.81*_t5
-    _t7 = _t3**(-2)
-    _t8 = theta2_dot**2
-    _t9 = torch.sin(_t0)
-    _t10 = c[3]*_t9
-    _t11 = -c[2]*_t5 - _t10*_t8 + u
-    _t12 = 9.81*torch.sin(theta2)
-    _t13 = theta1_dot**2
-    _t14 = -c[5]*_t12 + _t10*_t13
-    _t15 = _t1*_t14
-    _t16 = _t7*(-c[3]*_t15 + c[4]*_t11)
-    _t17 = 2*_t2
-    _t18 = c[12]*_t17 + c[16]
-    _t19 = -c[10]*_t6 - c[15]*_t8*_t9
-    _t20 = -c[13]*_t12 + c[15]*_t13*_t9
-    _t21 = c[3]*_t1
-    _t22 = c[19]*_t17 + c[20]
-    _t23 = _t13*_t9
-    _t24 = _t8*_t9
-    _t25 = -c[17]*_t5 - c[5]*_t24
-    _t26 = c[23]*_t17 + c[24]
-    _t27 = -c[21]*_t12 + c[22]*_t13*_t9
-    _t28 = c[11]*_t14
-    _t29 = _t7*(c[6]*_t14 - _t11*_t21)
-    _t30 = _t1*_t11
+    _t0 = torch.sin(theta1)
+    _t1 = torch.add(theta1, theta2, alpha=-1.0)
+    _t2 = torch.cos(_t1)
+    _t3 = _t2**2
+    _t4 = torch.add(c[0]*_t3, c[1])
+    _t5 = 1/_t4
+    _t6 = _t4**(-2)
+    _t7 = torch.sin(_t1)
+    _t8 = _t7*theta2_dot**2
+    _t9 = torch.add(torch.addcmul(c[2]*_t0, c[3], _t8), u)
+    _t10 = torch.sin(theta2)
+    _t11 = _t7*theta1_dot**2
+    _t12 = torch.addcmul(c[5]*_t10, c[6], _t11)
+    _t13 = _t12*_t2
+    _t14 = _t6*(torch.addcmul(c[3]*_t13, c[4], _t9))
+    _t15 = torch.add(c[24]*_t3, c[25])
+    _t16 = torch.addcmul(c[17]*_t0, c[22], _t8)
+    _t17 = torch.addcmul(c[20]*_t10, c[45], _t11)
+    _t18 = c[3]*_t2
+    _t19 = torch.add(c[29]*_t3, c[30])
+    _t20 = 2*_t14
+    _t21 = torch.addcmul(c[26]*_t0, c[28], _t8)
+    _t22 = torch.add(c[35]*_t3, c[36])
+    _t23 = torch.addcmul(c[32]*_t10, c[50], _t11)
+    _t24 = c[23]*_t12
+    _t25 = _t6*(torch.addcmul(c[7]*_t12, _t18, _t9))
+    _t26 = _t2*_t9
+    _t27 = 2*_t25
     _out = _zeros(z[..., 0], 4, 4)
-    _out[..., 2, 0] = -c[12]*_t16 - c[35]*_t4*_t6
-    _out[..., 2, 1] = _t16*_t18 + _t4*(c[14]*_t11 - c[15]*_t15 + c[4]*_t19 - _t20*_t21)
-    _out[..., 2, 2] = _t16*_t22 + _t4*(-c[19]*_t1*_t23 + c[4]*_t25 - c[5]*_t15)
-    _out[..., 2, 3] = _t16*_t26 + _t4*(-c[19]*_t24 - c[22]*_t15 + 2*c[5]*_t11 - _t21*_t27)
-    _out[..., 3, 0] = -c[12]*_t29 + _t4*(c[36]*_t1*_t6 + _t28)
-    _out[..., 3, 1] = _t18*_t29 + _t4*(-c[15]*_t30 + c[6]*_t20 - _t19*_t21 + _t28)
-    _out[..., 3, 2] = _t22*_t29 + _t4*(2*c[18]*_t14 + c[37]*_t23 - c[5]*_t1*_t11 - _t21*_t25)
-    _out[..., 3, 3] = _t26*_t29 + _t4*(-c[22]*_t30 + c[23]*_t1*_t24 + c[6]*_t27)
+    _out[..., 2, 0] = torch.addcmul(c[38]*_t14, c[54], _t0*_t5)
+    _out[..., 2, 1] = torch.addcmul(_t14*_t15, _t5, torch.addcmul(torch.addcmul(torch.addcmul(c[21]*_t9, c[22], _t13), c[4], _t16), _t17, _t18))
+    _out[..., 2, 2] = torch.addcmul(_t19*_t20, _t5, torch.addcmul(torch.addcmul(c[28]*_t13, c[4], _t21), c[49], _t11*_t2))
+    _out[..., 2, 3] = torch.addcmul(_t20*_t22, _t5, torch.addcmul(torch.addcmul(torch.addcmul(c[33]*_t9, c[34], _t13), c[49], _t8), _t18, _t23))
+    _out[..., 3, 0] = torch.addcmul(c[38]*_t25, _t5, torch.add(c[55]*_t0*_t2, _t24))
+    _out[..., 3, 1] = torch.addcmul(_t15*_t25, _t5, torch.add(torch.addcmul(torch.addcmul(c[22]*_t26, c[7], _t17), _t16, _t18), _t24))
+    _out[..., 3, 2] = torch.addcmul(_t19*_t27, _t5, torch.addcmul(torch.addcmul(torch.addcmul(c[27]*_t12, c[28], _t26), c[56], _t11), _t18, _t21))
+    _out[..., 3, 3] = torch.addcmul(_t22*_t27, _t5, torch.addcmul(torch.addcmul(c[34]*_t26, c[35], _t2*_t8), c[7], _t23))
     return _out
 
 
@@ -646,7 +619,7 @@ def _state_cost_gradient(t, z, c, y):
     """∇_z c in state coordinates (adjoint)."""
     _, theta2, _, _ = _unstack(z)
     y, = _unstack(y)
-    return _stack([0, theta2 - y, 0, 0], z[..., 0])
+    return _stack([0, torch.add(theta2, y, alpha=-1.0), 0, 0], z[..., 0])
 
 
 def _state_terminal_gradient(z, c):

@@ -205,42 +205,43 @@ def prepare(theta):
     """Parameter-only subexpressions of every function, computed once per run."""
     m, k, w = _unstack(theta)
     _t0 = 1/m
-    return (w, k, _t0, -k, m, m**(-2), -_t0*k)
+    _t1 = m**(-2)
+    return (w, -k, _t0, (1/2)*k, (1/2)*_t0, -w, m, k, -1/2*_t1, -_t1, -_t0*k, -_t0)
 
 
 def _vector_field(t, z, c, x):
     """dz/dt (see vector_field)."""
     q, q_dot = _unstack(z)
     u, = _unstack(x)
-    return _stack([q_dot, c[2]*(c[0]*u - c[1]*q)], z[..., 0])
+    return _stack([q_dot, c[2]*(c[0]*u + c[1]*q)], z[..., 0])
 
 
 def _hamiltonian(t, z, c, x):
     """H at a canonical state."""
     q, p_q = _unstack(z)
     u, = _unstack(x)
-    return _scalar(-c[0]*q*u + (1/2)*c[1]*q**2 + (1/2)*c[2]*p_q**2, z[..., 0])
+    return _scalar(c[3]*q**2 + c[4]*p_q**2 + c[5]*q*u, z[..., 0])
 
 
 def _canonical_field(t, z, c, x):
     """Hamilton's equations (see canonical_field)."""
     q, p_q = _unstack(z)
     u, = _unstack(x)
-    return _stack([c[2]*p_q, c[0]*u - c[1]*q], z[..., 0])
+    return _stack([c[2]*p_q, c[0]*u + c[1]*q], z[..., 0])
 
 
 def _canonical_jacobian(t, z, c, x):
     """∂(q̇, ṗ)/∂(q, p)."""
     _out = _zeros(z[..., 0], 2, 2)
     _out[..., 0, 1] = c[2]
-    _out[..., 1, 0] = c[3]
+    _out[..., 1, 0] = c[1]
     return _out
 
 
 def _momentum_of_state(z, c):
     """p = ∂L/∂q̇ at a state (q, q̇)."""
     _, q_dot = _unstack(z)
-    return _stack([c[4]*q_dot], z[..., 0])
+    return _stack([c[6]*q_dot], z[..., 0])
 
 
 def _velocity_of_momentum(z, c):
@@ -259,7 +260,7 @@ def _kick_force(t, z, c, x):
     """−∂V/∂q at positions z."""
     q, = _unstack(z)
     u, = _unstack(x)
-    return _stack([c[0]*u - c[1]*q], z[..., 0])
+    return _stack([c[0]*u + c[1]*q], z[..., 0])
 
 
 def _kinetic_hessian(z, c):
@@ -272,7 +273,7 @@ def _kinetic_hessian(z, c):
 def _potential_hessian(t, z, c, x):
     """∂²H/∂q² at a canonical state."""
     _out = _zeros(z[..., 0], 1, 1)
-    _out[..., 0, 0] = c[1]
+    _out[..., 0, 0] = c[7]
     return _out
 
 
@@ -280,7 +281,7 @@ def _dH_dtheta(t, z, c, x):
     """∂H̃/∂θ, the contrast integrand (−∂L/∂θ)."""
     q, p_q = _unstack(z)
     u, = _unstack(x)
-    return _stack([-1/2*c[5]*p_q**2, (1/2)*q**2, -q*u], z[..., 0])
+    return _stack([c[8]*p_q**2, (1/2)*q**2, -q*u], z[..., 0])
 
 
 def _field_dtheta(t, z, c, x):
@@ -288,7 +289,7 @@ def _field_dtheta(t, z, c, x):
     q, p_q = _unstack(z)
     u, = _unstack(x)
     _out = _zeros(z[..., 0], 2, 3)
-    _out[..., 0, 0] = -c[5]*p_q
+    _out[..., 0, 0] = c[9]*p_q
     _out[..., 1, 1] = -q
     _out[..., 1, 2] = u
     return _out
@@ -331,7 +332,7 @@ def _terminal_dtheta(z, c):
 def _momentum_jacobian(z, c):
     """∂p/∂(q, q̇) at t = 0."""
     _out = _zeros(z[..., 0], 1, 2)
-    _out[..., 0, 1] = c[4]
+    _out[..., 0, 1] = c[6]
     return _out
 
 
@@ -346,7 +347,7 @@ def _momentum_dtheta(z, c):
 def _kinetic_dtheta(z, c):
     """∂T/∂θ at momenta z."""
     p_q, = _unstack(z)
-    return _stack([-1/2*c[5]*p_q**2, 0, 0], z[..., 0])
+    return _stack([c[8]*p_q**2, 0, 0], z[..., 0])
 
 
 def _potential_dtheta(t, z, c, x):
@@ -360,7 +361,7 @@ def _state_jacobian(t, z, c, x):
     """∂f/∂z of vector_field (adjoint)."""
     _out = _zeros(z[..., 0], 2, 2)
     _out[..., 0, 1] = 1
-    _out[..., 1, 0] = c[6]
+    _out[..., 1, 0] = c[10]
     return _out
 
 
@@ -369,8 +370,8 @@ def _state_dtheta(t, z, c, x):
     q, _ = _unstack(z)
     u, = _unstack(x)
     _out = _zeros(z[..., 0], 2, 3)
-    _out[..., 1, 0] = -c[5]*(c[0]*u - c[1]*q)
-    _out[..., 1, 1] = -c[2]*q
+    _out[..., 1, 0] = c[9]*(c[0]*u + c[1]*q)
+    _out[..., 1, 1] = c[11]*q
     _out[..., 1, 2] = c[2]*u
     return _out
 

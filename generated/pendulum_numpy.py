@@ -205,32 +205,37 @@ def _both(xs, ys):
 def prepare(theta):
     """Parameter-only subexpressions of every function, computed once per run."""
     m, l = _unstack(theta)
-    _t0 = l**2
-    _t1 = 1/_t0
-    _t2 = 1/m
-    _t3 = 1/l
-    return (l*m, _t1*_t2, _t0*m, l, _t1/m**2, m, _t2/l**3, _t0, _t3, _t2*_t3, _t1)
+    _t0 = 9.81*l
+    _t1 = _t0*m
+    _t2 = l**2
+    _t3 = 1/_t2
+    _t4 = 1/m
+    _t5 = _t3*_t4
+    _t6 = _t3/m**2
+    _t7 = _t4/l**3
+    _t8 = 9.81/l
+    return (-_t1, _t5, (1/2)*_t5, _t2*m, _t1, -_t0, -1/2*_t6, -9.81*m, -_t7, -_t6, -2*_t7, _t2, 2*l*m, -_t8, -_t4*_t8, -9.81*_t3)
 
 
 def _vector_field(t, z, c, x):
     """dz/dt (see vector_field)."""
     theta1, theta1_dot = _unstack(z)
     u, = _unstack(x)
-    return _stack([theta1_dot, c[1]*(-9.81*c[0]*np.sin(theta1) + u)], z[..., 0])
+    return _stack([theta1_dot, c[1]*(c[0]*np.sin(theta1) + u)], z[..., 0])
 
 
 def _hamiltonian(t, z, c, x):
     """H at a canonical state."""
     theta1, p_theta1 = _unstack(z)
     u, = _unstack(x)
-    return _scalar(-9.81*c[0]*np.cos(theta1) + (1/2)*c[1]*p_theta1**2 - theta1*u, z[..., 0])
+    return _scalar(c[0]*np.cos(theta1) + c[2]*p_theta1**2 - theta1*u, z[..., 0])
 
 
 def _canonical_field(t, z, c, x):
     """Hamilton's equations (see canonical_field)."""
     theta1, p_theta1 = _unstack(z)
     u, = _unstack(x)
-    return _stack([c[1]*p_theta1, -9.81*c[0]*np.sin(theta1) + u], z[..., 0])
+    return _stack([c[1]*p_theta1, c[0]*np.sin(theta1) + u], z[..., 0])
 
 
 def _canonical_jacobian(t, z, c, x):
@@ -238,14 +243,14 @@ def _canonical_jacobian(t, z, c, x):
     theta1, _ = _unstack(z)
     _out = _zeros(z[..., 0], 2, 2)
     _out[..., 0, 1] = c[1]
-    _out[..., 1, 0] = -9.81*c[0]*np.cos(theta1)
+    _out[..., 1, 0] = c[0]*np.cos(theta1)
     return _out
 
 
 def _momentum_of_state(z, c):
     """p = ∂L/∂q̇ at a state (q, q̇)."""
     _, theta1_dot = _unstack(z)
-    return _stack([c[2]*theta1_dot], z[..., 0])
+    return _stack([c[3]*theta1_dot], z[..., 0])
 
 
 def _velocity_of_momentum(z, c):
@@ -264,7 +269,7 @@ def _kick_force(t, z, c, x):
     """−∂V/∂q at positions z."""
     theta1, = _unstack(z)
     u, = _unstack(x)
-    return _stack([-9.81*c[0]*np.sin(theta1) + u], z[..., 0])
+    return _stack([c[0]*np.sin(theta1) + u], z[..., 0])
 
 
 def _kinetic_hessian(z, c):
@@ -278,27 +283,27 @@ def _potential_hessian(t, z, c, x):
     """∂²H/∂q² at a canonical state."""
     theta1, _ = _unstack(z)
     _out = _zeros(z[..., 0], 1, 1)
-    _out[..., 0, 0] = 9.81*c[0]*np.cos(theta1)
+    _out[..., 0, 0] = c[4]*np.cos(theta1)
     return _out
 
 
 def _dH_dtheta(t, z, c, x):
     """∂H̃/∂θ, the contrast integrand (−∂L/∂θ)."""
     theta1, p_theta1 = _unstack(z)
-    _t0 = 9.81*np.cos(theta1)
+    _t0 = np.cos(theta1)
     _t1 = p_theta1**2
-    return _stack([-c[3]*_t0 - 1/2*c[4]*_t1, -c[5]*_t0 - c[6]*_t1], z[..., 0])
+    return _stack([c[5]*_t0 + c[6]*_t1, c[7]*_t0 + c[8]*_t1], z[..., 0])
 
 
 def _field_dtheta(t, z, c, x):
     """∂field/∂θ (forward sensitivities)."""
     theta1, p_theta1 = _unstack(z)
-    _t0 = 9.81*np.sin(theta1)
+    _t0 = np.sin(theta1)
     _out = _zeros(z[..., 0], 2, 2)
-    _out[..., 0, 0] = -c[4]*p_theta1
-    _out[..., 0, 1] = -2*c[6]*p_theta1
-    _out[..., 1, 0] = -c[3]*_t0
-    _out[..., 1, 1] = -c[5]*_t0
+    _out[..., 0, 0] = c[9]*p_theta1
+    _out[..., 0, 1] = c[10]*p_theta1
+    _out[..., 1, 0] = c[5]*_t0
+    _out[..., 1, 1] = c[7]*_t0
     return _out
 
 
@@ -339,7 +344,7 @@ def _terminal_dtheta(z, c):
 def _momentum_jacobian(z, c):
     """∂p/∂(q, q̇) at t = 0."""
     _out = _zeros(z[..., 0], 1, 2)
-    _out[..., 0, 1] = c[2]
+    _out[..., 0, 1] = c[3]
     return _out
 
 
@@ -347,8 +352,8 @@ def _momentum_dtheta(z, c):
     """∂p/∂θ at fixed (q, q̇), t = 0."""
     _, theta1_dot = _unstack(z)
     _out = _zeros(z[..., 0], 1, 2)
-    _out[..., 0, 0] = c[7]*theta1_dot
-    _out[..., 0, 1] = 2*c[0]*theta1_dot
+    _out[..., 0, 0] = c[11]*theta1_dot
+    _out[..., 0, 1] = c[12]*theta1_dot
     return _out
 
 
@@ -356,14 +361,14 @@ def _kinetic_dtheta(z, c):
     """∂T/∂θ at momenta z."""
     p_theta1, = _unstack(z)
     _t0 = p_theta1**2
-    return _stack([-1/2*c[4]*_t0, -c[6]*_t0], z[..., 0])
+    return _stack([c[6]*_t0, c[8]*_t0], z[..., 0])
 
 
 def _potential_dtheta(t, z, c, x):
     """∂V/∂θ at positions z."""
     theta1, = _unstack(z)
-    _t0 = 9.81*np.cos(theta1)
-    return _stack([-c[3]*_t0, -c[5]*_t0], z[..., 0])
+    _t0 = np.cos(theta1)
+    return _stack([c[5]*_t0, c[7]*_t0], z[..., 0])
 
 
 def _state_jacobian(t, z, c, x):
@@ -371,7 +376,7 @@ def _state_jacobian(t, z, c, x):
     theta1, _ = _unstack(z)
     _out = _zeros(z[..., 0], 2, 2)
     _out[..., 0, 1] = 1
-    _out[..., 1, 0] = -9.81*c[8]*np.cos(theta1)
+    _out[..., 1, 0] = c[13]*np.cos(theta1)
     return _out
 
 
@@ -379,11 +384,11 @@ def _state_dtheta(t, z, c, x):
     """∂f/∂θ of vector_field (adjoint)."""
     theta1, _ = _unstack(z)
     u, = _unstack(x)
-    _t0 = 9.81*np.sin(theta1)
-    _t1 = -c[0]*_t0 + u
+    _t0 = np.sin(theta1)
+    _t1 = c[0]*_t0 + u
     _out = _zeros(z[..., 0], 2, 2)
-    _out[..., 1, 0] = -c[4]*_t1 - c[9]*_t0
-    _out[..., 1, 1] = -c[10]*_t0 - 2*c[6]*_t1
+    _out[..., 1, 0] = c[14]*_t0 + c[9]*_t1
+    _out[..., 1, 1] = c[10]*_t1 + c[15]*_t0
     return _out
 
 
