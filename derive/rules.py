@@ -130,10 +130,13 @@ class Learning:
             reasons[rule] = general
         if problem.cost is None:
             reasons["adjoint"] = general
+        if reasons["HEL"] is None and system.dissipation is not None:
+            reasons["HEL"] = (
+                "dissipative: a damped system has no echo in the same system (an echo "
+                "would need gain instead of damping)"
+            )
         if reasons["HEL"] is None and not self.reversal.reversible:
             reasons["HEL"] = "not time-reversal invariant: " + "; ".join(self.reversal.reasons)
-        if reasons["HEL"] is None and system.dissipation is not None:
-            reasons["HEL"] = "dissipative: a damped system has no echo in the same system"
         if reasons["HEL"] is None and self.form.weight != 1:
             reasons["HEL"] = "the variational form depends on time explicitly"
         return reasons
