@@ -6,17 +6,21 @@ A bad input prints one clear message (no traceback) and exits with status 2.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
+import numpy as np
 import sympy as sp
 
 from derive.errors import DerivationError
 from derive.problem import Problem
+from derive.rules import RULES, derive_rules
 from derive.system import Hamiltonian
 
 from .emit import BACKENDS, module_name, render, write_atomically
 from .systemfile import load_problem, parse_setting
+from .verify import check
 
 SYSTEMS_DIR = Path(__file__).resolve().parent.parent / "systems"
 
@@ -101,6 +105,100 @@ def cmd_derive(args) -> int:
     return 0
 
 
+def _show_object(value, latex: bool) -> str:
+    if isinstance(value, sp.MatrixBase) and max(value.shape) > 4 and not latex:
+        nonzero = sum(1 for e in value if e != 0)
+        return f"{value.shape[0]}×{value.shape[1]} matrix, {nonzero} non-zero entries (--latex)"
+    if isinstance(value, sp.Basic):
+        return sp.latex(value) if latex else sp.sstr(value)
+    return str(value)
+
+
+def cmd_rules(args) -> int:
+    problem = _load(args.file, args.set)
+    rules = derive_rules(problem)
+    if args.json:
+        payload = {
+            "system": problem.name,
+            "rules": {name: rule.practicality.as_json() for name, rule in rules.items()},
+        }
+        print(json.dumps(payload, indent=2, ensure_ascii=False))
+        return 0
+    out = [f"{problem.name}: learning rules (GLEP, THEORY.md §2–§4)"]
+    bulk_rule = next((r for r in rules.values() if r.bulk), None)
+    if bulk_rule is not None:
+        out.append("\nbulk integrand ∂L/∂θ, contrasted between nudged runs by every GLEP rule")
+        out.append("(in brackets: the variables each parameter's update reads)")
+        for param, expr in bulk_rule.bulk.items():
+            reads = bulk_rule.practicality.reads.get(str(param), [])
+            out.append(f"  ∂L/∂{param} = {_show_object(expr, args.latex)}   [{', '.join(reads)}]")
+    for rule in rules.values():
+        status = "available" if rule.available else f"unavailable — {rule.practicality.reason}"
+        out.append(f"\n== {rule.name}: {rule.title} ({status})")
+        out.append("  phases:")
+        for i, phase in enumerate(rule.phases, 1):
+            out.append(
+                f"    {i}. {phase.trajectory:<10} {phase.direction:<15} from {phase.boundary}; "
+                f"nudging {phase.nudging}; signals {phase.signals}"
+            )
+        out.append("  estimator:")
+        out += [f"    {form}: {formula}" for form, formula in rule.estimator.items()]
+        if rule.residual:
+            out.append("  boundary terms:")
+            out += [f"    {k}: {_show_object(v, args.latex)}" for k, v in rule.residual.items()]
+        out.append("  initial-state gradient:")
+        out += [f"    {k} = {v}" for k, v in rule.initial_state_gradient.items()]
+    out.append("\npracticality")
+    header = (f"  {'rule':<8} {'avail':<6} {'fwd-only':<9} {'same-sys':<9} {'passes':<7} "
+              f"{'memory':<22} {'jacobian':<9} {'bvp':<5} {'local':<6} {'bias':<5} practical")
+    out.append(header)
+    for rule in rules.values():
+        p = rule.practicality
+
+        def yes(flag):
+            return "yes" if flag else "no"
+
+        out.append(
+            f"  {rule.name:<8} {yes(p.available):<6} {yes(p.forward_only):<9} "
+            f"{yes(p.same_system):<9} {p.passes:<7} {p.memory[:22]:<22} "
+            f"{yes(p.needs_jacobian):<9} {yes(p.needs_bvp):<5} {yes(p.local):<6} "
+            f"{p.bias_order:<5} {yes(p.practical)}"
+        )
+    impractical = [r for r in rules.values() if r.available and not r.practicality.practical]
+    for rule in impractical:
+        out.append(f"  {rule.name}: {rule.practicality.reason}")
+    print("\n".join(out))
+    return 0
+
+
+def cmd_check(args) -> int:
+    problem = _load(args.file, args.set)
+    rules = [args.rule] if args.rule else None
+    report = check(problem, rules=rules, beta=args.beta, steps=args.steps)
+    if args.json:
+        print(json.dumps(report, indent=2, ensure_ascii=False))
+    else:
+        ref = report["reference"]["adjoint"]
+        print(f"{report['system']}: loss {report['loss']:.12g}; β = {report['beta']:g}, "
+              f"{report['steps']} RK4 steps")
+        print(f"reference: {ref['method']}; finite differences of the RK4 loss")
+        fd = np.array(list(report["reference"]["finite_difference"]["grad"].values()))
+        adjoint = np.array(list(ref["grad"].values()))
+        spread = np.linalg.norm(fd - adjoint) / max(np.linalg.norm(adjoint), 1e-300)
+        print(f"adjoint vs finite differences: {spread:.1e}")
+        print(f"\n  {'rule':<8} {'rel_err':>9} {'vs':<18} {'practical':<9}  health")
+        for name, entry in report["rules"].items():
+            if not entry["available"]:
+                print(f"  {name:<8} {'—':>9} {'unavailable':<18} {'no':<9}  {entry['reason']}")
+                continue
+            health = ", ".join(f"{k} {v:.2g}" for k, v in entry.get("health", {}).items()
+                               if isinstance(v, float))
+            verdict = "" if entry["ok"] else "  MISMATCH"
+            print(f"  {name:<8} {entry['rel_err']:>9.1e} {entry['reference']:<18} "
+                  f"{'yes' if entry['practical'] else 'no':<9}  {health}{verdict}")
+    return 0 if all(e.get("ok", True) for e in report["rules"].values()) else 1
+
+
 def _bundled() -> list[Path]:
     return sorted(p for p in SYSTEMS_DIR.glob("*.py") if not p.name.startswith("_"))
 
@@ -173,6 +271,20 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("file", type=Path)
     p.add_argument("--latex", action="store_true", help="print expressions as LaTeX")
     p.set_defaults(run=cmd_derive)
+
+    p = add("rules", "every boundary-condition variant: its learning rule and practicality")
+    p.add_argument("file", type=Path)
+    p.add_argument("--json", action="store_true", help="print the practicality report as JSON")
+    p.add_argument("--latex", action="store_true", help="print expressions as LaTeX")
+    p.set_defaults(run=cmd_rules)
+
+    p = add("check", "gradients of every rule against the adjoint and finite differences")
+    p.add_argument("file", type=Path)
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--rule", choices=RULES, help="check one rule only")
+    p.add_argument("--beta", type=float, default=1e-4, help="nudging strength (default 1e-4)")
+    p.add_argument("--steps", type=int, help="integration steps (default: the file's)")
+    p.set_defaults(run=cmd_check)
 
     p = add("emit", "write NumPy/Torch modules for system files, or check generated/")
     p.add_argument("files", nargs="*", type=Path)

@@ -73,5 +73,9 @@ class SystemFileError(DerivationError):
     """A system file cannot be loaded (syntax error, no ``problem``, bad ``--set``)."""
 
 
+class RuleError(DerivationError):
+    """A learning rule was asked for where it does not apply, or with a bad β."""
+
+
 class CodegenError(DerivationError):
     """An expression cannot be printed as NumPy or Torch code."""

@@ -627,7 +627,8 @@ def _echo_rule(z, c, signals, dt, steps, horizon, beta, centered, kick, residual
     loss = loss + _terminal_cost(q_final, c)
     health = {}
     if centered:
-        closure = _norm((end[0] + end[1]) / 2 - qp0) / max(_norm(qp0), 1e-300)
+        scale = max(_norm(qp0), _norm(qp_final), 1e-300)
+        closure = _norm((end[0] + end[1]) / 2 - qp0) / scale
         health["echo_closure" if echo else "closure"] = closure
     return loss, grad, z0, health
 
@@ -701,6 +702,17 @@ def _adjoint(z, c, signals, dt, steps, horizon):
     return loss + _terminal_cost(q_final, c), grad + _terminal_dtheta(q_final, c), lam, {}
 
 
+def boundary_value_loss(z0=INITIAL_STATE, theta=PARAM_VALUES, *, horizon=HORIZON, steps=STEPS,
+                        inputs=None, targets=None, boundary=None):
+    """The cost of the trajectory with q(0) = q0, q(T) = b (CBVP's own loss)."""
+    z = _as_array(z0)
+    theta = _parameters(theta, z)
+    x_signal = _resolve(inputs, len(INPUTS), horizon, z, "inputs")
+    y_signal = _resolve(targets, len(TARGETS), horizon, z, "targets")
+    return _cbvp(z, theta, prepare(theta), x_signal, y_signal, horizon, steps, None,
+                 boundary)[0]
+
+
 def _cbvp(z, theta, c, x_signal, y_signal, horizon, steps, beta, boundary):
     """CBVP: the free and ±β nudged runs solve q(0) = q0, q(T) = b (scipy's solve_bvp)."""
     from scipy.integrate import solve_bvp
@@ -711,8 +723,11 @@ def _cbvp(z, theta, c, x_signal, y_signal, horizon, steps, beta, boundary):
         boundary = simulate(z, PARAM_VALUES, horizon=horizon, steps=steps, inputs=x_signal)
         boundary = boundary[-1][:_N]
     boundary = _as_array(boundary)
-    condition = _shooting_condition(z, theta, x_signal, horizon, steps)
-    if condition > 1e8:
+    if beta is None:  # loss only
+        condition = None
+    else:
+        condition = _shooting_condition(z, theta, x_signal, horizon, steps)
+    if condition is not None and condition > 1e8:
         raise ValueError(
             f"CBVP: the boundary value problem is ill-conditioned (cond(dq(T)/dq̇(0)) = "
             f"{condition:.3g} > 1e8): the horizon is near a conjugate point; change the "
@@ -772,6 +787,9 @@ def _cbvp(z, theta, c, x_signal, y_signal, horizon, steps, beta, boundary):
                 w @ _cost_dtheta(times, y, c, target))
 
     _, loss, cost_dtheta = integrals(free)
+    loss = loss + _terminal_cost(boundary, c)
+    if beta is None:
+        return loss, None, None, {}
     ends = []
     contrast = []
     for b in (beta, -beta):
@@ -780,7 +798,6 @@ def _cbvp(z, theta, c, x_signal, y_signal, horizon, steps, beta, boundary):
         ends.append((nudged.sol(0.0), nudged.sol(horizon)))
     grad = -(contrast[0] - contrast[1]) / (2 * beta) + cost_dtheta
     grad = grad + _terminal_dtheta(boundary, c)
-    loss = loss + _terminal_cost(boundary, c)
     dp0 = (ends[0][0][_N:] - ends[1][0][_N:]) / (2 * beta)
     dpT = (ends[0][1][_N:] - ends[1][1][_N:]) / (2 * beta)
     return loss, grad, None, {"condition": condition, "dC/dq0": -dp0, "dC/db": dpT,
@@ -866,8 +883,9 @@ def gradient(z0=INITIAL_STATE, theta=PARAM_VALUES, *, rule="HEL", beta=1e-4, cen
 
 def echo_retrace(z0=INITIAL_STATE, theta=PARAM_VALUES, *, horizon=HORIZON, steps=STEPS,
                  method="rk4", inputs=None):
-    """How well the β = 0 echo retraces the forward run: ‖Σz e(T) − z(0)‖ / ‖z(0)‖ in
-    canonical coordinates (tiny for a time-reversal invariant system)."""
+    """How well the β = 0 echo retraces the forward run: ‖Σz e(T) − z(0)‖ relative to the
+    larger of ‖z(0)‖, ‖z(T)‖, in canonical coordinates (tiny for a time-reversal invariant
+    system, at the level of the integrator's error)."""
     z = _as_array(z0)
     theta = _parameters(theta, z)
     c = prepare(theta)
@@ -883,4 +901,22 @@ def echo_retrace(z0=INITIAL_STATE, theta=PARAM_VALUES, *, horizon=HORIZON, steps
     back = simulate(flipped, theta, horizon=horizon, steps=steps, method=method,
                     inputs=reversed_signal)[-1]
     start = _to_canonical(z, c)
-    return _norm(_flip(_to_canonical(back, c)) - start) / max(_norm(start), 1e-300)
+    scale = max(_norm(start), _norm(_to_canonical(end, c)), 1e-300)
+    return _norm(_flip(_to_canonical(back, c)) - start) / scale
+
+
+def loss(z0=INITIAL_STATE, theta=PARAM_VALUES, *, horizon=HORIZON, steps=STEPS, inputs=None,
+         targets=None):
+    """The cost ``∫ c dt + ψ`` of each trajectory (RK4, the integral carried as an extra
+    state); ``z0`` and ``theta`` may both carry batch axes (they broadcast)."""
+    z = _as_array(z0)
+    theta = _parameters(theta, z)
+    _check_run(horizon, steps, "rk4")
+    c = prepare(theta)
+    z = z + 0 * theta[..., :1]
+    x_signal = _resolve(inputs, len(INPUTS), horizon, z, "inputs")
+    y_signal = _resolve(targets, len(TARGETS), horizon, z, "targets")
+    signals = _signal_pairs(x_signal, y_signal, steps, z)
+    qp_final, running = _forward(_to_canonical(z, c), c, signals(0.0, horizon / steps),
+                                 horizon / steps, False)[:2]
+    return running + _terminal_cost(qp_final[..., :_N], c)

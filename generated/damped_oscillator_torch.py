@@ -651,7 +651,8 @@ def _echo_rule(z, c, signals, dt, steps, horizon, beta, centered, kick, residual
     loss = loss + _terminal_cost(q_final, c)
     health = {}
     if centered:
-        closure = _norm((end[0] + end[1]) / 2 - qp0) / max(_norm(qp0), 1e-300)
+        scale = max(_norm(qp0), _norm(qp_final), 1e-300)
+        closure = _norm((end[0] + end[1]) / 2 - qp0) / scale
         health["echo_closure" if echo else "closure"] = closure
     return loss, grad, z0, health
 
@@ -814,8 +815,9 @@ def gradient(z0=INITIAL_STATE, theta=PARAM_VALUES, *, rule="HEL", beta=1e-4, cen
 
 def echo_retrace(z0=INITIAL_STATE, theta=PARAM_VALUES, *, horizon=HORIZON, steps=STEPS,
                  method="rk4", inputs=None):
-    """How well the β = 0 echo retraces the forward run: ‖Σz e(T) − z(0)‖ / ‖z(0)‖ in
-    canonical coordinates (tiny for a time-reversal invariant system)."""
+    """How well the β = 0 echo retraces the forward run: ‖Σz e(T) − z(0)‖ relative to the
+    larger of ‖z(0)‖, ‖z(T)‖, in canonical coordinates (tiny for a time-reversal invariant
+    system, at the level of the integrator's error)."""
     z = _as_array(z0)
     theta = _parameters(theta, z)
     c = prepare(theta)
@@ -831,7 +833,25 @@ def echo_retrace(z0=INITIAL_STATE, theta=PARAM_VALUES, *, horizon=HORIZON, steps
     back = simulate(flipped, theta, horizon=horizon, steps=steps, method=method,
                     inputs=reversed_signal)[-1]
     start = _to_canonical(z, c)
-    return _norm(_flip(_to_canonical(back, c)) - start) / max(_norm(start), 1e-300)
+    scale = max(_norm(start), _norm(_to_canonical(end, c)), 1e-300)
+    return _norm(_flip(_to_canonical(back, c)) - start) / scale
+
+
+def loss(z0=INITIAL_STATE, theta=PARAM_VALUES, *, horizon=HORIZON, steps=STEPS, inputs=None,
+         targets=None):
+    """The cost ``∫ c dt + ψ`` of each trajectory (RK4, the integral carried as an extra
+    state); ``z0`` and ``theta`` may both carry batch axes (they broadcast)."""
+    z = _as_array(z0)
+    theta = _parameters(theta, z)
+    _check_run(horizon, steps, "rk4")
+    c = prepare(theta)
+    z = z + 0 * theta[..., :1]
+    x_signal = _resolve(inputs, len(INPUTS), horizon, z, "inputs")
+    y_signal = _resolve(targets, len(TARGETS), horizon, z, "targets")
+    signals = _signal_pairs(x_signal, y_signal, steps, z)
+    qp_final, running = _forward(_to_canonical(z, c), c, signals(0.0, horizon / steps),
+                                 horizon / steps, False)[:2]
+    return running + _terminal_cost(qp_final[..., :_N], c)
 
 
 class VectorField(nn.Module):
