@@ -145,9 +145,10 @@ def check(problem: Problem, *, rules=None, beta: float = 1e-4, steps: int | None
         entry = {"available": True, "practical": practicality.practical,
                  "grad": dict(zip(params, map(float, gradient["theta"])))}
         if rule == "CBVP":
-            b = gradient["health"]["boundary"]
             fd = _cbvp_differences(
-                lambda th: numpy_module.boundary_value_loss(z0, th, steps=steps, boundary=b),
+                lambda th, b=gradient["health"]["boundary"]: numpy_module.boundary_value_loss(
+                    z0, th, steps=steps, boundary=b
+                ),
                 theta,
             )
             entry.update(reference="finite_difference", loss=float(gradient["loss"]),

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import sympy as sp
 import torch
+from sympy.calculus.euler import euler_equations
 from sympy.physics.mechanics import LagrangesMethod
 
 from derive.model import Model
@@ -20,9 +21,18 @@ def oracle(name):
     p = problem(name)
     system = p.system
     t = system.time
-    method = LagrangesMethod(system.expr, list(system.coords))
-    method.form_lagranges_equations()
-    rhs = method.rhs()
+    if system.dissipation is None:
+        method = LagrangesMethod(system.expr, list(system.coords))
+        method.form_lagranges_equations()
+        rhs = method.rhs()
+    else:  # LagrangesMethod knows no Rayleigh function: Euler–Lagrange plus −∂F/∂q̇
+        equations = [
+            e.lhs - sp.diff(system.dissipation, q.diff(t))
+            for e, q in zip(euler_equations(system.expr, list(system.coords), t), system.coords)
+        ]
+        accelerations = [q.diff(t, 2) for q in system.coords]
+        solved = sp.solve(equations, accelerations, dict=True)[0]
+        rhs = [q.diff(t) for q in system.coords] + [solved[a] for a in accelerations]
     plain = {}
     for qf, qs, vs in zip(system.coords, system.q, system.v):
         plain[qf.diff(t)] = vs
