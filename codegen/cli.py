@@ -124,6 +124,11 @@ def cmd_rules(args) -> int:
         }
         print(json.dumps(payload, indent=2, ensure_ascii=False))
         return 0
+    def show(value):
+        if args.latex and isinstance(value, sp.Basic):
+            value = problem.system.to_time(value)  # q_dot → dq/dt reads better in LaTeX
+        return _show_object(value, args.latex)
+
     out = [f"{problem.name}: learning rules (GLEP, THEORY.md §2–§4)"]
     bulk_rule = next((r for r in rules.values() if r.bulk), None)
     if bulk_rule is not None:
@@ -131,7 +136,7 @@ def cmd_rules(args) -> int:
         out.append("(in brackets: the variables each parameter's update reads)")
         for param, expr in bulk_rule.bulk.items():
             reads = bulk_rule.practicality.reads.get(str(param), [])
-            out.append(f"  ∂L/∂{param} = {_show_object(expr, args.latex)}   [{', '.join(reads)}]")
+            out.append(f"  ∂L/∂{param} = {show(expr)}   [{', '.join(reads)}]")
     for rule in rules.values():
         status = "available" if rule.available else f"unavailable — {rule.practicality.reason}"
         out.append(f"\n== {rule.name}: {rule.title} ({status})")
@@ -145,7 +150,7 @@ def cmd_rules(args) -> int:
         out += [f"    {form}: {formula}" for form, formula in rule.estimator.items()]
         if rule.residual:
             out.append("  boundary terms:")
-            out += [f"    {k}: {_show_object(v, args.latex)}" for k, v in rule.residual.items()]
+            out += [f"    {k}: {show(v)}" for k, v in rule.residual.items()]
         out.append("  initial-state gradient:")
         out += [f"    {k} = {v}" for k, v in rule.initial_state_gradient.items()]
     out.append("\npracticality")

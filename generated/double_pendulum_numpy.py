@@ -959,9 +959,9 @@ def _cbvp(z, theta, c, x_signal, y_signal, horizon, steps, beta, boundary):
         condition = _shooting_condition(z, theta, x_signal, horizon, steps)
     if condition is not None and condition > 1e8:
         raise ValueError(
-            f"CBVP: the boundary value problem is ill-conditioned (cond(dq(T)/dq̇(0)) = "
-            f"{condition:.3g} > 1e8): the horizon is near a conjugate point; change the "
-            f"horizon or use PFVP/HEL"
+            f"CBVP: the boundary value problem is ill-conditioned (condition of "
+            f"dq(T)/dq̇(0) = {condition:.3g} > 1e8): the horizon is near a conjugate point; "
+            f"change the horizon or use PFVP/HEL"
         )
 
     def signals_at(times):
@@ -1035,14 +1035,19 @@ def _cbvp(z, theta, c, x_signal, y_signal, horizon, steps, beta, boundary):
 
 
 def _shooting_condition(z, theta, x_signal, horizon, steps, eps=1e-6):
-    """cond(∂q(T)/∂q̇(0)) by central differences of batched RK4 shooting."""
+    """How ill-posed the BVP is: the larger of cond(J) and T‖J⁻¹‖ for J = ∂q(T)/∂q̇(0)
+    (central differences of batched RK4 shooting). J is singular at a conjugate point,
+    where q(T) no longer determines q̇(0); T‖J⁻¹‖ catches that even for one coordinate."""
     batch = np.repeat(z[None], 2 * _N, axis=0)
     for i in range(_N):
         batch[2 * i, _N + i] += eps
         batch[2 * i + 1, _N + i] -= eps
     end = simulate(batch, theta, horizon=horizon, steps=steps, inputs=x_signal)[-1][:, :_N]
     jacobian = (end[0::2] - end[1::2]).T / (2 * eps)
-    return float(np.linalg.cond(jacobian))
+    singular = np.linalg.svd(jacobian, compute_uv=False)
+    if singular[-1] <= 0:
+        return float("inf")
+    return float(max(singular[0] / singular[-1], horizon / singular[-1]))
 
 
 def _signal_pairs(x_signal, y_signal, steps, like):

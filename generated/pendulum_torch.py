@@ -813,31 +813,42 @@ def _leapfrog_forward(qp, c, signals, dt, one_sided):
 def _leapfrog_hel(z, c, signals, dt, steps, horizon, beta, centered, kick, residual):
     """Discrete HEL through the same leapfrog (THEORY.md §5): the loss is
     ``Σ_k dt·c(q_k) + ψ(q_K)`` over k = 1..K; the echo nudges after each step and the
-    estimator averages ∂θH over the step's two interior sub-states (``H_½``)."""
+    estimator averages ∂θH over the step's two interior sub-states (``H_½``).
+
+    A β = 0 echo runs batched with the ±β ones: it retraces the forward run (leapfrog is
+    exactly reversible), so the nudges are the forward states' cotangents ∇c(q_k), a
+    sequence that does not depend on β — the estimate is then exact at any β for linear
+    dynamics, O(β²) otherwise — and its ∂θH integral is the one-sided form's reference.
+    """
     qp = _to_canonical(z, c)
     batch = z.shape[:-1]
-    q, p, loss, cost_dtheta, free, target = _leapfrog_forward(qp, c, signals, dt, not centered)
+    q, p, loss, cost_dtheta, _, target = _leapfrog_forward(qp, c, signals, dt, False)
     betas = _betas(beta, centered, batch, z)
+    weights = _concat([0 * betas[:1], betas], axis=0)
     g = _terminal_gradient(q, c) if kick else 0 * q
-    nudge = dt * _nudge(horizon, _concat([q, p]), c, target)
-    e_q, e_p = q + 0 * betas, -p + betas * (g + nudge)
-    integral = _zeros_shape((*e_q.shape[:-1], _D), z)
+    e_q, e_p = q + 0 * weights, -p + weights * (g + dt * _nudge(horizon, _concat([q, p]), c, target))
+    contrast = _zeros_shape((*betas.shape[:1], *batch, _D), z)
     for j, ((_, _), (x_mid, _), (_, target)) in enumerate(signals(horizon, -dt)):
         t_mid = horizon - (j + 0.5) * dt
         q_half = _axpy(e_q, dt / 2, _drift_velocity(e_p, c))
         p_next = _axpy(e_p, dt, _kick_force(t_mid, q_half, c, x_mid))
-        integral = integral + dt * (_potential_dtheta(t_mid, q_half, c, x_mid)
-                                    + (_kinetic_dtheta(e_p, c) + _kinetic_dtheta(p_next, c)) / 2)
+        step = _potential_dtheta(t_mid, q_half, c, x_mid) + (
+            _kinetic_dtheta(e_p, c) + _kinetic_dtheta(p_next, c)
+        ) / 2
+        # accumulate the small differences to the β = 0 echo, not two large sums
+        contrast = contrast + dt * (step[1:] - step[0])
         e_q, e_p = _axpy(q_half, dt / 2, _drift_velocity(p_next, c)), p_next
         if j < steps - 1:
             time = horizon - (j + 1) * dt
-            e_p = e_p + betas * dt * _nudge(time, _concat([e_q, e_p]), c, target)
-    grad = -_contrast(integral, free, beta, centered)
-    dq = _contrast(e_q, qp[..., :_N], beta, centered)
-    dp = _contrast(-e_p, qp[..., _N:], beta, centered)
+            retraced = _concat([e_q[0], e_p[0]])
+            e_p = e_p + weights * dt * _nudge(time, retraced, c, target)
+    grad = -_contrast(contrast, 0.0, beta, centered)
+    dq = _contrast(e_q[1:], e_q[0], beta, centered)
+    dp = _contrast(-e_p[1:], -e_p[0], beta, centered)
     z0, grad = _initial_state_gradient(z, c, dq, dp, grad, residual)
     grad = grad + cost_dtheta + _terminal_dtheta(q, c)
-    return loss + _terminal_cost(q, c), grad, z0, {}
+    retrace = _norm(_concat([e_q[0], -e_p[0]]) - qp) / max(_norm(qp), _norm(_concat([q, p])))
+    return loss + _terminal_cost(q, c), grad, z0, {"retrace_error": retrace}
 
 
 def _signal_pairs(x_signal, y_signal, steps, like):
