@@ -18,7 +18,7 @@ import types
 from pathlib import Path
 
 from derive.errors import DerivationError, SystemFileError
-from derive.problem import Problem
+from derive.problem import ProblemBase
 
 
 def parse_setting(text: str):
@@ -55,7 +55,7 @@ def _settings(tree: ast.Module) -> dict[str, ast.Assign]:
     return found
 
 
-def load_problem(path, overrides: dict | None = None) -> Problem:
+def load_problem(path, overrides: dict | None = None) -> ProblemBase:
     """Run a system file with ``overrides`` applied and return its ``problem``."""
     path = Path(path)
     if not path.is_file():
@@ -92,7 +92,7 @@ def load_problem(path, overrides: dict | None = None) -> Problem:
         raise SystemFileError(
             f"{path} defines no `problem`: end the file with problem = derive.Problem(...)"
         )
-    if not isinstance(problem, Problem):
+    if not isinstance(problem, ProblemBase):
         raise SystemFileError(
             f"{path}: `problem` is a {type(problem).__name__}, not a derive.Problem"
         )

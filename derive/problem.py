@@ -80,7 +80,17 @@ class Signal:
         self.samples = samples
 
 
-class Problem:
+class ProblemBase:
+    """What every kind of problem a system file may define has in common: a ``name``.
+
+    :class:`Problem` (a Lagrangian or Hamiltonian system over time) is one kind; static
+    energies and discrete recurrent units define their own problem classes on this base.
+    """
+
+    name: str | None = None
+
+
+class Problem(ProblemBase):
     """A system with a cost, parameter values, initial state, signals, horizon and steps.
 
     ``initial`` gives every coordinate and either every velocity ``q.diff(t)`` (then
