@@ -36,12 +36,31 @@ def _load(path, settings) -> Problem:
     return load_problem(path, overrides)
 
 
+#: CLI handlers of other kinds of problems: ``problem class → {"derive" | "rules" |
+#: "check": handler(problem, args) -> exit code}``, registered by the modules that
+#: implement them (imported from ``codegen/__init__.py``).
+HANDLERS: dict[type, dict] = {}
+
+
+def _handler(problem, command):
+    for kind, handlers in HANDLERS.items():
+        if isinstance(problem, kind):
+            if command not in handlers:
+                raise DerivationError(
+                    f"glep {command} does not apply to a {type(problem).__name__} problem"
+                )
+            return handlers[command]
+    return None
+
+
 def _show(expr, latex: bool, plain_of) -> str:
     return sp.latex(expr) if latex else sp.sstr(plain_of(expr))
 
 
 def cmd_derive(args) -> int:
     problem = _load(args.file, args.set)
+    if handler := _handler(problem, "derive"):
+        return handler(problem, args)
     system = problem.system
     def show(expr):
         return _show(expr, args.latex, system.plain)
@@ -116,6 +135,8 @@ def _show_object(value, latex: bool) -> str:
 
 def cmd_rules(args) -> int:
     problem = _load(args.file, args.set)
+    if handler := _handler(problem, "rules"):
+        return handler(problem, args)
     rules = derive_rules(problem)
     if args.json:
         payload = {
@@ -178,6 +199,8 @@ def cmd_rules(args) -> int:
 
 def cmd_check(args) -> int:
     problem = _load(args.file, args.set)
+    if handler := _handler(problem, "check"):
+        return handler(problem, args)
     rules = [args.rule] if args.rule else None
     report = check(problem, rules=rules, beta=args.beta, steps=args.steps)
     if args.json:
@@ -286,7 +309,7 @@ def parser() -> argparse.ArgumentParser:
     p = add("check", "gradients of every rule against the adjoint and finite differences")
     p.add_argument("file", type=Path)
     p.add_argument("--json", action="store_true", help="print one JSON object")
-    p.add_argument("--rule", choices=RULES, help="check one rule only")
+    p.add_argument("--rule", help=f"check one rule only ({', '.join(RULES)}, or an EP rule)")
     p.add_argument("--beta", type=float, default=1e-4, help="nudging strength (default 1e-4)")
     p.add_argument("--steps", type=int, help="integration steps (default: the file's)")
     p.set_defaults(run=cmd_check)

@@ -366,9 +366,20 @@ def context(problem: Problem, backend: str, source: str, command: str | None = N
     }
 
 
+#: Renderers of other kinds of problems (static energies, recurrent units...):
+#: ``problem class → render(problem, backend, source, command) -> str``. A module that
+#: defines one registers it here when imported (``codegen/__init__.py`` imports them).
+RENDERERS: dict[type, object] = {}
+
+
 def render(problem: Problem, backend: str, source: str, command: str | None = None,
            rules: bool = True) -> str:
     """The generated module's source text (``rules=False``: the simulator only)."""
+    for kind, renderer in RENDERERS.items():
+        if isinstance(problem, kind):
+            text = renderer(problem, backend, source, command)
+            compile(text, f"<glep {backend} module for {source}>", "exec")
+            return text
     template = _environment().get_template("module.py.jinja")
     text = template.render(**context(problem, backend, source, command, rules))
     text = re.sub(r"\n{4,}", "\n\n\n", text)
