@@ -18,8 +18,8 @@ $(STAMP): $(BIN)/python pyproject.toml
 
 demo: $(STAMP)
 	$(BIN)/glep derive systems/coupled_oscillators.py
-	$(BIN)/glep emit systems/coupled_oscillators.py --out $(VENV)/demo
-	$(BIN)/python -c "import sys; sys.path.insert(0, '$(VENV)/demo'); import coupled_oscillators_numpy as m; z = m.simulate(m.INITIAL_STATE, m.PARAM_VALUES); print('simulated', z.shape, 'final state', z[-1].round(4))"
+	$(BIN)/glep rules systems/coupled_oscillators.py
+	$(BIN)/glep check systems/coupled_oscillators.py
 
 test: $(STAMP)
 	$(BIN)/glep emit --check

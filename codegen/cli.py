@@ -117,8 +117,8 @@ def cmd_derive(args) -> int:
     out.append(f"  dissipative: {'yes' if system.dissipation is not None else 'no'}")
     if problem.cost is not None:
         out.append(
-            f"\nCost\n  running c = {show(problem.cost.running)}"
-            f"\n  terminal ψ = {show(problem.cost.terminal)}"
+            f"\nCost\n  running c = {show(problem.running_cost)}"
+            f"\n  terminal ψ = {show(problem.terminal_cost)}"
         )
     print("\n".join(out))
     return 0
