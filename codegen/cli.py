@@ -6,6 +6,7 @@ A bad input prints one clear message (no traceback) and exits with status 2.
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import sys
 from pathlib import Path
@@ -18,8 +19,10 @@ from derive.problem import Problem
 from derive.rules import RULES, derive_rules
 from derive.system import Hamiltonian
 
+from .datasets import GENERATORS, load_data
 from .emit import BACKENDS, module_name, render, write_atomically
 from .systemfile import load_problem, parse_setting
+from .train import OPTIMIZERS, TRAINING_RULES, plot_losses, train
 from .verify import check
 
 SYSTEMS_DIR = Path(__file__).resolve().parent.parent / "systems"
@@ -227,6 +230,53 @@ def cmd_check(args) -> int:
     return 0 if all(e.get("ok", True) for e in report["rules"].values()) else 1
 
 
+def cmd_data(args) -> int:
+    problem = _load(args.file, args.set)
+    arrays = GENERATORS[args.kind](problem, seed=args.seed)
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    write_atomically(Path(args.out), buffer.getvalue(), binary=True)
+    shapes = ", ".join(f"{k} {v.shape}" for k, v in arrays.items())
+    print(f"wrote {args.out}: {shapes}")
+    return 0
+
+
+def cmd_train(args) -> int:
+    problem = _load(args.file, args.set)
+    data = load_data(args.data, problem)
+    rules = args.compare.split(",") if args.compare else [args.rule]
+    out_dir = Path(args.out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    runs = []
+    for rule in rules:
+        stem = out_dir / f"{problem.name}-{rule}"
+        run = train(
+            problem, data, rule=rule, epochs=args.epochs, batch=args.batch, lr=args.lr,
+            lr_decay=args.lr_decay, optimizer=args.optimizer, seed=args.seed, beta=args.beta,
+            steps=args.steps, log_path=f"{stem}.jsonl", params_path=f"{stem}-params.json",
+            progress=not args.quiet,
+        )
+        runs.append(run)
+        line = (f"{rule}: loss {run.losses[0]:.3e} → {run.losses[-1]:.3e} "
+                f"({run.losses[0] / max(run.losses[-1], 1e-300):.3g}× lower) in "
+                f"{len(run.losses)} steps, {run.seconds:.1f} s")
+        if run.test_losses:
+            line += f"; test loss {run.test_losses[-1]:.4e}"
+        if data.true_theta is not None:
+            error = np.linalg.norm(run.theta - data.true_theta) / np.linalg.norm(data.true_theta)
+            line += f"; parameter error {error:.2e}"
+        print(line)
+        print(f"  log {stem}.jsonl, parameters {stem}-params.json")
+        if run.interrupted:
+            print("interrupted: the log and the last parameters are kept", file=sys.stderr)
+            return 130
+    if len(runs) > 1:
+        figure = out_dir / f"{problem.name}-compare.png"
+        plot_losses(runs, figure, f"{problem.name}: {', '.join(rules)}")
+        print(f"figure {figure}")
+    return 0
+
+
 def _bundled() -> list[Path]:
     return sorted(p for p in SYSTEMS_DIR.glob("*.py") if not p.name.startswith("_"))
 
@@ -313,6 +363,30 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--beta", type=float, default=1e-4, help="nudging strength (default 1e-4)")
     p.add_argument("--steps", type=int, help="integration steps (default: the file's)")
     p.set_defaults(run=cmd_check)
+
+    p = add("data", "generate a bundled data set of input/target trajectories (.npz)")
+    p.add_argument("kind", choices=sorted(GENERATORS))
+    p.add_argument("file", type=Path, help="the system file the data is for")
+    p.add_argument("--out", required=True, help="the .npz file to write")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(run=cmd_data)
+
+    p = add("train", "fit a system's parameters to data with a learning rule")
+    p.add_argument("file", type=Path)
+    p.add_argument("--data", required=True, help=".npz data set (see codegen/datasets.py)")
+    p.add_argument("--rule", default="HEL", choices=TRAINING_RULES)
+    p.add_argument("--compare", help="several rules from the same start, e.g. HEL,adjoint,BPTT")
+    p.add_argument("--epochs", type=int, default=10)
+    p.add_argument("--batch", type=int, default=16)
+    p.add_argument("--lr", type=float, default=1e-2)
+    p.add_argument("--lr-decay", type=float, default=1.0, help="learning-rate factor per step")
+    p.add_argument("--optimizer", default="adam", choices=OPTIMIZERS)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--beta", type=float, default=1e-4)
+    p.add_argument("--steps", type=int, help="integration steps (default: the file's)")
+    p.add_argument("--out-dir", default="runs", help="where logs, parameters, figures go")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(run=cmd_train)
 
     p = add("emit", "write NumPy/Torch modules for system files, or check generated/")
     p.add_argument("files", nargs="*", type=Path)

@@ -391,12 +391,16 @@ def module_name(problem: Problem, source: str, backend: str) -> str:
     return f"{problem.name or Path(source).stem}_{backend}"
 
 
-def write_atomically(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file and a rename."""
+def write_atomically(path: Path, text, binary: bool = False) -> None:
+    """Write ``text`` (or bytes) to ``path`` through a temporary file and a rename."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
+        if binary:
+            handle = os.fdopen(fd, "wb")
+        else:
+            handle = os.fdopen(fd, "w", encoding="utf-8", newline="\n")
+        with handle:
             handle.write(text)
         os.replace(tmp, path)
     except BaseException:

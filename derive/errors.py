@@ -77,5 +77,30 @@ class RuleError(DerivationError):
     """A learning rule was asked for where it does not apply, or with a bad β."""
 
 
+class DataError(DerivationError):
+    """A data set of trajectories is missing keys, malformed, or does not fit the problem."""
+
+
 class CodegenError(DerivationError):
     """An expression cannot be printed as NumPy or Torch code."""
+
+
+class VectorizedDeclarationError(DerivationError):
+    """A vectorized (per-unit) Hamiltonian or recurrent unit is declared incorrectly."""
+
+
+class EchoError(DerivationError):
+    """A discrete echo was asked for with a bad β, time step or cotangent sequence."""
+
+
+class EnergyError(DerivationError):
+    """An energy declaration is malformed (states, parameters, shapes, box, layered form)."""
+
+
+class OutputError(EnergyError):
+    """Declared outputs are not among the states of the energy."""
+
+
+class RelaxationError(DerivationError):
+    """A relaxation diverged, did not converge, or ended where the Hessian (restricted to the
+    unsaturated units) is not positive definite."""

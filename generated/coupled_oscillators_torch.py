@@ -183,13 +183,23 @@ def _spline(s, horizon):
     def signal(t):
         tau = min(max(float(t) / h, 0.0), float(n))
         i = min(int(tau), n - 1)
-        u = tau - i
-        p0, p1, p2, p3 = (padded[..., i + j, :] for j in range(4))
-        return p1 + 0.5 * u * (
-            (p2 - p0) + u * ((2 * p0 - 5 * p1 + 4 * p2 - p3) + u * (3 * (p1 - p2) + p3 - p0))
-        )
+        return _catmull_rom(*(padded[..., i + j, :] for j in range(4)), tau - i)
 
+    def many(times):
+        """The signal at many times at once, time on axis −2."""
+        tau = [min(max(float(t) / h, 0.0), float(n)) for t in times]
+        index = [min(int(v), n - 1) for v in tau]
+        u = _as_array([v - i for v, i in zip(tau, index)], s)[:, None]
+        return _catmull_rom(*(padded[..., [i + j for i in index], :] for j in range(4)), u)
+
+    signal.many = many
     return signal
+
+
+def _catmull_rom(p0, p1, p2, p3, u):
+    return p1 + 0.5 * u * (
+        (p2 - p0) + u * ((2 * p0 - 5 * p1 + 4 * p2 - p3) + u * (3 * (p1 - p2) + p3 - p0))
+    )
 
 
 def default_inputs(t):
@@ -215,6 +225,8 @@ def _steps(signal, default, t0, dt, steps, like):
         times = [t0 + dt * (start + 0.5 * i) for i in range(2 * count + 1)]
         if signal is None:
             values = _unstack(default(_as_array(times, like)), axis=0)
+        elif hasattr(signal, "many"):  # a spline of samples: one vectorized evaluation
+            values = _unstack(signal.many(times), axis=-2)
         else:
             values = [signal(t) for t in times]
         for j in range(count):

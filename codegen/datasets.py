@@ -1,0 +1,194 @@
+"""Data sets of input/target trajectories: the ``.npz`` format and the bundled generators.
+
+A data set is an ``.npz`` file with these keys (B trajectories, N + 1 samples on a
+uniform grid over the problem's horizon, m inputs, k targets):
+
+- ``t``: ``(N + 1,)`` the sample times, ``t[0] = 0``, ``t[-1]`` = the horizon;
+- ``inputs``: ``(B, N + 1, m)`` input samples (``(B, N + 1)`` when m = 1);
+- ``targets``: ``(B, N + 1, k)`` target samples (``(B, N + 1)`` when k = 1);
+- ``z0`` (optional): ``(B, state)`` initial states (default: the problem's own);
+- ``test_inputs``, ``test_targets``, ``test_z0`` (optional): a held-out set;
+- ``true_theta`` (optional): parameters that generated the data, for reporting.
+
+Between samples, inputs and targets are read through the generated module's Catmull–Rom
+spline, which is symmetric under time reversal (an echo sees the reversed signal exactly).
+
+>>> rng = np.random.default_rng(0)
+>>> band_limited(rng, np.linspace(0, 4, 401), count=3, highest=2.0).shape
+(3, 401)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from derive.errors import DataError
+
+from .emit import load_module
+
+REQUIRED = ("t", "inputs", "targets")
+
+
+@dataclass
+class Trajectories:
+    """A validated data set (NumPy arrays, float64)."""
+
+    t: np.ndarray
+    inputs: np.ndarray
+    targets: np.ndarray
+    z0: np.ndarray
+    test: tuple[np.ndarray, np.ndarray, np.ndarray] | None
+    true_theta: np.ndarray | None
+
+    @property
+    def size(self) -> int:
+        return self.inputs.shape[0]
+
+
+def _channels(array, name, count, samples, path):
+    array = np.asarray(array, dtype=float)
+    if array.ndim == 2 and count == 1:
+        array = array[..., None]
+    if array.ndim != 3 or array.shape[1] != samples or array.shape[2] != count:
+        raise DataError(
+            f"{path}: '{name}' has shape {array.shape}; expected (trajectories, {samples}, "
+            f"{count}) — one row per trajectory, {samples} samples (the length of 't'), "
+            f"{count} channel(s)"
+        )
+    if not np.all(np.isfinite(array)):
+        raise DataError(f"{path}: '{name}' contains NaN or infinite values: clean the data")
+    return array
+
+
+def load_data(path, problem, module=None) -> Trajectories:
+    """Read and validate a data set for ``problem``; every error says what to fix."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"data file {path} does not exist: create one with glep data ...")
+    try:
+        archive = np.load(path)
+    except Exception as error:  # not an npz, truncated...
+        raise DataError(f"{path} is not a readable .npz file: {error}") from None
+    missing = [key for key in REQUIRED if key not in archive.files]
+    if missing:
+        raise DataError(
+            f"{path} has no {missing}: a data set needs the keys {list(REQUIRED)} "
+            f"(see codegen/datasets.py for the format)"
+        )
+    module = module or load_module(problem, "numpy")
+    t = np.asarray(archive["t"], dtype=float)
+    if t.ndim != 1 or len(t) < 3 or not np.all(np.isfinite(t)):
+        raise DataError(f"{path}: 't' must be a 1-D array of at least 3 finite sample times")
+    spacing = np.diff(t)
+    if abs(t[0]) > 1e-12 or np.ptp(spacing) > 1e-9 * max(1.0, t[-1]):
+        raise DataError(f"{path}: 't' must be a uniform grid starting at 0")
+    if abs(t[-1] - problem.horizon) > 1e-9 * problem.horizon:
+        raise DataError(
+            f"{path}: the grid ends at t = {t[-1]:g} but the problem's horizon is "
+            f"{problem.horizon:g}: resample the data or change the horizon"
+        )
+    samples = len(t)
+    inputs = _channels(archive["inputs"], "inputs", len(module.INPUTS), samples, path)
+    targets = _channels(archive["targets"], "targets", len(module.TARGETS), samples, path)
+    if inputs.shape[0] != targets.shape[0]:
+        raise DataError(
+            f"{path}: {inputs.shape[0]} input trajectories but {targets.shape[0]} target "
+            f"trajectories: give one target per input"
+        )
+    z0 = _initial(archive, "z0", inputs.shape[0], module, path)
+    test = None
+    if "test_inputs" in archive.files:
+        test_inputs = _channels(archive["test_inputs"], "test_inputs", len(module.INPUTS),
+                                samples, path)
+        test_targets = _channels(archive["test_targets"], "test_targets", len(module.TARGETS),
+                                 samples, path)
+        test = (test_inputs, test_targets,
+                _initial(archive, "test_z0", test_inputs.shape[0], module, path))
+    true_theta = np.asarray(archive["true_theta"], float) if "true_theta" in archive.files else None
+    return Trajectories(t, inputs, targets, z0, test, true_theta)
+
+
+def _initial(archive, key, count, module, path):
+    if key not in archive.files:
+        return np.tile(np.asarray(module.INITIAL_STATE, dtype=float), (count, 1))
+    z0 = np.asarray(archive[key], dtype=float)
+    if z0.shape != (count, len(module.STATE)):
+        raise DataError(
+            f"{path}: '{key}' has shape {z0.shape}; expected ({count}, {len(module.STATE)}) "
+            f"in the state coordinates {module.STATE}"
+        )
+    if not np.all(np.isfinite(z0)):
+        raise DataError(f"{path}: '{key}' contains NaN or infinite values")
+    return z0
+
+
+def band_limited(rng, t, count, highest, components=8, amplitude=1.0):
+    """Random forces: sums of sinusoids with frequencies below ``highest`` (rad/s)."""
+    frequencies = rng.uniform(0.1, highest, size=(count, components, 1))
+    phases = rng.uniform(0, 2 * np.pi, size=(count, components, 1))
+    weights = rng.normal(size=(count, components, 1)) / np.sqrt(components)
+    return amplitude * (weights * np.sin(frequencies * t + phases)).sum(axis=1)
+
+
+def identification(problem, *, trajectories=64, seed=0) -> dict:
+    """A teacher chain with hidden springs, started from random displacements (so every
+    spring, down to the far wall, is stretched into its anharmonic range) and driven by
+    band-limited forces; all positions are observed. The teacher runs through the same
+    generated RK4 at the problem's steps."""
+    module = load_module(problem, "numpy")
+    rng = np.random.default_rng(seed)
+    t = np.linspace(0.0, problem.horizon, problem.steps + 1)
+    names = module.PARAMS
+    teacher = np.array([1.0 + 0.4 * np.sin(1.7 * i + 0.3) if name.startswith("k")
+                        else 0.5 + 0.3 * np.cos(1.3 * i) for i, name in enumerate(names)])
+    inputs = band_limited(rng, t, trajectories, highest=2.0, amplitude=1.5)[..., None]
+    n = len(module.STATE) // 2
+    z0 = np.concatenate([rng.normal(0.0, 0.6, size=(trajectories, n)),
+                         np.zeros((trajectories, n))], axis=1)
+    states = module.simulate(z0, teacher, inputs=inputs)  # (N + 1, B, state)
+    positions = np.moveaxis(states[..., : len(module.TARGETS)], 0, 1)
+    return {"t": t, "inputs": inputs, "targets": positions, "z0": z0, "true_theta": teacher}
+
+
+def linear_filter(problem, *, trajectories=128, test=32, seed=0) -> dict:
+    """Random forces and, as targets, a fixed band-pass (Butterworth) filter of them."""
+    from scipy import signal
+
+    rng = np.random.default_rng(seed)
+    t = np.linspace(0.0, problem.horizon, problem.steps + 1)
+    forces = band_limited(rng, t, trajectories, highest=3.0)
+    dt = t[1] - t[0]
+    nyquist = np.pi / dt
+    b, a = signal.butter(2, [0.4 / nyquist, 1.5 / nyquist], btype="band")
+    outputs = signal.lfilter(b, a, forces, axis=-1)
+    train = trajectories - test
+    return {
+        "t": t,
+        "inputs": forces[:train, :, None],
+        "targets": outputs[:train, :, None],
+        "test_inputs": forces[train:, :, None],
+        "test_targets": outputs[train:, :, None],
+    }
+
+
+GENERATORS = {"identification": identification, "filter": linear_filter}
+
+
+def fir_baseline(data: Trajectories, taps: int) -> dict:
+    """Least-squares FIR filter with ``taps`` coefficients (fitted on the training set)."""
+
+    def design(inputs):
+        u = inputs[..., 0]
+        columns = [np.pad(u, ((0, 0), (k, 0)))[:, : u.shape[1]] for k in range(taps)]
+        return np.stack(columns, axis=-1).reshape(-1, taps)
+
+    x = design(data.inputs)
+    coefficients, *_ = np.linalg.lstsq(x, data.targets[..., 0].ravel(), rcond=None)
+    out = {"train_mse": float(np.mean((x @ coefficients - data.targets[..., 0].ravel()) ** 2))}
+    if data.test is not None:
+        xt = design(data.test[0])
+        out["test_mse"] = float(np.mean((xt @ coefficients - data.test[1][..., 0].ravel()) ** 2))
+    return out
