@@ -23,7 +23,7 @@ from .datasets import Trajectories
 from .emit import load_module
 
 TRAINING_RULES = ("HEL", "PFVP", "adjoint", "BPTT")
-OPTIMIZERS = ("adam", "sgd")
+OPTIMIZERS = ("adam", "sgd", "lbfgs")
 
 
 @dataclass
@@ -87,43 +87,58 @@ def train(problem, data: Trajectories, *, rule="HEL", epochs=10, batch=16, lr=1e
     convert = torch.as_tensor if rule == "BPTT" else np.asarray
     inputs, targets, z0 = convert(data.inputs), convert(data.targets), convert(data.z0)
     theta = torch.nn.Parameter(torch.tensor(module.PARAM_VALUES, dtype=torch.float64))
-    opt = (torch.optim.Adam if optimizer == "adam" else torch.optim.SGD)([theta], lr=lr)
+    if optimizer == "lbfgs":  # full-batch quasi-Newton: a few dozen gradients for sysid
+        opt = torch.optim.LBFGS([theta], lr=lr, max_iter=20, history_size=20,
+                                line_search_fn="strong_wolfe")
+    else:
+        opt = (torch.optim.Adam if optimizer == "adam" else torch.optim.SGD)([theta], lr=lr)
     schedule = torch.optim.lr_scheduler.ExponentialLR(opt, lr_decay)
     generator = torch.Generator().manual_seed(seed)
     run = Run(rule)
     log = open(log_path, "w", encoding="utf-8") if log_path else None
     per_epoch = -(-data.size // batch)
-    bar = Progress(epochs * per_epoch, f"{problem.name} {rule}", progress)
+    total = epochs * per_epoch * (20 if optimizer == "lbfgs" else 1)
+    bar = Progress(total, f"{problem.name} {rule}", progress)
     start = time.perf_counter()
     step = 0
     try:
         for epoch in range(epochs):
             order = torch.randperm(data.size, generator=generator).numpy()
             for index in _batches(order, batch):
-                result = module.gradient(
-                    z0[index], convert(theta.detach()), rule=rule, beta=beta, steps=steps,
-                    inputs=inputs[index], targets=targets[index],
-                )
-                loss = float(result["loss"])
-                grad = torch.as_tensor(result["theta"], dtype=torch.float64)
-                norm = float(torch.linalg.norm(grad))
-                if not np.isfinite(loss):
-                    raise DataError(
-                        f"the loss became {loss} at step {step}: lower the learning rate"
+
+                def closure(index=index, epoch=epoch):
+                    """One gradient by the rule; logged as one step."""
+                    nonlocal step
+                    opt.zero_grad()
+                    result = module.gradient(
+                        z0[index], convert(theta.detach()), rule=rule, beta=beta, steps=steps,
+                        inputs=inputs[index], targets=targets[index],
                     )
-                theta.grad = grad.detach().clone()
-                opt.step()
-                opt.zero_grad()
-                schedule.step()
-                run.losses.append(loss)
-                run.gradient_norms.append(norm)
-                step += 1
-                if log:
-                    log.write(json.dumps({"step": step, "epoch": epoch, "loss": loss,
-                                          "grad_norm": norm,
-                                          "time": time.perf_counter() - start}) + "\n")
-                    log.flush()
-                bar.update(step, loss)
+                    loss = float(result["loss"])
+                    grad = torch.as_tensor(result["theta"], dtype=torch.float64)
+                    norm = float(torch.linalg.norm(grad))
+                    if not np.isfinite(loss):
+                        raise DataError(
+                            f"the loss became {loss} at step {step}: lower the learning rate"
+                        )
+                    theta.grad = grad.detach().clone()
+                    run.losses.append(loss)
+                    run.gradient_norms.append(norm)
+                    step += 1
+                    if log:
+                        log.write(json.dumps({"step": step, "epoch": epoch, "loss": loss,
+                                              "grad_norm": norm,
+                                              "time": time.perf_counter() - start}) + "\n")
+                        log.flush()
+                    bar.update(step, loss)
+                    return torch.tensor(loss)
+
+                if optimizer == "lbfgs":
+                    opt.step(closure)
+                else:
+                    closure()
+                    opt.step()
+                    schedule.step()
             if data.test is not None:
                 run.test_losses.append(evaluate(module, theta.detach(), data.test, steps))
     except KeyboardInterrupt:

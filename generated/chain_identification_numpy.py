@@ -74,6 +74,10 @@ def _time(t, like=None):
     return t
 
 
+def _float(t):
+    return float(t)
+
+
 def _axpy(y, a, k):
     return y + a * k
 
@@ -162,13 +166,13 @@ def _spline(s, horizon):
     padded = _concat([first, s, last], axis=-2)
 
     def signal(t):
-        tau = min(max(float(t) / h, 0.0), float(n))
+        tau = min(max(_float(t) / h, 0.0), float(n))
         i = min(int(tau), n - 1)
         return _catmull_rom(*(padded[..., i + j, :] for j in range(4)), tau - i)
 
     def many(times):
         """The signal at many times at once, time on axis −2."""
-        tau = [min(max(float(t) / h, 0.0), float(n)) for t in times]
+        tau = [min(max(_float(t) / h, 0.0), float(n)) for t in times]
         index = [min(int(v), n - 1) for v in tau]
         u = _as_array([v - i for v, i in zip(tau, index)], s)[:, None]
         return _catmull_rom(*(padded[..., [i + j for i in index], :] for j in range(4)), u)

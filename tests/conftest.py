@@ -10,10 +10,16 @@ import numpy as np
 import pytest
 
 from codegen.systemfile import load_problem
+from derive.problem import Problem
 
 ROOT = Path(__file__).resolve().parent.parent
 SYSTEMS = ROOT / "systems"
-BUNDLED = sorted(p.stem for p in SYSTEMS.glob("*.py") if not p.name.startswith("_"))
+ALL_SYSTEMS = sorted(p.stem for p in SYSTEMS.glob("*.py") if not p.name.startswith("_"))
+#: Static energies (derive.energy) are tested in their own files; BUNDLED are the dynamical
+#: systems (derive.Problem), the ones the Lagrangian/Hamiltonian tests run over.
+ENERGIES = sorted(n for n in ALL_SYSTEMS if "EnergyProblem(" in (SYSTEMS / f"{n}.py").read_text())
+BUNDLED = [n for n in ALL_SYSTEMS
+           if isinstance(load_problem(SYSTEMS / f"{n}.py"), Problem) and n not in ENERGIES]
 
 
 @functools.cache
