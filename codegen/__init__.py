@@ -1,1 +1,2 @@
 from . import energy as _energy  # noqa: F401  (registers renderers and CLI handlers)
+from . import hru as hru  # registers the HRU renderer and CLI handlers

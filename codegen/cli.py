@@ -19,7 +19,7 @@ from derive.problem import Problem
 from derive.rules import RULES, derive_rules
 from derive.system import Hamiltonian
 
-from .datasets import GENERATORS, load_data
+from .datasets import GENERATORS, fir_baseline, load_data
 from .emit import BACKENDS, module_name, render, write_atomically
 from .systemfile import load_problem, parse_setting
 from .train import OPTIMIZERS, TRAINING_RULES, plot_losses, train
@@ -270,6 +270,15 @@ def cmd_train(args) -> int:
         if run.interrupted:
             print("interrupted: the log and the last parameters are kept", file=sys.stderr)
             return 130
+    if data.test is not None and data.inputs.shape[-1] == 1 and data.targets.shape[-1] == 1:
+        # the loss is ∫ ½ (ŷ − y)² dt, so its time-averaged squared error is 2·loss/T
+        def mse(loss):
+            return 2 * loss / problem.horizon
+
+        fir = fir_baseline(data, taps=len(problem.params))
+        print(f"test mean squared error: untrained {mse(runs[0].initial_test_loss):.4e}; "
+              + "; ".join(f"{r.rule} {mse(r.test_losses[-1]):.4e}" for r in runs if r.test_losses)
+              + f"; least-squares FIR with {len(problem.params)} taps {fir['test_mse']:.4e}")
     if len(runs) > 1:
         figure = out_dir / f"{problem.name}-compare.png"
         plot_losses(runs, figure, f"{problem.name}: {', '.join(rules)}")

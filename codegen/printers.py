@@ -16,6 +16,7 @@ emitting code that would silently detach autograd or fail on batched inputs.
 from __future__ import annotations
 
 import functools
+import math
 from typing import ClassVar
 
 import sympy as sp
@@ -93,6 +94,11 @@ class _ArrayPrinter(PythonCodePrinter):
         if exponent.is_Rational and not exponent.is_Integer:
             return f"{self.parenthesize(base, 1000)}**{float(exponent)!r}"
         return super()._print_Pow(expr, rational=rational)
+
+    def _print_LogCosh(self, expr):
+        """``log cosh z`` as ``|z| + log1p(exp(−2|z|)) − log 2``: no overflow for large |z|."""
+        z = f"{self.module}.abs({self._print(expr.args[0])})"
+        return f"({z} + {self.module}.log1p({self.module}.exp(-2*{z})) - {math.log(2)!r})"
 
     def _print_Basic(self, expr):
         raise CodegenError(

@@ -33,7 +33,8 @@ class Run:
     rule: str
     losses: list[float] = field(default_factory=list)
     gradient_norms: list[float] = field(default_factory=list)
-    test_losses: list[float] = field(default_factory=list)
+    test_losses: list[float] = field(default_factory=list)  # after each epoch
+    initial_test_loss: float | None = None
     theta: np.ndarray | None = None
     seconds: float = 0.0
     interrupted: bool = False
@@ -99,6 +100,8 @@ def train(problem, data: Trajectories, *, rule="HEL", epochs=10, batch=16, lr=1e
     per_epoch = -(-data.size // batch)
     total = epochs * per_epoch * (20 if optimizer == "lbfgs" else 1)
     bar = Progress(total, f"{problem.name} {rule}", progress)
+    if data.test is not None:
+        run.initial_test_loss = evaluate(module, theta.detach(), data.test, steps)
     start = time.perf_counter()
     step = 0
     try:

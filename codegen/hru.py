@@ -1,0 +1,281 @@
+"""Emit Hamiltonian recurrent unit layers (RHEL / BPTT) and the ``glep`` commands for them.
+
+The per-unit expressions derived in :mod:`derive.hru` are printed element-wise (they
+broadcast over the batch and unit axes); the template ``hru.py.jinja`` lays out the
+leapfrog, the batched ±β echo and the layer class, with one matrix product per input
+drive. Nothing here depends on the number of units.
+
+>>> from codegen.systemfile import load_problem
+>>> from pathlib import Path
+>>> problem = load_problem(Path(__file__).parent.parent / "systems" / "linear_hru.py")
+>>> source = render_hru(problem, "torch", "systems/linear_hru.py")
+>>> "class LinearHRU(nn.Module):" in source
+True
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import textwrap
+from dataclasses import dataclass
+
+import sympy as sp
+
+from derive.errors import CodegenError
+from derive.hru import HALF_POSITION, NEW_MOMENTUM, RESERVED, HRUProblem
+from derive.vectorized import InputMatrix
+
+from .cli import HANDLERS
+from .emit import BACKENDS, RENDERERS, _environment, _literal
+from .printers import PRINTERS, eliminate_common
+
+#: Local names of the template that a declared parameter or drive must not shadow.
+TEMPLATE_LOCALS = frozenset({
+    "phi", "pi", "n", "k", "g_k", "unit", "out", "coef", "nudge", "half", "start", "grads", "batch",
+    "steps", "params", "estimator", "end", "end_state", "phi_new", "u_k", "d_u", "d_u_k",
+    "d_state", "layer", "shape", "shapes", "name", "like", "value", "low", "high", "energy",
+    "health", "simulate", "echo", "leapfrog_step",
+})
+
+
+@dataclass
+class Printed:
+    name: str
+    signature: str
+    doc: str
+    kind: str  # "value" or "tuple"
+    assignments: list
+    outputs: list
+
+
+def class_name(name: str) -> str:
+    """``linear_hru`` → ``LinearHRU``; ``nonlinear_hru`` → ``NonlinearHRU``."""
+    parts = name.split("_")
+    return "".join(p.upper() if p.lower() in ("hru", "hssm") else p.capitalize() for p in parts)
+
+
+def _print(printer, name, args, doc, exprs, kind="value") -> Printed:
+    exprs = [sp.sympify(e) for e in exprs]
+    allowed = set(args)
+    for e in exprs:
+        extra = e.free_symbols - allowed
+        if extra:
+            raise CodegenError(f"{name} uses {sorted(map(str, extra))}, not among its arguments")
+    assignments, reduced = eliminate_common(exprs)
+    ref = printer.doprint(args[0])
+    outputs = [f"_full({float(e)!r}, {ref})" if e.is_number else printer.doprint(e)
+               for e in reduced]
+    return Printed(name, ", ".join(printer.doprint(a) for a in args), doc, kind,
+                   [(printer.doprint(s), printer.doprint(e)) for s, e in assignments], outputs)
+
+
+def context(problem: HRUProblem, backend: str, source: str, command: str | None = None) -> dict:
+    if backend not in BACKENDS:
+        raise CodegenError(f"unknown target {backend!r}: choose from {BACKENDS}")
+    h = problem.hamiltonian
+    clash = sorted({p.name for p in h.params} | {d.name for d in h.drives})
+    clash = [c for c in clash if c in TEMPLATE_LOCALS or c in RESERVED
+             or c.startswith(("d_", "h_", "weighted_", "input_", "_"))]
+    if clash:
+        raise CodegenError(f"parameter or drive names {clash} clash with the generated "
+                           f"layer's own names: rename them")
+    printer = PRINTERS[backend]()
+    vector, drives = list(h.vector_params), list(h.drives)
+    phi, pi = h.position, h.momentum
+    functions = [
+        _print(printer, "_velocity", [pi, *vector], "∂T/∂π per unit (the drift).",
+               [h.velocity]),
+        _print(printer, "_force", [phi, *drives, *vector], "−∂V/∂φ per unit (the kick).",
+               [h.force]),
+        _print(printer, "_energy_density", [phi, pi, *drives, *vector],
+               "The energy of each unit, h(φ_i, π_i, θ_i, (Bu)_i); H is its sum.", [h.expr]),
+        _print(printer, "_half_step_gradient",
+               [HALF_POSITION, pi, NEW_MOMENTUM, *drives, *vector],
+               "∂H½/∂θ per unit at a step's interior sub-states (∂V/∂(Bu)_i for a matrix).",
+               list(problem.half_step_gradient.values()), kind="tuple"),
+        _print(printer, "_post_step_gradient", [phi, pi, *drives, *vector],
+               "∂H/∂θ per unit at a step's end state (approximate; tests only).",
+               list(problem.post_step_gradient.values()), kind="tuple"),
+    ]
+    names = [p.name for p in h.params]
+    matrices = [p.name for p in h.matrices]
+    unit_args = ", ".join(p.name for p in vector)
+    extra = f", {unit_args}" if unit_args else ""
+    drive_args = ", ".join([*(d.name for d in drives), *(p.name for p in vector)])
+    shapes = {p.name: ("n", "m") if isinstance(p, InputMatrix) else ("n",) for p in h.params}
+    init = {p.name: problem.init[p] for p in vector}
+    rule = problem.rules["RHEL"]
+    exact = rule.practicality.bias_order == 0
+    exactness = (
+        "The Hamiltonian is quadratic: RHEL equals BPTT through the same leapfrog at every β."
+        if exact else
+        "The Hamiltonian is not quadratic: RHEL's bias is O(β²) (centered echoes)."
+    )
+    description = textwrap.fill(
+        f"Per-unit Hamiltonian, summed over units i: h = {sp.sstr(h.expr)}, with "
+        + ", ".join(f"{m.drive} = (B u)_i for {m.name}" if m.name == "B"
+                    else f"{m.drive} = ({m.name} u)_i" for m in h.matrices)
+        + ".", 88, break_on_hyphens=False)
+    title = problem.name
+    return {
+        "title": title,
+        "class_name": class_name(title),
+        "backend": backend,
+        "backend_title": {"numpy": "NumPy", "torch": "PyTorch"}[backend],
+        "source": source,
+        "command": command or f"glep emit {source}",
+        "description": description,
+        "exactness": exactness,
+        "params_doc": ", ".join(
+            f"``{n}`` {'(n, m)' if n in matrices else '(n,)'}" for n in names),
+        "params_tuple": _literal(tuple(names)),
+        "shapes": "{" + ", ".join(f"{json.dumps(k)}: {_literal(v)}" for k, v in shapes.items())
+        + "}",
+        "positive_tuple": _literal(tuple(p.name for p in problem.positive)),
+        "init": "{" + ", ".join(f"{json.dumps(k)}: {v!r}" for k, v in init.items()) + "}",
+        "bias_order": rule.practicality.bias_order,
+        "default_beta": "{" + ", ".join(f"{json.dumps(k)}: {v!r}"
+                                        for k, v in problem.default_beta.items()) + "}",
+        "health_tolerance": '{"float32": 0.02, "float64": 0.001}',
+        "functions": functions,
+        "unpack": f"{', '.join(names)}{',' if len(names) == 1 else ''} = params",
+        "drives": [(m.drive.name, m.name) for m in h.matrices],
+        "velocity_extra": extra,
+        "force_args": drive_args,
+        "gradient_args": drive_args,
+        "density_args": ", ".join(["phi", "pi", *(d.name for d in drives),
+                                   *(p.name for p in vector)]),
+        "gradient_targets": ", ".join(f"h_{n}" for n in names) + ("," if len(names) == 1
+                                                                   else ""),
+        "params": [{"name": n, "kind": "matrix" if n in matrices else "vector"} for n in names],
+        "input_sum": " + ".join(f"input_{m}" for m in matrices) or "_zeros(u_k.shape, u_k)",
+        "grads_dict": ", ".join(f'"{n}": d_{n}' for n in names)
+        + ', "u": d_u, "state": d_state',
+    }
+
+
+def render_hru(problem: HRUProblem, backend: str, source: str, command: str | None = None):
+    """The generated layer module's source text."""
+    template = _environment().get_template("hru.py.jinja")
+    return template.render(**context(problem, backend, source, command))
+
+
+# -- glep derive / rules / check ----------------------------------------------------------
+
+
+def _show(expr, latex):
+    return sp.latex(expr) if latex else sp.sstr(expr)
+
+
+def cmd_derive(problem: HRUProblem, args) -> int:
+    h, step = problem.hamiltonian, problem.leapfrog
+    show = functools.partial(_show, latex=args.latex)
+    out = [
+        f"{problem.name}: Hamiltonian recurrent unit, vector parameters "
+        f"{[p.name for p in h.vector_params]}, input matrices {[m.name for m in h.matrices]}",
+        "\nper-unit Hamiltonian (H = Σ_i h over units; "
+        + ", ".join(f"{m.drive} = ({m.name} u)_i" for m in h.matrices) + ")",
+        f"  h = {show(h.expr)}",
+        f"  T = {show(h.kinetic)}    V = {show(h.potential)}",
+        "\nHamilton's equations (per unit)",
+        f"  dφ/dt = ∂T/∂π = {show(h.velocity)}",
+        f"  dπ/dt = −∂V/∂φ = {show(h.force)}",
+        "\nleapfrog step (drift–kick–drift, time step dt, input u_k)",
+        f"  phi_half = {show(step.half_position)}",
+        f"  pi_new = pi + dt * ({show(h.force.xreplace({h.position: HALF_POSITION}))})",
+        f"  phi_new = phi_half + dt/2 * {show(h.velocity.xreplace({h.momentum: NEW_MOMENTUM}))}",
+        "\nproperties",
+        "  separable H = T(π) + V(φ, u): yes; time-reversal invariant: yes (T even in π)",
+        "  quadratic: "
+        + ("yes (RHEL exact at every β)" if h.is_quadratic else "no (RHEL bias O(β²))"),
+    ]
+    print("\n".join(out))
+    return 0
+
+
+def cmd_rules(problem: HRUProblem, args) -> int:
+    rules = problem.rules
+    if args.json:
+        payload = {"system": problem.name,
+                   "rules": {k: r.practicality.as_json() for k, r in rules.items()}}
+        print(json.dumps(payload, indent=2, ensure_ascii=False))
+        return 0
+    out = [f"{problem.name}: learning rules of a Hamiltonian recurrent unit (THEORY.md §5)"]
+    for rule in rules.values():
+        p = rule.practicality
+        out.append(f"\n== {rule.name}: {rule.title}")
+        for i, phase in enumerate(rule.phases, 1):
+            out.append(f"  {i}. {phase.trajectory:<9} {phase.direction:<19} from "
+                       f"{phase.boundary}; nudging {phase.nudging}; inputs {phase.signals}")
+        out += [f"  {k}: {v}" for k, v in rule.estimator.items()]
+        out += [f"  {k} = {v}" for k, v in rule.initial_state_gradient.items()]
+        out.append("  per-step integrand ∂H½/∂θ:")
+        out += [f"    {k}: {_show(v, args.latex)}   [reads {', '.join(p.reads.get(str(k), []))}]"
+                for k, v in rule.bulk.items()]
+        out.append(f"  practical: {'yes' if p.practical else 'no'}; passes {p.passes}; memory "
+                   f"{p.memory}; bias O(β^{p.bias_order}){'; ' + p.reason if p.reason else ''}")
+    print("\n".join(out))
+    return 0
+
+
+def check(problem: HRUProblem, *, beta: float, steps: int | None = None) -> dict:
+    """RHEL vs autograd BPTT through the same leapfrog on the problem's reference setting
+    (float64; loss ``½ Σ_k ‖R φ_k − y_k‖²`` with R, y, u, Φ_0 drawn with seed 0)."""
+    import torch
+
+    from .emit import load_module
+
+    module = load_module(problem, "torch", f"systems/{problem.name}.py")
+    s = dict(problem.settings, **({"steps": steps} if steps else {}))
+    n, m, K, batch = s["n_units"], s["n_inputs"], s["steps"], s["batch"]
+    torch.manual_seed(0)
+    layer = getattr(module, class_name(problem.name))(n, m, dt=s["dt"], beta=beta,
+                                                      dtype=torch.float64)
+    u = torch.randn(batch, K, m, dtype=torch.float64)
+    state = 0.5 * torch.randn(batch, 2 * n, dtype=torch.float64)
+    R, y = torch.randn(n, n, dtype=torch.float64), torch.randn(batch, K, n, dtype=torch.float64)
+    results = {}
+    for rule in ("bptt", "rhel"):
+        layer.rule = rule
+        layer.zero_grad()
+        ui, si = u.clone().requires_grad_(), state.clone().requires_grad_()
+        loss = 0.5 * ((layer(ui, si) @ R.T - y) ** 2).sum()
+        loss.backward()
+        grads = {k: v.grad.clone() for k, v in layer.named_parameters()}
+        grads.update(u=ui.grad, state=si.grad)
+        results[rule] = (float(loss.detach()), grads)
+    loss, reference = results["bptt"]
+    estimate = results["rhel"][1]
+    errors = {k: float((estimate[k] - v).norm() / v.norm()) for k, v in reference.items()}
+    practicality = problem.rules["RHEL"].practicality
+    limit = 1e-9 if practicality.bias_order == 0 else 1e-4
+    return {
+        "system": problem.name, "loss": loss, "beta": beta, "steps": K,
+        "reference": {"bptt": {"grad": {k: v.tolist() for k, v in reference.items()}}},
+        "rules": {"RHEL": {
+            "available": True, "grad": {k: v.tolist() for k, v in estimate.items()},
+            "reference": "bptt", "rel_err": max(errors.values()), "rel_err_per_tensor": errors,
+            "practical": practicality.practical, "health": {"retrace": layer.health},
+            "ok": max(errors.values()) <= limit,
+        }},
+    }
+
+
+def cmd_check(problem: HRUProblem, args) -> int:
+    report = check(problem, beta=args.beta, steps=args.steps)
+    entry = report["rules"]["RHEL"]
+    if args.json:
+        print(json.dumps(report, indent=2, ensure_ascii=False))
+    else:
+        print(f"{report['system']}: loss {report['loss']:.12g}; β = {report['beta']:g}; "
+              f"K = {report['steps']} leapfrog steps; reference: autograd BPTT (float64)")
+        for name, err in entry["rel_err_per_tensor"].items():
+            print(f"  RHEL d/d{name:<6} rel_err {err:.1e}")
+        print(f"  echo health {entry['health']['retrace']:.1e}"
+              f"{'' if entry['ok'] else '  MISMATCH'}")
+    return 0 if entry["ok"] else 1
+
+
+RENDERERS[HRUProblem] = render_hru
+HANDLERS[HRUProblem] = {"derive": cmd_derive, "rules": cmd_rules, "check": cmd_check}
