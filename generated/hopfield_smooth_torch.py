@@ -49,7 +49,7 @@ RULES = {
     "N-CpL": None,
     "C-CpL": None,
     "continual-EP": None,
-    "ff-EBM": "a single energy block: ff-EBM needs a chain of energy blocks joined by feedforward maps, not implemented yet (with one block and identity maps it is C-EP)",
+    "ff-EBM": "a single energy block: ff-EBM needs a chain of energy blocks joined by feedforward maps, declared with derive.chain.EnergyChain (with one block it is C-EP)",
 }
 _PARITY = [0, 1, 0, 1, 0]
 _COST_CURVATURE = [0.0, 0.0, 0.0, 1.0, 1.0]
