@@ -238,9 +238,9 @@ def _queue_simulation(w: _Writer, model: Model):
 def _queue_learning(w: _Writer, learning) -> dict:
     """The functions every learning rule needs (canonical coordinates of H̃)."""
     lm = learning.learning_model
-    model = lm.model
-    if lm is None or not lm.field:
+    if not lm.field:
         return {}
+    model = lm.model
     n, d = model.n, len(model.params)
     q, p = learning.system.q, learning.system.p
     qp = tuple(q) + tuple(p)

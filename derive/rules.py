@@ -151,7 +151,6 @@ class Learning:
         theta = problem.params
         H = self.form.hamiltonian
         available = self.form.available and problem.cost is not None
-        n = len(q)
         if available:
             if self.form.weight == 1 and model.canonical is not None:
                 field = model.canonical.dq + model.canonical.dp  # H̃ = H: already derived
@@ -220,7 +219,7 @@ class Learning:
             state_terminal_gradient=tuple(state_terminal),
             available=self.reasons,
             weighted=self.form.weight != 1,
-        ) if n else None
+        )
 
     # -- rule objects ---------------------------------------------------------------------
 
