@@ -53,6 +53,7 @@ from .errors import (
     UndeclaredSymbolError,
 )
 from .problem import ProblemBase
+from .problem import finite_value as _finite
 from .variables import check_unique, usable_name
 
 Leaf = sp.Symbol | sp.MatrixSymbol
@@ -186,16 +187,6 @@ def _layers(symbols) -> tuple[Layer, ...]:
         out.append(Layer(s, s.name, size_of(s), offset))
         offset += size_of(s)
     return tuple(out)
-
-
-def _finite(value, what, error=ParameterValueError) -> float:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise error(f"{what} is {value!r}, not a number: give a finite float") from None
-    if not math.isfinite(number):
-        raise error(f"{what} is {number}, not finite: give a finite float")
-    return number
 
 
 def _flatten(value, size: int, what: str) -> list[list[float]]:

@@ -39,7 +39,8 @@ from .system import Cost, Hamiltonian, Lagrangian, TimeReversal
 from .variables import check_params, check_unique, momentum, name_of
 
 
-def _finite(value, what: str, error) -> float:
+def finite_value(value, what: str, error=ParameterValueError) -> float:
+    """``value`` as a finite float, or ``error`` saying what it is instead."""
     try:
         number = float(value)
     except (TypeError, ValueError):
@@ -120,7 +121,7 @@ class Problem(ProblemBase):
         self.system = system
         self.cost = cost
         self.name = name
-        self.horizon = _finite(horizon, "horizon", HorizonError)
+        self.horizon = finite_value(horizon, "horizon", HorizonError)
         if self.horizon <= 0:
             raise HorizonError(f"horizon is {self.horizon}: give a positive duration")
         if isinstance(steps, bool) or not isinstance(steps, numbers.Integral) or steps <= 0:
@@ -185,7 +186,7 @@ class Problem(ProblemBase):
                 f"no value for parameter(s) {missing}: add them to params={{...}}"
             )
         return tuple(
-            _finite(by_name[p.name], f"parameter {p.name}", ParameterValueError)
+            finite_value(by_name[p.name], f"parameter {p.name}", ParameterValueError)
             for p in self.params
         )
 
@@ -219,7 +220,7 @@ class Problem(ProblemBase):
         if missing:
             raise InitialValueError(f"initial has no value for the {missing[0]}: add it")
         values = tuple(
-            _finite(given[k], f"initial value of {k}", InitialValueError)
+            finite_value(given[k], f"initial value of {k}", InitialValueError)
             for k in list(coords) + list(second)
         )
         return ("momentum" if second is momenta else "velocity"), values
