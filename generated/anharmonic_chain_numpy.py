@@ -1049,21 +1049,22 @@ def _betas(beta, centered, batch, like):
 
 
 def _forward(z, c, signals, dt, one_sided):
-    """Free run: final canonical state, ∫c, ∫∂c/∂θ and (one-sided) ∫∂H̃/∂θ."""
+    """Free run: final canonical state, ∫c, ∫∂c/∂θ (0 when the cost has no parameters)
+    and, for the one-sided rule, ∫∂H̃/∂θ (else None), carried as extra RK4 states."""
 
     def field(t, y, s):
         x, target = s
-        out = [_rule_field(t, y[0], c, x), _running_cost(t, y[0], c, target),
-               _cost_dtheta(t, y[0], c, target)]
+        out = [_rule_field(t, y[0], c, x), _running_cost(t, y[0], c, target)]
         if one_sided:
             out.append(_dH_dtheta(t, y[0], c, x))
         return out
 
     batch = z.shape[:-1]
-    y = [z, _zeros_shape(batch, z), _zeros_shape((*batch, _D), z)]
+    y = [z, _zeros_shape(batch, z)]
     if one_sided:
         y.append(_zeros_shape((*batch, _D), z))
-    return _rk4_path(field, y, 0.0, dt, signals)
+    y = _rk4_path(field, y, 0.0, dt, signals)
+    return y[0], y[1], 0.0, y[2] if one_sided else None
 
 
 def _nudged(start, c, signals, t0, dt, betas, horizon, echo):
@@ -1106,8 +1107,8 @@ def _echo_rule(z, c, signals, dt, steps, horizon, beta, centered, kick, residual
     """HEL (``echo``) or PFVP: free run, then nudged runs from the kicked final state."""
     qp0 = _to_canonical(z, c)
     batch = z.shape[:-1]
-    forward = _forward(qp0, c, signals(0.0, dt), dt, not centered)
-    qp_final, loss, cost_dtheta = forward[:3]
+    qp_final, loss, cost_dtheta, free_integral = _forward(qp0, c, signals(0.0, dt), dt,
+                                                           not centered)
     q_final, p_final = qp_final[..., :_N], qp_final[..., _N:]
     betas = _betas(beta, centered, batch, z)
     g = _terminal_gradient(q_final, c) if kick else 0 * q_final
@@ -1120,7 +1121,6 @@ def _echo_rule(z, c, signals, dt, steps, horizon, beta, centered, kick, residual
         start = _concat([q_start, p_final - betas * g])
         end, integral = _nudged(start, c, signals(horizon, -dt), horizon, -dt, betas, horizon,
                                 False)
-    free_integral = None if centered else forward[3]
     grad = -_contrast(integral, free_integral, beta, centered)
     dq = _contrast(end[..., :_N], qp0[..., :_N], beta, centered)
     dp = _contrast(end[..., _N:], qp0[..., _N:], beta, centered)
