@@ -296,6 +296,18 @@ def spawn(method, system, steps, source_dir, tol, memory_limit=0.0):
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+def code_version() -> str:
+    """The commit the modules are rendered from (others may be editing the tree)."""
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
+                              capture_output=True, text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "codegen", "derive"],
+                               cwd=ROOT, capture_output=True, text=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return head + (" + uncommitted changes in codegen/ or derive/" if dirty else "")
+
+
 def available_mb() -> float:
     with open("/proc/meminfo") as handle:
         for line in handle:
@@ -549,7 +561,8 @@ def main(argv=None) -> int:
             dt = problem.horizon / problem.steps
             print(f"\n=== {LABELS[system]}: {2 * len(problem.system.coords)} states, "
                   f"{len(problem.params)} parameters, dt = {dt:g}, horizon K dt = "
-                  + ", ".join(f"{k * dt:g}" for k in steps_list), flush=True)
+                  + ", ".join(f"{k * dt:g}" for k in steps_list)
+                  + f"; modules rendered from {code_version()}", flush=True)
 
             cal_steps = min(min(steps_list), CALIBRATION_STEPS)
             if args.quick:
