@@ -58,8 +58,15 @@ def _stack(items, ref):
             return out
     except (TypeError, RuntimeError):
         pass
-    items = [torch.as_tensor(i, dtype=ref.dtype, device=ref.device) for i in items]
-    return torch.stack(torch.broadcast_tensors(ref, *items)[1:], dim=-1)
+    # mixed numbers and tensors (e.g. a gradient that is zero in most entries): fill a
+    # zero array instead of converting every number to a tensor
+    tensors = [i for i in items if isinstance(i, torch.Tensor)]
+    shape = torch.broadcast_shapes(ref.shape, *(i.shape for i in tensors))
+    out = torch.zeros((*shape, len(items)), dtype=ref.dtype, device=ref.device)
+    for index, item in enumerate(items):
+        if isinstance(item, torch.Tensor) or item != 0:
+            out[..., index] = item
+    return out
 
 
 def _scalar(value, ref):
