@@ -83,6 +83,11 @@ def _norm(a):
     return float(np.linalg.norm(a))
 
 
+def _step_norms(grad):
+    """‖g_k‖ per sample and step, (batch, K), without a temporary the size of ``grad``."""
+    return np.sqrt(np.einsum("bkn,bkn->bk", grad, grad))
+
+
 def energy(u_k, state, params):
     """H(φ, π, θ, u_k) per sample: ``state`` (batch, 2n), ``u_k`` (batch, m) → (batch,)."""
     A, B, b, alpha = params
@@ -128,7 +133,7 @@ def echo(u, end_state, grad, dt, beta, params, *, estimator="half_step"):
     """
     A, B, b, alpha = params
     batch, steps, n = grad.shape
-    scale = ((grad * grad).sum(-1) ** 0.5).sum(-1)
+    scale = _step_norms(grad).sum(-1)
     scale = scale + (scale == 0)
     unit = 1 / scale[:, None]  # the normalized g_k = grad[:, k] / scale, formed per step
     sign = _concat([_full(1.0, scale), _full(-1.0, scale)])[:, None]
