@@ -43,6 +43,8 @@ BACKENDS = ("numpy", "torch")
 
 #: Names generated functions use themselves; a declared symbol with one of these names is
 #: printed with a trailing underscore (``x`` → ``x_``).
+#: The nudging strength β inside a generated nudged vector field.
+_NUDGING = sp.Symbol("_beta")
 RESERVED = frozenset(
     {"t", "z", "c", "theta", "x", "y", "np", "torch", "nn", "warnings", "float", "abs", "max"}
 )
@@ -260,6 +262,11 @@ def _queue_learning(w: _Writer, learning) -> dict:
           kind="scalar")
     w.add("_nudge", "t, z, c, y", "∇_q c: the nudging force per unit β.", lm.cost_gradient,
           costed)
+    nudged = list(lm.field[:n]) + [f + _NUDGING * g for f, g in zip(lm.field[n:],
+                                                                     lm.cost_gradient)]
+    w.add("_nudged_field", "t, z, c, x, y, b",
+          "Hamilton's equations of H̃ with the nudge β ∇_q c on ṗ (β = b[..., 0]).", nudged,
+          [*canonical, ("y", y), ("b", (_NUDGING,))])
     w.add("_cost_dtheta", "t, z, c, y", "∂c/∂θ (direct dependence of the cost).",
           lm.cost_dtheta, costed)
     final = [("z", q)]

@@ -42,6 +42,8 @@ TIME_REVERSIBLE = True
 METHODS = ("rk4", "leapfrog", "implicit_midpoint")
 _N = 8
 _CHUNK = 256
+#: Array elements of the RK4 stage states an integrand block may hold at once.
+_STAGE_BUDGET = 2**16
 
 
 def _as_array(value, like=None):
@@ -108,6 +110,10 @@ def _norm(a):
 
 def _concat(items, axis=-1):
     return np.concatenate(items, axis=axis)
+
+
+def _size(a):
+    return a.size
 
 
 def _stack_time(items):
@@ -605,6 +611,36 @@ def _nudge(t, z, c, y):
     return _stack([0, 0, 0, 0, 0, 0, 0, q8 - y], z[..., 0])
 
 
+def _nudged_field(t, z, c, x, y, b):
+    """Hamilton's equations of H̃ with the nudge β ∇_q c on ṗ (β = b[..., 0])."""
+    q1, q2, q3, q4, q5, q6, q7, q8, p_q1, p_q2, p_q3, p_q4, p_q5, p_q6, p_q7, p_q8 = _unstack(z)
+    u, = _unstack(x)
+    y, = _unstack(y)
+    _beta, = _unstack(b)
+    _t0 = q1 - q2
+    _t1 = -_t0
+    _t2 = _t1**3
+    _t3 = q2 - q3
+    _t4 = -_t3
+    _t5 = _t4**3
+    _t6 = q3 - q4
+    _t7 = -_t6
+    _t8 = _t7**3
+    _t9 = q4 - q5
+    _t10 = -_t9
+    _t11 = _t10**3
+    _t12 = q5 - q6
+    _t13 = -_t12
+    _t14 = _t13**3
+    _t15 = q6 - q7
+    _t16 = -_t15
+    _t17 = _t16**3
+    _t18 = q7 - q8
+    _t19 = -_t18
+    _t20 = _t19**3
+    return _stack([c[51]*p_q1, c[52]*p_q2, c[53]*p_q3, c[54]*p_q4, c[55]*p_q5, c[56]*p_q6, c[57]*p_q7, c[58]*p_q8, c[59]*_t2 + c[60]*q1**3 + c[61]*q1 + c[62]*_t0 + u, c[62]*_t1 + c[63]*_t5 + c[64]*_t2 + c[65]*_t3, c[65]*_t4 + c[66]*_t8 + c[67]*_t5 + c[68]*_t6, c[68]*_t7 + c[69]*_t11 + c[70]*_t8 + c[71]*_t9, c[71]*_t10 + c[72]*_t14 + c[73]*_t11 + c[74]*_t12, c[74]*_t13 + c[75]*_t17 + c[76]*_t14 + c[77]*_t15, c[77]*_t16 + c[78]*_t20 + c[79]*_t17 + c[80]*_t18, _beta*(q8 - y) + c[80]*_t19 + c[81]*_t20 + c[82]*q8**3 + c[83]*q8], z[..., 0])
+
+
 def _cost_dtheta(t, z, c, y):
     """∂c/∂θ (direct dependence of the cost)."""
     return _stack([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], z[..., 0])
@@ -899,6 +935,55 @@ def _rk4_path(field, y, t0, dt, signals, keep=False):
     return path if keep else y
 
 
+def _rk4_quadrature(field, integrand, z, t0, dt, signals):
+    """Classic RK4 on the state ``z`` and the integrals ``∫ integrand dt`` as its extra
+    states: the same weights dt/6 · (1, 2, 2, 1) at the same stage states, but the integrand
+    runs on a block of stored stage states at once (up to _CHUNK steps per call, a bounded
+    block whatever the number of steps). Returns the end state and the list of integrals."""
+    per_call = max(1, min(_CHUNK, _STAGE_BUDGET // max(1, _size(z))))
+    totals, stages, times, inputs = None, [], [], []
+    for k, (s0, sm, s1) in enumerate(signals):
+        t = t0 + k * dt
+        k1 = field(t, z, s0)
+        z2 = _axpy(z, dt / 2, k1)
+        k2 = field(t + dt / 2, z2, sm)
+        z3 = _axpy(z, dt / 2, k2)
+        k3 = field(t + dt / 2, z3, sm)
+        z4 = _axpy(z, dt, k3)
+        k4 = field(t + dt, z4, s1)
+        stages += [z, z2, z3, z4]
+        times += [t, t + dt / 2, t + dt / 2, t + dt]
+        inputs += [s0, sm, sm, s1]
+        z = _rk4_update(z, k1, k2, k3, k4, dt)
+        if len(stages) == 4 * per_call:
+            totals = _stage_integrals(totals, integrand, stages, times, inputs, dt)
+            stages, times, inputs = [], [], []
+    if stages:
+        totals = _stage_integrals(totals, integrand, stages, times, inputs, dt)
+    return z, totals
+
+
+def _stage_integrals(totals, integrand, stages, times, inputs, dt):
+    """Add ``Σ w_i integrand(t_i, z_i, s_i)`` over a block of RK4 stages to ``totals``."""
+    block = _stack_time(stages)
+    lead = (len(times),) + (1,) * (block.ndim - 2)
+    t = _as_array(times, block).reshape(lead)
+    signals = tuple(_lift(_stack_time(list(parts)), block.ndim) for parts in zip(*inputs))
+    weights = _as_array([dt / 6, dt / 3, dt / 3, dt / 6] * (len(times) // 4), block)
+    out = []
+    for value in integrand(t, block, signals):
+        w = weights.reshape(weights.shape + (1,) * (value.ndim - 1))
+        out.append((w * value).sum(0))
+    return out if totals is None else [a + b for a, b in zip(totals, out)]
+
+
+def _lift(stacked, ndim):
+    """Insert unit axes after the block axis so that a stacked signal broadcasts with the
+    stacked states' components."""
+    shape = tuple(stacked.shape)
+    return stacked.reshape(shape[:1] + (1,) * (ndim - len(shape)) + shape[1:])
+
+
 def _rk4(z, c, xs, dt):
     def field(t, y, x):
         return [_vector_field(t, y[0], c, x)]
@@ -1050,21 +1135,20 @@ def _betas(beta, centered, batch, like):
 
 def _forward(z, c, signals, dt, one_sided):
     """Free run: final canonical state, ∫c, ∫∂c/∂θ (0 when the cost has no parameters)
-    and, for the one-sided rule, ∫∂H̃/∂θ (else None), carried as extra RK4 states."""
+    and, for the one-sided rule, ∫∂H̃/∂θ (else None), the integrals as extra RK4 states."""
 
     def field(t, y, s):
+        return _rule_field(t, y, c, s[0])
+
+    def integrand(t, y, s):
         x, target = s
-        out = [_rule_field(t, y[0], c, x), _running_cost(t, y[0], c, target)]
+        out = [_running_cost(t, y, c, target)]
         if one_sided:
-            out.append(_dH_dtheta(t, y[0], c, x))
+            out.append(_dH_dtheta(t, y, c, x))
         return out
 
-    batch = z.shape[:-1]
-    y = [z, _zeros_shape(batch, z)]
-    if one_sided:
-        y.append(_zeros_shape((*batch, _D), z))
-    y = _rk4_path(field, y, 0.0, dt, signals)
-    return y[0], y[1], 0.0, y[2] if one_sided else None
+    z, y = _rk4_quadrature(field, integrand, z, 0.0, dt, signals)
+    return z, y[0], 0.0, y[1] if one_sided else None
 
 
 def _nudged(start, c, signals, t0, dt, betas, horizon, echo):
@@ -1076,14 +1160,12 @@ def _nudged(start, c, signals, t0, dt, betas, horizon, echo):
     """
 
     def field(t, y, s):
-        x, target = s
-        time = horizon - t if echo else t
-        f = _rule_field(time, y[0], c, x)
-        kick = betas * _nudge(time, y[0], c, target)
-        return [_concat([f[..., :_N], f[..., _N:] + kick]), _dH_dtheta(time, y[0], c, x)]
+        return _nudged_field(horizon - t if echo else t, y, c, s[0], s[1], betas)
 
-    integral = _zeros_shape((*start.shape[:-1], _D), start)
-    end, integral = _rk4_path(field, [start, integral], t0, dt, signals)
+    def integrand(t, y, s):
+        return [_dH_dtheta(horizon - t if echo else t, y, c, s[0])]
+
+    end, (integral,) = _rk4_quadrature(field, integrand, start, t0, dt, signals)
     return end, integral if dt > 0 else -integral
 
 

@@ -72,11 +72,12 @@ def test_batched_gradient_is_the_mean_of_single_trajectories_and_matches_the_adj
     singles = [numpy_module.gradient(z0[i], rule="HEL", inputs=u[i], targets=y[i])
                for i in range(len(z0))]
     mean = np.mean([s["theta"] for s in singles], axis=0)
-    assert relative_error(batch["theta"], mean) <= 1e-12
+    # both gradients are contrasts divided by 2β (of the nudged integrals, summed in blocks
+    # of RK4 stages whose size depends on the batch, and of final states): rounding
+    # differences between batched and single arithmetic are amplified by 1/β
+    assert relative_error(batch["theta"], mean) <= 1e-10
     assert abs(batch["loss"] - np.mean([s["loss"] for s in singles])) <= 1e-14
     per_state = np.stack([s["z0"] for s in singles]) / len(z0)
-    # dC/dz0 is a contrast of final states divided by 2β: rounding differences between
-    # batched and single arithmetic are amplified by 1/β
     assert relative_error(batch["z0"], per_state) <= 1e-10
     loss, grad, grad_z0 = _torchdiffeq_batch(torch_module, z0, u, y, p.horizon)
     assert relative_error(batch["theta"], grad) <= 1e-6
