@@ -22,7 +22,7 @@ def test_short_centered_ep_run_learns_digits():
     script = _script()
     x_train, x_test, y_train, y_test = script.load_digits_split()
     data = (x_train[:640], x_test, y_train[:640], y_test)
-    run = script.train("C-EP", seed=0, epochs=2, data=data)
+    run = script.train("C-EP", seed=0, epochs=2, data=data, lr=0.02)
     assert run["test_accuracy"] > 0.6  # chance is 0.1
     assert run["history"][-1] == run["test_accuracy"] and run["seconds"] < 60
 
