@@ -41,10 +41,10 @@ from .printers import PRINTERS, eliminate_common
 
 BACKENDS = ("numpy", "torch")
 
-#: Names generated functions use themselves; a declared symbol with one of these names is
-#: printed with a trailing underscore (``x`` → ``x_``).
 #: The nudging strength β inside a generated nudged vector field.
 _NUDGING = sp.Symbol("_beta")
+#: Names generated functions use themselves; a declared symbol with one of these names is
+#: printed with a trailing underscore (``x`` → ``x_``).
 RESERVED = frozenset(
     {"t", "z", "c", "theta", "x", "y", "np", "torch", "nn", "warnings", "float", "abs", "max"}
 )

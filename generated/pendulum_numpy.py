@@ -36,7 +36,7 @@ METHODS = ("rk4", "leapfrog", "implicit_midpoint")
 _N = 1
 _CHUNK = 256
 #: Array elements of the RK4 stage states an integrand block may hold at once.
-_STAGE_BUDGET = 2**16
+_STAGE_BUDGET = 2**14
 
 
 def _as_array(value, like=None):
