@@ -481,35 +481,39 @@ def _rk4_quadrature(field, integrand, z, t0, dt, signals):
     runs on a block of stored stage states at once (up to _CHUNK steps per call, a bounded
     block whatever the number of steps). Returns the end state and the list of integrals."""
     per_call = max(1, min(_CHUNK, _STAGE_BUDGET // max(1, _size(z))))
-    totals, stages, times, inputs = None, [], [], []
+    block = _zeros_shape((4 * per_call, *z.shape), z)
+    offsets = _as_array([0.0, 0.5, 0.5, 1.0] * per_call, z) + _as_array(
+        [j // 4 for j in range(4 * per_call)], z)
+    weights = _as_array([dt / 6, dt / 3, dt / 3, dt / 6] * per_call, z)
+    totals, inputs, first = None, [], t0
     for k, (s0, sm, s1) in enumerate(signals):
         t = t0 + k * dt
+        row = len(inputs)
+        block[row] = z
         k1 = field(t, z, s0)
-        z2 = _axpy(z, dt / 2, k1)
-        k2 = field(t + dt / 2, z2, sm)
-        z3 = _axpy(z, dt / 2, k2)
-        k3 = field(t + dt / 2, z3, sm)
-        z4 = _axpy(z, dt, k3)
-        k4 = field(t + dt, z4, s1)
-        stages += [z, z2, z3, z4]
-        times += [t, t + dt / 2, t + dt / 2, t + dt]
+        block[row + 1] = _axpy(z, dt / 2, k1)
+        k2 = field(t + dt / 2, block[row + 1], sm)
+        block[row + 2] = _axpy(z, dt / 2, k2)
+        k3 = field(t + dt / 2, block[row + 2], sm)
+        block[row + 3] = _axpy(z, dt, k3)
+        k4 = field(t + dt, block[row + 3], s1)
         inputs += [s0, sm, sm, s1]
         z = _rk4_update(z, k1, k2, k3, k4, dt)
-        if len(stages) == 4 * per_call:
-            totals = _stage_integrals(totals, integrand, stages, times, inputs, dt)
-            stages, times, inputs = [], [], []
-    if stages:
-        totals = _stage_integrals(totals, integrand, stages, times, inputs, dt)
+        if len(inputs) == 4 * per_call:
+            totals = _stage_integrals(totals, integrand, block, first + dt * offsets,
+                                      inputs, weights)
+            inputs, first = [], t + dt
+    if inputs:
+        used = len(inputs)
+        totals = _stage_integrals(totals, integrand, block[:used],
+                                  first + dt * offsets[:used], inputs, weights[:used])
     return z, totals
 
 
-def _stage_integrals(totals, integrand, stages, times, inputs, dt):
+def _stage_integrals(totals, integrand, block, times, inputs, weights):
     """Add ``Σ w_i integrand(t_i, z_i, s_i)`` over a block of RK4 stages to ``totals``."""
-    block = _stack_time(stages)
-    lead = (len(times),) + (1,) * (block.ndim - 2)
-    t = _as_array(times, block).reshape(lead)
+    t = times.reshape((len(times),) + (1,) * (block.ndim - 2))
     signals = tuple(_lift(_stack_time(list(parts)), block.ndim) for parts in zip(*inputs))
-    weights = _as_array([dt / 6, dt / 3, dt / 3, dt / 6] * (len(times) // 4), block)
     out = []
     for value in integrand(t, block, signals):
         w = weights.reshape(weights.shape + (1,) * (value.ndim - 1))
