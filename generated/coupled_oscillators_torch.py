@@ -689,22 +689,28 @@ def _rk4_quadrature(field, integrand, z, t0, dt, signals):
     runs on a block of stored stage states at once (up to _CHUNK steps per call, a bounded
     block whatever the number of steps). Returns the end state and the list of integrals."""
     per_call = max(1, min(_CHUNK, _STAGE_BUDGET // max(1, _size(z))))
-    block = _zeros_shape((4 * per_call, *z.shape), z)
     offsets = _as_array([0.0, 0.5, 0.5, 1.0] * per_call, z) + _as_array(
         [j // 4 for j in range(4 * per_call)], z)
     weights = _as_array([dt / 6, dt / 3, dt / 3, dt / 6] * per_call, z)
-    totals, inputs, first = None, [], t0
+    totals, inputs, first, block = None, [], t0, None
     for k, (s0, sm, s1) in enumerate(signals):
         t = t0 + k * dt
+        # one block, written row by row and read once full; a fresh one per block only when
+        # autograd records (it may not see a block it read overwritten)
+        if not inputs and (block is None or getattr(block, "requires_grad", False)):
+            block = _zeros_shape((4 * per_call, *z.shape), z)
         row = len(inputs)
         block[row] = z
         k1 = field(t, z, s0)
-        block[row + 1] = _axpy(z, dt / 2, k1)
-        k2 = field(t + dt / 2, block[row + 1], sm)
-        block[row + 2] = _axpy(z, dt / 2, k2)
-        k3 = field(t + dt / 2, block[row + 2], sm)
-        block[row + 3] = _axpy(z, dt, k3)
-        k4 = field(t + dt, block[row + 3], s1)
+        z2 = _axpy(z, dt / 2, k1)
+        block[row + 1] = z2
+        k2 = field(t + dt / 2, z2, sm)
+        z3 = _axpy(z, dt / 2, k2)
+        block[row + 2] = z3
+        k3 = field(t + dt / 2, z3, sm)
+        z4 = _axpy(z, dt, k3)
+        block[row + 3] = z4
+        k4 = field(t + dt, z4, s1)
         inputs += [s0, sm, sm, s1]
         z = _rk4_update(z, k1, k2, k3, k4, dt)
         if len(inputs) == 4 * per_call:

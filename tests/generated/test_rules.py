@@ -83,6 +83,16 @@ def test_bptt_through_rk4_equals_the_adjoint_rule():
     assert relative_error(bptt["theta"].numpy(), adjoint["theta"]) <= 1e-7
 
 
+def test_torch_loss_is_differentiable_by_autograd():
+    """``loss`` evaluates its running cost on blocks of stored RK4 stages; autograd through
+    it (several blocks) gives the gradient of autograd through the step-by-step RK4."""
+    _, _, torch_module = modules("coupled_oscillators")
+    theta = torch.tensor(torch_module.PARAM_VALUES, dtype=torch.float64, requires_grad=True)
+    torch_module.loss(theta=theta, steps=600, horizon=1.5).backward()
+    bptt = torch_module.gradient(steps=600, horizon=1.5, rule="BPTT")
+    assert relative_error(theta.grad.numpy(), bptt["theta"].numpy()) <= 1e-12
+
+
 def test_civp_without_its_residual_is_wrong():
     _, module, _ = modules("coupled_oscillators")
     adjoint, _ = references("coupled_oscillators")
