@@ -31,6 +31,9 @@ from . import cli
 from .emit import RENDERERS, _environment
 from .energy import _as_json, _norm_error, _relaxation_error, _rows, render_energy
 
+#: Where a generated energy module's runtime (relaxation, rules) starts.
+_RUNTIME_MARKER = "\n# -- relaxation "
+
 
 def _map_text(chain: EnergyChain, k: int) -> str:
     m = chain.maps[k]
@@ -49,14 +52,22 @@ def _shape(symbol) -> tuple:
 
 
 def context(chain: EnergyChain, backend: str, source: str, command: str | None) -> dict:
-    blocks = []
+    blocks, runtimes = [], []
     for problem in chain.block_problems():
         text = render_energy(problem, backend, source, command)
         if "'''" in text or text.endswith("\\"):
             raise CodegenError(f"block {problem.name} cannot be embedded in the chain module")
+        # the block's own part (constants, primitives) and the runtime after it, which is
+        # the same text for blocks of the same kind: embedded once, shared
+        head, marker, runtime = text.partition(_RUNTIME_MARKER)
+        if not marker:
+            raise CodegenError(f"block {problem.name}: no {_RUNTIME_MARKER.strip()!r} section")
+        if marker + runtime not in runtimes:
+            runtimes.append(marker + runtime)
         energy = problem.energy
-        blocks.append({"source": text, "energy_text": sp.sstr(
-            energy.matrix_expr if energy.matrix_expr is not None else energy.expr)})
+        blocks.append({"source": head, "runtime": runtimes.index(marker + runtime) + 1,
+                       "energy_text": sp.sstr(
+                           energy.matrix_expr if energy.matrix_expr is not None else energy.expr)})
     specs = [{"weight": m.weight.name if m.weight is not None else None,
               "bias": m.bias.name if m.bias is not None else None} for m in chain.maps]
     shapes = {p.name: _shape(p) for m in chain.maps for p in m.params}
@@ -73,6 +84,7 @@ def context(chain: EnergyChain, backend: str, source: str, command: str | None) 
         "source": source,
         "command": command or f"glep emit {source}",
         "blocks": blocks,
+        "runtimes": runtimes,
         "maps": [{"text": _map_text(chain, k)} for k in range(len(chain.maps))],
         "cost_text": sp.sstr(chain.cost.expr),
         "params": "(" + "".join(f'"{p.name}", ' for p in chain.params).rstrip() + ")",
