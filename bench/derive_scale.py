@@ -38,8 +38,8 @@ import sympy as sp
 from sympy.core.cache import clear_cache
 from sympy.physics.mechanics import LagrangesMethod
 
-from codegen.emit import render
-from codegen.systemfile import load_problem
+from glep.codegen.emit import render
+from glep.derive.systemfile import load_problem
 
 ROOT = Path(__file__).resolve().parent.parent
 SYSTEM = ROOT / "systems" / "anharmonic_chain.py"

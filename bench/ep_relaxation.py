@@ -13,8 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from codegen.energy import load_energy_module
-from codegen.systemfile import load_problem
+from glep.codegen.emit import load_module
+from glep.derive.systemfile import load_problem
 
 SYSTEM = Path(__file__).resolve().parent.parent / "systems" / "hopfield_digits.py"
 
@@ -28,7 +28,7 @@ def main():
     print("named net: systems/hopfield_digits.py "
           "(64-32-10, hard sigmoid, 4 synthetic images)")
     print(f"{'weight scale':>12} {'sync':>8} {'async':>8} {'ratio':>7}")
-    module = load_energy_module(load_problem(SYSTEM), "numpy")
+    module = load_module(load_problem(SYSTEM), "numpy")
     base = module.initial_params()
     for scale in (1.0, 2.0, 3.0, 4.0, 6.0):
         theta = {k: v * scale if k.startswith("W") else v for k, v in base.items()}
@@ -38,7 +38,7 @@ def main():
     print("\nnets where the synchronous relaxation oscillates "
           "(strong output coupling W2 ~ N(0, 0.6²))")
     problem = load_problem(SYSTEM, {"n_in": 8, "hidden": 6, "n_out": 4})
-    small = load_energy_module(problem, "numpy")
+    small = load_module(problem, "numpy")
     rng = np.random.default_rng(0)
     found = 0
     for trial in range(200):

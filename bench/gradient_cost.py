@@ -539,8 +539,8 @@ def main(argv=None) -> int:
 
     import torch
 
-    from codegen.emit import render
-    from codegen.systemfile import load_problem
+    from glep.codegen.emit import render
+    from glep.derive.systemfile import load_problem
 
     steps_list = sorted(set([1000, 10000] if args.quick else args.steps))
     budget = args.budget if args.budget is not None else (

@@ -25,8 +25,8 @@ WORKER = r"""
 import hashlib, json, sys, time
 sys.path.insert(0, {root!r})
 start = time.perf_counter()
-from codegen.emit import render
-from codegen.systemfile import load_problem
+from glep.codegen.emit import render
+from glep.derive.systemfile import load_problem
 imported = time.perf_counter()
 problem = load_problem({path!r})
 problem.settings["n_units"] = {n}

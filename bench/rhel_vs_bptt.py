@@ -39,7 +39,7 @@ WORKER = r"""
 import json, resource, sys, time, warnings
 import torch
 sys.path.insert(0, {root!r})
-from generated import linear_hru_torch, nonlinear_hru_torch
+from glep.generated import linear_hru_torch, nonlinear_hru_torch
 torch.set_num_threads(1)
 unit, rule, K, reference = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
 module = linear_hru_torch if unit == "linear" else nonlinear_hru_torch

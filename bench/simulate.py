@@ -37,9 +37,9 @@ import sympy as sp
 import torch
 from torchdiffeq import odeint
 
-from codegen.emit import load_module
-from codegen.systemfile import load_problem
-from derive.model import Model
+from glep.codegen.emit import load_module
+from glep.derive.model import Model
+from glep.derive.systemfile import load_problem
 
 ROOT = Path(__file__).resolve().parent.parent
 SYSTEMS = ("double_pendulum", "coupled_oscillators")

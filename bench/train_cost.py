@@ -3,7 +3,7 @@
 What is measured, on the two bundled training tasks (``glep data identification`` on
 ``systems/chain_identification.py`` and ``glep data filter`` on
 ``systems/oscillator_filter.py``, generated in memory with seed 0): one epoch of
-``codegen.train.train`` (Adam, batch 16, the file's integration steps) with each rule,
+``glep.learn.train.train`` (Adam, batch 16, the file's integration steps) with each rule,
 from the same initialization and batch order. HEL and the adjoint run through the
 generated NumPy module, BPTT through autograd in the generated Torch module (what
 ``glep train`` does). Every measurement runs in a fresh subprocess, so the peak memory
@@ -35,9 +35,9 @@ RULES = ("HEL", "adjoint", "BPTT")
 
 def worker(task: str, rule: str, fraction: float) -> dict:
     sys.path.insert(0, str(ROOT))
-    from codegen import datasets
-    from codegen.systemfile import load_problem
-    from codegen.train import train
+    from glep.derive.systemfile import load_problem
+    from glep.learn import datasets
+    from glep.learn.train import train
 
     problem = load_problem(TASKS[task])
     arrays = datasets.GENERATORS[task](problem, seed=0)
@@ -49,7 +49,7 @@ def worker(task: str, rule: str, fraction: float) -> dict:
     if data.z0 is None:
         import numpy as np
 
-        from codegen.emit import load_module
+        from glep.codegen.emit import load_module
 
         module = load_module(problem, "numpy")
         data.z0 = np.tile(np.asarray(module.INITIAL_STATE), (count, 1))

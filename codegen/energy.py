@@ -7,10 +7,11 @@ asynchronous block updates), every EP-family estimator and the implicit-differen
 reference on top of them. Scalar energies print element-wise with CSE; layered energies
 print matrix expressions for batched row vectors (a column ``h`` is an array ``(..., n)``).
 
->>> from codegen.systemfile import load_problem
+>>> from glep.derive.systemfile import load_problem
 >>> from pathlib import Path
 >>> problem = load_problem(Path(__file__).parent.parent / "systems" / "hopfield_smooth.py")
->>> module = load_energy_module(problem, "numpy")
+>>> from glep.codegen.emit import load_module
+>>> module = load_module(problem, "numpy")
 >>> g = module.gradient(module.initial_params(), rule="C-EP", beta=1e-4)
 >>> sorted(g["grad"]) == sorted(module.PARAMS)
 True
@@ -19,19 +20,16 @@ True
 from __future__ import annotations
 
 import json
-import math
-import types
 
 import sympy as sp
 from sympy.matrices.expressions.matexpr import MatrixExpr
 
-from derive.energy import EnergyModel, EnergyProblem
-from derive.equilibrium import CONTRASTIVE, ENERGY_RULES, availability, equilibrium_rules
-from derive.errors import CodegenError, DerivationError, RelaxationError, RuleError
+from glep.derive.energy import EnergyModel, EnergyProblem
+from glep.derive.equilibrium import availability
+from glep.derive.errors import CodegenError
 
-from . import cli
-from .emit import RENDERERS, _environment
 from .printers import PRINTERS, eliminate_common
+from .templating import environment, literal
 
 #: continual EP in ``glep check``: η = CONTINUAL_ETA·β over CONTINUAL_STEPS nudged steps
 #: (its distance to EP is O(ηK/β), THEORY.md §7).
@@ -273,11 +271,6 @@ def _py(value) -> str:
     return "None" if value is None else json.dumps(value, ensure_ascii=False)
 
 
-def _literal(values) -> str:
-    items = [json.dumps(v) if isinstance(v, str) else repr(v) for v in values]
-    return "(" + ", ".join(items) + ("," if len(items) == 1 else "") + ")"
-
-
 def _rows(rows) -> str:
     return "[" + ", ".join("[" + ", ".join(repr(float(v)) for v in r) + "]" for r in rows) + "]"
 
@@ -308,12 +301,12 @@ def context(problem: EnergyProblem, backend: str, source: str, command: str | No
         "energy_text": energy_text,
         "cost_text": sp.sstr(problem.cost.expr) if problem.cost is not None else "none",
         "form": "layered" if model.layered else "scalar",
-        "states": _literal(tuple(layer.name for layer in model.layers)),
-        "sizes": _literal(tuple(_sizes(model.layers))),
-        "inputs": _literal(tuple(layer.name for layer in model.input_layers)),
-        "input_sizes": _literal(tuple(_sizes(model.input_layers))),
-        "targets": _literal(tuple(layer.name for layer in model.target_layers)),
-        "params": _literal(tuple(q.name for q in model.params)),
+        "states": literal(tuple(layer.name for layer in model.layers)),
+        "sizes": literal(tuple(_sizes(model.layers))),
+        "inputs": literal(tuple(layer.name for layer in model.input_layers)),
+        "input_sizes": literal(tuple(_sizes(model.input_layers))),
+        "targets": literal(tuple(layer.name for layer in model.target_layers)),
+        "params": literal(tuple(q.name for q in model.params)),
         "shapes": "{" + ", ".join(f'"{k}": {tuple(v)!r}' for k, v in shapes.items()) + "}",
         "fan_in": "{" + ", ".join(f'"{k}": {v!r}' for k, v in fan_in.items()) + "}",
         "param_values": "{" + ", ".join(f'"{k}": {v!r}' for k, v in
@@ -340,232 +333,5 @@ def context(problem: EnergyProblem, backend: str, source: str, command: str | No
 def render_energy(problem: EnergyProblem, backend: str, source: str,
                   command: str | None = None) -> str:
     """The generated module's source text for an energy problem."""
-    template = _environment().get_template("energy.py.jinja")
+    template = environment().get_template("energy.py.jinja")
     return template.render(**context(problem, backend, source, command))
-
-
-RENDERERS[EnergyProblem] = render_energy
-
-
-def load_energy_module(problem: EnergyProblem, backend: str = "numpy",
-                       source: str = "<memory>"):
-    """Render and import a generated energy module without writing it to disk."""
-    cache = problem.__dict__.setdefault("_modules", {})
-    if backend not in cache:
-        text = render_energy(problem, backend, source)
-        module = types.ModuleType(f"{problem.name}_{backend}")
-        exec(compile(text, module.__name__, "exec"), module.__dict__)
-        cache[backend] = module
-    return cache[backend]
-
-
-# -- numerical checks ------------------------------------------------------------------------
-
-
-def _relaxation_error(error: Exception) -> RelaxationError:
-    return RelaxationError(f"{error} (fix the energy: it must be bounded below and strictly "
-                           f"convex at its minimum, or give a smaller step)")
-
-
-def _flat(grad: dict) -> list[float]:
-    import numpy as np
-
-    return [float(v) for k in sorted(grad) for v in np.ravel(grad[k])]
-
-
-def _norm_error(estimate: dict, reference: dict) -> float:
-    import numpy as np
-
-    a, b = np.array(_flat(estimate)), np.array(_flat(reference))
-    return float(np.linalg.norm(a - b) / max(np.linalg.norm(b), 1e-300))
-
-
-def _as_json(grad: dict) -> dict:
-    import numpy as np
-
-    return {k: (float(v) if np.ndim(v) == 0 else np.asarray(v).tolist())
-            for k, v in grad.items()}
-
-
-def finite_difference(module, theta, x, y, epsilon=1e-6, method=None) -> dict:
-    """Central finite differences of the mean cost at the free fixed point."""
-    import numpy as np
-
-    out = {}
-    y = np.atleast_2d(np.asarray(y, dtype=float))
-    for name, value in theta.items():
-        value = np.asarray(value, dtype=float)
-        grad = np.zeros_like(value)
-        for index in np.ndindex(value.shape):
-            losses = []
-            for sign in (1, -1):
-                shifted = dict(theta)
-                moved = value.copy()
-                moved[index] += sign * epsilon
-                shifted[name] = moved
-                z = module.relax(shifted, x, y, method=method)
-                losses.append(float(np.mean(module.cost(z, y))))
-            grad[index] = (losses[0] - losses[1]) / (2 * epsilon)
-        out[name] = grad
-    return out
-
-
-def check_energy(problem: EnergyProblem, rules=None, beta: float = 1e-4,
-                 max_fd_params: int = 3000) -> dict:
-    """Every rule's gradient against implicit differentiation and finite differences."""
-    import numpy as np
-
-    if not (math.isfinite(beta) and beta > 0):
-        raise RuleError(f"β = {beta}: give a positive nudging strength")
-    reasons = availability(problem)
-    names = list(rules) if rules else list(ENERGY_RULES)
-    for name in names:
-        if name not in ENERGY_RULES:
-            raise RuleError(f"unknown rule {name!r} for an energy: choose from {ENERGY_RULES}")
-        if rules and reasons[name] is not None:
-            raise RuleError(f"{name} does not apply to {problem.name}: {reasons[name]}")
-    if problem.cost is None:
-        raise RuleError("the problem declares no cost: add cost=EnergyCost(...)")
-    module = load_energy_module(problem, "numpy")
-    theta = module.initial_params()
-    x, y = module.DEFAULT_INPUTS, module.DEFAULT_TARGETS
-    try:
-        z = module.relax(theta, x, y)
-        implicit = module.implicit_gradient(theta, x, y, z=z)
-    except (ArithmeticError, RuntimeError, ValueError) as error:
-        raise _relaxation_error(error) from None
-    reference = {"implicit_differentiation": {"grad": _as_json(implicit["grad"]),
-                                              "method": "Hessian solve at the fixed point"}}
-    count = sum(np.size(v) for v in theta.values())
-    if count <= max_fd_params:
-        fd = finite_difference(module, theta, x, y)
-        reference["finite_difference"] = {
-            "grad": _as_json(fd), "rel_err_vs_implicit": _norm_error(fd, implicit["grad"])}
-    report = {"system": problem.name, "loss": float(implicit["loss"]), "beta": beta,
-              "saturated_units": int(implicit["saturated"]), "reference": reference,
-              "rules": {}}
-    for name in names:
-        if reasons[name] is not None:
-            report["rules"][name] = {"available": False, "reason": reasons[name],
-                                     "practical": False}
-            continue
-        practicality = equilibrium_rules(problem)[name].practicality
-        try:
-            if name == "continual-EP":
-                eta, steps = CONTINUAL_ETA * beta, CONTINUAL_STEPS
-                _, update = module.continual_ep(theta, x, y, beta=beta, eta=eta, steps=steps)
-                grad = {k: -np.asarray(v) / eta for k, v in update.items()}
-            elif name == "ff-EBM":
-                grad = module.gradient(theta, x, y, rule="C-EP", beta=beta)["grad"]
-            else:
-                grad = module.gradient(theta, x, y, rule=name, beta=beta)["grad"]
-        except (ArithmeticError, RuntimeError) as error:
-            raise _relaxation_error(error) from None
-        err = _norm_error(grad, implicit["grad"])
-        order = practicality.bias_order
-        tolerance = max(1e-6, 100 * beta**order) if order else math.inf
-        entry = {"available": True, "grad": _as_json(grad), "reference":
-                 "implicit_differentiation", "rel_err": err, "practical": practicality.practical,
-                 "ok": err <= tolerance, "bias_order": order}
-        if name == "continual-EP":
-            entry.update(eta=CONTINUAL_ETA * beta, steps=CONTINUAL_STEPS)
-        report["rules"][name] = entry
-    return report
-
-
-# -- glep handlers ----------------------------------------------------------------------------
-
-
-def _derive(problem: EnergyProblem, args) -> int:
-    model = problem.model
-    energy = problem.energy
-
-    def show(expr):
-        return sp.latex(expr) if args.latex else sp.sstr(expr)
-
-    out = [f"{problem.name}: {'layered' if model.layered else 'scalar'} energy with "
-           f"{len(model.layers)} layer(s), {model.n} unit(s), {len(model.params)} parameter(s)"]
-    out.append(f"\nEnergy\n  E = {show(energy.matrix_expr or energy.expr)}")
-    if problem.cost is not None:
-        out.append(f"Cost\n  C = {show(problem.cost.expr)}")
-    out.append("\nRelaxation (gradient flow ṡ = −∂(E + βC)/∂s)")
-    for layer, g in zip(model.layers, model.gradient):
-        out.append(f"  ∂E/∂{layer.name} = {show(g)}")
-    if model.curvature is not None:
-        out.append("\nExact block-coordinate update (asynchronous: even layers, then odd)")
-        clip = f"clip_{list(model.box)}" if model.box else ""
-        for layer, a in zip(model.layers, model.curvature):
-            out.append(f"  {layer.name} ← {clip}({layer.name} − ∂F/∂{layer.name} / {show(a)})")
-    else:
-        out.append(f"\nBlock-coordinate updates: not exact ({model.block_reason})")
-    out.append("\n∂E/∂θ (contrasted between the two states of every rule)")
-    for q, d in zip(model.params, model.dtheta):
-        out.append(f"  ∂E/∂{q.name} = {show(d)}   [{', '.join(model.reads[q.name])}]")
-    out.append(f"\nbox: {model.box or 'none'}; outputs: "
-               f"{[model.layers[i].name for i in model.outputs]}")
-    print("\n".join(out))
-    return 0
-
-
-def _rules(problem: EnergyProblem, args) -> int:
-    rules = equilibrium_rules(problem)
-    if args.json:
-        payload = {"system": problem.name,
-                   "rules": {k: r.practicality.as_json() for k, r in rules.items()}}
-        print(json.dumps(payload, indent=2, ensure_ascii=False))
-        return 0
-    out = [f"{problem.name}: EP-family learning rules (THEORY.md §7)",
-           "Δθ = −η [∂θE(B) − ∂θE(A)] / (β_B − β_A)"]
-    for rule in rules.values():
-        status = "available" if rule.available else f"unavailable — {rule.practicality.reason}"
-        out.append(f"\n== {rule.name}: {rule.title} ({status})")
-        for i, phase in enumerate(rule.phases, 1):
-            out.append(f"    {i}. {phase.trajectory:<12} {phase.direction} {phase.boundary}; "
-                       f"{phase.nudging}")
-        out.append(f"  A = {rule.first[0]} (β_A = {rule.first[1]}), "
-                   f"B = {rule.second[0]} (β_B = {rule.second[1]})")
-        out.append(f"  estimator: {rule.estimator}")
-    out.append("\npracticality")
-    out.append(f"  {'rule':<13} {'avail':<6} {'fwd-only':<9} {'same-sys':<9} {'passes':<7} "
-               f"{'memory':<7} {'jacobian':<9} {'local':<6} {'bias':<5} practical")
-
-    def yes(flag):
-        return "yes" if flag else "no"
-
-    for rule in rules.values():
-        p = rule.practicality
-        out.append(f"  {rule.name:<13} {yes(p.available):<6} {yes(p.forward_only):<9} "
-                   f"{yes(p.same_system):<9} {p.passes:<7} {p.memory:<7} "
-                   f"{yes(p.needs_jacobian):<9} {yes(p.local):<6} {p.bias_order:<5} "
-                   f"{yes(p.practical)}")
-    print("\n".join(out))
-    return 0
-
-
-def _check(problem: EnergyProblem, args) -> int:
-    rules = [args.rule] if args.rule else None
-    report = check_energy(problem, rules=rules, beta=args.beta)
-    if args.json:
-        print(json.dumps(report, indent=2, ensure_ascii=False))
-    else:
-        print(f"{report['system']}: loss {report['loss']:.12g}; β = {report['beta']:g}; "
-              f"{report['saturated_units']} saturated unit(s)")
-        fd = report["reference"].get("finite_difference")
-        if fd:
-            print(f"implicit differentiation vs finite differences: "
-                  f"{fd['rel_err_vs_implicit']:.1e}")
-        print(f"\n  {'rule':<13} {'rel_err':>9}  {'practical':<9}")
-        for name, entry in report["rules"].items():
-            if not entry["available"]:
-                print(f"  {name:<13} {'—':>9}  {'no':<9}  {entry['reason']}")
-                continue
-            verdict = "" if entry["ok"] else "  MISMATCH"
-            print(f"  {name:<13} {entry['rel_err']:>9.1e}  "
-                  f"{'yes' if entry['practical'] else 'no':<9}{verdict}")
-    return 0 if all(e.get("ok", True) for e in report["rules"].values()) else 1
-
-
-cli.HANDLERS[EnergyProblem] = {"derive": _derive, "rules": _rules, "check": _check}
-
-__all__ = ["CONTRASTIVE", "DerivationError", "check_energy", "load_energy_module",
-           "render_energy"]

@@ -5,7 +5,7 @@ broadcast over the batch and unit axes); the template ``hru.py.jinja`` lays out 
 leapfrog, the batched ±β echo and the layer class, with one matrix product per input
 drive. Nothing here depends on the number of units.
 
->>> from codegen.systemfile import load_problem
+>>> from glep.derive.systemfile import load_problem
 >>> from pathlib import Path
 >>> problem = load_problem(Path(__file__).parent.parent / "systems" / "linear_hru.py")
 >>> source = render_hru(problem, "torch", "systems/linear_hru.py")
@@ -15,20 +15,18 @@ True
 
 from __future__ import annotations
 
-import functools
 import json
 import textwrap
 from dataclasses import dataclass
 
 import sympy as sp
 
-from derive.errors import CodegenError
-from derive.hru import HALF_POSITION, NEW_MOMENTUM, RESERVED, HRUProblem
-from derive.vectorized import InputMatrix
+from glep.derive.errors import CodegenError
+from glep.derive.hru import HALF_POSITION, NEW_MOMENTUM, RESERVED, HRUProblem
+from glep.derive.vectorized import InputMatrix
 
-from .cli import HANDLERS
-from .emit import BACKENDS, RENDERERS, _environment, _literal
 from .printers import PRINTERS, eliminate_common
+from .templating import BACKENDS, environment, literal
 
 #: Local names of the template that a declared parameter or drive must not shadow.
 TEMPLATE_LOCALS = frozenset({
@@ -129,10 +127,10 @@ def context(problem: HRUProblem, backend: str, source: str, command: str | None 
         "exactness": exactness,
         "params_doc": ", ".join(
             f"``{n}`` {'(n, m)' if n in matrices else '(n,)'}" for n in names),
-        "params_tuple": _literal(tuple(names)),
-        "shapes": "{" + ", ".join(f"{json.dumps(k)}: {_literal(v)}" for k, v in shapes.items())
+        "params_tuple": literal(tuple(names)),
+        "shapes": "{" + ", ".join(f"{json.dumps(k)}: {literal(v)}" for k, v in shapes.items())
         + "}",
-        "positive_tuple": _literal(tuple(p.name for p in problem.positive)),
+        "positive_tuple": literal(tuple(p.name for p in problem.positive)),
         "init": "{" + ", ".join(f"{json.dumps(k)}: {v!r}" for k, v in init.items()) + "}",
         "bias_order": rule.practicality.bias_order,
         "default_beta": "{" + ", ".join(f"{json.dumps(k)}: {v!r}"
@@ -157,125 +155,7 @@ def context(problem: HRUProblem, backend: str, source: str, command: str | None 
 
 def render_hru(problem: HRUProblem, backend: str, source: str, command: str | None = None):
     """The generated layer module's source text."""
-    template = _environment().get_template("hru.py.jinja")
+    template = environment().get_template("hru.py.jinja")
     return template.render(**context(problem, backend, source, command))
 
 
-# -- glep derive / rules / check ----------------------------------------------------------
-
-
-def _show(expr, latex):
-    return sp.latex(expr) if latex else sp.sstr(expr)
-
-
-def cmd_derive(problem: HRUProblem, args) -> int:
-    h, step = problem.hamiltonian, problem.leapfrog
-    show = functools.partial(_show, latex=args.latex)
-    out = [
-        f"{problem.name}: Hamiltonian recurrent unit, vector parameters "
-        f"{[p.name for p in h.vector_params]}, input matrices {[m.name for m in h.matrices]}",
-        "\nper-unit Hamiltonian (H = Σ_i h over units; "
-        + ", ".join(f"{m.drive} = ({m.name} u)_i" for m in h.matrices) + ")",
-        f"  h = {show(h.expr)}",
-        f"  T = {show(h.kinetic)}    V = {show(h.potential)}",
-        "\nHamilton's equations (per unit)",
-        f"  dφ/dt = ∂T/∂π = {show(h.velocity)}",
-        f"  dπ/dt = −∂V/∂φ = {show(h.force)}",
-        "\nleapfrog step (drift–kick–drift, time step dt, input u_k)",
-        f"  phi_half = {show(step.half_position)}",
-        f"  pi_new = pi + dt * ({show(h.force.xreplace({h.position: HALF_POSITION}))})",
-        f"  phi_new = phi_half + dt/2 * {show(h.velocity.xreplace({h.momentum: NEW_MOMENTUM}))}",
-        "\nproperties",
-        "  separable H = T(π) + V(φ, u): yes; time-reversal invariant: yes (T even in π)",
-        "  quadratic: "
-        + ("yes (RHEL exact at every β)" if h.is_quadratic else "no (RHEL bias O(β²))"),
-    ]
-    print("\n".join(out))
-    return 0
-
-
-def cmd_rules(problem: HRUProblem, args) -> int:
-    rules = problem.rules
-    if args.json:
-        payload = {"system": problem.name,
-                   "rules": {k: r.practicality.as_json() for k, r in rules.items()}}
-        print(json.dumps(payload, indent=2, ensure_ascii=False))
-        return 0
-    out = [f"{problem.name}: learning rules of a Hamiltonian recurrent unit (THEORY.md §5)"]
-    for rule in rules.values():
-        p = rule.practicality
-        out.append(f"\n== {rule.name}: {rule.title}")
-        for i, phase in enumerate(rule.phases, 1):
-            out.append(f"  {i}. {phase.trajectory:<9} {phase.direction:<19} from "
-                       f"{phase.boundary}; nudging {phase.nudging}; inputs {phase.signals}")
-        out += [f"  {k}: {v}" for k, v in rule.estimator.items()]
-        out += [f"  {k} = {v}" for k, v in rule.initial_state_gradient.items()]
-        out.append("  per-step integrand ∂H½/∂θ:")
-        out += [f"    {k}: {_show(v, args.latex)}   [reads {', '.join(p.reads.get(str(k), []))}]"
-                for k, v in rule.bulk.items()]
-        out.append(f"  practical: {'yes' if p.practical else 'no'}; passes {p.passes}; memory "
-                   f"{p.memory}; bias O(β^{p.bias_order}){'; ' + p.reason if p.reason else ''}")
-    print("\n".join(out))
-    return 0
-
-
-def check(problem: HRUProblem, *, beta: float, steps: int | None = None) -> dict:
-    """RHEL vs autograd BPTT through the same leapfrog on the problem's reference setting
-    (float64; loss ``½ Σ_k ‖R φ_k − y_k‖²`` with R, y, u, Φ_0 drawn with seed 0)."""
-    import torch
-
-    from .emit import load_module
-
-    module = load_module(problem, "torch", f"systems/{problem.name}.py")
-    s = dict(problem.settings, **({"steps": steps} if steps else {}))
-    n, m, K, batch = s["n_units"], s["n_inputs"], s["steps"], s["batch"]
-    torch.manual_seed(0)
-    layer = getattr(module, class_name(problem.name))(n, m, dt=s["dt"], beta=beta,
-                                                      dtype=torch.float64)
-    u = torch.randn(batch, K, m, dtype=torch.float64)
-    state = 0.5 * torch.randn(batch, 2 * n, dtype=torch.float64)
-    R, y = torch.randn(n, n, dtype=torch.float64), torch.randn(batch, K, n, dtype=torch.float64)
-    results = {}
-    for rule in ("bptt", "rhel"):
-        layer.rule = rule
-        layer.zero_grad()
-        ui, si = u.clone().requires_grad_(), state.clone().requires_grad_()
-        loss = 0.5 * ((layer(ui, si) @ R.T - y) ** 2).sum()
-        loss.backward()
-        grads = {k: v.grad.clone() for k, v in layer.named_parameters()}
-        grads.update(u=ui.grad, state=si.grad)
-        results[rule] = (float(loss.detach()), grads)
-    loss, reference = results["bptt"]
-    estimate = results["rhel"][1]
-    errors = {k: float((estimate[k] - v).norm() / v.norm()) for k, v in reference.items()}
-    practicality = problem.rules["RHEL"].practicality
-    limit = 1e-9 if practicality.bias_order == 0 else 1e-4
-    return {
-        "system": problem.name, "loss": loss, "beta": beta, "steps": K,
-        "reference": {"bptt": {"grad": {k: v.tolist() for k, v in reference.items()}}},
-        "rules": {"RHEL": {
-            "available": True, "grad": {k: v.tolist() for k, v in estimate.items()},
-            "reference": "bptt", "rel_err": max(errors.values()), "rel_err_per_tensor": errors,
-            "practical": practicality.practical, "health": {"retrace": layer.health},
-            "ok": max(errors.values()) <= limit,
-        }},
-    }
-
-
-def cmd_check(problem: HRUProblem, args) -> int:
-    report = check(problem, beta=args.beta, steps=args.steps)
-    entry = report["rules"]["RHEL"]
-    if args.json:
-        print(json.dumps(report, indent=2, ensure_ascii=False))
-    else:
-        print(f"{report['system']}: loss {report['loss']:.12g}; β = {report['beta']:g}; "
-              f"K = {report['steps']} leapfrog steps; reference: autograd BPTT (float64)")
-        for name, err in entry["rel_err_per_tensor"].items():
-            print(f"  RHEL d/d{name:<6} rel_err {err:.1e}")
-        print(f"  echo health {entry['health']['retrace']:.1e}"
-              f"{'' if entry['ok'] else '  MISMATCH'}")
-    return 0 if entry["ok"] else 1
-
-
-RENDERERS[HRUProblem] = render_hru
-HANDLERS[HRUProblem] = {"derive": cmd_derive, "rules": cmd_rules, "check": cmd_check}

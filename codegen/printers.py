@@ -22,7 +22,7 @@ from typing import ClassVar
 import sympy as sp
 from sympy.printing.pycode import PythonCodePrinter
 
-from derive.errors import CodegenError
+from glep.derive.errors import CodegenError
 
 #: Prefix reserved for common-subexpression temporaries in generated code.
 TEMPORARY_PREFIX = "_t"

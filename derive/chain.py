@@ -12,7 +12,7 @@ Maps are affine: ``F(o) = W o + b`` with a learnable weight ``W`` and bias ``b``
 be left out; neither: the identity).
 
 >>> import sympy as sp
->>> from derive.energy import Energy, EnergyCost
+>>> from glep.derive.energy import Energy, EnergyCost
 >>> s, o, w, x, y = sp.symbols("s o w x y")
 >>> block = Energy(s**2 / 2 + o**2 / 2 - w * s * o - x * s, [s, o], [w], [x], outputs=[o])
 >>> chain = EnergyChain([block], [], EnergyCost((o - y) ** 2 / 2, [y]), params={w: 0.3},

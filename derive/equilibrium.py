@@ -9,7 +9,7 @@ maps: it is declared by a chain of blocks (:class:`derive.chain.EnergyChain`), s
 listed as unavailable for a single energy.
 
 >>> import sympy as sp
->>> from derive.energy import Energy, EnergyCost, EnergyProblem
+>>> from glep.derive.energy import Energy, EnergyCost, EnergyProblem
 >>> s, o, w, y = sp.symbols("s o w y")
 >>> problem = EnergyProblem(Energy(s**2 / 2 + o**2 / 2 - w * s * o - s, [s, o], [w],
 ...                                outputs=[o]), EnergyCost((o - y) ** 2 / 2, [y]),

@@ -3,7 +3,7 @@
 Every error says what is wrong and how to fix it; the CLI prints the message
 (no traceback) and exits with status 2.
 
->>> from derive.errors import DerivationError, UndeclaredSymbolError
+>>> from glep.derive.errors import DerivationError, UndeclaredSymbolError
 >>> issubclass(UndeclaredSymbolError, DerivationError)
 True
 """

@@ -22,7 +22,7 @@ the kick),
 equal to BPTT through the same leapfrog as β → 0, exactly at every β for a quadratic H.
 
 >>> import sympy as sp
->>> from derive.vectorized import InputMatrix, VectorizedHamiltonian
+>>> from glep.derive.vectorized import InputMatrix, VectorizedHamiltonian
 >>> phi, pi, A = sp.symbols("phi pi A")
 >>> B = InputMatrix("B")
 >>> H = VectorizedHamiltonian(pi**2 / 2 + A * phi**2 / 2 - phi * B.drive, position=phi,

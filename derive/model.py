@@ -5,7 +5,7 @@ the first-order vector field in the problem's own state coordinates, and, when t
 system has a Hamiltonian form, the canonical pieces the symplectic integrators need.
 
 >>> import sympy as sp
->>> from derive import Hamiltonian, Problem
+>>> from glep.derive import Hamiltonian, Problem
 >>> t = sp.Symbol("t")
 >>> q, p = sp.Function("q")(t), sp.Function("p")(t)
 >>> k = sp.Symbol("k")

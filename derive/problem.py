@@ -1,7 +1,7 @@
 """A problem: a system, a cost and the numbers needed to simulate and learn.
 
 >>> import sympy as sp
->>> from derive import Cost, Lagrangian, Problem
+>>> from glep.derive import Cost, Lagrangian, Problem
 >>> t = sp.Symbol("t")
 >>> q, u, y = (sp.Function(n)(t) for n in "quy")
 >>> m, k = sp.symbols("m k")

@@ -15,7 +15,7 @@ Everything is derived in canonical coordinates of the variational form ``H̃``
 plain expressions code generation prints; :func:`derive_rules` the rule objects.
 
 >>> from pathlib import Path
->>> from codegen.systemfile import load_problem
+>>> from glep.derive.systemfile import load_problem
 >>> problem = load_problem(Path(__file__).parent.parent / "systems" / "pendulum.py")
 >>> rules = derive_rules(problem)
 >>> rules["HEL"].practicality.forward_only, rules["CIVP"].practicality.needs_jacobian

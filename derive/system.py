@@ -1,7 +1,7 @@
 """Declarations: a Lagrangian or a Hamiltonian, a cost, and a problem with numbers.
 
 >>> import sympy as sp
->>> from derive import Lagrangian
+>>> from glep.derive import Lagrangian
 >>> t = sp.Symbol("t")
 >>> q = sp.Function("q")(t)
 >>> m, k = sp.symbols("m k", positive=True)

@@ -6,7 +6,7 @@ proportional to the mass matrix, ``F = ½ γ q̇ᵀ M q̇`` with constant ``M`` 
 dissipation has no Lagrangian, and no GLEP rule applies (the adjoint still does).
 
 >>> import sympy as sp
->>> from derive import Lagrangian
+>>> from glep.derive import Lagrangian
 >>> t = sp.Symbol("t")
 >>> q = sp.Function("q")(t)
 >>> m, k, c = sp.symbols("m k c")

@@ -10,7 +10,7 @@ Change the number of masses with ``glep ... --set n=16``.
 
 import sympy as sp
 
-from derive import Cost, Lagrangian, Problem
+from glep import Cost, Lagrangian, Problem
 
 n = 8
 t = sp.Symbol("t")

@@ -11,7 +11,7 @@ positions a teacher chain produced under the same force; ``glep data identificat
 
 import sympy as sp
 
-from derive import Cost, Lagrangian, Problem
+from glep import Cost, Lagrangian, Problem
 
 n = 4
 t = sp.Symbol("t")

@@ -9,7 +9,7 @@ target signal. Masses, springs and couplings are all learnable.
 
 import sympy as sp
 
-from derive import Cost, Lagrangian, Problem
+from glep import Cost, Lagrangian, Problem
 
 n = 6
 t = sp.Symbol("t")

@@ -9,7 +9,7 @@ still applies to it, by backward integration.
 
 import sympy as sp
 
-from derive import Cost, Lagrangian, Problem
+from glep import Cost, Lagrangian, Problem
 
 t = sp.Symbol("t")
 q = sp.Function("q")(t)

@@ -13,8 +13,7 @@ with autograd through the relaxed chain (implicit differentiation per block).
 
 import sympy as sp
 
-from derive.chain import EnergyChain, FeedForward
-from derive.energy import Energy, EnergyCost
+from glep import Energy, EnergyChain, EnergyCost, FeedForward
 
 n_in = 4
 n_blocks = 3

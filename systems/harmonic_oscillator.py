@@ -5,7 +5,7 @@
 
 import sympy as sp
 
-from derive import Cost, Lagrangian, Problem
+from glep import Cost, Lagrangian, Problem
 
 t = sp.Symbol("t")
 q = sp.Function("q")(t)

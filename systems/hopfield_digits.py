@@ -14,7 +14,7 @@ import random
 
 import sympy as sp
 
-from derive.energy import Energy, EnergyCost, EnergyProblem
+from glep import Energy, EnergyCost, EnergyProblem
 
 n_in = 64
 hidden = 32

@@ -9,7 +9,7 @@ exactness tests of the EP family (THEORY.md §7–§8) run here.
 
 import sympy as sp
 
-from derive.energy import Energy, EnergyCost, EnergyProblem
+from glep import Energy, EnergyCost, EnergyProblem
 
 s1, s2, s3, o1, o2 = units = sp.symbols("s1 s2 s3 o1 o2")
 x1, x2 = sp.symbols("x1 x2")

@@ -9,7 +9,7 @@ masses, so PFVP and HEL need the boundary residual R_0 = ∂θp(0)·∂βq(0). W
 
 import sympy as sp
 
-from derive import Cost, Lagrangian, Problem, momentum
+from glep import Cost, Lagrangian, Problem, momentum
 
 fixed = "velocity"  # or "momentum"
 n = 3

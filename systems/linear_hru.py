@@ -8,8 +8,7 @@ Quadratic, so the centered discrete echo (RHEL) equals BPTT at every β.
 
 import sympy as sp
 
-from derive.hru import HRUProblem
-from derive.vectorized import InputMatrix, VectorizedHamiltonian
+from glep import HRUProblem, InputMatrix, VectorizedHamiltonian
 
 phi, pi = sp.symbols("phi pi")  # one unit's position and momentum
 A = sp.Symbol("A")  # stiffness per unit, shape (n,)

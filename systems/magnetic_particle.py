@@ -9,7 +9,7 @@ while PFVP (backward integration) still gives exact gradients.
 
 import sympy as sp
 
-from derive import Cost, Lagrangian, Problem
+from glep import Cost, Lagrangian, Problem
 
 t = sp.Symbol("t")
 x, y = sp.Function("x")(t), sp.Function("y")(t)

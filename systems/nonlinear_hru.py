@@ -8,8 +8,7 @@ printed in a stable form (no overflow). Not quadratic: RHEL's bias is O(β²).
 
 import sympy as sp
 
-from derive.hru import HRUProblem
-from derive.vectorized import InputMatrix, LogCosh, VectorizedHamiltonian
+from glep import HRUProblem, InputMatrix, LogCosh, VectorizedHamiltonian
 
 phi, pi = sp.symbols("phi pi")  # one unit's position and momentum
 A, b, alpha = sp.symbols("A b alpha")  # per-unit vectors, shape (n,)

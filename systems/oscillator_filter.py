@@ -11,7 +11,7 @@ should reproduce a target signal, a fixed linear filter of the input
 
 import sympy as sp
 
-from derive import Cost, Lagrangian, Problem
+from glep import Cost, Lagrangian, Problem
 
 n = 6
 t = sp.Symbol("t")

@@ -5,7 +5,7 @@
 
 import sympy as sp
 
-from derive import Cost, Lagrangian, Problem
+from glep import Cost, Lagrangian, Problem
 
 g = 9.81
 t = sp.Symbol("t")

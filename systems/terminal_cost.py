@@ -9,7 +9,7 @@ PFVP and HEL absorb the terminal cost by kicking the nudged run's final momentum
 
 import sympy as sp
 
-from derive import Cost, Lagrangian, Problem
+from glep import Cost, Lagrangian, Problem
 
 t = sp.Symbol("t")
 q1, q2 = sp.Function("q1")(t), sp.Function("q2")(t)

@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from codegen.systemfile import load_problem
-from derive.problem import Problem
+from glep.derive.problem import Problem
+from glep.derive.systemfile import load_problem
 
 ROOT = Path(__file__).resolve().parent.parent
 SYSTEMS = ROOT / "systems"
@@ -30,7 +30,7 @@ def problem(name: str, **overrides):
 
 def generated(name: str, backend: str = "numpy"):
     """The committed generated module of a bundled system."""
-    return importlib.import_module(f"generated.{name}_{backend}")
+    return importlib.import_module(f"glep.generated.{name}_{backend}")
 
 
 def relative_error(estimate, reference) -> float:

@@ -11,11 +11,11 @@ import numpy as np
 import pytest
 import sympy as sp
 
-from codegen.cli import main
-from codegen.emit import load_module, render
-from codegen.printers import NumPyPrinter, eliminate_common
-from derive import Hamiltonian, Lagrangian, Problem
-from derive.errors import CodegenError
+from glep.cli import main
+from glep.codegen.emit import load_module, render
+from glep.codegen.printers import NumPyPrinter, eliminate_common
+from glep.derive import Hamiltonian, Lagrangian, Problem
+from glep.derive.errors import CodegenError
 from tests.conftest import ROOT, SYSTEMS
 
 
@@ -23,7 +23,7 @@ def _emit_in_subprocess(out, seed):
     env = {**os.environ, "PYTHONHASHSEED": str(seed)}
     files = [str(p) for p in sorted(SYSTEMS.glob("[!_]*.py"))]
     subprocess.run(
-        [sys.executable, "-m", "codegen.cli", "emit", *files, "--out", str(out)],
+        [sys.executable, "-m", "glep.cli", "emit", *files, "--out", str(out)],
         check=True,
         env=env,
         cwd=ROOT,

@@ -8,9 +8,9 @@ import textwrap
 import pytest
 import sympy as sp
 
-from codegen.cli import main
-from derive.energy import Energy, EnergyCost, EnergyProblem
-from derive.errors import CostError, EnergyError, OutputError, UndeclaredSymbolError
+from glep.cli import main
+from glep.derive.energy import Energy, EnergyCost, EnergyProblem
+from glep.derive.errors import CostError, EnergyError, OutputError, UndeclaredSymbolError
 from tests.conftest import SYSTEMS
 
 RULE_KEYS = {
@@ -76,7 +76,7 @@ def _write(tmp_path, body):
     path = tmp_path / "bad.py"
     path.write_text(textwrap.dedent("""\
         import sympy as sp
-        from derive.energy import Energy, EnergyCost, EnergyProblem
+        from glep.derive.energy import Energy, EnergyCost, EnergyProblem
         s, o, w, y = sp.symbols("s o w y")
     """) + textwrap.dedent(body))
     return str(path)

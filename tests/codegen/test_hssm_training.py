@@ -8,7 +8,7 @@ import math
 import pytest
 import torch
 
-from codegen import hssm
+from glep.learn import hssm
 
 
 def _two_tones(cases: int, seed: int, length: int = 24):

@@ -7,7 +7,7 @@ import math
 
 import pytest
 
-from codegen.cli import main
+from glep.cli import main
 from tests.conftest import SYSTEMS
 
 RULE_KEYS = {

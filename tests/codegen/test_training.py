@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 import torch
 
-from codegen import datasets
-from codegen.cli import main
-from codegen.emit import load_module
-from codegen.train import train
+from glep.cli import main
+from glep.codegen.emit import load_module
+from glep.learn import datasets
+from glep.learn.train import train
 from tests.conftest import SYSTEMS, problem, relative_error
 
 
@@ -193,7 +193,7 @@ def test_bad_data_gives_a_clear_message_and_exit_2(tmp_path, capsys, change, fra
 
 
 def test_interrupted_training_keeps_the_log_and_the_last_parameters(tmp_path, monkeypatch):
-    import codegen.train as training
+    import glep.learn.train as training
 
     p = problem("chain_identification")
     data = _as_data(datasets.identification(p, trajectories=4))

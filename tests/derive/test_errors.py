@@ -9,10 +9,10 @@ import textwrap
 import pytest
 import sympy as sp
 
-from codegen.cli import main
-from codegen.simulation import simulate
-from codegen.systemfile import load_problem
-from derive import Cost, Lagrangian, Problem, errors
+from glep.cli import main
+from glep.derive import Cost, Lagrangian, Problem, errors
+from glep.derive.systemfile import load_problem
+from glep.learn.simulation import simulate
 from tests.conftest import problem
 
 t = sp.Symbol("t")
@@ -148,7 +148,7 @@ BAD_FILES = {
     "undeclared.py": (
         """
         import sympy as sp
-        from derive import Lagrangian, Problem
+        from glep.derive import Lagrangian, Problem
         t = sp.Symbol("t")
         q = sp.Function("q")(t)
         m = sp.Symbol("m")
@@ -160,7 +160,7 @@ BAD_FILES = {
     "degenerate.py": (
         """
         import sympy as sp
-        from derive import Lagrangian, Problem
+        from glep.derive import Lagrangian, Problem
         t = sp.Symbol("t")
         q = sp.Function("q")(t)
         problem = Problem(Lagrangian(q.diff(t) * q - q**2, [q], []),
@@ -171,7 +171,7 @@ BAD_FILES = {
     "horizon.py": (
         """
         import sympy as sp
-        from derive import Lagrangian, Problem
+        from glep.derive import Lagrangian, Problem
         t = sp.Symbol("t")
         q = sp.Function("q")(t)
         problem = Problem(Lagrangian(q.diff(t)**2 - q**2, [q], []),

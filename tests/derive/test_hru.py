@@ -9,11 +9,11 @@ import pytest
 import sympy as sp
 import torch
 
-from codegen.cli import main
-from codegen.emit import load_module, render
-from derive.errors import NotSeparableError, VectorizedDeclarationError
-from derive.hru import HRUProblem
-from derive.vectorized import InputMatrix, LogCosh, VectorizedHamiltonian
+from glep.cli import main
+from glep.codegen.emit import load_module, render
+from glep.derive.errors import NotSeparableError, VectorizedDeclarationError
+from glep.derive.hru import HRUProblem
+from glep.derive.vectorized import InputMatrix, LogCosh, VectorizedHamiltonian
 from tests.conftest import SYSTEMS, problem, relative_error
 
 F64 = torch.float64
@@ -76,7 +76,7 @@ def test_log_cosh_is_printed_stably():
 
 def test_emitted_source_does_not_grow_with_n():
     path = SYSTEMS / "nonlinear_hru.py"
-    from codegen.systemfile import load_problem
+    from glep.derive.systemfile import load_problem
 
     small = load_problem(path)
     small.settings["n_units"] = 4

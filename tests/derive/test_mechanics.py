@@ -7,7 +7,7 @@ import sympy as sp
 from sympy.calculus.euler import euler_equations
 from sympy.physics.mechanics import LagrangesMethod, dynamicsymbols
 
-from derive import Hamiltonian, Lagrangian
+from glep.derive import Hamiltonian, Lagrangian
 from tests.conftest import BUNDLED, problem
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import sympy as sp
 
-from derive import Hamiltonian, Lagrangian
+from glep.derive import Hamiltonian, Lagrangian
 from tests.conftest import BUNDLED, problem
 
 t = sp.Symbol("t")
@@ -73,7 +73,7 @@ def test_bundled_systems_are_time_reversible_unless_meant_not_to_be(name):
 
 
 def test_velocity_dependent_cost_breaks_time_reversal():
-    from derive import Cost, Problem
+    from glep.derive import Cost, Problem
 
     p = Problem(
         Lagrangian(m * q.diff(t) ** 2 / 2 - k * q**2 / 2, [q], [m, k]),

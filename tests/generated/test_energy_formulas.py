@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from codegen.energy import load_energy_module
+from glep.codegen.emit import load_module
 from tests.conftest import problem, relative_error
 
 CASES = [("hopfield_smooth", {}), ("hopfield_digits", {"n_in": 5, "hidden": 4, "n_out": 3})]
@@ -23,7 +23,7 @@ def _hand_energy(module, z, theta, x):
 
 @pytest.mark.parametrize("name, overrides", CASES)
 def test_primitives_match_autograd(name, overrides):
-    module = load_energy_module(problem(name, **overrides), "torch")
+    module = load_module(problem(name, **overrides), "torch")
     gen = torch.Generator().manual_seed(0)
     theta = {k: v.clone().requires_grad_(True) for k, v in module.initial_params().items()}
     x = torch.rand((3, sum(module.INPUT_SIZES)), generator=gen, dtype=torch.float64)
@@ -53,7 +53,7 @@ def test_primitives_match_autograd(name, overrides):
 
 @pytest.mark.parametrize("name, overrides", CASES)
 def test_cost_gradient_matches_autograd(name, overrides):
-    module = load_energy_module(problem(name, **overrides), "torch")
+    module = load_module(problem(name, **overrides), "torch")
     z = torch.rand((2, module.N), dtype=torch.float64, requires_grad=True)
     y = torch.as_tensor(module.DEFAULT_TARGETS, dtype=torch.float64)[:2]
     (auto,) = torch.autograd.grad(module.cost(z, y).sum(), z)
@@ -69,7 +69,7 @@ def test_layered_derivation_does_not_depend_on_the_layer_sizes():
 
 def test_numpy_and_torch_relaxations_agree():
     p = problem("hopfield_digits", n_in=5, hidden=4, n_out=3)
-    a, b = load_energy_module(p, "numpy"), load_energy_module(p, "torch")
+    a, b = load_module(p, "numpy"), load_module(p, "torch")
     za = a.relax(a.initial_params(), method="async")
     zb = b.relax({k: torch.as_tensor(v) for k, v in a.initial_params().items()}, method="async")
     np.testing.assert_allclose(zb.numpy(), za, atol=1e-12)

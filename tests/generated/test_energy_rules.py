@@ -9,7 +9,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from codegen.energy import finite_difference, load_energy_module
+from glep.codegen.emit import load_module
+from glep.verify.energy import finite_difference
 from tests.conftest import problem, relative_error
 
 BETAS = (1e-2, 3e-3, 1e-3)
@@ -21,14 +22,14 @@ def _flat(grad):
 
 @pytest.fixture(scope="module")
 def smooth():
-    module = load_energy_module(problem("hopfield_smooth"), "numpy")
+    module = load_module(problem("hopfield_smooth"), "numpy")
     theta = module.initial_params()
     return module, theta, module.implicit_gradient(theta)
 
 
 @pytest.fixture(scope="module")
 def layered():
-    module = load_energy_module(problem("hopfield_digits", n_in=8, hidden=6, n_out=3), "numpy")
+    module = load_module(problem("hopfield_digits", n_in=8, hidden=6, n_out=3), "numpy")
     theta = module.initial_params()
     return module, theta, module.implicit_gradient(theta)
 
@@ -178,8 +179,8 @@ def test_asynchronous_relaxation_needs_about_half_the_iterations(layered):
 
 def test_torch_module_agrees_and_gradients_flow():
 
-    numpy_module = load_energy_module(problem("hopfield_smooth"), "numpy")
-    torch_module = load_energy_module(problem("hopfield_smooth"), "torch")
+    numpy_module = load_module(problem("hopfield_smooth"), "numpy")
+    torch_module = load_module(problem("hopfield_smooth"), "torch")
     theta = numpy_module.initial_params()
     g_np = numpy_module.gradient(theta, rule="C-EP", beta=1e-3)["grad"]
     g_t = torch_module.gradient(torch_module.initial_params(), rule="C-EP", beta=1e-3)["grad"]

@@ -13,12 +13,12 @@ import numpy as np
 import pytest
 import sympy as sp
 
-from codegen.cli import main
-from codegen.energy import load_energy_module
-from codegen.ffebm import finite_difference, load_chain_module, per_parameter_cosine
-from derive.chain import EnergyChain, FeedForward
-from derive.energy import Energy, EnergyCost
-from derive.errors import EnergyError
+from glep.cli import main
+from glep.codegen.emit import load_module
+from glep.derive.chain import EnergyChain, FeedForward
+from glep.derive.energy import Energy, EnergyCost
+from glep.derive.errors import EnergyError
+from glep.verify.chain import finite_difference, per_parameter_cosine
 from tests.conftest import SYSTEMS, problem, relative_error
 
 
@@ -30,8 +30,8 @@ def _numpy(grad):
 @pytest.fixture(scope="module")
 def chain():
     chain = problem("ff_ebm")
-    numpy_module = load_chain_module(chain, "numpy")
-    torch_module = load_chain_module(chain, "torch")
+    numpy_module = load_module(chain, "numpy")
+    torch_module = load_module(chain, "torch")
     theta = numpy_module.initial_params()
     implicit = _numpy(torch_module.implicit_gradient(theta)["grad"])
     return chain, numpy_module, torch_module, theta, implicit
@@ -82,8 +82,8 @@ def test_one_block_is_centered_ep_exactly():
                         inputs={energy.inputs[0]: base.input_values},
                         targets={base.targets[0]: base.target_values}, relaxation="async",
                         name="one_block")
-    module = load_chain_module(chain, "numpy")
-    reference = load_energy_module(base, "numpy")
+    module = load_module(chain, "numpy")
+    reference = load_module(base, "numpy")
     theta = reference.initial_params()
     for beta in (1e-3, 0.1):
         ff = module.gradient(theta, beta=beta)
@@ -102,9 +102,9 @@ def test_identity_map_between_two_blocks():
     chain = EnergyChain([first, second], [FeedForward()], EnergyCost((p - y) ** 2 / 2, [y]),
                         params={w: 0.4, v: -0.3}, inputs={x: [1.0, -0.5]},
                         targets={y: [0.2, 0.7]}, name="identity")
-    module = load_chain_module(chain, "numpy")
+    module = load_module(chain, "numpy")
     theta = module.initial_params()
-    implicit = _numpy(load_chain_module(chain, "torch").implicit_gradient(theta)["grad"])
+    implicit = _numpy(load_module(chain, "torch").implicit_gradient(theta)["grad"])
     fd = finite_difference(module, theta)
     grad = module.gradient(theta, beta=1e-4)["grad"]
     for name in ("w", "v"):

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 
-from generated import linear_hru_numpy, linear_hru_torch, nonlinear_hru_torch
+from glep.generated import linear_hru_numpy, linear_hru_torch, nonlinear_hru_torch
 from tests.conftest import relative_error
 
 F64 = torch.float64
@@ -156,7 +156,7 @@ def test_zero_incoming_gradient_gives_zero_gradients():
 
 
 def test_hssm_with_glu_blocks_matches_bptt():
-    from codegen.hssm import HSSM
+    from glep.learn.hssm import HSSM
 
     torch.manual_seed(3)
     model = HSSM(3, 4, hidden=6, units=5, blocks=3, unit="nonlinear", dt=0.3, beta=1e-5,

@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 import torch
 
-from codegen.emit import load_module
-from codegen.verify import finite_difference, torchdiffeq_reference
+from glep.codegen.emit import load_module
+from glep.verify.continuous import finite_difference, torchdiffeq_reference
 from tests.conftest import problem, relative_error
 
 EXACT_SYSTEMS = [

@@ -11,7 +11,7 @@ import torch
 from sympy.calculus.euler import euler_equations
 from sympy.physics.mechanics import LagrangesMethod
 
-from derive.model import Model
+from glep.derive.model import Model
 from tests.conftest import BUNDLED, generated, problem, relative_error
 
 

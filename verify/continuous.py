@@ -14,18 +14,14 @@ import math
 
 import numpy as np
 
-from derive.errors import RuleError
-from derive.problem import Problem
-from derive.rules import RULES, Learning
+from glep.codegen.emit import load_module
+from glep.derive.errors import RuleError
+from glep.derive.problem import Problem
+from glep.derive.rules import RULES, Learning
 
-from .emit import load_module
+from .common import central_differences, relative_error
 
 TOLERANCE = 1e-6
-
-
-def _relative(estimate, reference) -> float:
-    estimate, reference = np.asarray(estimate, float), np.asarray(reference, float)
-    return float(np.linalg.norm(estimate - reference) / max(np.linalg.norm(reference), 1e-300))
 
 
 def torchdiffeq_reference(torch_module, problem: Problem, steps: int) -> dict:
@@ -75,24 +71,18 @@ def torchdiffeq_reference(torch_module, problem: Problem, steps: int) -> dict:
 def finite_difference(loss, theta, z0, relative_step=1e-5) -> dict:
     """Central differences of ``loss(z0, theta)`` (batched: one call per argument)."""
     theta, z0 = np.asarray(theta, float), np.asarray(z0, float)
-
-    def central(values, evaluate):
-        steps = relative_step * np.maximum(1.0, np.abs(values))
-        shifts = np.concatenate([np.diag(steps), -np.diag(steps)])
-        out = np.asarray(evaluate(values + shifts))
-        half = len(values)
-        return (out[:half] - out[half:]) / (2 * steps)
-
     return {
-        "grad": central(theta, lambda thetas: loss(z0, thetas)),
-        "z0": central(z0, lambda states: loss(states, theta)),
+        "grad": central_differences(lambda thetas: loss(z0, thetas), theta,
+                                    relative_step=relative_step, batched=True),
+        "z0": central_differences(lambda states: loss(states, theta), z0,
+                                  relative_step=relative_step, batched=True),
     }
 
 
 def _health(module, rule, z0, theta, beta, steps, gradient) -> dict:
     health = dict(gradient["health"])
     half = module.gradient(z0, theta, rule=rule, beta=beta / 2, steps=steps)["theta"]
-    change = _relative(gradient["theta"], half)
+    change = relative_error(gradient["theta"], half)
     bias = 4.0 / 3.0 * change  # centered: bias(β) ≈ Kβ², so g(β) − g(β/2) ≈ ¾ Kβ²
     health["bias"] = bias
     roundoff = 1e-15 * math.sqrt(steps)
@@ -102,7 +92,7 @@ def _health(module, rule, z0, theta, beta, steps, gradient) -> dict:
         health["retrace_error"] = module.echo_retrace(z0, theta, steps=steps)
         fine = module.simulate(z0, theta, steps=2 * steps)[-1]
         coarse = module.simulate(z0, theta, steps=steps)[-1]
-        health["integrator_error"] = 16 / 15 * _relative(coarse, fine)
+        health["integrator_error"] = 16 / 15 * relative_error(coarse, fine)
     return health
 
 
@@ -145,19 +135,20 @@ def check(problem: Problem, *, rules=None, beta: float = 1e-4, steps: int | None
         entry = {"available": True, "practical": practicality.practical,
                  "grad": dict(zip(params, map(float, gradient["theta"])))}
         if rule == "CBVP":
-            fd = _cbvp_differences(
+            fd = central_differences(
                 lambda th, b=gradient["health"]["boundary"]: numpy_module.boundary_value_loss(
                     z0, th, steps=steps, boundary=b
                 ),
                 theta,
             )
             entry.update(reference="finite_difference", loss=float(gradient["loss"]),
-                         rel_err=_relative(gradient["theta"], fd),
+                         rel_err=relative_error(gradient["theta"], fd),
                          health={"condition": gradient["health"]["condition"]})
         else:
-            entry.update(reference="adjoint", rel_err=_relative(gradient["theta"], adjoint["grad"]),
+            entry.update(reference="adjoint",
+                         rel_err=relative_error(gradient["theta"], adjoint["grad"]),
                          z0=list(map(float, gradient["z0"])),
-                         z0_rel_err=_relative(gradient["z0"], adjoint["z0"]))
+                         z0_rel_err=relative_error(gradient["z0"], adjoint["z0"]))
             if rule != "adjoint":
                 entry["health"] = _health(numpy_module, rule, z0, theta, beta, steps, gradient)
         entry["ok"] = entry["rel_err"] <= TOLERANCE
@@ -177,11 +168,25 @@ def check(problem: Problem, *, rules=None, beta: float = 1e-4, steps: int | None
     }
 
 
-def _cbvp_differences(loss, theta, relative_step=1e-5):
-    steps = relative_step * np.maximum(1.0, np.abs(theta))
-    grad = np.empty_like(theta)
-    for i, h in enumerate(steps):
-        shift = np.zeros_like(theta)
-        shift[i] = h
-        grad[i] = (loss(theta + shift) - loss(theta - shift)) / (2 * h)
-    return grad
+def report_text(report: dict) -> str:
+    """The check as ``glep check`` prints it."""
+    out = []
+    ref = report["reference"]["adjoint"]
+    out.append(f"{report['system']}: loss {report['loss']:.12g}; β = {report['beta']:g}, "
+          f"{report['steps']} RK4 steps")
+    out.append(f"reference: {ref['method']}; finite differences of the RK4 loss")
+    fd = np.array(list(report["reference"]["finite_difference"]["grad"].values()))
+    adjoint = np.array(list(ref["grad"].values()))
+    spread = np.linalg.norm(fd - adjoint) / max(np.linalg.norm(adjoint), 1e-300)
+    out.append(f"adjoint vs finite differences: {spread:.1e}")
+    out.append(f"\n  {'rule':<8} {'rel_err':>9} {'vs':<18} {'practical':<9}  health")
+    for name, entry in report["rules"].items():
+        if not entry["available"]:
+            out.append(f"  {name:<8} {'—':>9} {'unavailable':<18} {'no':<9}  {entry['reason']}")
+            continue
+        health = ", ".join(f"{k} {v:.2g}" for k, v in entry.get("health", {}).items()
+                           if isinstance(v, float))
+        verdict = "" if entry["ok"] else "  MISMATCH"
+        out.append(f"  {name:<8} {entry['rel_err']:>9.1e} {entry['reference']:<18} "
+              f"{'yes' if entry['practical'] else 'no':<9}  {health}{verdict}")
+    return "\n".join(out)

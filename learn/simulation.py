@@ -1,7 +1,7 @@
 """Simulate a problem through its generated module, with glep's own input checks.
 
 >>> from pathlib import Path
->>> from codegen.systemfile import load_problem
+>>> from glep.derive.systemfile import load_problem
 >>> problem = load_problem(Path(__file__).parent.parent / "systems" / "double_pendulum.py")
 >>> simulate(problem, method="leapfrog")  # doctest: +ELLIPSIS
 Traceback (most recent call last):
@@ -13,11 +13,10 @@ derive.errors.NotSeparableError: double_pendulum: leapfrog needs a separable Ham
 
 from __future__ import annotations
 
-from derive.errors import HorizonError, StepsError
-from derive.model import Model
-from derive.problem import Problem
-
-from .emit import load_module
+from glep.codegen.emit import load_module
+from glep.derive.errors import HorizonError, StepsError
+from glep.derive.model import Model
+from glep.derive.problem import Problem
 
 
 def simulate(problem: Problem, *, method="rk4", backend="numpy", horizon=None, steps=None,

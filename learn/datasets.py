@@ -25,9 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
-from derive.errors import DataError
-
-from .emit import load_module
+from glep.codegen.emit import load_module
+from glep.derive.errors import DataError
 
 REQUIRED = ("t", "inputs", "targets")
 

@@ -17,8 +17,8 @@ import ast
 import types
 from pathlib import Path
 
-from derive.errors import DerivationError, SystemFileError
-from derive.problem import ProblemBase
+from .errors import DerivationError, SystemFileError
+from .problem import ProblemBase
 
 
 def parse_setting(text: str):

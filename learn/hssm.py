@@ -9,7 +9,7 @@ the ordinary torch modules in between backpropagate as usual.
 Train on a UEA/UCR dataset shipped inside ``aeon`` (the ``data`` extra; nothing is
 downloaded), paired RHEL/BPTT runs from the same initialization and batch order::
 
-    python -m codegen.hssm --dataset BasicMotions --seeds 0 1 2 --epochs 60 \\
+    python -m glep.learn.hssm --dataset BasicMotions --seeds 0 1 2 --epochs 60 \\
         --out results/hssm_basicmotions.md
 
 >>> model = HSSM(3, 4, hidden=8, units=6, blocks=2, unit="linear", dt=0.5)
@@ -30,7 +30,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from generated import linear_hru_torch, nonlinear_hru_torch
+from glep.generated import linear_hru_torch, nonlinear_hru_torch
 
 UNITS = {"linear": linear_hru_torch.LinearHRU, "nonlinear": nonlinear_hru_torch.NonlinearHRU}
 MODULES = {"linear": linear_hru_torch, "nonlinear": nonlinear_hru_torch}
@@ -220,7 +220,7 @@ def table(results, dataset, command) -> str:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m codegen.hssm",
+    p = argparse.ArgumentParser(prog="python -m glep.learn.hssm",
                                 description="Train HSSMs with RHEL and BPTT, paired by seed.")
     p.add_argument("--dataset", default="BasicMotions", help="aeon UEA/UCR dataset name")
     p.add_argument("--unit", choices=sorted(UNITS), default="linear")
@@ -255,7 +255,7 @@ def main(argv=None) -> int:
             with jsonl.open("a", encoding="utf-8") as handle:
                 handle.write(json.dumps(r) + "\n")
             print(json.dumps(r), flush=True)
-    command = "python -m codegen.hssm " + " ".join(argv if argv is not None else sys.argv[1:])
+    command = "python -m glep.learn.hssm " + " ".join(argv if argv is not None else sys.argv[1:])
     text = table(results, f"{args.dataset} ({args.unit} HRU)", command)
     with args.out.open("a", encoding="utf-8") as handle:
         handle.write(text + "\n")

@@ -12,20 +12,19 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import sympy as sp
 
-from derive.errors import DerivationError
-from derive.problem import Problem
-from derive.rules import RULES, derive_rules
-from derive.system import Hamiltonian
+from glep import systems
+from glep.codegen.emit import BACKENDS, module_name, render, write_atomically
+from glep.codegen.kinds import kind_of
+from glep.derive.errors import DerivationError
+from glep.derive.problem import Problem
+from glep.derive.rules import RULES
+from glep.derive.systemfile import load_problem, parse_setting
+from glep.learn.datasets import GENERATORS, fir_baseline, load_data
+from glep.learn.train import OPTIMIZERS, TRAINING_RULES, plot_losses, train
+from glep.verify import check, report_text
 
-from .datasets import GENERATORS, fir_baseline, load_data
-from .emit import BACKENDS, module_name, render, write_atomically
-from .systemfile import load_problem, parse_setting
-from .train import OPTIMIZERS, TRAINING_RULES, plot_losses, train
-from .verify import check
-
-SYSTEMS_DIR = Path(__file__).resolve().parent.parent / "systems"
+SYSTEMS_DIR = Path(systems.__file__).resolve().parent
 
 
 def source_name(path: Path) -> str:
@@ -39,194 +38,33 @@ def _load(path, settings) -> Problem:
     return load_problem(path, overrides)
 
 
-#: CLI handlers of other kinds of problems: ``problem class → {"derive" | "rules" |
-#: "check": handler(problem, args) -> exit code}``, registered by the modules that
-#: implement them (imported from ``codegen/__init__.py``).
-HANDLERS: dict[type, dict] = {}
-
-
-def _handler(problem, command):
-    for kind, handlers in HANDLERS.items():
-        if isinstance(problem, kind):
-            if command not in handlers:
-                raise DerivationError(
-                    f"glep {command} does not apply to a {type(problem).__name__} problem"
-                )
-            return handlers[command]
-    return None
-
-
-def _show(expr, latex: bool, plain_of) -> str:
-    return sp.latex(expr) if latex else sp.sstr(plain_of(expr))
-
-
 def cmd_derive(args) -> int:
     problem = _load(args.file, args.set)
-    if handler := _handler(problem, "derive"):
-        return handler(problem, args)
-    system = problem.system
-    def show(expr):
-        return _show(expr, args.latex, system.plain)
-
-    out = []
-    kind = system.kind.capitalize()
-    out.append(
-        f"{problem.name}: {kind} with {len(system.coords)} coordinate(s), "
-        f"{len(problem.params)} parameter(s), {len(system.inputs)} input(s)"
-    )
-    if isinstance(system, Hamiltonian):
-        out.append(f"\nHamiltonian\n  H = {show(system.expr)}")
-        out.append("\nHamilton's equations")
-        out += [f"  {show(e.lhs)} = {show(e.rhs)}" for e in system.hamilton_equations()]
-        separable = system.is_separable()
-        lagrangian = None
-        try:
-            lagrangian = system.to_lagrangian()
-            out.append(f"\nLagrangian (inverse Legendre transform)\n  L = {show(lagrangian.expr)}")
-        except DerivationError as error:
-            out.append(f"\nLagrangian: none ({error})")
-    else:
-        out.append(f"\nLagrangian\n  L = {show(system.expr)}")
-        if system.dissipation is not None:
-            out.append(f"  Rayleigh dissipation F = {show(system.dissipation)}")
-        out.append("\nEuler–Lagrange equations")
-        out += [f"  0 = {show(e.lhs)}" for e in system.euler_lagrange()]
-        mass = system.mass_matrix()
-        constant = not (system.plain_mass_matrix.free_symbols & set(system.q))
-        structure = "diagonal" if mass.is_diagonal() else "full"
-        out.append(f"\nMass matrix ({'constant' if constant else 'state-dependent'}, {structure})")
-        out.append(f"  M = {show(mass)}")
-        out.append("\nAccelerations")
-        out += [
-            f"  {show(q.diff(system.time, 2))} = {show(a)}"
-            for q, a in zip(system.coords, system.accelerations())
-        ]
-        separable = None
-        try:
-            hamiltonian = system.to_hamiltonian()
-            h = _show(hamiltonian.expr, args.latex, hamiltonian.plain)
-            out.append(f"\nHamiltonian (Legendre transform)\n  H = {h}")
-            separable = hamiltonian.is_separable()
-        except DerivationError as error:
-            out.append(f"\nHamiltonian: none ({error})")
-    reversal = problem.time_reversal()
-    out.append("\nProperties")
-    if reversal.reversible:
-        out.append("  time-reversal invariant: yes (an echo can replace backward integration)")
-    else:
-        out.append("  time-reversal invariant: no — " + "; ".join(reversal.reasons))
-    if separable is not None:
-        out.append(f"  separable H = T(p) + V(q): {'yes' if separable else 'no'}")
-    out.append(f"  dissipative: {'yes' if system.dissipation is not None else 'no'}")
-    if problem.cost is not None:
-        out.append(
-            f"\nCost\n  running c = {show(problem.running_cost)}"
-            f"\n  terminal ψ = {show(problem.terminal_cost)}"
-        )
-    print("\n".join(out))
+    print(kind_of(problem).describe(problem, args.latex))
     return 0
-
-
-def _show_object(value, latex: bool) -> str:
-    if isinstance(value, sp.MatrixBase) and max(value.shape) > 4 and not latex:
-        nonzero = sum(1 for e in value if e != 0)
-        return f"{value.shape[0]}×{value.shape[1]} matrix, {nonzero} non-zero entries (--latex)"
-    if isinstance(value, sp.Basic):
-        return sp.latex(value) if latex else sp.sstr(value)
-    return str(value)
 
 
 def cmd_rules(args) -> int:
     problem = _load(args.file, args.set)
-    if handler := _handler(problem, "rules"):
-        return handler(problem, args)
-    rules = derive_rules(problem)
+    kind = kind_of(problem)
     if args.json:
-        payload = {
-            "system": problem.name,
-            "rules": {name: rule.practicality.as_json() for name, rule in rules.items()},
-        }
+        rules = kind.rules(problem)
+        payload = {"system": problem.name,
+                   "rules": {name: rule.practicality.as_json() for name, rule in rules.items()}}
         print(json.dumps(payload, indent=2, ensure_ascii=False))
-        return 0
-    def show(value):
-        if args.latex and isinstance(value, sp.Basic):
-            value = problem.system.to_time(value)  # q_dot → dq/dt reads better in LaTeX
-        return _show_object(value, args.latex)
-
-    out = [f"{problem.name}: learning rules (GLEP, THEORY.md §2–§4)"]
-    bulk_rule = next((r for r in rules.values() if r.bulk), None)
-    if bulk_rule is not None:
-        out.append("\nbulk integrand ∂L/∂θ, contrasted between nudged runs by every GLEP rule")
-        out.append("(in brackets: the variables each parameter's update reads)")
-        for param, expr in bulk_rule.bulk.items():
-            reads = bulk_rule.practicality.reads.get(str(param), [])
-            out.append(f"  ∂L/∂{param} = {show(expr)}   [{', '.join(reads)}]")
-    for rule in rules.values():
-        status = "available" if rule.available else f"unavailable — {rule.practicality.reason}"
-        out.append(f"\n== {rule.name}: {rule.title} ({status})")
-        out.append("  phases:")
-        for i, phase in enumerate(rule.phases, 1):
-            out.append(
-                f"    {i}. {phase.trajectory:<10} {phase.direction:<15} from {phase.boundary}; "
-                f"nudging {phase.nudging}; signals {phase.signals}"
-            )
-        out.append("  estimator:")
-        out += [f"    {form}: {formula}" for form, formula in rule.estimator.items()]
-        if rule.residual:
-            out.append("  boundary terms:")
-            out += [f"    {k}: {show(v)}" for k, v in rule.residual.items()]
-        out.append("  initial-state gradient:")
-        out += [f"    {k} = {v}" for k, v in rule.initial_state_gradient.items()]
-    out.append("\npracticality")
-    header = (f"  {'rule':<8} {'avail':<6} {'fwd-only':<9} {'same-sys':<9} {'passes':<7} "
-              f"{'memory':<22} {'jacobian':<9} {'bvp':<5} {'local':<6} {'bias':<5} practical")
-    out.append(header)
-    for rule in rules.values():
-        p = rule.practicality
-
-        def yes(flag):
-            return "yes" if flag else "no"
-
-        out.append(
-            f"  {rule.name:<8} {yes(p.available):<6} {yes(p.forward_only):<9} "
-            f"{yes(p.same_system):<9} {p.passes:<7} {p.memory[:22]:<22} "
-            f"{yes(p.needs_jacobian):<9} {yes(p.needs_bvp):<5} {yes(p.local):<6} "
-            f"{p.bias_order:<5} {yes(p.practical)}"
-        )
-    impractical = [r for r in rules.values() if r.available and not r.practicality.practical]
-    for rule in impractical:
-        out.append(f"  {rule.name}: {rule.practicality.reason}")
-    print("\n".join(out))
+    else:
+        print(kind.rules_text(problem, args.latex))
     return 0
 
 
 def cmd_check(args) -> int:
     problem = _load(args.file, args.set)
-    if handler := _handler(problem, "check"):
-        return handler(problem, args)
-    rules = [args.rule] if args.rule else None
-    report = check(problem, rules=rules, beta=args.beta, steps=args.steps)
+    report = check(problem, rules=[args.rule] if args.rule else None, beta=args.beta,
+                   steps=args.steps)
     if args.json:
         print(json.dumps(report, indent=2, ensure_ascii=False))
     else:
-        ref = report["reference"]["adjoint"]
-        print(f"{report['system']}: loss {report['loss']:.12g}; β = {report['beta']:g}, "
-              f"{report['steps']} RK4 steps")
-        print(f"reference: {ref['method']}; finite differences of the RK4 loss")
-        fd = np.array(list(report["reference"]["finite_difference"]["grad"].values()))
-        adjoint = np.array(list(ref["grad"].values()))
-        spread = np.linalg.norm(fd - adjoint) / max(np.linalg.norm(adjoint), 1e-300)
-        print(f"adjoint vs finite differences: {spread:.1e}")
-        print(f"\n  {'rule':<8} {'rel_err':>9} {'vs':<18} {'practical':<9}  health")
-        for name, entry in report["rules"].items():
-            if not entry["available"]:
-                print(f"  {name:<8} {'—':>9} {'unavailable':<18} {'no':<9}  {entry['reason']}")
-                continue
-            health = ", ".join(f"{k} {v:.2g}" for k, v in entry.get("health", {}).items()
-                               if isinstance(v, float))
-            verdict = "" if entry["ok"] else "  MISMATCH"
-            print(f"  {name:<8} {entry['rel_err']:>9.1e} {entry['reference']:<18} "
-                  f"{'yes' if entry['practical'] else 'no':<9}  {health}{verdict}")
+        print(report_text(problem, report))
     return 0 if all(e.get("ok", True) for e in report["rules"].values()) else 1
 
 

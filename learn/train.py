@@ -17,10 +17,10 @@ from pathlib import Path
 
 import numpy as np
 
-from derive.errors import DataError, RuleError
+from glep.codegen.emit import load_module
+from glep.derive.errors import DataError, RuleError
 
 from .datasets import Trajectories
-from .emit import load_module
 
 TRAINING_RULES = ("HEL", "PFVP", "adjoint", "BPTT")
 OPTIMIZERS = ("adam", "sgd", "lbfgs")
@@ -168,7 +168,7 @@ def evaluate(module, theta, split, steps) -> float:
 
 def write_params(path, names, values) -> None:
     """Trained parameters as JSON ``{name: value}`` (written atomically)."""
-    from .emit import write_atomically
+    from glep.codegen.emit import write_atomically
 
     write_atomically(Path(path), json.dumps(dict(zip(names, map(float, values))), indent=2)
                      + "\n")

@@ -1,0 +1,44 @@
+"""glep: write a Lagrangian, get a learning rule.
+
+Declare a system (a Lagrangian, a Hamiltonian, a static energy, a chain of energies or a
+Hamiltonian recurrent unit) with learnable parameters and a cost; glep derives its
+dynamics and learning rules, emits NumPy and PyTorch modules and checks them against
+independent references.
+
+>>> import sympy as sp
+>>> import glep
+>>> t = sp.Symbol("t")
+>>> q = sp.Function("q")(t)
+>>> m, k = sp.symbols("m k", positive=True)
+>>> oscillator = glep.Lagrangian(m * q.diff(t) ** 2 / 2 - k * q**2 / 2, coords=[q],
+...                              params=[m, k])
+>>> oscillator.accelerations()
+[-k*q(t)/m]
+"""
+
+from glep._api import check as check
+from glep._api import emit as emit
+from glep._api import load_module as load_module
+from glep._api import train as train
+from glep.derive.chain import EnergyChain as EnergyChain
+from glep.derive.chain import FeedForward as FeedForward
+from glep.derive.energy import Energy as Energy
+from glep.derive.energy import EnergyCost as EnergyCost
+from glep.derive.energy import EnergyProblem as EnergyProblem
+from glep.derive.errors import CodegenError as CodegenError
+from glep.derive.errors import DataError as DataError
+from glep.derive.errors import DerivationError as DerivationError
+from glep.derive.errors import RelaxationError as RelaxationError
+from glep.derive.errors import RuleError as RuleError
+from glep.derive.errors import SystemFileError as SystemFileError
+from glep.derive.hru import HRUProblem as HRUProblem
+from glep.derive.problem import Problem as Problem
+from glep.derive.problem import Signal as Signal
+from glep.derive.system import Cost as Cost
+from glep.derive.system import Hamiltonian as Hamiltonian
+from glep.derive.system import Lagrangian as Lagrangian
+from glep.derive.systemfile import load_problem as load_problem
+from glep.derive.variables import momentum as momentum
+from glep.derive.vectorized import InputMatrix as InputMatrix
+from glep.derive.vectorized import LogCosh as LogCosh
+from glep.derive.vectorized import VectorizedHamiltonian as VectorizedHamiltonian

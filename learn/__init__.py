@@ -1,0 +1,1 @@
+"""Training and simulation drivers on top of the generated modules; data sets."""

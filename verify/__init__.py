@@ -1,0 +1,35 @@
+"""Numerical proof that emitted learning rules compute the gradient, for every kind.
+
+:func:`check` runs a problem's rules through its generated modules and compares them
+with independent references (the continuous adjoint of torchdiffeq and finite differences
+for continuous systems; implicit differentiation and finite differences for energies and
+ff-EBM chains; autograd BPTT for recurrent units). Every kind returns the same schema
+(:mod:`glep.verify.common`).
+"""
+
+from __future__ import annotations
+
+from glep.codegen.kinds import kind_of
+
+from . import chain, continuous, energy, hru
+
+#: Kind name → the module that checks it (``check(problem, ...)``, ``report_text``).
+CHECKS = {"continuous": continuous, "energy": energy, "chain": chain, "hru": hru}
+
+
+def check(problem, *, rules=None, beta: float = 1e-4, steps: int | None = None) -> dict:
+    """Every requested rule (default: all) of ``problem`` against its references, at
+    nudging strength ``beta``; ``steps`` overrides the integration steps of a continuous
+    system or a recurrent unit."""
+    name = kind_of(problem).name
+    if name in ("continuous", "hru"):
+        options = {"steps": steps}
+        if name == "continuous":
+            options["rules"] = rules
+        return CHECKS[name].check(problem, beta=beta, **options)
+    return CHECKS[name].check(problem, rules=rules, beta=beta)
+
+
+def report_text(problem, report: dict) -> str:
+    """The report as ``glep check`` prints it."""
+    return CHECKS[kind_of(problem).name].report_text(report)
