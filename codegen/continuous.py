@@ -29,9 +29,10 @@ from glep.derive.model import Model
 from glep.derive.problem import Problem
 from glep.derive.rules import Learning
 
+from .backends import backend as backend_module
 from .hoist import PREFIX, hoist
-from .printers import PRINTERS, eliminate_common
-from .templating import BACKENDS, environment, literal
+from .printers import eliminate_common
+from .templating import BACKENDS, environment, literal, printer
 
 #: The nudging strength β inside a generated nudged vector field.
 _NUDGING = sp.Symbol("_beta")
@@ -96,7 +97,7 @@ class _Writer:
     def _printer(self, constants):
         names = dict(self.names)
         names.update({s: f"c[{i}]" for i, (s, _) in enumerate(constants)})
-        return PRINTERS[self.backend](names)
+        return printer(self.backend, names)
 
     def _unpack(self, printer, arrays, used) -> list[str]:
         lines = []
@@ -315,7 +316,7 @@ def context(problem: Problem, backend: str, source: str, command: str | None = N
     return {
         "title": name,
         "backend": backend,
-        "backend_title": {"numpy": "NumPy", "torch": "PyTorch"}[backend],
+        "backend_title": backend_module(backend).TITLE,
         "source": source,
         "command": regenerate,
         "description": _description(problem, model),
@@ -351,6 +352,6 @@ def context(problem: Problem, backend: str, source: str, command: str | None = N
 def render_continuous(problem: Problem, backend: str, source: str, command: str | None = None,
                       rules: bool = True) -> str:
     """The generated module's source text (``rules=False``: the simulator only)."""
-    template = environment().get_template("module.py.jinja")
+    template = environment(backend).get_template("module.py.jinja")
     text = template.render(**context(problem, backend, source, command, rules))
     return re.sub(r"\n{4,}", "\n\n\n", text)

@@ -22,8 +22,8 @@ from pathlib import Path
 
 from glep.derive.errors import CodegenError
 
+from .backends import BACKENDS
 from .kinds import kind_of
-from .templating import BACKENDS
 
 __all__ = ["BACKENDS", "load_module", "module_name", "render", "write_atomically"]
 

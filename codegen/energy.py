@@ -28,8 +28,9 @@ from glep.derive.energy import EnergyModel, EnergyProblem
 from glep.derive.equilibrium import availability
 from glep.derive.errors import CodegenError
 
-from .printers import PRINTERS, eliminate_common
-from .templating import environment, literal
+from .backends import backend as backend_module
+from .printers import eliminate_common
+from .templating import environment, literal, printer
 
 #: continual EP in ``glep check``: η = CONTINUAL_ETA·β over CONTINUAL_STEPS nudged steps
 #: (its distance to EP is O(ηK/β), THEORY.md §7).
@@ -139,7 +140,7 @@ class _Printer:
         symbols = [layer.symbol for layer in model.layers + model.input_layers
                    + model.target_layers] + list(model.params) + list(model.directions)
         self.names = {s: (f"{s.name}_" if s.name in RESERVED else s.name) for s in symbols}
-        self.scalar = PRINTERS[backend]({s: n for s, n in self.names.items()
+        self.scalar = printer(backend, {s: n for s, n in self.names.items()
                                          if isinstance(s, sp.Symbol)})
         batched = {layer.symbol for layer in model.layers + model.input_layers
                    + model.target_layers} | set(model.directions)
@@ -295,7 +296,7 @@ def context(problem: EnergyProblem, backend: str, source: str, command: str | No
     return {
         "title": name,
         "backend": backend,
-        "backend_title": {"numpy": "NumPy", "torch": "PyTorch"}[backend],
+        "backend_title": backend_module(backend).TITLE,
         "source": source,
         "command": command or f"glep emit {source}",
         "energy_text": energy_text,
@@ -333,5 +334,5 @@ def context(problem: EnergyProblem, backend: str, source: str, command: str | No
 def render_energy(problem: EnergyProblem, backend: str, source: str,
                   command: str | None = None) -> str:
     """The generated module's source text for an energy problem."""
-    template = environment().get_template("energy.py.jinja")
+    template = environment(backend).get_template("energy.py.jinja")
     return template.render(**context(problem, backend, source, command))

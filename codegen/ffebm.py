@@ -24,6 +24,7 @@ import sympy as sp
 from glep.derive.chain import EnergyChain
 from glep.derive.errors import CodegenError
 
+from .backends import backend as backend_module
 from .energy import _rows, render_energy
 from .templating import environment
 
@@ -76,7 +77,7 @@ def context(chain: EnergyChain, backend: str, source: str, command: str | None) 
     return {
         "title": chain.name,
         "backend": backend,
-        "backend_title": {"numpy": "NumPy", "torch": "PyTorch"}[backend],
+        "backend_title": backend_module(backend).TITLE,
         "source": source,
         "command": command or f"glep emit {source}",
         "blocks": blocks,
@@ -98,5 +99,5 @@ def context(chain: EnergyChain, backend: str, source: str, command: str | None) 
 def render_chain(chain: EnergyChain, backend: str, source: str,
                  command: str | None = None) -> str:
     """The generated module's source text for an ff-EBM chain."""
-    template = environment().get_template("ffebm.py.jinja")
+    template = environment(backend).get_template("ffebm.py.jinja")
     return template.render(**context(chain, backend, source, command))

@@ -25,8 +25,10 @@ from glep.derive.errors import CodegenError
 from glep.derive.hru import HALF_POSITION, NEW_MOMENTUM, RESERVED, HRUProblem
 from glep.derive.vectorized import InputMatrix
 
-from .printers import PRINTERS, eliminate_common
+from .backends import backend as backend_module
+from .printers import eliminate_common
 from .templating import BACKENDS, environment, literal
+from .templating import printer as backend_printer
 
 #: Local names of the template that a declared parameter or drive must not shadow.
 TEMPLATE_LOCALS = frozenset({
@@ -78,7 +80,7 @@ def context(problem: HRUProblem, backend: str, source: str, command: str | None 
     if clash:
         raise CodegenError(f"parameter or drive names {clash} clash with the generated "
                            f"layer's own names: rename them")
-    printer = PRINTERS[backend]()
+    printer = backend_printer(backend)
     vector, drives = list(h.vector_params), list(h.drives)
     phi, pi = h.position, h.momentum
     functions = [
@@ -120,7 +122,7 @@ def context(problem: HRUProblem, backend: str, source: str, command: str | None 
         "title": title,
         "class_name": class_name(title),
         "backend": backend,
-        "backend_title": {"numpy": "NumPy", "torch": "PyTorch"}[backend],
+        "backend_title": backend_module(backend).TITLE,
         "source": source,
         "command": command or f"glep emit {source}",
         "description": description,
@@ -155,7 +157,7 @@ def context(problem: HRUProblem, backend: str, source: str, command: str | None 
 
 def render_hru(problem: HRUProblem, backend: str, source: str, command: str | None = None):
     """The generated layer module's source text."""
-    template = environment().get_template("hru.py.jinja")
+    template = environment(backend).get_template("hru.py.jinja")
     return template.render(**context(problem, backend, source, command))
 
 

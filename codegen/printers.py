@@ -1,16 +1,15 @@
-"""NumPy and Torch expression printers, and common-subexpression elimination.
+"""The element-wise expression printer every backend specializes, and common-subexpression
+elimination.
 
-Both printers print element-wise, broadcasting code: every symbol stands for an array
-(or tensor) of any leading shape, numbers print as Python floats, and any node the
+Backends' printers (``codegen/backends/<name>/printer.py``) print element-wise,
+broadcasting code: every symbol stands for an array (or tensor) of any leading shape, numbers print as Python floats, and any node the
 printers do not know raises :class:`~derive.errors.CodegenError` naming it instead of
 emitting code that would silently detach autograd or fail on batched inputs.
 
 >>> import sympy as sp
 >>> q, k = sp.symbols("q k")
->>> NumPyPrinter().doprint(k * sp.sin(q) ** 2 / 2 + sp.sqrt(q))
+>>> ArrayPrinter().doprint(k * sp.sin(q) ** 2 / 2 + sp.sqrt(q))
 '(1/2)*k*np.sin(q)**2 + np.sqrt(q)'
->>> TorchPrinter().doprint(sp.exp(-q) * sp.pi)
-'3.141592653589793*torch.exp(-q)'
 """
 
 from __future__ import annotations
@@ -47,7 +46,7 @@ _ELEMENTWISE = {
 }
 
 
-class _ArrayPrinter(PythonCodePrinter):
+class ArrayPrinter(PythonCodePrinter):
     """Element-wise printer over a module prefix (``np`` or ``torch``)."""
 
     module = "np"
@@ -115,55 +114,9 @@ class _ArrayPrinter(PythonCodePrinter):
 
 
 for _name in _ELEMENTWISE:
-    setattr(_ArrayPrinter, f"_print_{_name}", _ArrayPrinter._print_Function)
+    setattr(ArrayPrinter, f"_print_{_name}", ArrayPrinter._print_Function)
 
 
-class NumPyPrinter(_ArrayPrinter):
-    """Element-wise NumPy printer (``np.sin`` ...)."""
-
-    module = "np"
-
-
-class TorchPrinter(_ArrayPrinter):
-    """Element-wise Torch printer; every symbol is a tensor, constants are Python floats."""
-
-    module = "torch"
-    names: ClassVar[dict[str, str]] = {
-        "asin": "asin",
-        "acos": "acos",
-        "atan": "atan",
-        "asinh": "asinh",
-        "acosh": "acosh",
-        "atanh": "atanh",
-        "atan2": "atan2",
-    }
-
-
-    def _print_Add(self, expr, order=None):
-        """Sums of products as chains of fused ``torch.addcmul`` / ``torch.add(alpha=)``:
-        one kernel launch per term instead of two (small batches are launch-bound)."""
-        terms = self._as_ordered_terms(expr, order=order)
-        numbers = [t for t in terms if t.is_number]
-        others = [t for t in terms if not t.is_number]
-        if len(others) < 2:
-            return super()._print_Add(expr, order=order)
-        out = self._print(others[0])
-        for term in others[1:]:
-            coefficient, factors = term.as_coeff_mul()
-            coefficient *= sp.Mul(*[f for f in factors if f.is_number])
-            factors = [f for f in factors if not f.is_number]
-            scale = "" if coefficient == 1 else f", {{}}={float(coefficient)!r}"
-            if len(factors) >= 2:
-                first, rest = self._print(factors[0]), self._print(sp.Mul(*factors[1:]))
-                out = f"torch.addcmul({out}, {first}, {rest}{scale.format('value')})"
-            else:
-                out = f"torch.add({out}, {self._print(factors[0])}{scale.format('alpha')})"
-        if numbers:
-            out = f"{out} + {self._print(sp.Add(*numbers))}"
-        return out
-
-
-PRINTERS = {"numpy": NumPyPrinter, "torch": TorchPrinter}
 
 
 @functools.lru_cache(maxsize=256)

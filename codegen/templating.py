@@ -2,23 +2,36 @@
 
 from __future__ import annotations
 
+import functools
 import json
 
 import jinja2
 
-#: Backends every kind is printed for.
-BACKENDS = ("numpy", "torch")
+from .backends import BACKENDS, backend
+
+__all__ = ["BACKENDS", "environment", "literal", "printer"]
 
 
-def environment() -> jinja2.Environment:
+@functools.cache
+def environment(name: str) -> jinja2.Environment:
+    """The templates of backend ``name``: its own folder first, then the shared ones."""
+    backend(name)
     return jinja2.Environment(
-        loader=jinja2.PackageLoader("glep.codegen", "templates"),
+        loader=jinja2.ChoiceLoader([
+            jinja2.PackageLoader(f"glep.codegen.backends.{name}", "templates"),
+            jinja2.PackageLoader("glep.codegen", "templates"),
+        ]),
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=True,
         autoescape=False,
     )
+
+
+def printer(name: str, names: dict | None = None):
+    """Backend ``name``'s expression printer (``names``: symbol → printed name)."""
+    return backend(name).Printer(names)
 
 
 def literal(values) -> str:

@@ -12,8 +12,9 @@ import pytest
 import sympy as sp
 
 from glep.cli import main
+from glep.codegen.backends.numpy.printer import NumPyPrinter
 from glep.codegen.emit import load_module, render
-from glep.codegen.printers import NumPyPrinter, eliminate_common
+from glep.codegen.printers import eliminate_common
 from glep.derive import Hamiltonian, Lagrangian, Problem
 from glep.derive.errors import CodegenError
 from tests.conftest import ROOT, SYSTEMS
