@@ -4,7 +4,8 @@ elimination.
 Backends' printers (``codegen/backends/<name>/printer.py``) print element-wise,
 broadcasting code: every symbol stands for an array (or tensor) of any leading shape,
 numbers print as Python floats, and any node the printers do not know raises
-:class:`~glep.derive.errors.CodegenError` naming it instead of emitting code that would silently detach autograd or fail on batched inputs.
+:class:`~glep.derive.errors.CodegenError` naming it instead of emitting code that would
+silently detach autograd or fail on batched inputs.
 
 >>> import sympy as sp
 >>> q, k = sp.symbols("q k")
