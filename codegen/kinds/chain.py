@@ -58,13 +58,4 @@ def rules_text(chain: EnergyChain, latex: bool = False) -> str:
     return "\n".join(out)
 
 
-
-KIND = Kind(
-    name="chain",
-    problem=EnergyChain,
-    title="ff-EBM chain",
-    render=render_chain,
-    describe=describe,
-    rules=chain_rules,
-    rules_text=rules_text,
-)
+KIND = Kind("chain", EnergyChain, "ff-EBM chain", render_chain, describe, chain_rules, rules_text)

@@ -10,7 +10,7 @@ from glep.derive.rules import derive_rules
 from glep.derive.system import Hamiltonian
 
 from ..continuous import render_continuous
-from .kind import Kind
+from .kind import Kind, practicality_table
 
 
 def _show(expr, latex: bool, plain_of) -> str:
@@ -123,34 +123,12 @@ def rules_text(problem, latex: bool = False) -> str:
         out.append("  initial-state gradient:")
         out += [f"    {k} = {v}" for k, v in rule.initial_state_gradient.items()]
     out.append("\npracticality")
-    header = (f"  {'rule':<8} {'avail':<6} {'fwd-only':<9} {'same-sys':<9} {'passes':<7} "
-              f"{'memory':<22} {'jacobian':<9} {'bvp':<5} {'local':<6} {'bias':<5} practical")
-    out.append(header)
-    for rule in rules.values():
-        p = rule.practicality
-
-        def yes(flag):
-            return "yes" if flag else "no"
-
-        out.append(
-            f"  {rule.name:<8} {yes(p.available):<6} {yes(p.forward_only):<9} "
-            f"{yes(p.same_system):<9} {p.passes:<7} {p.memory[:22]:<22} "
-            f"{yes(p.needs_jacobian):<9} {yes(p.needs_bvp):<5} {yes(p.local):<6} "
-            f"{p.bias_order:<5} {yes(p.practical)}"
-        )
+    out += practicality_table(rules, width=8, memory=22, bvp=True)
     impractical = [r for r in rules.values() if r.available and not r.practicality.practical]
     for rule in impractical:
         out.append(f"  {rule.name}: {rule.practicality.reason}")
     return "\n".join(out)
 
 
-
-KIND = Kind(
-    name="continuous",
-    problem=Problem,
-    title="continuous system",
-    render=render_continuous,
-    describe=describe,
-    rules=derive_rules,
-    rules_text=rules_text,
-)
+KIND = Kind("continuous", Problem, "continuous system",
+            render_continuous, describe, derive_rules, rules_text)

@@ -8,7 +8,7 @@ from glep.derive.energy import EnergyProblem
 from glep.derive.equilibrium import equilibrium_rules
 
 from ..energy import render_energy
-from .kind import Kind
+from .kind import Kind, practicality_table
 
 
 def describe(problem: EnergyProblem, latex: bool = False) -> str:
@@ -57,28 +57,9 @@ def rules_text(problem: EnergyProblem, latex: bool = False) -> str:
                    f"B = {rule.second[0]} (β_B = {rule.second[1]})")
         out.append(f"  estimator: {rule.estimator}")
     out.append("\npracticality")
-    out.append(f"  {'rule':<13} {'avail':<6} {'fwd-only':<9} {'same-sys':<9} {'passes':<7} "
-               f"{'memory':<7} {'jacobian':<9} {'local':<6} {'bias':<5} practical")
-
-    def yes(flag):
-        return "yes" if flag else "no"
-
-    for rule in rules.values():
-        p = rule.practicality
-        out.append(f"  {rule.name:<13} {yes(p.available):<6} {yes(p.forward_only):<9} "
-                   f"{yes(p.same_system):<9} {p.passes:<7} {p.memory:<7} "
-                   f"{yes(p.needs_jacobian):<9} {yes(p.local):<6} {p.bias_order:<5} "
-                   f"{yes(p.practical)}")
+    out += practicality_table(rules, width=13, memory=7, bvp=False)
     return "\n".join(out)
 
 
-
-KIND = Kind(
-    name="energy",
-    problem=EnergyProblem,
-    title="static energy",
-    render=render_energy,
-    describe=describe,
-    rules=equilibrium_rules,
-    rules_text=rules_text,
-)
+KIND = Kind("energy", EnergyProblem, "static energy",
+            render_energy, describe, equilibrium_rules, rules_text)

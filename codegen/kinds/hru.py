@@ -62,13 +62,5 @@ def rules_text(problem: HRUProblem, latex: bool = False) -> str:
     return "\n".join(out)
 
 
-
-KIND = Kind(
-    name="hru",
-    problem=HRUProblem,
-    title="Hamiltonian recurrent unit",
-    render=render_hru,
-    describe=describe,
-    rules=lambda problem: problem.rules,
-    rules_text=rules_text,
-)
+KIND = Kind("hru", HRUProblem, "Hamiltonian recurrent unit",
+            render_hru, describe, lambda problem: problem.rules, rules_text)

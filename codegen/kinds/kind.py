@@ -23,3 +23,23 @@ class Kind:
     describe: Callable
     rules: Callable
     rules_text: Callable
+
+
+def yes(flag) -> str:
+    return "yes" if flag else "no"
+
+
+def practicality_table(rules, *, width: int, memory: int, bvp: bool) -> list[str]:
+    """The practicality rows of ``glep rules``: one per rule, columns of ``Practicality``
+    (``memory`` characters of the memory column, cut when ``bvp`` is shown)."""
+    out = [f"  {'rule':<{width}} {'avail':<6} {'fwd-only':<9} {'same-sys':<9} {'passes':<7} "
+           f"{'memory':<{memory}} {'jacobian':<9} " + (f"{'bvp':<5} " if bvp else "")
+           + f"{'local':<6} {'bias':<5} practical"]
+    for rule in rules.values():
+        p = rule.practicality
+        mem = p.memory[:memory] if bvp else p.memory
+        out.append(f"  {rule.name:<{width}} {yes(p.available):<6} {yes(p.forward_only):<9} "
+                   f"{yes(p.same_system):<9} {p.passes:<7} {mem:<{memory}} "
+                   f"{yes(p.needs_jacobian):<9} " + (f"{yes(p.needs_bvp):<5} " if bvp else "")
+                   + f"{yes(p.local):<6} {p.bias_order:<5} {yes(p.practical)}")
+    return out
