@@ -11,14 +11,7 @@ import pytest
 
 import glep
 
-#: Generated modules carry no examples to run (their docstrings show calls only).
-SKIP = ("glep.generated.",)
-
-MODULES = sorted(
-    info.name
-    for info in pkgutil.walk_packages(glep.__path__, "glep.")
-    if not info.name.startswith(SKIP)
-)
+MODULES = sorted(info.name for info in pkgutil.walk_packages(glep.__path__, "glep."))
 
 
 @pytest.mark.parametrize("name", MODULES)
