@@ -255,6 +255,9 @@ def main(argv=None) -> int:
     except DerivationError as error:
         print(f"glep: error: {error}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("glep: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":  # pragma: no cover
