@@ -72,14 +72,14 @@ _TABLE = {
              1, "exact gradient of the upper bound (𝓔(0) − 𝓔(−β))/β ≥ C"),
     "C-EP": ("centered Equilibrium Propagation", (FREE, MINUS, PLUS), ("s^−β", "−β"),
              ("s^+β", "+β"), 2, "ĝ_C = ½(ĝ_P + ĝ_N)"),
-    "CL": ("contrastive learning", (FREE, CLAMPED), ("free", "0"), ("clamped to y", "1"), 0,
+    "CL": ("contrastive learning", (FREE, CLAMPED), ("free", "0"), ("clamped to y", "1"), None,
            "gradient of min_h E(h, y) − min E, not of C (O(1) bias)"),
     "P-CpL": ("positive coupled learning", (FREE, CPL_PLUS), ("free", "0"),
-              ("clamped +β", "+β"), 0, "β → 0: J_oᵀ S c, the gradient J_oᵀ c only if S = I"),
+              ("clamped +β", "+β"), None, "β → 0: J_oᵀ S c, the gradient J_oᵀ c only if S = I"),
     "N-CpL": ("negative coupled learning", (FREE, CPL_MINUS), ("clamped −β", "−β"),
-              ("free", "0"), 0, "β → 0: J_oᵀ S c, the gradient J_oᵀ c only if S = I"),
+              ("free", "0"), None, "β → 0: J_oᵀ S c, the gradient J_oᵀ c only if S = I"),
     "C-CpL": ("centered coupled learning", (FREE, CPL_MINUS, CPL_PLUS), ("clamped −β", "−β"),
-              ("clamped +β", "+β"), 0, "β → 0: J_oᵀ S c, the gradient J_oᵀ c only if S = I"),
+              ("clamped +β", "+β"), None, "β → 0: J_oᵀ S c, the gradient J_oᵀ c only if S = I"),
 }
 
 
@@ -132,7 +132,7 @@ def equilibrium_rules(problem: EnergyProblem) -> dict[str, EquilibriumRule]:
     for name, (title, phases, first, second, bias, note) in _TABLE.items():
         estimator = (f"ĝ = [∂θE({second[0]}) − ∂θE({first[0]})] / ({second[1]} − "
                      f"({first[1]})); {note}")
-        why = "" if bias else note
+        why = "" if bias is not None else note
         rules[name] = EquilibriumRule(
             name, title, phases, first, second, estimator, contrast,
             _practicality(reasons[name], len(phases), bias, reads, why),

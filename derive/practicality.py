@@ -1,8 +1,8 @@
 """How practical a learning rule is for a physical learning machine.
 
 >>> report = Practicality(True, True, True, 3, "O(1)", False, False, True, 2, "")
->>> report.as_json()["memory"]
-'O(1)'
+>>> report.as_json()["memory"], report.gradient
+('O(1)', 'biased O(β^2)')
 """
 
 from __future__ import annotations
@@ -16,8 +16,9 @@ class Practicality:
 
     ``passes`` counts runs of the system (centered form); ``memory`` is the storage needed
     as a function of the horizon T; ``local`` says whether each parameter's update reads
-    only the variables it couples (listed in ``reads``); ``bias_order`` is the order in β
-    of the estimator's bias (0 for an exact method).
+    only the variables it couples (listed in ``reads``); ``bias_order`` is the order k of
+    the estimator's bias O(β^k): 0 for an exact method, None for a rule that does not
+    estimate the gradient of the cost at all (:attr:`gradient` says which, in words).
     """
 
     available: bool
@@ -28,7 +29,7 @@ class Practicality:
     needs_jacobian: bool
     needs_bvp: bool
     local: bool
-    bias_order: int
+    bias_order: int | None
     reason: str
     reads: dict[str, list[str]] = field(default_factory=dict)
 
@@ -45,6 +46,13 @@ class Practicality:
             and self.local
         )
 
+    @property
+    def gradient(self) -> str:
+        """``exact``, ``biased O(β^k)`` or ``not a gradient estimator``."""
+        if self.bias_order is None:
+            return "not a gradient estimator"
+        return "exact" if self.bias_order == 0 else f"biased O(β^{self.bias_order})"
+
     def as_json(self) -> dict:
         return {
             "available": self.available,
@@ -56,6 +64,7 @@ class Practicality:
             "needs_bvp": self.needs_bvp,
             "local": self.local,
             "bias_order": self.bias_order,
+            "gradient": self.gradient,
             "reason": self.reason,
             "practical": self.practical,
             "reads": self.reads,

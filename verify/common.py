@@ -76,3 +76,63 @@ def as_json(grad: dict) -> dict:
     """Parameter name → float (scalar) or nested list (vector, matrix)."""
     return {k: (float(v) if np.ndim(v) == 0 else np.asarray(v, dtype=float).tolist())
             for k, v in grad.items()}
+
+
+#: Relative error below which a rule matches its reference whatever its bias order (the
+#: references themselves agree with each other to about this).
+FLOOR = 1e-6
+#: How far the measured bias slope may fall below the rule's order k.
+SLOPE_MARGIN = 0.5
+#: A biased estimate worse than this is not an estimate of the gradient any more.
+LARGEST_BIAS = 0.5
+
+
+def bias_slope(betas, errors) -> float | None:
+    """Least-squares slope of log(error) against log(β); None with fewer than two
+    measurable points."""
+    points = [(np.log(b), np.log(e)) for b, e in zip(betas, errors) if e > 0]
+    if len(points) < 2:
+        return None
+    x, y = np.array(points).T
+    return float(np.polyfit(x, y, 1)[0])
+
+
+def judge(practicality, betas, errors, *, floor: float = FLOOR, problems=()) -> dict:
+    """The verdict on one rule from its relative errors at several β (largest β first).
+
+    An exact rule must match its reference to ``floor``. A rule biased O(β^k) matches when
+    its error is below ``floor``, or when its error falls at least as fast as β^(k − ½)
+    between the two largest β and stays below :data:`LARGEST_BIAS`. A rule that does not
+    estimate the gradient is reported, never failed. ``problems`` (e.g. a nudged phase that
+    left the free phase's basin) fail the rule whatever its errors.
+
+    >>> from glep.derive.practicality import Practicality
+    >>> ep = Practicality(True, True, True, 3, "O(1)", False, False, True, 2, "")
+    >>> judge(ep, [1e-2, 5e-3, 2.5e-3], [4e-4, 1e-4, 2.5e-5])["ok"]
+    True
+    >>> judge(ep, [0.5, 0.25, 0.125], [1.5, 1e-2, 2.5e-3])["ok"]
+    False
+    """
+    gradient = practicality.gradient
+    slope = bias_slope(betas, errors)
+    out = {"gradient": gradient, "betas": [float(b) for b in betas],
+           "rel_errs": [float(e) for e in errors], "bias_slope": slope}
+    order, error = practicality.bias_order, errors[0]
+    if order is None:
+        return {**out, "ok": True, "verdict": "not a gradient estimator (reported, not judged)"}
+    if problems:
+        return {**out, "ok": False, "verdict": "MISMATCH: " + "; ".join(problems)}
+    if error <= floor:
+        return {**out, "ok": True, "verdict": "matches the reference"}
+    if order == 0:
+        return {**out, "ok": False,
+                "verdict": f"MISMATCH: error {error:.1e} for an exact method (limit {floor:g})"}
+    first = None if len(errors) < 2 or errors[1] <= 0 else float(
+        np.log(errors[0] / errors[1]) / np.log(betas[0] / betas[1]))
+    if first is not None and first >= order - SLOPE_MARGIN and error <= LARGEST_BIAS:
+        return {**out, "ok": True,
+                "verdict": f"biased O(β^{order}) as derived (slope {first:.2f})"}
+    shown = "n/a" if first is None else f"{first:.2f}"
+    return {**out, "ok": False,
+            "verdict": f"MISMATCH: error {error:.1e} at β = {betas[0]:g}, bias slope {shown} "
+                       f"where the rule's bias is O(β^{order})"}

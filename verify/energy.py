@@ -12,11 +12,11 @@ from glep.derive.energy import EnergyProblem
 from glep.derive.equilibrium import ENERGY_RULES, availability, equilibrium_rules
 from glep.derive.errors import RelaxationError, RuleError
 
-from .common import as_json, dict_differences, dict_error
+from .common import as_json, dict_differences, dict_error, judge
 
-#: continual EP in ``glep check``: η = CONTINUAL_ETA·β over CONTINUAL_STEPS nudged steps
-#: (its distance to EP is O(ηK/β), THEORY.md §7).
-CONTINUAL_ETA, CONTINUAL_STEPS = 1e-4, 200
+#: continual EP in ``glep check``: η = β² over CONTINUAL_STEPS nudged steps (its distance
+#: to P-EP is O(ηK/β), THEORY.md §7: with η = β² it is O(β), the order of P-EP's own bias).
+CONTINUAL_STEPS = 200
 
 
 def relaxation_error(error: Exception) -> RelaxationError:
@@ -72,25 +72,16 @@ def check(problem: EnergyProblem, rules=None, beta: float = 1e-4,
                                      "practical": False}
             continue
         practicality = equilibrium_rules(problem)[name].practicality
-        try:
-            if name == "continual-EP":
-                eta, steps = CONTINUAL_ETA * beta, CONTINUAL_STEPS
-                _, update = module.continual_ep(theta, x, y, beta=beta, eta=eta, steps=steps)
-                grad = {k: -np.asarray(v) / eta for k, v in update.items()}
-            elif name == "ff-EBM":
-                grad = module.gradient(theta, x, y, rule="C-EP", beta=beta)["grad"]
-            else:
-                grad = module.gradient(theta, x, y, rule=name, beta=beta)["grad"]
-        except (ArithmeticError, RuntimeError) as error:
-            raise relaxation_error(error) from None
-        err = dict_error(grad, implicit["grad"])
-        order = practicality.bias_order
-        tolerance = max(1e-6, 100 * beta**order) if order else math.inf
-        entry = {"available": True, "grad": as_json(grad), "reference":
-                 "implicit_differentiation", "rel_err": err, "practical": practicality.practical,
-                 "ok": err <= tolerance, "bias_order": order}
+        betas = [beta, beta / 2, beta / 4]
+        grads = [_estimate(module, name, theta, x, y, b) for b in betas]
+        errors = [dict_error(g, implicit["grad"]) for g in grads]
+        problems = _basins(module, theta, x, y, z, beta) if name in _NUDGED else []
+        entry = {"available": True, "grad": as_json(grads[0]), "reference":
+                 "implicit_differentiation", "rel_err": errors[0],
+                 "practical": practicality.practical, "bias_order": practicality.bias_order,
+                 **judge(practicality, betas, errors, problems=problems)}
         if name == "continual-EP":
-            entry.update(eta=CONTINUAL_ETA * beta, steps=CONTINUAL_STEPS)
+            entry.update(eta=beta**2, steps=CONTINUAL_STEPS)
         report["rules"][name] = entry
     return report
 
@@ -99,21 +90,51 @@ def check(problem: EnergyProblem, rules=None, beta: float = 1e-4,
 
 def report_text(report: dict) -> str:
     """The check as ``glep check`` prints it."""
-    out = []
-    out.append(f"{report['system']}: loss {report['loss']:.12g}; β = {report['beta']:g}; "
-          f"{report['saturated_units']} saturated unit(s)")
+    out = [f"{report['system']}: loss {report['loss']:.12g}; β = {report['beta']:g}; "
+           f"{report['saturated_units']} saturated unit(s)"]
     fd = report["reference"].get("finite_difference")
     if fd:
         out.append(f"implicit differentiation vs finite differences: "
-              f"{fd['rel_err_vs_implicit']:.1e}")
-    out.append(f"\n  {'rule':<13} {'rel_err':>9}  {'practical':<9}")
+                   f"{fd['rel_err_vs_implicit']:.1e}")
+    out.append(f"\n  {'rule':<13} {'rel_err':>9} {'slope':>6}  {'practical':<9}  verdict")
     for name, entry in report["rules"].items():
         if not entry["available"]:
-            out.append(f"  {name:<13} {'—':>9}  {'no':<9}  {entry['reason']}")
+            out.append(f"  {name:<13} {'—':>9} {'':>6}  {'no':<9}  {entry['reason']}")
             continue
-        verdict = "" if entry["ok"] else "  MISMATCH"
-        out.append(f"  {name:<13} {entry['rel_err']:>9.1e}  "
-              f"{'yes' if entry['practical'] else 'no':<9}{verdict}")
+        slope = "" if entry["bias_slope"] is None else f"{entry['bias_slope']:.2f}"
+        out.append(f"  {name:<13} {entry['rel_err']:>9.1e} {slope:>6}  "
+                   f"{'yes' if entry['practical'] else 'no':<9}  {entry['verdict']}")
     return "\n".join(out)
 
 
+#: Rules whose nudged phases relax from the free state under ±βC.
+_NUDGED = ("P-EP", "N-EP", "C-EP", "continual-EP")
+
+
+def _estimate(module, name, theta, x, y, beta) -> dict:
+    try:
+        if name == "continual-EP":
+            eta = beta**2
+            _, update = module.continual_ep(theta, x, y, beta=beta, eta=eta,
+                                            steps=CONTINUAL_STEPS)
+            return {k: -np.asarray(v) / eta for k, v in update.items()}
+        rule = "C-EP" if name == "ff-EBM" else name
+        return module.gradient(theta, x, y, rule=rule, beta=beta)["grad"]
+    except (ArithmeticError, RuntimeError) as error:
+        raise relaxation_error(error) from None
+
+
+def _basins(module, theta, x, y, free, beta) -> list[str]:
+    """The nudged phases (±β) whose state, released (β = 0), does not relax back to the
+    free state: the nudge pushed it into another basin of the energy."""
+    out = []
+    scale = 1e-6 * (1.0 + float(np.max(np.abs(free))))
+    for sign in (1, -1):
+        nudged = module.relax(theta, x, y, beta=sign * beta, z0=free)
+        released = module.relax(theta, x, y, z0=nudged)
+        moved = float(np.max(np.abs(released - free)))
+        if moved > scale:
+            out.append(f"the {'+' if sign > 0 else '−'}β nudged phase left the free phase's "
+                       f"basin (released, it relaxes {moved:.2g} away from the free state): "
+                       f"lower β")
+    return out

@@ -8,17 +8,8 @@ from glep.derive.chain import EnergyChain, chain_rules
 from glep.derive.energy import size_of
 from glep.derive.equilibrium import ENERGY_RULES
 
-from ..ffebm import render_chain
+from ..ffebm import map_text, render_chain
 from .kind import Kind
-
-
-def _map_text(chain: EnergyChain, k: int) -> str:
-    m = chain.maps[k]
-    out, nxt = chain.ports[k][1], chain.ports[k + 1][0]
-    parts = [f"{m.weight.name}·{out.name}" if m.weight is not None else out.name]
-    if m.bias is not None:
-        parts.append(m.bias.name)
-    return f"{nxt.name} = {' + '.join(parts)}"
 
 
 def describe(chain: EnergyChain, latex: bool = False) -> str:
@@ -35,7 +26,7 @@ def describe(chain: EnergyChain, latex: bool = False) -> str:
         for xi, d in zip(energy.inputs, problem.model.dx):
             out.append(f"  ∂E/∂{xi.name} = {show(d)}")
         if k + 1 < len(chain.blocks):
-            out.append(f"  map {k + 2}: {_map_text(chain, k)}")
+            out.append(f"  map {k + 2}: {map_text(chain, k)}")
     out.append(f"\nCost\n  C = {show(chain.cost.expr)}")
     return "\n".join(out)
 

@@ -58,7 +58,7 @@ def rules_text(problem: HRUProblem, latex: bool = False) -> str:
         out += [f"    {k}: {_show(v, latex)}   [reads {', '.join(p.reads.get(str(k), []))}]"
                 for k, v in rule.bulk.items()]
         out.append(f"  practical: {'yes' if p.practical else 'no'}; passes {p.passes}; memory "
-                   f"{p.memory}; bias O(β^{p.bias_order}){'; ' + p.reason if p.reason else ''}")
+                   f"{p.memory}; {p.gradient}{'; ' + p.reason if p.reason else ''}")
     return "\n".join(out)
 
 

@@ -16,7 +16,7 @@ from tests.conftest import SYSTEMS
 RULE_KEYS = {
     "available": bool, "forward_only": bool, "same_system": bool, "passes": int,
     "memory": str, "needs_jacobian": bool, "needs_bvp": bool, "local": bool,
-    "bias_order": int, "reason": str,
+    "bias_order": (int, type(None)), "reason": str, "gradient": str,
 }
 EP_RULES = {"P-EP", "N-EP", "C-EP", "CL", "P-CpL", "N-CpL", "C-CpL", "continual-EP", "ff-EBM"}
 
@@ -36,6 +36,10 @@ def test_rules_json_contract(capsys):
     ep = report["rules"]["C-EP"]
     assert ep["available"] and ep["practical"] and ep["bias_order"] == 2 and ep["passes"] == 3
     assert report["rules"]["P-EP"]["bias_order"] == 1
+    assert ep["gradient"] == "biased O(β^2)"
+    for rule in ("CL", "P-CpL", "N-CpL", "C-CpL"):  # they do not estimate dC/dθ at all
+        assert report["rules"][rule]["bias_order"] is None
+        assert report["rules"][rule]["gradient"] == "not a gradient estimator"
     assert report["rules"]["C-EP"]["reads"]["W1"] == ["h", "x"]
     assert not report["rules"]["ff-EBM"]["available"]
 

@@ -13,7 +13,7 @@ from tests.conftest import SYSTEMS
 RULE_KEYS = {
     "available": bool, "forward_only": bool, "same_system": bool, "passes": int,
     "memory": str, "needs_jacobian": bool, "needs_bvp": bool, "local": bool,
-    "bias_order": int, "reason": str,
+    "bias_order": int, "reason": str, "gradient": str,
 }
 
 
@@ -34,6 +34,7 @@ def test_rules_json_contract_on_the_coupled_oscillators(capsys):
     assert hel["available"] and hel["forward_only"] and hel["same_system"]
     assert hel["passes"] == 3 and hel["memory"] == "O(1)"
     assert not hel["needs_jacobian"] and hel["local"] and hel["bias_order"] == 2
+    assert hel["gradient"] == "biased O(β^2)" and report["rules"]["adjoint"]["gradient"] == "exact"
     assert report["rules"]["CIVP"]["needs_jacobian"]
     assert report["rules"]["CBVP"]["needs_bvp"] and not report["rules"]["CBVP"]["forward_only"]
     assert not report["rules"]["PFVP"]["forward_only"]
