@@ -1,25 +1,24 @@
 """Continuous systems: the simulator and GLEP-rule kernels of a module, printed.
 
-Every straight-line function is printed from plain SymPy data (:mod:`glep.derive.model`,
-:mod:`glep.derive.rules`): its parameter-only subexpressions are hoisted into
-``prepare(theta)`` (:mod:`glep.codegen.hoist`), the rest is reduced by CSE and printed by
-the backend's printer.
+Every straight-line function is a :class:`~glep.codegen.kernel.Kernel` of plain SymPy data
+(:mod:`glep.derive.model`, :mod:`glep.derive.rules`), printed by
+:func:`~glep.codegen.kernel.print_kernels`. The module holds the kernels and constants; its
+public functions come from the shared runtime (``templates/runtime_continuous.py.jinja``,
+emitted once per backend as ``generated/_runtime_<backend>.py``), bound to them.
 
 >>> from glep.derive.systemfile import load_problem
 >>> from pathlib import Path
 >>> problem = load_problem(Path(__file__).parent.parent / "systems" / "harmonic_oscillator.py")
 >>> source = render_continuous(problem, "numpy", "systems/harmonic_oscillator.py")
->>> "def vector_field(t, z, theta, x):" in source
+>>> "def _vector_field(t, z, c, x):" in source and 'vector_field = _API["vector_field"]' in source
 True
 """
 
 from __future__ import annotations
 
-import functools
 import json
 import re
 import textwrap
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import sympy as sp
@@ -30,9 +29,9 @@ from glep.derive.problem import Problem
 from glep.derive.rules import Learning
 
 from .backends import backend as backend_module
-from .hoist import PREFIX, hoist
-from .printers import eliminate_common
-from .templating import BACKENDS, environment, literal, printer
+from .hoist import PREFIX
+from .kernel import LINE_LIMIT, Kernel, print_kernels
+from .templating import BACKENDS, environment, literal
 
 #: The nudging strength β inside a generated nudged vector field.
 _NUDGING = sp.Symbol("_beta")
@@ -43,115 +42,11 @@ RESERVED = frozenset(
 )
 
 
-@dataclass
-class Function:
-    """A straight-line generated function: unpack arguments, temporaries, outputs."""
+class _Kernels(list):
+    """The kernels of one module, in the order they are printed."""
 
-    name: str
-    signature: str
-    doc: str
-    kind: str  # "vector", "matrix", "scalar" or "tuple"
-    ref: str
-    unpack: list[str] = field(default_factory=list)
-    assignments: list[tuple[str, str]] = field(default_factory=list)
-    outputs: list = field(default_factory=list)
-    shape: tuple[int, int] | None = None
-
-
-@dataclass
-class _Spec:
-    name: str
-    signature: str
-    doc: str
-    exprs: list
-    arrays: list  # [(argument name, symbols)]
-    kind: str = "vector"
-    shape: tuple[int, int] | None = None
-    entries: list | None = None
-
-
-class _Writer:
-    """Collects the functions of one module, hoists invariants, prints them."""
-
-    def __init__(self, model: Model, backend: str, invariants):
-        self.model = model
-        self.backend = backend
-        self.invariants = tuple(invariants)
-        self.specs: list[_Spec] = []
-        names = {
-            s: f"{s.name}_"
-            for s in (*model.state, *model.params, *model.inputs)
-            if s.name in RESERVED
-        }
-        self.names = {**names, model.time: "t"}
-
-    def add(self, name, signature, doc, exprs, arrays, kind="vector", shape=None):
-        """Queue a function; ``exprs`` is a list, or sparse ``(i, j, e)`` for a matrix."""
-        entries = None
-        if kind == "matrix":
-            entries = [(i, j) for i, j, _ in exprs]
-            exprs = [e for _, _, e in exprs]
-        exprs = [sp.sympify(e) for e in exprs]
-        self.specs.append(_Spec(name, signature, doc, exprs, arrays, kind, shape, entries))
-
-    def _printer(self, constants):
-        names = dict(self.names)
-        names.update({s: f"c[{i}]" for i, (s, _) in enumerate(constants)})
-        return printer(self.backend, names)
-
-    def _unpack(self, printer, arrays, used) -> list[str]:
-        lines = []
-        for array, symbols in arrays:
-            if not set(symbols) & used:
-                continue
-            names = [printer.doprint(s) if s in used else "_" for s in symbols]
-            target = names[0] + "," if len(names) == 1 else ", ".join(names)
-            lines.append(f"{target} = _unstack({array})")
-        return lines
-
-    def _print(self, spec: _Spec, exprs, printer) -> Function:
-        used = set().union(*(e.free_symbols for e in exprs)) if exprs else set()
-        known = {s for _, symbols in spec.arrays for s in symbols} | {self.model.time}
-        unknown = {s for s in used - known if not s.name.startswith(PREFIX)}
-        if unknown:
-            raise CodegenError(
-                f"{spec.name} uses {sorted(map(str, unknown))}, not among its arguments"
-            )
-        unpack = self._unpack(printer, spec.arrays, used)
-        if self.model.time in used and self.backend == "torch":
-            reference = spec.arrays[0][0] if spec.arrays else "None"
-            unpack.insert(0, f"t = _time(t, {reference})")
-        assignments, reduced = eliminate_common(exprs)
-        printed = [(printer.doprint(s), printer.doprint(e)) for s, e in assignments]
-        outputs = [printer.doprint(e) for e in reduced]
-        if spec.entries is not None:
-            outputs = [(i, j, o) for (i, j), o in zip(spec.entries, outputs)]
-        ref = f"{spec.arrays[0][0]}[..., 0]" if spec.arrays else "t"
-        return Function(spec.name, spec.signature, spec.doc, spec.kind, ref, unpack, printed,
-                        outputs, spec.shape)
-
-    def finish(self) -> tuple[Function, list[Function]]:
-        """``prepare(theta)`` and every queued function, printed."""
-        definitions, bodies = _hoisted(
-            tuple(tuple(s.exprs) for s in self.specs), self.invariants
-        )
-        printer = self._printer(definitions)
-        functions = [self._print(s, b, printer) for s, b in zip(self.specs, bodies)]
-        prepare = _Spec(
-            "prepare",
-            "theta",
-            "Parameter-only subexpressions of every function, computed once per run.",
-            [e for _, e in definitions],
-            [("theta", self.invariants)],
-            kind="tuple",
-        )
-        return self._print(prepare, prepare.exprs, self._printer([])), functions
-
-
-@functools.lru_cache(maxsize=8)
-def _hoisted(functions: tuple, invariants: tuple):
-    """Hoisting is the same for every backend: done once per set of functions."""
-    return hoist(functions, invariants)
+    def add(self, *args, **kwargs):
+        self.append(Kernel.of(*args, **kwargs))
 
 
 def _description(problem: Problem, model: Model) -> str:
@@ -170,19 +65,19 @@ def _description(problem: Problem, model: Model) -> str:
     return "\n".join(wrapped)
 
 
-def _signals(writer, name, symbols, signals, time) -> tuple[list, list]:
+def _signals(model, symbols, signals, time) -> tuple[list, list]:
     """``default_<name>(t)``: the problem's own signals, expressions or sampled."""
     exprs, sampled = [], []
     for symbol, signal in zip(symbols, signals):
         if signal.expression is not None:
-            exprs.append(signal.expression.xreplace({time: writer.model.time}))
+            exprs.append(signal.expression.xreplace({time: model.time}))
         else:
             exprs.append(sp.Symbol(f"{PREFIX}_sampled_{symbol.name}"))
-            sampled.append((symbol.name, repr(signal.samples)))
+            sampled.append((symbol.name, [repr(v) for v in signal.samples]))
     return exprs, sampled
 
 
-def _queue_simulation(w: _Writer, model: Model):
+def _queue_simulation(w: _Kernels, model: Model):
     n = model.n
     state = [("z", model.state), ("x", model.inputs)]
     w.add("_vector_field", "t, z, c, x", "dz/dt (see vector_field).", model.vector_field, state)
@@ -213,7 +108,7 @@ def _queue_simulation(w: _Writer, model: Model):
               canonical.potential_hessian, canonical_args, kind="matrix", shape=(n, n))
 
 
-def _queue_learning(w: _Writer, learning) -> dict:
+def _queue_learning(w: _Kernels, learning) -> dict:
     """The functions every learning rule needs (canonical coordinates of H̃)."""
     lm = learning.learning_model
     if not lm.field:
@@ -271,15 +166,96 @@ def _queue_learning(w: _Writer, learning) -> dict:
     w.add("_state_terminal_gradient", "z, c", "∇_z ψ in state coordinates (adjoint).",
           lm.state_terminal_gradient, [("z", model.state)])
     return {
-        "rules": "{\n"
-        + "".join(f"    {json.dumps(k)}: {json.dumps(v) if v else None},\n"
-                  for k, v in lm.available.items())
-        + "}",
+        "rules": lm.available,
         "weighted": lm.weighted,
         "velocity_state": lm.momentum is not None,
         "leapfrog_rule": lm.kinetic_dtheta is not None and "leapfrog" in model.methods,
         "cost_params": any(e != 0 for e in lm.cost_dtheta),
     }
+
+
+def _wrapped(head: str, items, tail: str, limit: int = LINE_LIMIT) -> list[str]:
+    """``head + ", ".join(items) + tail`` on one line, or the items packed into lines."""
+    items = list(items)
+    one = f"{head}{', '.join(items)}{tail}"
+    if len(one) <= limit:
+        return [one]
+    lines, line = [head], "   "
+    for item in items:
+        if len(line) + len(item) + 2 > limit:
+            lines.append(line.rstrip())
+            line = "   "
+        line += f" {item},"
+    return [*lines, line, tail.lstrip(",")]
+
+
+def _string(text: str, indent: int, limit: int = LINE_LIMIT) -> str:
+    """A string literal, cut into implicitly concatenated pieces when too long."""
+    pieces = textwrap.wrap(text, limit - indent - 8, drop_whitespace=False)
+    if len(pieces) < 2:
+        return json.dumps(text)
+    inner = "\n".join(f"{' ' * (indent + 4)}{json.dumps(p)}" for p in pieces)
+    return f"(\n{inner}\n{' ' * indent})"
+
+
+def _constants(problem, model, learn) -> list[str]:
+    """The module's constants, each a line or a few."""
+    def text(v):
+        return json.dumps(v) if isinstance(v, str) else repr(v)
+
+    values = {
+        "PARAMS": tuple(p.name for p in model.params),
+        "PARAM_VALUES": model.param_values,
+        "STATE": tuple(s.name for s in model.state),
+        "STATE_KINDS": model.state_kinds,
+        "INPUTS": tuple(x.name for x in model.inputs),
+        "TARGETS": tuple(s.name for s in problem.y),
+        "INITIAL_STATE": model.initial_state,
+    }
+    lines = []
+    for name, value in values.items():
+        value = tuple(value)
+        lines += _wrapped(f"{name} = (", map(text, value), ",)" if len(value) == 1 else ")")
+    canonical = model.canonical
+    lines += [
+        f"HORIZON = {model.horizon!r}",
+        f"STEPS = {model.steps!r}",
+        f"TIME_REVERSIBLE = {model.time_reversible!r}",
+        f"METHODS = {literal(model.methods)}",
+        f"_N = {model.n}",
+        f"_D = {len(model.params)}",
+        f"_MOMENTUM_OF_STATE = {canonical is not None and canonical.momentum_of_state is not None}",
+    ]
+    if learn:
+        lines += [
+            f"_WEIGHTED = {learn['weighted']}",
+            f"_VELOCITY_STATE = {learn['velocity_state']}",
+            f"_LEAPFROG_RULE = {learn['leapfrog_rule']}",
+            f"_COST_PARAMS = {learn['cost_params']}",
+            "#: Rule → None when available, else the reason it is not.",
+            "RULES = {",
+            *(f"    {json.dumps(k)}: {_string(v, 4) if v else None}," for k, v in
+              learn["rules"].items()),
+            "}",
+        ]
+    return lines
+
+
+def _api(model, learn, backend) -> list[str]:
+    names = ["vector_field"]
+    if model.canonical is not None:
+        names += ["hamiltonian", "canonical_field", "canonical_jacobian", "to_canonical",
+                  "from_canonical"]
+    names += ["sampled", "simulate"]
+    if "leapfrog" in model.methods:
+        names.append("leapfrog_frequency")
+    if learn:
+        names += ["gradient", "echo_retrace", "loss"]
+        if backend == "numpy":
+            names.append("boundary_value_loss")
+    if backend == "torch":
+        names.append("VectorField")
+    return names
 
 
 def context(problem: Problem, backend: str, source: str, command: str | None = None,
@@ -292,66 +268,78 @@ def context(problem: Problem, backend: str, source: str, command: str | None = N
     if learning is None:
         learning = problem.__dict__["_learning"] = Learning(problem, name)
     model = Model.from_problem(problem, name)
-    w = _Writer(model, backend, model.params)
-    _queue_simulation(w, model)
-    learn = _queue_learning(w, learning) if rules and problem.cost is not None else {}
-    prepare, functions = w.finish()
+    kernels = _Kernels()
+    _queue_simulation(kernels, model)
+    learn = _queue_learning(kernels, learning) if rules and problem.cost is not None else {}
+    names = {s: f"{s.name}_" for s in (*model.state, *model.params, *model.inputs)
+             if s.name in RESERVED}
+    prepare, functions = print_kernels(kernels, backend, invariants=model.params, names=names,
+                                       time=model.time)
 
-    signals = _Writer(model, backend, ())
-    input_exprs, sampled = _signals(signals, "inputs", model.inputs, model.input_signals,
-                                    problem.system.time)
-    target_exprs, sampled_targets = _signals(signals, "targets", problem.y, problem.targets,
-                                             problem.system.time)
-    sampled_sources = [(sp.Symbol(f"{PREFIX}_sampled_{n}"), f"_DEFAULT_{n}(t)[..., 0]")
-                       for n, _ in sampled + sampled_targets]
-    signals.names.update({s: src for s, src in sampled_sources})
+    time = problem.system.time
+    input_exprs, sampled = _signals(model, model.inputs, model.input_signals, time)
+    target_exprs, sampled_targets = _signals(model, problem.y, problem.targets, time)
+    names.update({sp.Symbol(f"{PREFIX}_sampled_{n}"): f"_DEFAULT_{n}(t)[..., 0]"
+                  for n, _ in sampled + sampled_targets})
+    signals = _Kernels()
     signals.add("default_inputs", "t", "The problem's own inputs at time ``t`` (last axis: "
-                "INPUTS).", input_exprs, [])
+                "INPUTS).", input_exprs)
     signals.add("default_targets", "t", "The problem's own targets at time ``t`` (last axis: "
-                "TARGETS).", target_exprs, [])
-    _, signal_functions = signals.finish()
+                "TARGETS).", target_exprs)
+    _, signal_functions = print_kernels(signals, backend, names=names, time=model.time)
 
-    regenerate = command or f"glep emit {source}"
-    by_name = {f.name: f for f in functions + signal_functions}
+    state_doc = ", ".join(f"{s.name} ({k})" for s, k in zip(model.state, model.state_kinds))
+    api_doc = "\n".join(textwrap.fill(line, 92, break_on_hyphens=False) for line in (
+        f"State ``z`` (last axis, in this order): {state_doc}.",
+        "Parameters ``theta`` (last axis, or a mapping by name): "
+        f"{', '.join(p.name for p in model.params) or 'none'}.",
+        f"Inputs ``x`` (last axis): {', '.join(x.name for x in model.inputs) or 'none'}."))
     return {
         "title": name,
         "backend": backend,
         "backend_title": backend_module(backend).TITLE,
         "source": source,
-        "command": regenerate,
+        "command": command or f"glep emit {source}",
         "description": _description(problem, model),
+        "api_doc": api_doc,
         "state": [s.name for s in model.state],
-        "state_doc": ", ".join(f"{s.name} ({k})" for s, k in zip(model.state, model.state_kinds)),
-        "params_doc": ", ".join(p.name for p in model.params) or "none",
-        "inputs_doc": ", ".join(x.name for x in model.inputs) or "none",
-        "params_tuple": literal(tuple(p.name for p in model.params)),
-        "param_values": repr(model.param_values),
-        "state_tuple": literal(tuple(s.name for s in model.state)),
-        "state_kinds": literal(model.state_kinds),
-        "inputs_tuple": literal(tuple(x.name for x in model.inputs)),
-        "targets_tuple": literal(tuple(s.name for s in problem.y)),
-        "initial_state": repr(model.initial_state),
-        "horizon": repr(model.horizon),
-        "steps": repr(model.steps),
-        "time_reversible": repr(model.time_reversible),
-        "methods": literal(model.methods),
-        "sampled_defaults": sampled + sampled_targets,
-        "canonical": model.canonical is not None,
-        "separable": "leapfrog" in model.methods,
-        "momentum_of_state": model.canonical is not None
-        and model.canonical.momentum_of_state is not None,
-        "n": model.n,
-        "d": len(model.params),
+        "constants": _constants(problem, model, learn),
+        "sampled_defaults": [
+            (n, "\n".join(_wrapped("_spline(_as_array([", samples, "])[:, None], HORIZON)",
+                                   LINE_LIMIT - len(f"_DEFAULT_{n} = "))))
+            for n, samples in sampled + sampled_targets],
         "prepare": prepare,
-        "functions": functions + signal_functions,
-        "f": by_name,
+        "functions": functions,
+        "f": {f.name: f for f in signal_functions},
         "learn": learn,
+        "api": _api(model, learn, backend),
     }
+
+
+#: What a module may import from the runtime, besides the public-API factory.
+RUNTIME_NAMES = ("_Module", "_as_array", "_continuous_api", "_resolve", "_scalar", "_spline",
+                 "_stack", "_time", "_unstack", "_zeros")
 
 
 def render_continuous(problem: Problem, backend: str, source: str, command: str | None = None,
                       rules: bool = True) -> str:
     """The generated module's source text (``rules=False``: the simulator only)."""
     template = environment(backend).get_template("module.py.jinja")
-    text = template.render(**context(problem, backend, source, command, rules))
-    return re.sub(r"\n{4,}", "\n\n\n", text)
+    text = template.render(imports="{imports}",
+                           **context(problem, backend, source, command, rules))
+    text = re.sub(r"\n{4,}", "\n\n\n", text)
+    return text.replace("{imports}", runtime_imports(text, backend, RUNTIME_NAMES), 1)
+
+
+def runtime_imports(text: str, backend: str, candidates) -> str:
+    """The import lines of a module: its backend if the printed code calls it, then ONE
+    statement importing the runtime names it uses (``glep emit --standalone`` replaces
+    that statement by the runtime's text); ``_resolve`` is re-exported for callers."""
+    module = {"numpy": "import numpy as np", "torch": "import torch"}[backend]
+    alias = {"numpy": "np", "torch": "torch"}[backend]
+    lines = [module, ""] if re.search(rf"\b{alias}\.", text) else []
+    used = sorted((n for n in candidates if re.search(rf"\b{re.escape(n)}\b", text)
+                   or n == "_resolve"), key=str.lower)
+    names = "".join(f"    {n} as {n},\n" if n == "_resolve" else f"    {n},\n" for n in used)
+    lines.append(f"from glep.generated._runtime_{backend} import (\n{names})")
+    return "\n".join(lines)

@@ -14,7 +14,9 @@ emitting twice gives byte-identical files.
 
 from __future__ import annotations
 
+import functools
 import os
+import re
 import tempfile
 import types
 import weakref
@@ -23,18 +25,52 @@ from pathlib import Path
 from glep.derive.errors import CodegenError
 
 from .backends import BACKENDS
+from .backends import backend as backend_module
 from .kinds import kind_of
+from .templating import environment
 
-__all__ = ["BACKENDS", "load_module", "module_name", "render", "write_atomically"]
+__all__ = ["BACKENDS", "load_module", "module_name", "render", "render_runtime",
+           "runtime_name", "write_atomically"]
+
+#: The one statement of a generated module that imports the shared runtime.
+_RUNTIME_IMPORT = re.compile(r"^from glep\.generated\._runtime_(\w+) import \([^)]*\)\n", re.M)
 
 
-def render(problem, backend: str, source: str, command: str | None = None) -> str:
-    """The generated module's source text for ``problem``, whatever its kind."""
+def render(problem, backend: str, source: str, command: str | None = None,
+           standalone: bool = False, **options) -> str:
+    """The generated module's source text for ``problem``, whatever its kind;
+    ``standalone``: with the shared runtime's text in place of its import; ``options`` go
+    to the kind's renderer (e.g. ``rules=False``: a continuous system's simulator only)."""
     if backend not in BACKENDS:
         raise CodegenError(f"unknown target {backend!r}: choose from {BACKENDS}")
-    text = kind_of(problem).render(problem, backend, source, command)
+    text = kind_of(problem).render(problem, backend, source, command, **options)
+    if standalone:
+        text = _RUNTIME_IMPORT.sub(lambda _: _inlined(backend), text, count=1)
     compile(text, f"<glep {backend} module for {source}>", "exec")
     return text
+
+
+def runtime_name(backend: str) -> str:
+    """The runtime module's name in ``glep.generated`` (``_runtime_numpy``...)."""
+    return f"_runtime_{backend}"
+
+
+@functools.cache
+def render_runtime(backend: str) -> str:
+    """The shared runtime of ``backend``'s generated modules (``_runtime_<backend>.py``)."""
+    template = environment(backend).get_template("runtime.py.jinja")
+    text = template.render(backend=backend, backend_title=backend_module(backend).TITLE,
+                           command="glep emit systems/*.py")
+    text = re.sub(r"\n{4,}", "\n\n\n", text)
+    compile(text, f"<glep {backend} runtime>", "exec")
+    return text
+
+
+def _inlined(backend: str) -> str:
+    """The runtime's code without its docstring, to stand in for its import."""
+    text = render_runtime(backend)
+    body = text[text.index('"""', 3) + 3:].lstrip("\n")
+    return f"# -- glep's {backend} runtime, inlined (glep emit --standalone) --\n\n{body}\n\n"
 
 
 def module_name(problem, source: str, backend: str) -> str:
@@ -65,11 +101,12 @@ _MODULES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 def load_module(problem, backend: str = "numpy", source: str = "<memory>"):
     """Render and import ``problem``'s generated module without writing it to disk.
 
-    The module is cached for as long as ``problem`` is alive (one per backend).
+    The module is cached for as long as ``problem`` is alive (one per backend). It is
+    rendered standalone, so that it runs the runtime the templates give now.
     """
     cache = _MODULES.setdefault(problem, {})
     if backend not in cache:
-        text = render(problem, backend, source)
+        text = render(problem, backend, source, standalone=True)
         module = types.ModuleType(module_name(problem, source, backend))
         exec(compile(text, module.__name__, "exec"), module.__dict__)
         cache[backend] = module

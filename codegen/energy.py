@@ -2,17 +2,18 @@
 
 The derived :class:`~derive.energy.EnergyModel` is printed into straight-line primitives
 (energy, its gradient and Hessian, ``∂E/∂θ`` and its contraction ``vᵀ∂²E/∂s∂θ``, the cost);
-the template ``energy.py.jinja`` lays out relaxation (gradient flow, synchronous and
-asynchronous block updates), every EP-family estimator and the implicit-differentiation
-reference on top of them. Scalar energies print element-wise with CSE; layered energies
-print matrix expressions for batched row vectors (a column ``h`` is an array ``(..., n)``).
+relaxation (gradient flow, synchronous and asynchronous block updates), every EP-family
+estimator and the implicit-differentiation reference are the runtime's ``EnergySystem``
+(``runtime_energy.py.jinja``), which the module binds to its primitives. Scalar energies
+print element-wise with CSE; layered energies print matrix expressions for batched row
+vectors (a column ``h`` is an array ``(..., n)``).
 
 >>> from glep.derive.systemfile import load_problem
 >>> from pathlib import Path
 >>> problem = load_problem(Path(__file__).parent.parent / "systems" / "hopfield_smooth.py")
 >>> from glep.codegen.emit import load_module
 >>> module = load_module(problem, "numpy")
->>> g = module.gradient(module.initial_params(), rule="C-EP", beta=1e-4)
+>>> g = module.gradient(module.initial_params(), rule="C-EP", beta=1e-3)
 >>> sorted(g["grad"]) == sorted(module.PARAMS)
 True
 """
@@ -20,123 +21,120 @@ True
 from __future__ import annotations
 
 import json
+import re
+import textwrap
 
 import sympy as sp
-from sympy.matrices.expressions.matexpr import MatrixExpr
 
 from glep.derive.energy import EnergyModel, EnergyProblem
 from glep.derive.equilibrium import availability
-from glep.derive.errors import CodegenError
 
 from .backends import backend as backend_module
-from .printers import eliminate_common
-from .templating import environment, literal, printer
+from .printers import MatrixPrinter, printed_common
+from .templating import environment, printer
 
 #: continual EP in ``glep check``: η = CONTINUAL_ETA·β over CONTINUAL_STEPS nudged steps
 #: (its distance to EP is O(ηK/β), THEORY.md §7).
 CONTINUAL_ETA, CONTINUAL_STEPS = 1e-4, 200
 RESERVED = frozenset({"z", "theta", "x", "y", "v", "np", "torch", "beta", "ref", "out"})
+#: No line of an emitted energy, chain or HRU module is longer than this.
+LINE_LIMIT = 120
 
 
-class _MatrixPrinter:
-    """Matrix expressions over layers → batched array code.
+# -- layout shared by the energy, chain and HRU modules ---------------------------------------
 
-    Kinds: ``col`` (a column vector as ``(..., n)``), ``row`` (its transpose, same array),
-    ``mat`` (an unbatched parameter matrix), ``bmat`` (a batched matrix ``(..., n, m)``),
-    ``scalar`` (``(...)``).
-    """
 
-    def __init__(self, names: dict, batched: set, scalar_printer):
-        self.names = names
-        self.batched = batched
-        self.scalar_printer = scalar_printer
+def literal(value, indent: int = 0, limit: int = LINE_LIMIT) -> str:
+    """``value`` (numbers, strings, None, tuples, lists, dicts of them) as a Python literal,
+    broken over lines (items packed, one level at a time) to fit ``limit`` at ``indent``."""
+    if isinstance(value, str):
+        pieces = textwrap.wrap(value, limit - indent - 8, drop_whitespace=False)
+        if indent + len(json.dumps(value, ensure_ascii=False)) <= limit or len(pieces) < 2:
+            return json.dumps(value, ensure_ascii=False)
+        inner = "".join(f"\n{' ' * (indent + 4)}{json.dumps(p, ensure_ascii=False)}"
+                        for p in pieces)
+        return f"({inner}\n{' ' * indent})"
+    if isinstance(value, dict):
+        items = [f"{json.dumps(k)}: {literal(v, indent + 4, limit)}" for k, v in value.items()]
+        brackets = "{}"
+    elif isinstance(value, (list, tuple)):
+        items = [literal(v, indent + 4, limit) for v in value]
+        brackets = "[]" if isinstance(value, list) else "()"
+    else:
+        return repr(value)
+    tail = "," if isinstance(value, tuple) and len(items) == 1 else ""
+    one = f"{brackets[0]}{', '.join(items)}{tail}{brackets[1]}"
+    if indent + len(one) <= limit and "\n" not in one:
+        return one
+    lines, line = [], ""
+    for item in items:
+        if line and ("\n" in item or indent + 4 + len(line) + len(item) + 2 > limit):
+            lines.append(line)
+            line = ""
+        line += f"{item}, " if "\n" not in item else f"{item},"
+        if "\n" in item:
+            lines.append(line)
+            line = ""
+    lines += [line] if line else []
+    body = "".join(f"\n{' ' * (indent + 4)}{text.rstrip()}" for text in lines)
+    return f"{brackets[0]}{body}\n{' ' * indent}{brackets[1]}"
 
-    def __call__(self, expr) -> tuple[str, str]:
-        expr = expr.doit() if isinstance(expr, MatrixExpr) else expr
-        return self._print(expr)
 
-    def _print(self, e) -> tuple[str, str]:
-        if not isinstance(e, MatrixExpr) and not e.has(sp.MatrixSymbol):
-            return self.scalar_printer.doprint(e), "scalar"
-        if isinstance(e, sp.MatrixSymbol):
-            name = self.names.get(e, e.name)
-            if e.shape[1] == 1:
-                return name, "col"
-            return name, "bmat" if e in self.batched else "mat"
-        if isinstance(e, sp.Transpose):
-            code, kind = self._print(e.arg)
-            return {
-                "col": (code, "row"), "row": (code, "col"), "mat": (f"{code}.T", "mat"),
-                "bmat": (f"_swap({code})", "bmat"),
-            }[kind]
-        if isinstance(e, sp.Identity):
-            return f"_eye({int(e.shape[0])}, z)", "mat"
-        if isinstance(e, sp.Trace):
-            code, kind = self._print(e.arg)
-            if kind != "scalar":
-                raise CodegenError(f"cannot print the trace of a non-1×1 form {e}")
-            return code, kind
-        if isinstance(e, sp.MatAdd):
-            parts = [self._print(a) for a in e.args]
-            kinds = {k for _, k in parts}
-            kind = "bmat" if kinds == {"mat", "bmat"} else kinds.pop() if len(kinds) == 1 else None
-            if kind is None:
-                raise CodegenError(f"cannot add terms of kinds {sorted(kinds)} in {e}")
-            code = " + ".join(c for c, _ in parts).replace("+ -", "- ")
-            return f"({code})", kind
-        if isinstance(e, sp.MatMul):
-            scalars = [a for a in e.args if not isinstance(a, MatrixExpr)]
-            matrices = [a for a in e.args if isinstance(a, MatrixExpr)]
-            code, kind = self._print(matrices[0])
-            for factor in matrices[1:]:
-                code, kind = self._product((code, kind), self._print(factor))
-            coefficient = sp.Mul(*scalars)
-            if coefficient == 1:
-                return code, kind
-            if coefficient == -1:
-                return f"-{code}", kind
-            scale = self.scalar_printer.doprint(coefficient)
-            if kind == "scalar" or not coefficient.free_symbols:
-                return f"{scale}*{code}", kind
-            raise CodegenError(f"cannot print a state-dependent coefficient in {e}")
-        if isinstance(e, sp.ZeroMatrix):
-            raise CodegenError(f"unexpected zero matrix {e}")
-        raise CodegenError(
-            f"glep cannot print {type(e).__name__} ({e}) in a layered energy: use sums, "
-            f"products and transposes of layers and weights"
-        )
+def wrap_code(line: str, indent: int, limit: int = LINE_LIMIT) -> str:
+    """A printed statement broken inside its brackets (after ``, `` or before `` + ``/`` - ``)
+    so that no line exceeds ``limit``; continuation lines are indented by 8."""
+    if indent + len(line) <= limit:
+        return line
+    out, start, depth, soft, hard = [], 0, 0, None, None
+    for i, char in enumerate(line):
+        width = limit - indent - (8 if out else 0)
+        if i - start >= width:
+            # after ", " or before an operator when that keeps half the line, else after "("
+            cut = hard if hard is not None and hard - start > width // 2 else soft or hard
+            if cut is not None and cut > start:
+                out.append(line[start:cut].rstrip())
+                start, soft, hard = cut + (line[cut] == " "), None, None
+        depth += (char in "([{") - (char in ")]}")
+        if char in "([{" and line[i + 1] not in ")]}":
+            soft = i + 1
+        elif depth and (line.startswith(", ", i) or line.startswith((" + ", " - "), i)):
+            hard = i + 1 if char == "," else i
+    out.append(line[start:])
+    return f"\n{' ' * (indent + 8)}".join(out)
 
-    @staticmethod
-    def _product(a, b) -> tuple[str, str]:
-        (ca, ka), (cb, kb) = a, b
-        table = {
-            ("mat", "mat"): (f"({ca} @ {cb})", "mat"),
-            ("mat", "col"): (f"({cb} @ {ca}.T)", "col"),
-            ("row", "mat"): (f"({ca} @ {cb})", "row"),
-            ("row", "col"): (f"_dot({ca}, {cb})", "scalar"),
-            ("col", "row"): (f"_outer({ca}, {cb})", "bmat"),
-            ("mat", "bmat"): (f"({ca} @ {cb})", "bmat"),
-            ("bmat", "mat"): (f"({ca} @ {cb})", "bmat"),
-            ("bmat", "bmat"): (f"({ca} @ {cb})", "bmat"),
-            ("bmat", "col"): (f"_matvec({ca}, {cb})", "col"),
-            ("row", "bmat"): (f"_vecmat({ca}, {cb})", "row"),
-            ("scalar", "row"): (f"({ca})[..., None]*{cb}", "row"),
-            ("scalar", "col"): (f"({ca})[..., None]*{cb}", "col"),
-            ("col", "scalar"): (f"{ca}*({cb})[..., None]", "col"),
-            ("row", "scalar"): (f"{ca}*({cb})[..., None]", "row"),
-            ("scalar", "scalar"): (f"{ca}*{cb}", "scalar"),
-        }
-        if (ka, kb) not in table:
-            raise CodegenError(f"cannot multiply a {ka} by a {kb} ({ca} · {cb})")
-        return table[(ka, kb)]
+
+def runtime_import(text: str, backend: str, candidates) -> str:
+    """The module's imports: its backend if the printed code calls it, then ONE statement
+    importing the runtime names it uses (``glep emit --standalone`` inlines the runtime)."""
+    alias = {"numpy": "np", "torch": "torch"}[backend]
+    lines = [f"import {'numpy as np' if backend == 'numpy' else 'torch'}", ""] if re.search(
+        rf"\b{alias}\.", text) else []
+    used = sorted((n for n in candidates if re.search(rf"\b{re.escape(n)}\b", text)),
+                  key=lambda n: (0 if n.isupper() else 1 if n[0].isupper() else 2, n.lower()))
+    return "\n".join([*lines, f"from glep.generated._runtime_{backend} import ("]
+                     + [f"    {n}," for n in used] + [")"])
+
+
+def render(template: str, backend: str, context: dict, candidates) -> str:
+    """Render ``template`` with ``context``; its ``{imports}`` line becomes the imports."""
+    text = environment(backend).get_template(template).render(imports="{imports}", **context)
+    text = re.sub(r"\n{4,}", "\n\n\n", text)
+    return text.replace("{imports}", runtime_import(text, backend, candidates), 1)
+
+
+#: Runtime names an energy or chain module may use.
+RUNTIME_NAMES = ("EnergySystem", "FFEBM", "_as_array", "_concat", "_dot", "_eye", "_fit",
+                 "_matvec", "_outer", "_swap", "_vecmat", "_zeros_batch")
+
+
+# -- printing the primitives -----------------------------------------------------------------
 
 
 class _Printer:
-    """Prints the functions of one energy module for one backend."""
+    """Prints the primitives of one energy for one backend."""
 
     def __init__(self, model: EnergyModel, backend: str):
         self.model = model
-        self.backend = backend
         symbols = [layer.symbol for layer in model.layers + model.input_layers
                    + model.target_layers] + list(model.params) + list(model.directions)
         self.names = {s: (f"{s.name}_" if s.name in RESERVED else s.name) for s in symbols}
@@ -144,7 +142,7 @@ class _Printer:
                                          if isinstance(s, sp.Symbol)})
         batched = {layer.symbol for layer in model.layers + model.input_layers
                    + model.target_layers} | set(model.directions)
-        self.matrix = _MatrixPrinter(self.names, batched, self.scalar)
+        self.matrix = MatrixPrinter(self.names, batched, self.scalar)
         self.arrays = {
             "z": model.layers, "x": model.input_layers, "y": model.target_layers,
             "v": tuple(type(layer)(d, d.name, layer.size, layer.offset)
@@ -152,7 +150,7 @@ class _Printer:
         }
 
     def _unpack(self, used: set, args: str) -> list[str]:
-        lines = []
+        lines = ["ref = z[..., 0]"] if args.startswith("z") else []
         for array in args.split(", "):
             if array == "theta":
                 lines += [f'{self.names[p]} = theta["{p.name}"]' for p in self.model.params
@@ -166,56 +164,49 @@ class _Printer:
                 lines.append(f"{self.names[layer.symbol]} = {array}[..., {index}]")
         return lines
 
-    @staticmethod
-    def _used(exprs) -> set:
-        used = set()
-        for e in exprs:
-            e = sp.sympify(e)
-            used |= set(e.atoms(sp.MatrixSymbol)) | {
-                s for s in e.free_symbols if isinstance(s, sp.Symbol)}
-        return used
-
-    def function(self, name, args, doc, exprs, combine):
-        """``combine(codes) -> return expression``; ``exprs`` are scalars or matrix forms."""
+    def function(self, name, args, doc, exprs, combine) -> dict:
+        """``combine(codes) -> (body lines, return expression)``; ``exprs`` are scalars or
+        matrix forms, a zero prints as ``None``."""
         exprs = [sp.sympify(e) for e in exprs]
-        lines = self._unpack(self._used(exprs), args)
+        used = set().union(*(e.atoms(sp.MatrixSymbol) | e.free_symbols for e in exprs))
+        lines = self._unpack(used, args)
         if self.model.layered:
             codes = [None if e == 0 else self.matrix(e)[0] for e in exprs]
         else:
-            live = [e for e in exprs if e != 0]
-            assignments, reduced = eliminate_common(live) if live else ([], [])
-            lines += [f"{self.scalar.doprint(s)} = {self.scalar.doprint(v)}"
-                      for s, v in assignments]
-            printed = iter(self.scalar.doprint(e) for e in reduced)
-            codes = [None if e == 0 else next(printed) for e in exprs]
+            common, reduced = printed_common(self.scalar, exprs)
+            lines += common
+            codes = [None if e == 0 else self.scalar.doprint(e) for e in reduced]
+        body, returns = combine(codes)
+        lines = [wrap_code(line, 4) for line in lines + body]
         return {"name": name, "args": args, "doc": doc, "lines": lines,
-                "returns": combine(codes), "raw": False}
+                "returns": wrap_code(f"return {returns}", 4)}
 
 
-def _sizes(layers) -> list[int]:
-    return [layer.size for layer in layers]
-
-
-def _join(codes, layers, layered) -> str:
+def _join(codes, layers, layered):
     parts = []
     for code, layer in zip(codes, layers):
         parts.append(f"_zeros_batch(ref, {layer.size})" if code is None
                      else f"_fit({code}, ref, ({layer.size},))" if layered
                      else f"_fit({code}, ref, ())[..., None]")
-    return f"_concat([{', '.join(parts)}])" if parts else "_zeros_batch(ref, 0)"
+    return [], f"_concat([{', '.join(parts)}])" if parts else "_zeros_batch(ref, 0)"
+
+
+def _scalar(codes):
+    return [], f"_fit({codes[0] or '0.0'}, ref, ())"
+
+
+def _shape(symbol) -> tuple:
+    if isinstance(symbol, sp.Symbol):
+        return ()
+    rows, cols = (int(d) for d in symbol.shape)
+    return (rows,) if cols == 1 else (rows, cols)
 
 
 def _functions(model: EnergyModel, backend: str) -> list[dict]:
     p = _Printer(model, backend)
     layered = model.layered
-    out = []
-    out.append(p.function(
-        "energy", "z, theta, x", "The energy E(s, θ, x) of states ``z`` (last axis: STATES).",
-        [model.energy], lambda c: f"_fit({c[0] or '0.0'}, ref, ())"))
-    out.append(p.function(
-        "energy_gradient", "z, theta, x", "∂E/∂s, last axis: STATES.",
-        model.gradient, lambda c: _join(c, model.layers, layered)))
     blocks = sorted(model.hessian.items())
+
     def hessian(codes):
         body = [f"_out = _zeros_batch(ref, {model.n}, {model.n})"]
         for ((i, j), _), code in zip(blocks, codes):
@@ -223,110 +214,119 @@ def _functions(model: EnergyModel, backend: str) -> list[dict]:
             rows = f"{a.offset}:{a.offset + a.size}" if layered else f"{a.offset}"
             cols = f"{b.offset}:{b.offset + b.size}" if layered else f"{b.offset}"
             body.append(f"_out[..., {rows}, {cols}] = {code}")
-        return "\n    ".join(body) + "\n    return _out"
-    out.append(p.function(
-        "energy_hessian", "z, theta, x", "∂²E/∂s², shape (..., N, N).",
-        [e for _, e in blocks], lambda c: hessian(c)))
-    out[-1]["raw"] = True
-    names = [q.name for q in model.params]
-    shapes = [tuple(int(d) for d in q.shape) if isinstance(q, sp.MatrixSymbol) else ()
-              for q in model.params]
-    shapes = [(s[0],) if len(s) == 2 and s[1] == 1 else s for s in shapes]
+        return body, "_out"
 
     def params_dict(codes):
-        items = [f'        "{n}": _fit({c or "0.0"}, ref, {s!r}),\n'
-                 for n, c, s in zip(names, codes, shapes)]
-        return "{\n" + "".join(items) + "    }"
-    out.append(p.function(
-        "energy_dtheta", "z, theta, x", "∂E/∂θ per sample: a dict by parameter name.",
-        model.dtheta, params_dict))
-    out.append(p.function(
-        "energy_dtheta_jvp", "z, v, theta, x",
-        "vᵀ ∂²E/∂s∂θ per sample (implicit differentiation contracts with it).",
-        model.dtheta_jvp, params_dict))
-    out.append(p.function(
-        "energy_dx", "z, theta, x", "∂E/∂x, last axis: INPUTS (the input gradient of ff-EBM).",
-        model.dx, lambda c: _join(c, model.input_layers, layered)))
-    out.append(p.function(
-        "cost", "z, y", "The cost C(s, y).", [model.cost],
-        lambda c: f"_fit({c[0] or '0.0'}, ref, ())"))
-    out.append(p.function(
-        "cost_gradient", "z, y", "∂C/∂s, last axis: STATES.", model.cost_gradient,
-        lambda c: _join(c, model.layers, layered)))
+        items = [f'"{q.name}": _fit({c or "0.0"}, ref, {_shape(q)!r})'
+                 for q, c in zip(model.params, codes)]
+        return [], "{" + ", ".join(items) + "}"
+
+    def curvature(codes):
+        parts = [f"_fit({c}, _as_array(0.0, theta_ref), ({layer.size},))"
+                 for c, layer in zip(codes, model.layers)]
+        return [], f"_concat([{', '.join(parts)}])"
+
+    out = [
+        p.function("energy", "z, theta, x",
+                   "The energy E(s, θ, x) of states ``z`` (last axis: STATES).",
+                   [model.energy], _scalar),
+        p.function("energy_gradient", "z, theta, x", "∂E/∂s, last axis: STATES.",
+                   model.gradient, lambda c: _join(c, model.layers, layered)),
+        p.function("energy_hessian", "z, theta, x", "∂²E/∂s², shape (..., N, N).",
+                   [e for _, e in blocks], hessian),
+        p.function("energy_dtheta", "z, theta, x",
+                   "∂E/∂θ per sample: a dict by parameter name.", model.dtheta, params_dict),
+        p.function("energy_dtheta_jvp", "z, v, theta, x",
+                   "vᵀ ∂²E/∂s∂θ per sample (implicit differentiation contracts with it).",
+                   model.dtheta_jvp, params_dict),
+        p.function("energy_dx", "z, theta, x",
+                   "∂E/∂x, last axis: INPUTS (the input gradient of ff-EBM).",
+                   model.dx, lambda c: _join(c, model.input_layers, layered)),
+        p.function("cost", "z, y", "The cost C(s, y).", [model.cost], _scalar),
+        p.function("cost_gradient", "z, y", "∂C/∂s, last axis: STATES.", model.cost_gradient,
+                   lambda c: _join(c, model.layers, layered)),
+    ]
     if model.curvature is not None:
-        def curvature(codes):
-            parts = [f"_fit({c}, _as(0.0, theta_ref), ({layer.size},))"
-                     for c, layer in zip(codes, model.layers)]
-            return f"_concat([{', '.join(parts)}])"
         function = p.function(
             "layer_curvature", "theta",
             "a_l of the Hessian blocks a_l·I, per unit (exact block updates divide by it).",
             [sp.sympify(a) for a in model.curvature], curvature)
         function["lines"].insert(0, "theta_ref = next(iter(theta.values()), None)")
         out.append(function)
+    else:
+        message = f"block updates are not exact for this energy: {model.block_reason}"
+        out.append({"name": "layer_curvature", "args": "theta", "lines": [],
+                    "doc": "Not available: block updates are not exact for this energy "
+                           "(see BLOCK_REASON).",
+                    "returns": f"raise ValueError{_parenthesized(literal(message, 4))}"})
     return out
 
 
-def _py(value) -> str:
-    """A Python literal: strings double-quoted, ``None`` as None."""
-    return "None" if value is None else json.dumps(value, ensure_ascii=False)
+def _parenthesized(code: str) -> str:
+    return code if code.startswith("(") else f"({code})"
 
 
-def _rows(rows) -> str:
-    return "[" + ", ".join("[" + ", ".join(repr(float(v)) for v in r) + "]" for r in rows) + "]"
+def _rows(rows) -> list:
+    return [[float(v) for v in r] for r in rows]
 
 
-def context(problem: EnergyProblem, backend: str, source: str, command: str | None) -> dict:
+def constants(problem: EnergyProblem) -> dict:
+    """The energy module's constants, name → value (printed by :func:`literal`)."""
     model = problem.model
-    name = problem.name
-    reasons = availability(problem)
     output_units = [u for i in model.outputs for u in range(
         model.layers[i].offset, model.layers[i].offset + model.layers[i].size)]
-    parity = [i % 2 for i, layer in enumerate(model.layers) for _ in range(layer.size)]
-    shapes = {q.name: list(int(d) for d in q.shape) if isinstance(q, sp.MatrixSymbol) else []
-              for q in model.params}
-    shapes = {k: (v[:1] if len(v) == 2 and v[1] == 1 else v) for k, v in shapes.items()}
-    fan_in = {k: (v[1] if len(v) == 2 else 1) for k, v in shapes.items()}
+    shapes = {q.name: _shape(q) for q in model.params}
     cost_curvature = None
     if model.cost_curvature is not None:
         cost_curvature = [float(a) for a, layer in zip(model.cost_curvature, model.layers)
                           for _ in range(layer.size)]
-    energy_text = sp.sstr(problem.energy.matrix_expr if problem.energy.matrix_expr is not None
-                          else model.energy)
     return {
-        "title": name,
-        "backend": backend,
-        "backend_title": backend_module(backend).TITLE,
-        "source": source,
-        "command": command or f"glep emit {source}",
-        "energy_text": energy_text,
-        "cost_text": sp.sstr(problem.cost.expr) if problem.cost is not None else "none",
-        "form": "layered" if model.layered else "scalar",
-        "states": literal(tuple(layer.name for layer in model.layers)),
-        "sizes": literal(tuple(_sizes(model.layers))),
-        "inputs": literal(tuple(layer.name for layer in model.input_layers)),
-        "input_sizes": literal(tuple(_sizes(model.input_layers))),
-        "targets": literal(tuple(layer.name for layer in model.target_layers)),
-        "params": literal(tuple(q.name for q in model.params)),
-        "shapes": "{" + ", ".join(f'"{k}": {tuple(v)!r}' for k, v in shapes.items()) + "}",
-        "fan_in": "{" + ", ".join(f'"{k}": {v!r}' for k, v in fan_in.items()) + "}",
-        "param_values": "{" + ", ".join(f'"{k}": {v!r}' for k, v in
-                                         problem.param_values.items()) + "}",
-        "default_inputs": _rows(problem.input_values),
-        "default_targets": _rows(problem.target_values),
-        "n": model.n,
-        "box": repr(model.box),
-        "outputs": repr(output_units),
-        "parity": repr(parity),
-        "relaxation": json.dumps(problem.relaxation),
-        "step": repr(problem.step),
-        "max_iterations": repr(problem.max_iterations),
-        "seed": repr(problem.seed),
-        "block": model.curvature is not None,
-        "block_reason": _py(model.block_reason),
-        "cost_curvature": repr(cost_curvature),
-        "rules": "{\n" + "".join(f"    {json.dumps(k)}: {_py(v)},\n"
-                                   for k, v in reasons.items()) + "}",
+        "STATES": tuple(layer.name for layer in model.layers),
+        "SIZES": tuple(layer.size for layer in model.layers),
+        "INPUTS": tuple(layer.name for layer in model.input_layers),
+        "INPUT_SIZES": tuple(layer.size for layer in model.input_layers),
+        "TARGETS": tuple(layer.name for layer in model.target_layers),
+        "PARAMS": tuple(q.name for q in model.params),
+        "SHAPES": shapes,
+        "PARAM_VALUES": dict(problem.param_values),
+        "DEFAULT_INPUTS": _rows(problem.input_values),
+        "DEFAULT_TARGETS": _rows(problem.target_values),
+        "N": model.n,
+        "BOX": model.box,
+        "OUTPUT_UNITS": output_units,
+        "RELAXATION": problem.relaxation,
+        "STEP": problem.step,
+        "MAX_ITERATIONS": problem.max_iterations,
+        "SEED": problem.seed,
+        "BLOCK_EXACT": model.curvature is not None,
+        "BLOCK_REASON": model.block_reason,
+        "RULES": availability(problem),
+        "_PARITY": [i % 2 for i, layer in enumerate(model.layers) for _ in range(layer.size)],
+        "_COST_CURVATURE": cost_curvature,
+        "_FAN_IN": {k: (v[1] if len(v) == 2 else 1) for k, v in shapes.items()},
+    }
+
+
+def energy_text(energy) -> str:
+    return sp.sstr(energy.matrix_expr if energy.matrix_expr is not None else energy.expr)
+
+
+def header(backend: str, source: str, command: str | None) -> dict:
+    return {"backend": backend, "backend_title": backend_module(backend).TITLE,
+            "source": source, "command": command or f"glep emit {source}"}
+
+
+def context(problem: EnergyProblem, backend: str, source: str, command: str | None) -> dict:
+    model = problem.model
+    described = (f"Energy ({'layered' if model.layered else 'scalar'}): "
+                 f"E = {energy_text(problem.energy)}\nCost: C = "
+                 + (sp.sstr(problem.cost.expr) if problem.cost is not None else "none"))
+    return {
+        **header(backend, source, command),
+        "title": problem.name,
+        "described": "\n".join(textwrap.fill(line, 92, break_on_hyphens=False)
+                               for line in described.splitlines()),
+        "constants": [(None, k, literal(v)) for k, v in constants(problem).items()],
         "functions": _functions(model, backend),
     }
 
@@ -334,5 +334,5 @@ def context(problem: EnergyProblem, backend: str, source: str, command: str | No
 def render_energy(problem: EnergyProblem, backend: str, source: str,
                   command: str | None = None) -> str:
     """The generated module's source text for an energy problem."""
-    template = environment(backend).get_template("energy.py.jinja")
-    return template.render(**context(problem, backend, source, command))
+    return render("energy.py.jinja", backend, context(problem, backend, source, command),
+                  RUNTIME_NAMES)

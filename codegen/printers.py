@@ -20,6 +20,7 @@ import math
 from typing import ClassVar
 
 import sympy as sp
+from sympy.printing.precedence import PRECEDENCE, precedence
 from sympy.printing.pycode import PythonCodePrinter
 
 from glep.derive.errors import CodegenError
@@ -56,11 +57,57 @@ class ArrayPrinter(PythonCodePrinter):
     def __init__(self, names: dict[sp.Symbol, str] | None = None):
         super().__init__({"fully_qualified_modules": False, "strict": True})
         self._names = {s.name: v for s, v in (names or {}).items()}
+        #: Subexpressions printed as the name of a temporary holding them (line splitting).
+        self.temporaries: dict[sp.Basic, str] = {}
+        #: Sums whose first ``k`` added terms a temporary holds: sum → [(k, name)], k rising.
+        self.prefixes: dict[sp.Add, list[tuple[int, str]]] = {}
+        self._ordered: dict = {}
+
+    def _as_ordered_terms(self, expr, order=None):
+        key = (expr, order)  # sorting terms is the costliest part of printing: once per sum
+        if key not in self._ordered:
+            self._ordered[key] = super()._as_ordered_terms(expr, order=order)
+        return self._ordered[key]
+
+    def chain(self, expr: sp.Add) -> list:
+        """The terms of a sum in the order the printed code adds them up."""
+        return self._as_ordered_terms(expr)
+
+    def print_sum(self, expr: sp.Add, count: int) -> str:
+        """The code of the first ``count`` terms of :meth:`chain`, added left to right,
+        starting from the longest shorter prefix a temporary holds: the same operations in
+        the same order as the whole sum's code."""
+        terms = self.chain(expr)
+        start, code = 0, None
+        for k, name in self.prefixes.get(expr, ()):
+            if k < count:
+                start, code = k, name
+        for term in terms[start:count]:
+            code = self._add(code, term)
+        return code
+
+    def _add(self, code, term) -> str:
+        text = self._print(term)
+        sign = "+"
+        if text.startswith("-") and not term.is_Add:
+            sign, text = "-", text[1:]
+        if precedence(term) < PRECEDENCE["Add"] or term.is_Add:
+            text = f"({text})"
+        if code is None:
+            return f"-{text}" if sign == "-" else text
+        return f"{code} {sign} {text}"
+
+    def _print_Add(self, expr, order=None):
+        if expr not in self.prefixes:
+            return super()._print_Add(expr, order=order)
+        return self.print_sum(expr, len(self.chain(expr)))
 
     def _function_name(self, sympy_name: str) -> str:
         return self.names.get(sympy_name, _ELEMENTWISE[sympy_name])
 
     def _print(self, expr, **kwargs):
+        if self.temporaries and expr in self.temporaries:
+            return self.temporaries[expr]
         if isinstance(expr, sp.Basic) and expr.is_number and not expr.is_Rational:
             value = complex(expr)
             if value.imag != 0:
@@ -138,3 +185,109 @@ def eliminate_common(exprs, prefix: str = TEMPORARY_PREFIX):
             f"a symbol name starts with the reserved prefix {prefix!r}: rename it"
         )
     return _cse(tuple(exprs), prefix)
+
+
+def printed_common(printer, exprs) -> tuple[list[str], list]:
+    """CSE over the non-zero ``exprs``, printed by ``printer``: the temporaries' lines
+    ``_t0 = ...`` and the reduced expressions (SymPy; zeros stay ``0``)."""
+    exprs = [sp.sympify(e) for e in exprs]
+    live = [e for e in exprs if e != 0]
+    assignments, reduced = eliminate_common(live) if live else ([], [])
+    lines = [f"{printer.doprint(s)} = {printer.doprint(v)}" for s, v in assignments]
+    reduced = iter(reduced)
+    return lines, [e if e == 0 else next(reduced) for e in exprs]
+
+
+class MatrixPrinter:
+    """The companion of an :class:`ArrayPrinter` for layered (matrix) expressions: layers
+    are batched arrays, never unrolled.
+
+    Kinds: ``col`` (a column vector as ``(..., n)``), ``row`` (its transpose, same array),
+    ``mat`` (an unbatched parameter matrix), ``bmat`` (a batched matrix ``(..., n, m)``),
+    ``scalar`` (``(...)``). Scalar factors print with ``scalar_printer``.
+
+    >>> h, W = sp.MatrixSymbol("h", 3, 1), sp.MatrixSymbol("W", 3, 3)
+    >>> MatrixPrinter({}, {h}, ArrayPrinter())(h.T * W * h)
+    ('_dot((h @ W), h)', 'scalar')
+    """
+
+    _PRODUCTS: ClassVar[dict] = {
+        ("mat", "mat"): ("({a} @ {b})", "mat"), ("mat", "col"): ("({b} @ {a}.T)", "col"),
+        ("row", "mat"): ("({a} @ {b})", "row"), ("row", "col"): ("_dot({a}, {b})", "scalar"),
+        ("col", "row"): ("_outer({a}, {b})", "bmat"), ("mat", "bmat"): ("({a} @ {b})", "bmat"),
+        ("bmat", "mat"): ("({a} @ {b})", "bmat"), ("bmat", "bmat"): ("({a} @ {b})", "bmat"),
+        ("bmat", "col"): ("_matvec({a}, {b})", "col"),
+        ("row", "bmat"): ("_vecmat({a}, {b})", "row"),
+        ("scalar", "row"): ("({a})[..., None]*{b}", "row"),
+        ("scalar", "col"): ("({a})[..., None]*{b}", "col"),
+        ("col", "scalar"): ("{a}*({b})[..., None]", "col"),
+        ("row", "scalar"): ("{a}*({b})[..., None]", "row"),
+        ("scalar", "scalar"): ("{a}*{b}", "scalar"),
+    }
+
+    def __init__(self, names: dict, batched: set, scalar_printer: ArrayPrinter):
+        self.names = names
+        self.batched = batched
+        self.scalar_printer = scalar_printer
+
+    def __call__(self, expr) -> tuple[str, str]:
+        """``(code, kind)`` of ``expr``."""
+        from sympy.matrices.expressions.matexpr import MatrixExpr
+
+        return self._print(expr.doit() if isinstance(expr, MatrixExpr) else expr)
+
+    def _print(self, e) -> tuple[str, str]:
+        from sympy.matrices.expressions.matexpr import MatrixExpr
+
+        if not isinstance(e, MatrixExpr) and not e.has(sp.MatrixSymbol):
+            return self.scalar_printer.doprint(e), "scalar"
+        if isinstance(e, sp.MatrixSymbol):
+            name = self.names.get(e, e.name)
+            if e.shape[1] == 1:
+                return name, "col"
+            return name, "bmat" if e in self.batched else "mat"
+        if isinstance(e, sp.Transpose):
+            code, kind = self._print(e.arg)
+            return {"col": (code, "row"), "row": (code, "col"), "mat": (f"{code}.T", "mat"),
+                    "bmat": (f"_swap({code})", "bmat")}[kind]
+        if isinstance(e, sp.Identity):
+            return f"_eye({int(e.shape[0])}, z)", "mat"
+        if isinstance(e, sp.Trace):
+            code, kind = self._print(e.arg)
+            if kind != "scalar":
+                raise CodegenError(f"cannot print the trace of a non-1×1 form {e}")
+            return code, kind
+        if isinstance(e, sp.MatAdd):
+            parts = [self._print(a) for a in e.args]
+            kinds = {k for _, k in parts}
+            kind = "bmat" if kinds == {"mat", "bmat"} else kinds.pop() if len(kinds) == 1 else None
+            if kind is None:
+                raise CodegenError(f"cannot add terms of kinds {sorted(kinds)} in {e}")
+            code = " + ".join(c for c, _ in parts).replace("+ -", "- ")
+            return f"({code})", kind
+        if isinstance(e, sp.MatMul):
+            return self._print_product(e)
+        raise CodegenError(
+            f"glep cannot print {type(e).__name__} ({e}) in a layered energy: use sums, "
+            f"products and transposes of layers and weights"
+        )
+
+    def _print_product(self, e) -> tuple[str, str]:
+        from sympy.matrices.expressions.matexpr import MatrixExpr
+
+        matrices = [a for a in e.args if isinstance(a, MatrixExpr)]
+        code, kind = self._print(matrices[0])
+        for factor in matrices[1:]:
+            other, other_kind = self._print(factor)
+            if (kind, other_kind) not in self._PRODUCTS:
+                raise CodegenError(f"cannot multiply a {kind} by a {other_kind} ({code} · {other})")
+            pattern, kind = self._PRODUCTS[(kind, other_kind)]
+            code = pattern.format(a=code, b=other)
+        coefficient = sp.Mul(*[a for a in e.args if not isinstance(a, MatrixExpr)])
+        if coefficient == 1:
+            return code, kind
+        if coefficient == -1:
+            return f"-{code}", kind
+        if kind == "scalar" or not coefficient.free_symbols:
+            return f"{self.scalar_printer.doprint(coefficient)}*{code}", kind
+        raise CodegenError(f"cannot print a state-dependent coefficient in {e}")

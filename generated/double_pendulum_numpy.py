@@ -9,10 +9,13 @@ theta2(t))*Derivative(theta1(t), t)*Derivative(theta2(t), t) + l1*(9.81*m1 +
 9.81*l2*m2*cos(theta2(t)) + theta1(t)*u(t)
 Time-reversal invariant: yes.
 
-State ``z`` (last axis, in this order): theta1 (position), theta2 (position), theta1_dot (velocity), theta2_dot (velocity).
+State ``z`` (last axis, in this order): theta1 (position), theta2 (position), theta1_dot
+(velocity), theta2_dot (velocity).
 Parameters ``theta`` (last axis, or a mapping by name): m1, m2, l1, l2.
 Inputs ``x`` (last axis): u.
-All functions broadcast over leading (batch) dimensions.
+All functions broadcast over leading (batch) dimensions. The integrators and learning rules
+run in glep's shared runtime, imported from the installed glep package
+(``glep.generated._runtime_numpy``); ``glep emit --standalone`` inlines it instead.
 
 Example::
 
@@ -21,6 +24,16 @@ Example::
 """
 
 import numpy as np
+
+from glep.generated._runtime_numpy import (
+    _continuous_api,
+    _Module,
+    _resolve as _resolve,
+    _scalar,
+    _stack,
+    _unstack,
+    _zeros,
+)
 
 PARAMS = ("m1", "m2", "l1", "l2")
 PARAM_VALUES = (1.0, 0.8, 1.0, 0.7)
@@ -34,160 +47,20 @@ STEPS = 1200
 TIME_REVERSIBLE = True
 METHODS = ("rk4", "implicit_midpoint")
 _N = 2
-_CHUNK = 256
-#: Array elements of the RK4 stage states an integrand block may hold at once.
-_STAGE_BUDGET = 2**14
-
-
-def _as_array(value, like=None):
-    return np.asarray(value, dtype=np.float64)
-
-
-def _unstack(a, axis=-1):
-    return tuple(np.moveaxis(a, axis, 0))
-
-
-def _stack(items, ref):
-    if not items:
-        return np.zeros((*np.shape(ref), 0))
-    return np.stack(np.broadcast_arrays(ref, *items)[1:], axis=-1)
-
-
-def _scalar(value, ref):
-    return np.broadcast_arrays(ref, value)[1] + 0.0
-
-
-def _zeros(ref, rows, cols):
-    return np.zeros((*np.shape(ref), rows, cols))
-
-
-def _zeros_shape(shape, like):
-    return np.zeros(shape)
-
-
-def _eye(size, like):
-    return np.eye(size)
-
-
-def _time(t, like=None):
-    return t
-
-
-def _float(t):
-    return float(t)
-
-
-def _axpy(y, a, k):
-    return y + a * k
-
-
-def _rk4_update(y, k1, k2, k3, k4, dt):
-    return y + dt / 6 * (k1 + k4 + 2 * (k2 + k3))
-
-
-def _solve(matrix, vector):
-    return np.linalg.solve(matrix, vector[..., None])[..., 0]
-
-
-def _largest_real_eigenvalue(matrix):
-    return float(np.linalg.eigvals(matrix).real.max())
-
-
-def _max_abs(a):
-    return float(np.abs(a).max())
-
-
-def _norm(a):
-    return float(np.linalg.norm(a))
-
-
-def _concat(items, axis=-1):
-    return np.concatenate(items, axis=axis)
-
-
-def _size(a):
-    return a.size
-
-
-def _stack_time(items):
-    return np.stack(items, axis=0)
-
-
-def _einsum(spec, *arrays):
-    return np.einsum(spec, *arrays)
-
-
-def _mean(a, axes):
-    return a.mean(axis=axes) if axes else a
-
-
-def _parameters(theta, like):
-    """``theta`` as an array whose last axis follows PARAMS (a mapping is read by name)."""
-    if isinstance(theta, dict):
-        missing = [name for name in PARAMS if name not in theta]
-        if missing:
-            raise ValueError(f"theta has no value for {missing}; PARAMS = {PARAMS}")
-        theta = _stack([_as_array(theta[name], like) for name in PARAMS], _as_array(0.0, like))
-    theta = _as_array(theta, like)
-    if theta.shape[-1:] != (4,):
-        raise ValueError(
-            f"theta has shape {tuple(theta.shape)}; its last axis must hold "
-            f"{len(PARAMS)} values in the order {PARAMS}"
-        )
-    return theta
-
-
-def sampled(samples, horizon=HORIZON):
-    """Inputs from samples on a uniform grid over ``[0, horizon]`` (Catmull–Rom spline).
-
-    ``samples`` has shape ``(..., N + 1, len(INPUTS))``. The spline is cubic, exact for
-    quadratics, and symmetric under time reversal: sampling the reversed array gives
-    exactly ``x(horizon - t)``, which is what an echo needs. The two ghost points beyond
-    the ends are extrapolated quadratically.
-    """
-    return _resolve(samples, len(INPUTS), horizon, None, "inputs")
-
-
-def _resolve(signal, channels, horizon, like, what):
-    """None (the problem's own signal), a callable ``t -> value``, or samples → spline."""
-    if signal is None or callable(signal):
-        return signal
-    s = _as_array(signal, like)
-    if s.ndim < 2 or s.shape[-1] != channels or s.shape[-2] < 3:
-        raise ValueError(
-            f"{what} samples have shape {tuple(s.shape)}: expected (..., N + 1, {channels}) "
-            f"with N + 1 >= 3 samples on a uniform grid over [0, horizon]"
-        )
-    return _spline(s, horizon)
-
-
-def _spline(s, horizon):
-    n = s.shape[-2] - 1
-    h = horizon / n
-    first = 3 * s[..., 0:1, :] - 3 * s[..., 1:2, :] + s[..., 2:3, :]
-    last = 3 * s[..., n : n + 1, :] - 3 * s[..., n - 1 : n, :] + s[..., n - 2 : n - 1, :]
-    padded = _concat([first, s, last], axis=-2)
-
-    def signal(t):
-        tau = min(max(_float(t) / h, 0.0), float(n))
-        i = min(int(tau), n - 1)
-        return _catmull_rom(*(padded[..., i + j, :] for j in range(4)), tau - i)
-
-    def many(times):
-        """The signal at many times at once, time on axis −2."""
-        tau = [min(max(_float(t) / h, 0.0), float(n)) for t in times]
-        index = [min(int(v), n - 1) for v in tau]
-        u = _as_array([v - i for v, i in zip(tau, index)], s)[:, None]
-        return _catmull_rom(*(padded[..., [i + j for i in index], :] for j in range(4)), u)
-
-    signal.many = many
-    return signal
-
-
-def _catmull_rom(p0, p1, p2, p3, u):
-    return p1 + 0.5 * u * (
-        (p2 - p0) + u * ((2 * p0 - 5 * p1 + 4 * p2 - p3) + u * (3 * (p1 - p2) + p3 - p0))
-    )
+_D = 4
+_MOMENTUM_OF_STATE = True
+_WEIGHTED = False
+_VELOCITY_STATE = True
+_LEAPFROG_RULE = False
+_COST_PARAMS = False
+#: Rule → None when available, else the reason it is not.
+RULES = {
+    "CIVP": None,
+    "CBVP": None,
+    "PFVP": None,
+    "HEL": None,
+    "adjoint": None,
+}
 
 
 def default_inputs(t):
@@ -198,30 +71,6 @@ def default_inputs(t):
 def default_targets(t):
     """The problem's own targets at time ``t`` (last axis: TARGETS)."""
     return _stack([(1/5)*np.sin(t)], t)
-
-
-def _steps(signal, default, t0, dt, steps, like):
-    """``(s(t_k), s(t_k + dt/2), s(t_k + dt))`` for ``t_k = t0 + k dt``, k < steps.
-
-    The problem's own signals are evaluated a chunk of steps at a time; a negative ``dt``
-    walks backward in time (reversed inputs for an echo or a backward pass).
-    """
-    for start in range(0, steps, _CHUNK):
-        count = min(_CHUNK, steps - start)
-        times = [t0 + dt * (start + 0.5 * i) for i in range(2 * count + 1)]
-        if signal is None:
-            values = _unstack(default(_as_array(times, like)), axis=0)
-        elif hasattr(signal, "many"):  # a spline of samples: one vectorized evaluation
-            values = _unstack(signal.many(times), axis=-2)
-        else:
-            values = [signal(t) for t in times]
-        for j in range(count):
-            yield values[2 * j], values[2 * j + 1], values[2 * j + 2]
-
-
-def _both(xs, ys):
-    for (x0, xm, x1), (y0, ym, y1) in zip(xs, ys):
-        yield (x0, y0), (xm, ym), (x1, y1)
 
 
 def prepare(theta):
@@ -260,7 +109,13 @@ def prepare(theta):
     _t30 = 2*_t0*_t17
     _t31 = 2*_t10
     _t32 = 4*_t10
-    return (-_t4, _t4 + _t6*m1, -_t8*l1, -_t10, _t5, -_t11, _t10, _t13, -_t14, _t14, _t18, _t4, -_t18, -_t20, -_t23, _t20, _t23, -9.81*l1, _t24, -_t24*_t5, -9.81*l2, _t1, -_t9, _t2, _t25, -_t25 - _t3*m1, -_t8, _t26*l1, -_t21, _t27, -_t27 - _t5*l1*m1, -1/2*_t21, -_t7, 2*_t21, -_t28, _t29, -_t2*_t21*m1 - _t29, -1/2*_t28, -_t6, -_t22, _t30, -_t31, -_t32, _t22, -_t30, _t9, _t31, _t21, _t32, -_t27, _t28, -_t29, -2*_t20, _t22*_t26, -_t1*_t7*l1, _t11*_t2, _t13*_t21)
+    return (
+        -_t4, _t4 + _t6*m1, -_t8*l1, -_t10, _t5, -_t11, _t10, _t13, -_t14, _t14, _t18, _t4, -_t18, -_t20, -_t23, _t20,
+        _t23, -9.81*l1, _t24, -_t24*_t5, -9.81*l2, _t1, -_t9, _t2, _t25, -_t25 - _t3*m1, -_t8, _t26*l1, -_t21, _t27,
+        -_t27 - _t5*l1*m1, -1/2*_t21, -_t7, 2*_t21, -_t28, _t29, -_t2*_t21*m1 - _t29, -1/2*_t28, -_t6, -_t22, _t30,
+        -_t31, -_t32, _t22, -_t30, _t9, _t31, _t21, _t32, -_t27, _t28, -_t29, -2*_t20, _t22*_t26, -_t1*_t7*l1,
+        _t11*_t2, _t13*_t21,
+    )
 
 
 def _vector_field(t, z, c, x):
@@ -284,7 +139,8 @@ def _hamiltonian(t, z, c, x):
     _t0 = np.cos(theta1 - theta2)
     _t1 = c[3]*_t0
     _t2 = (1/2)/(c[0]*_t0**2 + c[1])
-    return _scalar(c[2]*np.cos(theta1) + c[5]*np.cos(theta2) + _t2*p_theta1*(c[4]*p_theta1 + _t1*p_theta2) + _t2*p_theta2*(c[7]*p_theta2 + _t1*p_theta1) - theta1*u, z[..., 0])
+    _t3 = c[2]*np.cos(theta1) + c[5]*np.cos(theta2) + _t2*p_theta1*(c[4]*p_theta1 + _t1*p_theta2)
+    return _scalar(_t3 + _t2*p_theta2*(c[7]*p_theta2 + _t1*p_theta1) - theta1*u, z[..., 0])
 
 
 def _canonical_field(t, z, c, x):
@@ -393,7 +249,12 @@ def _dH_dtheta(t, z, c, x):
     _t18 = _t17*_t5*p_theta2
     _t19 = _t6*(c[29]*_t3 + c[30])
     _t20 = _t6*(c[35]*_t3 + c[36])
-    return _stack([c[18]*_t5*p_theta2**2 + _t1 + _t10*_t7 + _t7*_t9, c[20]*_t11 + _t1 + _t10*_t16 + _t14*(c[21]*p_theta1 + _t12*p_theta2) + _t15*(c[23]*p_theta2 + _t12*p_theta1) + _t16*_t9, c[26]*_t0 + c[31]*_t18 + _t10*_t19 + _t15*(c[27]*p_theta2 + c[28]*_t17) + _t19*_t9, c[32]*_t11 + c[37]*_t18 + _t10*_t20 + _t14*(c[33]*p_theta1 + c[34]*_t2*p_theta2) + _t20*_t9], z[..., 0])
+    _t21 = c[20]*_t11 + _t1 + _t10*_t16 + _t14*(c[21]*p_theta1 + _t12*p_theta2)
+    return _stack([
+        c[18]*_t5*p_theta2**2 + _t1 + _t10*_t7 + _t7*_t9, _t21 + _t15*(c[23]*p_theta2 + _t12*p_theta1) + _t16*_t9,
+        c[26]*_t0 + c[31]*_t18 + _t10*_t19 + _t15*(c[27]*p_theta2 + c[28]*_t17) + _t19*_t9,
+        c[32]*_t11 + c[37]*_t18 + _t10*_t20 + _t14*(c[33]*p_theta1 + c[34]*_t2*p_theta2) + _t20*_t9,
+    ], z[..., 0])
 
 
 def _field_dtheta(t, z, c, x):
@@ -487,7 +348,9 @@ def _nudged_field(t, z, c, x, y, b):
     _t5 = 1/_t4
     _t6 = c[7]*p_theta2 + _t2*p_theta1
     _t7 = _t3*_t6*np.sin(_t0)/_t4**2
-    return _stack([_t3*_t5, _t5*_t6, c[2]*np.sin(theta1) + c[3]*_t7 + u, _beta*(theta2 - y) + c[5]*np.sin(theta2) + c[6]*_t7], z[..., 0])
+    return _stack([
+        _t3*_t5, _t5*_t6, c[2]*np.sin(theta1) + c[3]*_t7 + u, _beta*(theta2 - y) + c[5]*np.sin(theta2) + c[6]*_t7,
+    ], z[..., 0])
 
 
 def _cost_dtheta(t, z, c, y):
@@ -646,607 +509,20 @@ def _state_terminal_gradient(z, c):
     return _stack([0, 0, 0, 0], z[..., 0])
 
 
-def vector_field(t, z, theta, x):
-    """dz/dt at time ``t``: ``z`` a state (last axis: STATE), ``x`` the inputs at ``t``."""
-    z = _as_array(z)
-    return _vector_field(t, z, prepare(_parameters(theta, z)), _as_array(x, z))
-
-
-def hamiltonian(t, z, theta, x):
-    """The Hamiltonian (energy) at a canonical state ``z = (q, p)``."""
-    z = _as_array(z)
-    return _hamiltonian(t, z, prepare(_parameters(theta, z)), _as_array(x, z))
-
-
-def canonical_field(t, z, theta, x):
-    """Hamilton's equations ``(dq/dt, dp/dt)`` at a canonical state ``z = (q, p)``."""
-    z = _as_array(z)
-    return _canonical_field(t, z, prepare(_parameters(theta, z)), _as_array(x, z))
-
-
-def canonical_jacobian(t, z, theta, x):
-    """Jacobian of :func:`canonical_field` with respect to ``z = (q, p)``."""
-    z = _as_array(z)
-    return _canonical_jacobian(t, z, prepare(_parameters(theta, z)), _as_array(x, z))
-
-
-def to_canonical(z, theta):
-    """The state ``z`` in canonical coordinates ``(q, p)``."""
-    z = _as_array(z)
-    return _to_canonical(z, prepare(_parameters(theta, z)))
-
-
-def from_canonical(z, theta):
-    """Canonical ``(q, p)`` back in this module's state coordinates."""
-    z = _as_array(z)
-    return _from_canonical(z, prepare(_parameters(theta, z)))
-
-
-def _to_canonical(z, c):
-    return _concat([z[..., :_N], _momentum_of_state(z, c)])
-
-
-def _from_canonical(z, c):
-    return _concat([z[..., :_N], _velocity_of_momentum(z, c)])
-
-
-def _rk4_path(field, y, t0, dt, signals, keep=False):
-    """Classic RK4 on a list of arrays (a state and integrals carried as extra states)."""
-    path = [y] if keep else None
-    for k, (s0, sm, s1) in enumerate(signals):
-        t = t0 + k * dt
-        k1 = field(t, y, s0)
-        k2 = field(t + dt / 2, [_axpy(a, dt / 2, b) for a, b in zip(y, k1)], sm)
-        k3 = field(t + dt / 2, [_axpy(a, dt / 2, b) for a, b in zip(y, k2)], sm)
-        k4 = field(t + dt, [_axpy(a, dt, b) for a, b in zip(y, k3)], s1)
-        y = [_rk4_update(*a, dt) for a in zip(y, k1, k2, k3, k4)]
-        if keep:
-            path.append(y)
-    return path if keep else y
-
-
-def _rk4_quadrature(field, integrand, z, t0, dt, signals):
-    """Classic RK4 on the state ``z`` and the integrals ``∫ integrand dt`` as its extra
-    states: the same weights dt/6 · (1, 2, 2, 1) at the same stage states, but the integrand
-    runs on a block of stored stage states at once (up to _CHUNK steps per call, a bounded
-    block whatever the number of steps). Returns the end state and the list of integrals."""
-    per_call = max(1, min(_CHUNK, _STAGE_BUDGET // max(1, _size(z))))
-    offsets = _as_array([0.0, 0.5, 0.5, 1.0] * per_call, z) + _as_array(
-        [j // 4 for j in range(4 * per_call)], z)
-    weights = _as_array([dt / 6, dt / 3, dt / 3, dt / 6] * per_call, z)
-    totals, inputs, first, block = None, [], t0, None
-    for k, (s0, sm, s1) in enumerate(signals):
-        t = t0 + k * dt
-        # one block, written row by row and read once full; a fresh one per block only when
-        # autograd records (it may not see a block it read overwritten)
-        if not inputs and (block is None or getattr(block, "requires_grad", False)):
-            block = _zeros_shape((4 * per_call, *z.shape), z)
-        row = len(inputs)
-        block[row] = z
-        k1 = field(t, z, s0)
-        z2 = _axpy(z, dt / 2, k1)
-        block[row + 1] = z2
-        k2 = field(t + dt / 2, z2, sm)
-        z3 = _axpy(z, dt / 2, k2)
-        block[row + 2] = z3
-        k3 = field(t + dt / 2, z3, sm)
-        z4 = _axpy(z, dt, k3)
-        block[row + 3] = z4
-        k4 = field(t + dt, z4, s1)
-        inputs += [s0, sm, sm, s1]
-        z = _rk4_update(z, k1, k2, k3, k4, dt)
-        if len(inputs) == 4 * per_call:
-            totals = _stage_integrals(totals, integrand, block, first + dt * offsets,
-                                      inputs, weights)
-            inputs, first = [], t + dt
-    if inputs:
-        used = len(inputs)
-        totals = _stage_integrals(totals, integrand, block[:used],
-                                  first + dt * offsets[:used], inputs, weights[:used])
-    return z, totals
-
-
-def _stage_integrals(totals, integrand, block, times, inputs, weights):
-    """Add ``Σ w_i integrand(t_i, z_i, s_i)`` over a block of RK4 stages to ``totals``."""
-    t = times.reshape((len(times),) + (1,) * (block.ndim - 2))
-    signals = tuple(_lift(_stack_time(list(parts)), block.ndim) for parts in zip(*inputs))
-    out = []
-    for value in integrand(t, block, signals):
-        w = weights.reshape(weights.shape + (1,) * (value.ndim - 1))
-        out.append((w * value).sum(0))
-    return out if totals is None else [a + b for a, b in zip(totals, out)]
-
-
-def _lift(stacked, ndim):
-    """Insert unit axes after the block axis so that a stacked signal broadcasts with the
-    stacked states' components."""
-    shape = tuple(stacked.shape)
-    return stacked.reshape(shape[:1] + (1,) * (ndim - len(shape)) + shape[1:])
-
-
-def _rk4(z, c, xs, dt):
-    def field(t, y, x):
-        return [_vector_field(t, y[0], c, x)]
-
-    return [y[0] for y in _rk4_path(field, [z], 0.0, dt, xs, keep=True)]
-
-
-def _implicit_midpoint(z, c, xs, dt, tolerance=1e-13, max_iterations=50):
-    """Implicit midpoint rule, Newton-solved to ``tolerance``; symmetric and symplectic."""
-    states = [z]
-    identity = _eye(2 * _N, z)
-    for k, (_, x_mid, _) in enumerate(xs):
-        t_mid = (k + 0.5) * dt
-        mid = _axpy(z, dt / 2, _canonical_field(t_mid, z, c, x_mid))
-        for _ in range(max_iterations):
-            residual = mid - z - dt / 2 * _canonical_field(t_mid, mid, c, x_mid)
-            jacobian = _canonical_jacobian(t_mid, mid, c, x_mid)
-            correction = _solve(identity - dt / 2 * jacobian, residual)
-            mid = mid - correction
-            scale = max(1.0, _max_abs(mid))
-            if _max_abs(correction) <= tolerance * scale:
-                break
-        else:
-            raise RuntimeError(
-                f"implicit midpoint: Newton did not converge in {max_iterations} iterations "
-                f"at step {k}; reduce the step size"
-            )
-        z = 2 * mid - z
-        states.append(z)
-    return states
-
-
-def _check_run(horizon, steps, method):
-    if not horizon > 0:
-        raise ValueError(f"horizon is {horizon}: give a positive duration")
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps <= 0:
-        raise ValueError(f"steps is {steps!r}: give a positive integer")
-    if method not in METHODS:
-        raise ValueError(f"method {method!r} is not available here; choose one of {METHODS}")
-
-
-def simulate(z0=INITIAL_STATE, theta=PARAM_VALUES, *, horizon=HORIZON, steps=STEPS,
-             method="rk4", inputs=None):
-    """Integrate from ``z0`` over ``[0, horizon]`` in ``steps`` equal steps.
-
-    ``method`` is one of METHODS: ``rk4`` (classic fourth order, any system),
-    ``leapfrog`` (drift–kick–drift, separable conservative Hamiltonians) or
-    ``implicit_midpoint`` (any Hamiltonian form, Newton-solved to 1e-13). ``inputs`` is
-    None (the problem's own signals), a callable ``t -> x`` with ``x[..., i]`` the input
-    ``INPUTS[i]``, or samples of shape ``(..., N + 1, len(INPUTS))`` on a uniform grid.
-    Returns the states at the ``steps + 1`` grid times, shape ``(steps + 1, *z0.shape)``.
-    """
-    z = _as_array(z0)
-    theta = _parameters(theta, z)
-    _check_run(horizon, steps, method)
-    c = prepare(theta)
-    dt = horizon / steps
-    xs = _steps(_resolve(inputs, len(INPUTS), horizon, z, "inputs"), default_inputs, 0.0, dt,
-                steps, z)
-    if method == "rk4":
-        return _stack_time(_rk4(z, c, xs, dt))
-    integrate = {"implicit_midpoint": _implicit_midpoint}[method]
-    states = integrate(_to_canonical(z, c), c, xs, dt)
-    return _stack_time([_from_canonical(s, c) for s in states])
-
-
-# ---------------------------------------------------------------------------------------
-# Learning rules (THEORY.md §2–§4). Every rule runs in canonical coordinates (q, p) of the
-# variational form H̃, with the nudged Hamiltonian H̃ − βc; integrals are carried as extra
-# states of the same RK4 scheme. Gradients are those of the batch-mean loss.
-
-#: Rule → None when available, else the reason it is not.
-RULES = {
-    "CIVP": None,
-    "CBVP": None,
-    "PFVP": None,
-    "HEL": None,
-    "adjoint": None,
-}
-_D = 4
 _rule_field = _canonical_field
 _rule_jacobian = _canonical_jacobian
 
 
-def _check_rule(rule, beta, method):
-    known = (*RULES,)
-    if rule not in known:
-        raise ValueError(f"unknown rule {rule!r}: choose one of {known}")
-    if rule in RULES and RULES[rule] is not None:
-        raise ValueError(f"{rule} is not available for this system: {RULES[rule]}")
-    if rule not in ("adjoint", "BPTT") and not (0 < beta < float("inf")):
-        raise ValueError(f"beta is {beta}: give a positive, finite nudging strength")
-    if method == "leapfrog" and rule not in ("HEL", "BPTT"):
-        raise ValueError("with method='leapfrog' only the HEL rule (and BPTT) are implemented")
-    if method not in ("rk4", "leapfrog"):
-        raise ValueError(f"method {method!r}: learning rules integrate with 'rk4' or 'leapfrog'")
-    if method == "leapfrog":
-        raise ValueError("leapfrog needs a separable, conservative Hamiltonian")
-
-
-def _flip(z):
-    """Momentum flip Σz (q, p) = (q, −p)."""
-    return _concat([z[..., :_N], -z[..., _N:]])
-
-
-def _betas(beta, centered, batch, like):
-    values = [beta, -beta] if centered else [beta]
-    return _as_array(values, like).reshape((len(values),) + (1,) * (len(batch) + 1))
-
-
-def _forward(z, c, signals, dt, one_sided):
-    """Free run: final canonical state, ∫c, ∫∂c/∂θ (0 when the cost has no parameters)
-    and, for the one-sided rule, ∫∂H̃/∂θ (else None), the integrals as extra RK4 states."""
-
-    def field(t, y, s):
-        return _rule_field(t, y, c, s[0])
-
-    def integrand(t, y, s):
-        x, target = s
-        out = [_running_cost(t, y, c, target)]
-        if one_sided:
-            out.append(_dH_dtheta(t, y, c, x))
-        return out
-
-    z, y = _rk4_quadrature(field, integrand, z, 0.0, dt, signals)
-    return z, y[0], 0.0, y[1] if one_sided else None
-
-
-def _nudged(start, c, signals, t0, dt, betas, horizon, echo):
-    """The nudged runs (one per β, batched on axis 0) and their ∫∂H̃/∂θ dt.
-
-    ``echo``: the run is the forward echo of a time-reversal invariant system, in echo
-    time τ, at physical time ``horizon − τ``; otherwise physical time runs from ``t0``
-    with step ``dt`` (negative for PFVP's backward integration).
-    """
-
-    def field(t, y, s):
-        return _nudged_field(horizon - t if echo else t, y, c, s[0], s[1], betas)
-
-    def integrand(t, y, s):
-        return [_dH_dtheta(horizon - t if echo else t, y, c, s[0])]
-
-    end, (integral,) = _rk4_quadrature(field, integrand, start, t0, dt, signals)
-    return end, integral if dt > 0 else -integral
-
-
-def _contrast(values, free, beta, centered):
-    """d/dβ at β = 0 from the nudged values (centered, or one-sided against ``free``)."""
-    if centered:
-        return (values[0] - values[1]) / (2 * beta)
-    return (values[0] - free) / beta
-
-
-def _initial_state_gradient(z, c, dq, dp, grad, boundary_residual):
-    """dC/dz0 in this module's coordinates from ∂βq(0) = dC/dp0 and ∂βp(0) = −dC/dq0."""
-    jacobian = _momentum_jacobian(z, c)
-    z0 = _concat([-dp, _zeros_shape(dp.shape, dp)]) + _einsum("...i,...ij->...j", dq, jacobian)
-    if boundary_residual:  # R_0 = ∂θp(0)·∂βq(0): the momentum of fixed (q0, q̇0) moves with θ
-        grad = grad + _einsum("...i,...ij->...j", dq, _momentum_dtheta(z, c))
-    return z0, grad
-
-
-def _echo_rule(z, c, signals, dt, steps, horizon, beta, centered, kick, residual, echo):
-    """HEL (``echo``) or PFVP: free run, then nudged runs from the kicked final state."""
-    qp0 = _to_canonical(z, c)
-    batch = z.shape[:-1]
-    qp_final, loss, cost_dtheta, free_integral = _forward(qp0, c, signals(0.0, dt), dt,
-                                                           not centered)
-    q_final, p_final = qp_final[..., :_N], qp_final[..., _N:]
-    betas = _betas(beta, centered, batch, z)
-    g = _terminal_gradient(q_final, c) if kick else 0 * q_final
-    q_start = q_final + 0 * betas
-    if echo:
-        start = _concat([q_start, -p_final + betas * g])
-        end, integral = _nudged(start, c, signals(horizon, -dt), 0.0, dt, betas, horizon, True)
-        end = _flip(end)
-    else:
-        start = _concat([q_start, p_final - betas * g])
-        end, integral = _nudged(start, c, signals(horizon, -dt), horizon, -dt, betas, horizon,
-                                False)
-    grad = -_contrast(integral, free_integral, beta, centered)
-    dq = _contrast(end[..., :_N], qp0[..., :_N], beta, centered)
-    dp = _contrast(end[..., _N:], qp0[..., _N:], beta, centered)
-    z0, grad = _initial_state_gradient(z, c, dq, dp, grad, residual)
-    grad = grad + cost_dtheta + _terminal_dtheta(q_final, c)
-    loss = loss + _terminal_cost(q_final, c)
-    health = {}
-    if centered:
-        scale = max(_norm(qp0), _norm(qp_final), 1e-300)
-        closure = _norm((end[0] + end[1]) / 2 - qp0) / scale
-        health["echo_closure" if echo else "closure"] = closure
-    return loss, grad, z0, health
-
-
-def _civp(z, c, signals, dt, steps, horizon, beta, centered, kick, residual):
-    """CIVP: forward nudged runs from the same (q0, q̇0) plus the residual R_T, whose
-    state–parameter Jacobian comes from the forward sensitivity equations."""
-    qp0 = _to_canonical(z, c)
-    batch = z.shape[:-1]
-    width = _D + 2 * _N
-    sensitivity = _zeros_shape((*batch, 2 * _N, width), z)
-    sensitivity[..., _N:, :_D] = _momentum_dtheta(z, c)
-    sensitivity[..., :_N, _D:_D + _N] = _eye(_N, z)
-    sensitivity[..., _N:, _D:] = _momentum_jacobian(z, c)
-    pad = _zeros_shape((*batch, 2 * _N, 2 * _N), z)
-
-    def field(t, y, s):
-        x, target = s
-        qp, S = y[0], y[1]
-        forcing = _concat([_field_dtheta(t, qp, c, x), pad])
-        return [_rule_field(t, qp, c, x), _rule_jacobian(t, qp, c, x) @ S + forcing,
-                _running_cost(t, qp, c, target), _cost_dtheta(t, qp, c, target)]
-
-    y = [qp0, sensitivity, _zeros_shape(batch, z), _zeros_shape((*batch, _D), z)]
-    qp_final, S, loss, cost_dtheta = _rk4_path(field, y, 0.0, dt, signals(0.0, dt))
-    q_final = qp_final[..., :_N]
-    betas = _betas(beta, centered, batch, z)
-    end, integral = _nudged(qp0 + 0 * betas, c, signals(0.0, dt), 0.0, dt, betas, horizon,
-                            False)
-    free_integral = None
-    if not centered:
-        free_integral = _nudged(qp0[None], c, signals(0.0, dt), 0.0, dt, 0 * betas, horizon,
-                                False)[1][0]
-    grad = -_contrast(integral, free_integral, beta, centered)
-    dq = _contrast(end[..., :_N], qp_final[..., :_N], beta, centered)
-    dp = _contrast(end[..., _N:], qp_final[..., _N:], beta, centered)
-    Sq, Sp = S[..., :_N, :], S[..., _N:, :]
-    g = _terminal_gradient(q_final, c)
-    boundary = (_einsum("...i,...ij->...j", dp, Sq) - _einsum("...i,...ij->...j", dq, Sp)
-                + _einsum("...i,...ij->...j", g, Sq))
-    if residual:
-        grad = grad + boundary[..., :_D]
-    grad = grad + cost_dtheta + _terminal_dtheta(q_final, c)
-    loss = loss + _terminal_cost(q_final, c)
-    return loss, grad, boundary[..., _D:], {}
-
-
-def _adjoint(z, c, signals, dt, steps, horizon):
-    """The continuous adjoint in this module's state coordinates: λ(T) = ∇ψ,
-    dλ/dt = −(∂f/∂z)ᵀλ − ∇c, state re-integrated backward alongside."""
-
-    def forward(t, y, s):
-        x, target = s
-        return [_vector_field(t, y[0], c, x), _running_cost(t, y[0], c, target)]
-
-    batch = z.shape[:-1]
-    z_final, loss = _rk4_path(forward, [z, _zeros_shape(batch, z)], 0.0, dt, signals(0.0, dt))
-
-    def backward(t, y, s):
-        x, target = s
-        state, lam = y[0], y[1]
-        dlam = -_einsum("...ji,...j->...i", _state_jacobian(t, state, c, x), lam)
-        dgrad = -_einsum("...ji,...j->...i", _state_dtheta(t, state, c, x), lam)
-        return [_vector_field(t, state, c, x),
-                dlam - _state_cost_gradient(t, state, c, target),
-                dgrad - _cost_dtheta(t, state, c, target)]
-
-    y = [z_final, _state_terminal_gradient(z_final, c), _zeros_shape((*batch, _D), z)]
-    _, lam, grad = _rk4_path(backward, y, horizon, -dt, signals(horizon, -dt))
-    q_final = z_final[..., :_N]
-    return loss + _terminal_cost(q_final, c), grad + _terminal_dtheta(q_final, c), lam, {}
-
-
-def boundary_value_loss(z0=INITIAL_STATE, theta=PARAM_VALUES, *, horizon=HORIZON, steps=STEPS,
-                        inputs=None, targets=None, boundary=None):
-    """The cost of the trajectory with q(0) = q0, q(T) = b (CBVP's own loss)."""
-    z = _as_array(z0)
-    theta = _parameters(theta, z)
-    x_signal = _resolve(inputs, len(INPUTS), horizon, z, "inputs")
-    y_signal = _resolve(targets, len(TARGETS), horizon, z, "targets")
-    return _cbvp(z, theta, prepare(theta), x_signal, y_signal, horizon, steps, None,
-                 boundary)[0]
-
-
-def _cbvp(z, theta, c, x_signal, y_signal, horizon, steps, beta, boundary):
-    """CBVP: the free and ±β nudged runs solve q(0) = q0, q(T) = b (scipy's solve_bvp)."""
-    from scipy.integrate import solve_bvp
-
-    if z.ndim != 1:
-        raise ValueError("CBVP solves one trajectory at a time: give a 1-D z0")
-    if boundary is None:  # the free run's end at the file's parameters, then frozen
-        boundary = simulate(z, PARAM_VALUES, horizon=horizon, steps=steps, inputs=x_signal)
-        boundary = boundary[-1][:_N]
-    boundary = _as_array(boundary)
-    if beta is None:  # loss only
-        condition = None
-    else:
-        condition = _shooting_condition(z, theta, x_signal, horizon, steps)
-    if condition is not None and condition > 1e8:
-        raise ValueError(
-            f"CBVP: the boundary value problem is ill-conditioned (condition of "
-            f"dq(T)/dq̇(0) = {condition:.3g} > 1e8): the horizon is near a conjugate point; "
-            f"change the horizon or use PFVP/HEL"
-        )
-
-    def signals_at(times):
-        def at(signal, default):
-            if signal is None:
-                return default(times)
-            return np.stack([signal(t) for t in times], axis=0)
-        return at(x_signal, default_inputs), at(y_signal, default_targets)
-
-    def solve(b, guess_t, guess_y):
-        def fun(t, y):
-            x, target = signals_at(t)
-            f = _rule_field(t, y.T, c, x)
-            f[:, _N:] += b * _nudge(t, y.T, c, target)
-            return f.T
-
-        def jac(t, y):
-            x, target = signals_at(t)
-            J = _rule_jacobian(t, y.T, c, x)
-            if b:
-                eps = 1e-7
-                for i in range(_N):
-                    shift = np.zeros(2 * _N)
-                    shift[i] = eps
-                    up = _nudge(t, y.T + shift, c, target)
-                    down = _nudge(t, y.T - shift, c, target)
-                    J[:, _N:, i] += b * (up - down) / (2 * eps)
-            return np.moveaxis(J, 0, -1)
-
-        def bc(ya, yb):
-            return np.concatenate([ya[:_N] - z[:_N], yb[:_N] - boundary])
-
-        solution = solve_bvp(fun, bc, guess_t, guess_y, fun_jac=jac, tol=1e-10,
-                             max_nodes=200000)
-        if not solution.success:
-            raise ValueError(f"CBVP: solve_bvp failed: {solution.message}")
-        return solution
-
-    guess_t = np.linspace(0.0, horizon, min(steps, 2000) + 1)
-    guess = simulate(z, theta, horizon=horizon, steps=len(guess_t) - 1, inputs=x_signal)
-    guess_y = _to_canonical(guess, c).T
-    free = solve(0.0, guess_t, guess_y)
-    nodes, weights = np.polynomial.legendre.leggauss(5)
-    mesh = free.x
-    a, h = mesh[:-1, None], np.diff(mesh)[:, None]
-    times = (a + h * (nodes + 1) / 2).ravel()
-    w = (h * weights / 2).ravel()
-
-    def integrals(solution):
-        y = solution.sol(times).T
-        x, target = signals_at(times)
-        return (w @ _dH_dtheta(times, y, c, x), w @ _running_cost(times, y, c, target),
-                w @ _cost_dtheta(times, y, c, target))
-
-    _, loss, cost_dtheta = integrals(free)
-    loss = loss + _terminal_cost(boundary, c)
-    if beta is None:
-        return loss, None, None, {}
-    ends = []
-    contrast = []
-    for b in (beta, -beta):
-        nudged = solve(b, free.x, free.y)
-        contrast.append(integrals(nudged)[0])
-        ends.append((nudged.sol(0.0), nudged.sol(horizon)))
-    grad = -(contrast[0] - contrast[1]) / (2 * beta) + cost_dtheta
-    grad = grad + _terminal_dtheta(boundary, c)
-    dp0 = (ends[0][0][_N:] - ends[1][0][_N:]) / (2 * beta)
-    dpT = (ends[0][1][_N:] - ends[1][1][_N:]) / (2 * beta)
-    return loss, grad, None, {"condition": condition, "dC/dq0": -dp0, "dC/db": dpT,
-                              "boundary": boundary}
-
-
-def _shooting_condition(z, theta, x_signal, horizon, steps, eps=1e-6):
-    """How ill-posed the BVP is: the larger of cond(J) and T‖J⁻¹‖ for J = ∂q(T)/∂q̇(0)
-    (central differences of batched RK4 shooting). J is singular at a conjugate point,
-    where q(T) no longer determines q̇(0); T‖J⁻¹‖ catches that even for one coordinate."""
-    batch = np.repeat(z[None], 2 * _N, axis=0)
-    for i in range(_N):
-        batch[2 * i, _N + i] += eps
-        batch[2 * i + 1, _N + i] -= eps
-    end = simulate(batch, theta, horizon=horizon, steps=steps, inputs=x_signal)[-1][:, :_N]
-    jacobian = (end[0::2] - end[1::2]).T / (2 * eps)
-    singular = np.linalg.svd(jacobian, compute_uv=False)
-    if singular[-1] <= 0:
-        return float("inf")
-    return float(max(singular[0] / singular[-1], horizon / singular[-1]))
-
-
-def _signal_pairs(x_signal, y_signal, steps, like):
-    """A factory of (inputs, targets) step generators from ``t0`` with step ``dt``."""
-
-    def signals(t0, dt):
-        xs = _steps(x_signal, default_inputs, t0, dt, steps, like)
-        ys = _steps(y_signal, default_targets, t0, dt, steps, like)
-        return _both(xs, ys)
-
-    return signals
-
-
-def gradient(z0=INITIAL_STATE, theta=PARAM_VALUES, *, rule="HEL", beta=1e-4, centered=True,
-             horizon=HORIZON, steps=STEPS, method="rk4", inputs=None, targets=None,
-             boundary_residual=True, momentum_kick=True, boundary=None):
-    """The loss and its gradients ``dC/dθ``, ``dC/dz0`` by a learning rule.
-
-    ``rule``: ``HEL`` (forward echo), ``PFVP`` (backward integration), ``CIVP`` (forward
-    nudging + residual R_T from forward sensitivities), ``CBVP`` (boundary value solves,
-    NumPy only; ``boundary`` is b, by default the free run's q(T) at PARAM_VALUES),
-    ``adjoint`` (continuous adjoint).
-    ``beta`` is the nudging strength, ``centered`` uses ±β (bias O(β²)) instead of +β
-    (O(β)). ``method`` is ``rk4`` (integrals carried as extra states) or ``leapfrog``
-    (HEL, discrete loss Σ dt·c(q_k)). ``boundary_residual=False`` drops R_T (CIVP)
-    or R_0 (PFVP/HEL), ``momentum_kick=False`` drops the terminal-cost kick: both exist
-    to show that the terms are needed. ``inputs`` and ``targets``: None (the problem's
-    own), callables of t, or samples ``(..., N + 1, channels)``; a batch of initial
-    states (leading axes of ``z0``) may carry a batch of samples.
-
-    Returns a dict: ``loss`` (the batch-mean cost), ``theta`` (its gradient, shape
-    ``(len(PARAMS),)``), ``z0`` (its gradient per initial state, in STATE coordinates)
-    and ``health`` (numbers that say whether the estimate can be trusted).
-    """
-    _check_rule(rule, beta, method)
-    z = _as_array(z0)
-    theta = _parameters(theta, z)
-    if theta.ndim != 1:
-        raise ValueError("gradient needs one parameter vector theta of shape (len(PARAMS),)")
-    _check_run(horizon, steps, "rk4")
-    x_signal = _resolve(inputs, len(INPUTS), horizon, z, "inputs")
-    y_signal = _resolve(targets, len(TARGETS), horizon, z, "targets")
-    signals = _signal_pairs(x_signal, y_signal, steps, z)
-    dt = horizon / steps
-    c = prepare(theta)
-    if rule == "adjoint":
-        out = _adjoint(z, c, signals, dt, steps, horizon)
-    elif rule == "CBVP":
-        out = _cbvp(z, theta, c, x_signal, y_signal, horizon, steps, beta, boundary)
-    elif rule == "CIVP":
-        out = _civp(z, c, signals, dt, steps, horizon, beta, centered, momentum_kick,
-                    boundary_residual)
-    else:
-        out = _echo_rule(z, c, signals, dt, steps, horizon, beta, centered, momentum_kick,
-                         boundary_residual, rule == "HEL")
-    loss, grad, z0_grad, health = out
-    axes = tuple(range(z.ndim - 1))
-    count = 1
-    for size in z.shape[:-1]:
-        count *= size
-    return {
-        "loss": _mean(loss, axes),
-        "theta": _mean(grad, axes),
-        "z0": None if z0_grad is None else z0_grad / count,
-        "health": health,
-    }
-
-
-def echo_retrace(z0=INITIAL_STATE, theta=PARAM_VALUES, *, horizon=HORIZON, steps=STEPS,
-                 method="rk4", inputs=None):
-    """How well the β = 0 echo retraces the forward run: ‖Σz e(T) − z(0)‖ relative to the
-    larger of ‖z(0)‖, ‖z(T)‖, in canonical coordinates (tiny for a time-reversal invariant
-    system, at the level of the integrator's error)."""
-    z = _as_array(z0)
-    theta = _parameters(theta, z)
-    c = prepare(theta)
-    signal = _resolve(inputs, len(INPUTS), horizon, z, "inputs")
-    end = simulate(z, theta, horizon=horizon, steps=steps, method=method, inputs=signal)[-1]
-    flipped = _from_canonical(_flip(_to_canonical(end, c)), c)
-
-    def reversed_signal(t):
-        if signal is None:
-            return default_inputs(_time(horizon - t, z))
-        return signal(horizon - t)
-
-    back = simulate(flipped, theta, horizon=horizon, steps=steps, method=method,
-                    inputs=reversed_signal)[-1]
-    start = _to_canonical(z, c)
-    scale = max(_norm(start), _norm(_to_canonical(end, c)), 1e-300)
-    return _norm(_flip(_to_canonical(back, c)) - start) / scale
-
-
-def loss(z0=INITIAL_STATE, theta=PARAM_VALUES, *, horizon=HORIZON, steps=STEPS, inputs=None,
-         targets=None):
-    """The cost ``∫ c dt + ψ`` of each trajectory (RK4, the integral carried as an extra
-    state); ``z0`` and ``theta`` may both carry batch axes (they broadcast)."""
-    z = _as_array(z0)
-    theta = _parameters(theta, z)
-    _check_run(horizon, steps, "rk4")
-    c = prepare(theta)
-    z = z + 0 * theta[..., :1]
-    x_signal = _resolve(inputs, len(INPUTS), horizon, z, "inputs")
-    y_signal = _resolve(targets, len(TARGETS), horizon, z, "targets")
-    signals = _signal_pairs(x_signal, y_signal, steps, z)
-    qp_final, running = _forward(_to_canonical(z, c), c, signals(0.0, horizon / steps),
-                                 horizon / steps, False)[:2]
-    return running + _terminal_cost(qp_final[..., :_N], c)
+_API = _continuous_api(_Module(globals()))
+vector_field = _API["vector_field"]
+hamiltonian = _API["hamiltonian"]
+canonical_field = _API["canonical_field"]
+canonical_jacobian = _API["canonical_jacobian"]
+to_canonical = _API["to_canonical"]
+from_canonical = _API["from_canonical"]
+sampled = _API["sampled"]
+simulate = _API["simulate"]
+gradient = _API["gradient"]
+echo_retrace = _API["echo_retrace"]
+loss = _API["loss"]
+boundary_value_loss = _API["boundary_value_loss"]

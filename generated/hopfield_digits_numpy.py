@@ -10,6 +10,8 @@ States ``z`` (last axis, layers in this order): STATES with SIZES units each; in
 (last axis): INPUTS; targets ``y``: TARGETS. Parameters ``theta``: a dict name → array of
 shape SHAPES[name]. Arrays are batched along a leading axis: z (B, N), x (B, ·), y (B, ·);
 losses and gradients are means over the batch. F = E + βC, s^β = argmin F (THEORY.md §7).
+The relaxation and the rules are the runtime's ``EnergySystem``, bound to the primitives
+printed below.
 
 Example::
 
@@ -19,7 +21,16 @@ Example::
     ref = implicit_gradient(theta)                             # Hessian solve at the fixed point
 """
 
-import numpy as np
+from glep.generated._runtime_numpy import (
+    EnergySystem,
+    _as_array,
+    _concat,
+    _dot,
+    _eye,
+    _fit,
+    _outer,
+    _zeros_batch,
+)
 
 STATES = ("h", "o")
 SIZES = (32, 10)
@@ -28,9 +39,79 @@ INPUT_SIZES = (64,)
 TARGETS = ("y",)
 PARAMS = ("W1", "b1", "W2", "b2")
 SHAPES = {"W1": (32, 64), "b1": (32,), "W2": (10, 32), "b2": (10,)}
-PARAM_VALUES = {"b1": [0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1], "b2": [0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1]}
-DEFAULT_INPUTS = [[0.8444218515250481, 0.7579544029403025, 0.420571580830845, 0.25891675029296335, 0.5112747213686085, 0.4049341374504143, 0.7837985890347726, 0.30331272607892745, 0.4765969541523558, 0.5833820394550312, 0.9081128851953352, 0.5046868558173903, 0.28183784439970383, 0.7558042041572239, 0.6183689966753316, 0.25050634136244054, 0.9097462559682401, 0.9827854760376531, 0.8102172359965896, 0.9021659504395827, 0.3101475693193326, 0.7298317482601286, 0.8988382879679935, 0.6839839319154413, 0.47214271545271336, 0.1007012080683658, 0.4341718354537837, 0.6108869734438016, 0.9130110532378982, 0.9666063677707588, 0.47700977655271704, 0.8653099277716401, 0.2604923103919594, 0.8050278270130223, 0.5486993038355893, 0.014041700164018955, 0.7197046864039541, 0.39882354222426875, 0.824844977148233, 0.6681532012318508, 0.0011428193144282783, 0.49357786646532464, 0.8676027754927809, 0.24391087688713198, 0.32520436274739006, 0.8704712321086546, 0.19106709150239054, 0.5675107406206719, 0.23861592861522019, 0.9675402502901433, 0.80317946927987, 0.44796957143557037, 0.08044581855253541, 0.32005460467254576, 0.5079406425205739, 0.9328338242269067, 0.10905784593110368, 0.5512672460905512, 0.7065614098668896, 0.5474409113284238, 0.814466863291336, 0.540283606970324, 0.9638385459738009, 0.603185627961383], [0.5876170641754364, 0.4449890262755162, 0.5962868615831063, 0.38490114597266045, 0.5756510141648885, 0.290329502402758, 0.18939132855435614, 0.1867295282555551, 0.6127731798686067, 0.6566593889896288, 0.47653099200938076, 0.08982436119559367, 0.7576039219664368, 0.8767703708227748, 0.9233810159462806, 0.8424602231401824, 0.898173121357879, 0.9230824398201768, 0.5405999249480544, 0.3912960502346249, 0.7052833998544062, 0.27563412131212717, 0.8116287085078785, 0.8494859651863671, 0.8950389674266752, 0.5898011835311598, 0.9497648732321206, 0.5796950107456059, 0.4505631066311552, 0.660245378622389, 0.9962578393535727, 0.9169412179474561, 0.7933250841302242, 0.0823729881966474, 0.6127831050407122, 0.4864442019691668, 0.6301473404114728, 0.8450775756715152, 0.24303562206185625, 0.7314892207908478, 0.11713429320851798, 0.22046053686782852, 0.7945829717105759, 0.33253614921965546, 0.8159130965336595, 0.1006075202160962, 0.14635848891230385, 0.6976706401912388, 0.04523406786561235, 0.5738660367891669, 0.9100160146990397, 0.534197968260724, 0.6805891325622565, 0.026696794662205203, 0.6349999099114583, 0.6063384177542189, 0.5759529480315407, 0.3912094093228269, 0.3701399403351875, 0.9805166506472687, 0.036392037611485795, 0.021636509855024078, 0.9610312802396112, 0.18497194139743833], [0.12389516442443171, 0.21057650988664645, 0.8007465903541809, 0.9369691586445807, 0.022782575668658378, 0.42561883196681716, 0.10150021937416975, 0.259919889792832, 0.22082927131631735, 0.6469257198353225, 0.3502939673965323, 0.18031790152968785, 0.5036365052098872, 0.03937870708469238, 0.10092124118896661, 0.9882351487225011, 0.19935579046706298, 0.35855530131160185, 0.7315983062253606, 0.8383265651934163, 0.9184820619953314, 0.16942460609746768, 0.6726405635730526, 0.9665489030431832, 0.05805094382649867, 0.6762017842993783, 0.8454245937016164, 0.342312541078584, 0.25068733928511167, 0.596791393469411, 0.44231403369907896, 0.17481948445144113, 0.47162541509628797, 0.40990539565755457, 0.5691127395242802, 0.5086001300626332, 0.3114460010002068, 0.35715168259026286, 0.837661174368979, 0.25093266482213705, 0.560600218853524, 0.012436318829314397, 0.7415743774106636, 0.3359165544734606, 0.04569649356841665, 0.28088316421834825, 0.24013040782635398, 0.9531293398277989, 0.35222556151550743, 0.2878779148564, 0.35920119725374633, 0.9469058356578911, 0.6337478522492526, 0.6210768456186673, 0.7156193503014563, 0.38801723531250565, 0.4144179882772473, 0.650832862263345, 0.001524221856720187, 0.1923095412446758, 0.3344016906625016, 0.23941596018595857, 0.6373994011293003, 0.37864807032309444], [0.8754233917130172, 0.5681514209101919, 0.4144063966836443, 0.40226707511907955, 0.7018296239336754, 0.41822655329246605, 0.6621958889738174, 0.04677968595679827, 0.44535218971882984, 0.25922692344722276, 0.15768657212231085, 0.5275731301676146, 0.48726560106903205, 0.5614049256144269, 0.7554847672586825, 0.8838751542487009, 0.4945826703752868, 0.31205824641687296, 0.46689223535252355, 0.8090458573603624, 0.8750163314802711, 0.8124149323637591, 0.188001294050828, 0.9994203594553304, 0.6330887599183004, 0.08346705017572931, 0.7255543554613124, 0.9868214802051282, 0.40181682221254356, 0.6785150052419683, 0.31617713722134233, 0.2135246620646961, 0.7173241433110372, 0.0023575647193538884, 0.8227314105314157, 0.5283459768597928, 0.09778434180065931, 0.11890389478474583, 0.6492654248961536, 0.8736538239003423, 0.27998274332687256, 0.9785151867733981, 0.10018068906370903, 0.8539381095973382, 0.39669617733090445, 0.08134541676823415, 0.2747138434192621, 0.4529781848179143, 0.7923415311856522, 0.8613599036372361, 0.13342055420254906, 0.5208655284141989, 0.6507832381497373, 0.3470530145996015, 0.8718638357105861, 0.27840981521636055, 0.01857432754559518, 0.0406632736752609, 0.6809967701112433, 0.5583557360970469, 0.946502554169996, 0.9384387997349186, 0.9098511774051025, 0.04200453196734122]]
-DEFAULT_TARGETS = [[1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0], [0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0], [0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0], [0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0]]
+PARAM_VALUES = {
+    "b1": [
+        0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1,
+        0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1,
+    ],
+    "b2": [0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1],
+}
+DEFAULT_INPUTS = [
+    [
+        0.8444218515250481, 0.7579544029403025, 0.420571580830845, 0.25891675029296335, 0.5112747213686085,
+        0.4049341374504143, 0.7837985890347726, 0.30331272607892745, 0.4765969541523558, 0.5833820394550312,
+        0.9081128851953352, 0.5046868558173903, 0.28183784439970383, 0.7558042041572239, 0.6183689966753316,
+        0.25050634136244054, 0.9097462559682401, 0.9827854760376531, 0.8102172359965896, 0.9021659504395827,
+        0.3101475693193326, 0.7298317482601286, 0.8988382879679935, 0.6839839319154413, 0.47214271545271336,
+        0.1007012080683658, 0.4341718354537837, 0.6108869734438016, 0.9130110532378982, 0.9666063677707588,
+        0.47700977655271704, 0.8653099277716401, 0.2604923103919594, 0.8050278270130223, 0.5486993038355893,
+        0.014041700164018955, 0.7197046864039541, 0.39882354222426875, 0.824844977148233, 0.6681532012318508,
+        0.0011428193144282783, 0.49357786646532464, 0.8676027754927809, 0.24391087688713198, 0.32520436274739006,
+        0.8704712321086546, 0.19106709150239054, 0.5675107406206719, 0.23861592861522019, 0.9675402502901433,
+        0.80317946927987, 0.44796957143557037, 0.08044581855253541, 0.32005460467254576, 0.5079406425205739,
+        0.9328338242269067, 0.10905784593110368, 0.5512672460905512, 0.7065614098668896, 0.5474409113284238,
+        0.814466863291336, 0.540283606970324, 0.9638385459738009, 0.603185627961383,
+    ],
+    [
+        0.5876170641754364, 0.4449890262755162, 0.5962868615831063, 0.38490114597266045, 0.5756510141648885,
+        0.290329502402758, 0.18939132855435614, 0.1867295282555551, 0.6127731798686067, 0.6566593889896288,
+        0.47653099200938076, 0.08982436119559367, 0.7576039219664368, 0.8767703708227748, 0.9233810159462806,
+        0.8424602231401824, 0.898173121357879, 0.9230824398201768, 0.5405999249480544, 0.3912960502346249,
+        0.7052833998544062, 0.27563412131212717, 0.8116287085078785, 0.8494859651863671, 0.8950389674266752,
+        0.5898011835311598, 0.9497648732321206, 0.5796950107456059, 0.4505631066311552, 0.660245378622389,
+        0.9962578393535727, 0.9169412179474561, 0.7933250841302242, 0.0823729881966474, 0.6127831050407122,
+        0.4864442019691668, 0.6301473404114728, 0.8450775756715152, 0.24303562206185625, 0.7314892207908478,
+        0.11713429320851798, 0.22046053686782852, 0.7945829717105759, 0.33253614921965546, 0.8159130965336595,
+        0.1006075202160962, 0.14635848891230385, 0.6976706401912388, 0.04523406786561235, 0.5738660367891669,
+        0.9100160146990397, 0.534197968260724, 0.6805891325622565, 0.026696794662205203, 0.6349999099114583,
+        0.6063384177542189, 0.5759529480315407, 0.3912094093228269, 0.3701399403351875, 0.9805166506472687,
+        0.036392037611485795, 0.021636509855024078, 0.9610312802396112, 0.18497194139743833,
+    ],
+    [
+        0.12389516442443171, 0.21057650988664645, 0.8007465903541809, 0.9369691586445807, 0.022782575668658378,
+        0.42561883196681716, 0.10150021937416975, 0.259919889792832, 0.22082927131631735, 0.6469257198353225,
+        0.3502939673965323, 0.18031790152968785, 0.5036365052098872, 0.03937870708469238, 0.10092124118896661,
+        0.9882351487225011, 0.19935579046706298, 0.35855530131160185, 0.7315983062253606, 0.8383265651934163,
+        0.9184820619953314, 0.16942460609746768, 0.6726405635730526, 0.9665489030431832, 0.05805094382649867,
+        0.6762017842993783, 0.8454245937016164, 0.342312541078584, 0.25068733928511167, 0.596791393469411,
+        0.44231403369907896, 0.17481948445144113, 0.47162541509628797, 0.40990539565755457, 0.5691127395242802,
+        0.5086001300626332, 0.3114460010002068, 0.35715168259026286, 0.837661174368979, 0.25093266482213705,
+        0.560600218853524, 0.012436318829314397, 0.7415743774106636, 0.3359165544734606, 0.04569649356841665,
+        0.28088316421834825, 0.24013040782635398, 0.9531293398277989, 0.35222556151550743, 0.2878779148564,
+        0.35920119725374633, 0.9469058356578911, 0.6337478522492526, 0.6210768456186673, 0.7156193503014563,
+        0.38801723531250565, 0.4144179882772473, 0.650832862263345, 0.001524221856720187, 0.1923095412446758,
+        0.3344016906625016, 0.23941596018595857, 0.6373994011293003, 0.37864807032309444,
+    ],
+    [
+        0.8754233917130172, 0.5681514209101919, 0.4144063966836443, 0.40226707511907955, 0.7018296239336754,
+        0.41822655329246605, 0.6621958889738174, 0.04677968595679827, 0.44535218971882984, 0.25922692344722276,
+        0.15768657212231085, 0.5275731301676146, 0.48726560106903205, 0.5614049256144269, 0.7554847672586825,
+        0.8838751542487009, 0.4945826703752868, 0.31205824641687296, 0.46689223535252355, 0.8090458573603624,
+        0.8750163314802711, 0.8124149323637591, 0.188001294050828, 0.9994203594553304, 0.6330887599183004,
+        0.08346705017572931, 0.7255543554613124, 0.9868214802051282, 0.40181682221254356, 0.6785150052419683,
+        0.31617713722134233, 0.2135246620646961, 0.7173241433110372, 0.0023575647193538884, 0.8227314105314157,
+        0.5283459768597928, 0.09778434180065931, 0.11890389478474583, 0.6492654248961536, 0.8736538239003423,
+        0.27998274332687256, 0.9785151867733981, 0.10018068906370903, 0.8539381095973382, 0.39669617733090445,
+        0.08134541676823415, 0.2747138434192621, 0.4529781848179143, 0.7923415311856522, 0.8613599036372361,
+        0.13342055420254906, 0.5208655284141989, 0.6507832381497373, 0.3470530145996015, 0.8718638357105861,
+        0.27840981521636055, 0.01857432754559518, 0.0406632736752609, 0.6809967701112433, 0.5583557360970469,
+        0.946502554169996, 0.9384387997349186, 0.9098511774051025, 0.04200453196734122,
+    ],
+]
+DEFAULT_TARGETS = [
+    [1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0], [0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0],
+    [0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0], [0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0],
+]
 N = 42
 BOX = (0.0, 1.0)
 OUTPUT_UNITS = [32, 33, 34, 35, 36, 37, 38, 39, 40, 41]
@@ -41,103 +122,23 @@ SEED = 0
 BLOCK_EXACT = True
 BLOCK_REASON = None
 RULES = {
-    "P-EP": None,
-    "N-EP": None,
-    "C-EP": None,
-    "CL": None,
-    "P-CpL": None,
-    "N-CpL": None,
-    "C-CpL": None,
+    "P-EP": None, "N-EP": None, "C-EP": None, "CL": None, "P-CpL": None, "N-CpL": None, "C-CpL": None,
     "continual-EP": None,
-    "ff-EBM": "a single energy block: ff-EBM needs a chain of energy blocks joined by feedforward maps, declared with derive.chain.EnergyChain (with one block it is C-EP)",
+    "ff-EBM": (
+        "a single energy block: ff-EBM needs a chain of energy blocks joined by feedforward maps, declared with "
+        "derive.chain.EnergyChain (with one block it is C-EP)"
+    ),
 }
-_PARITY = [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1]
-_COST_CURVATURE = [0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0]
+_PARITY = [
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1,
+]
+_COST_CURVATURE = [
+    0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0,
+    0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0,
+]
 _FAN_IN = {"W1": 64, "b1": 1, "W2": 32, "b2": 1}
 
-
-def _as(value, like=None):
-    return np.asarray(value, dtype=np.float64)
-
-
-def _fit(value, ref, shape):
-    return np.broadcast_to(value, np.shape(ref) + tuple(shape))
-
-
-def _zeros_batch(ref, *dims):
-    return np.zeros((*np.shape(ref), *dims))
-
-
-def _concat(parts):
-    return np.concatenate(parts, axis=-1)
-
-
-def _eye(size, like):
-    return np.eye(size)
-
-
-def _dot(a, b):
-    return (a * b).sum(-1)
-
-
-def _outer(a, b):
-    return a[..., :, None] * b[..., None, :]
-
-
-def _matvec(m, v):
-    return (m @ v[..., None])[..., 0]
-
-
-def _vecmat(v, m):
-    return (v[..., None, :] @ m)[..., 0, :]
-
-
-def _swap(m):
-    return np.swapaxes(m, -1, -2)
-
-
-def _clip(z, lo, hi):
-    return np.clip(z, lo, hi)
-
-
-def _where(mask, a, b):
-    return np.where(mask, a, b)
-
-
-def _max_abs(a):
-    return float(np.abs(a).max()) if np.size(a) else 0.0
-
-
-def _finite(a):
-    return bool(np.isfinite(a).all())
-
-
-def _solve(a, b):
-    return np.linalg.solve(a, b[..., None])[..., 0]
-
-
-def _smallest_eigenvalue(a):
-    return float(np.linalg.eigvalsh(a).min())
-
-
-def _mean0(a):
-    return a.mean(0)
-
-
-def _mask(values, like):
-    return np.asarray(values, dtype=bool)
-
-
-def _uniform(shape, bound, rng):
-    return rng.uniform(-bound, bound, shape)
-
-
-def _rng(seed):
-    return np.random.default_rng(seed)
-
-
-def _copy(a):
-    return a.copy()
 
 # -- primitives (printed from the derived expressions) ------------------------------------
 
@@ -152,7 +153,8 @@ def energy(z, theta, x):
     W2 = theta["W2"]
     b2 = theta["b2"]
     x_ = x[..., 0:64]
-    return _fit((-_dot(b1, h) - _dot(b2, o) + 1/2*_dot(h, h) + 1/2*_dot(o, o) - _dot((h @ W1), x_) - _dot((o @ W2), h)), ref, ())
+    return _fit((-_dot(b1, h) - _dot(b2, o) + 1/2*_dot(h, h) + 1/2*_dot(o, o) - _dot((h @ W1), x_) - _dot((o @ W2), h)),
+            ref, ())
 
 
 def energy_gradient(z, theta, x):
@@ -186,12 +188,8 @@ def energy_dtheta(z, theta, x):
     h = z[..., 0:32]
     o = z[..., 32:42]
     x_ = x[..., 0:64]
-    return {
-        "W1": _fit(-_outer(h, x_), ref, (32, 64)),
-        "b1": _fit(-h, ref, (32,)),
-        "W2": _fit(-_outer(o, h), ref, (10, 32)),
-        "b2": _fit(-o, ref, (10,)),
-    }
+    return {"W1": _fit(-_outer(h, x_), ref, (32, 64)), "b1": _fit(-h, ref, (32,)), "W2": _fit(-_outer(o, h), ref, (10,
+            32)), "b2": _fit(-o, ref, (10,))}
 
 
 def energy_dtheta_jvp(z, v, theta, x):
@@ -202,12 +200,8 @@ def energy_dtheta_jvp(z, v, theta, x):
     v_h = v[..., 0:32]
     v_o = v[..., 32:42]
     x_ = x[..., 0:64]
-    return {
-        "W1": _fit(-_outer(v_h, x_), ref, (32, 64)),
-        "b1": _fit(-v_h, ref, (32,)),
-        "W2": _fit((-_outer(o, v_h) - _outer(v_o, h)), ref, (10, 32)),
-        "b2": _fit(-v_o, ref, (10,)),
-    }
+    return {"W1": _fit(-_outer(v_h, x_), ref, (32, 64)), "b1": _fit(-v_h, ref, (32,)), "W2": _fit((-_outer(o, v_h)
+            - _outer(v_o, h)), ref, (10, 32)), "b2": _fit(-v_o, ref, (10,))}
 
 
 def energy_dx(z, theta, x):
@@ -237,257 +231,19 @@ def cost_gradient(z, y):
 def layer_curvature(theta):
     """a_l of the Hessian blocks a_l·I, per unit (exact block updates divide by it)."""
     theta_ref = next(iter(theta.values()), None)
-    return _concat([_fit(1, _as(0.0, theta_ref), (32,)), _fit(1, _as(0.0, theta_ref), (10,))])
+    return _concat([_fit(1, _as_array(0.0, theta_ref), (32,)), _fit(1, _as_array(0.0, theta_ref), (10,))])
 
-# -- relaxation ---------------------------------------------------------------------------
+
+# -- relaxation and the EP family: the runtime, bound to this energy ------------------------
+
+_SYSTEM = EnergySystem(globals())
+descent, iterate, relax = _SYSTEM.descent, _SYSTEM.iterate, _SYSTEM.relax
+unsaturated, restricted_hessian, check_minimum = (
+    _SYSTEM.unsaturated, _SYSTEM.restricted_hessian, _SYSTEM.check_minimum)
+implicit_gradient, gradient = _SYSTEM.implicit_gradient, _SYSTEM.gradient
+continual_ep, predict = _SYSTEM.continual_ep, _SYSTEM.predict
 
 
 def initial_params(seed=SEED, values=PARAM_VALUES):
     """Parameters: the file's values; matrices it leaves out drawn uniformly in ±1/√fan-in."""
-    rng = _rng(seed)
-    out = {}
-    for name in PARAMS:
-        if name in values:
-            out[name] = _as(values[name])
-        else:
-            out[name] = _as(_uniform(SHAPES[name], _FAN_IN[name] ** -0.5, rng))
-    return out
-
-
-def _batch(a, like=None):
-    a = _as(a, like)
-    return a[None] if a.ndim == 1 else a
-
-
-def _signals(theta, x, y):
-    theta = {name: _as(theta[name]) for name in PARAMS}
-    x = _batch(DEFAULT_INPUTS if x is None else x)
-    y = _batch(DEFAULT_TARGETS if y is None else y, x)
-    batch = max(x.shape[0], y.shape[0])
-    if x.shape[0] != batch:
-        x = _fit(x, _zeros_batch(_as([0.0] * batch, x)), x.shape[-1:])
-    if y.shape[0] != batch:
-        y = _fit(y, _zeros_batch(_as([0.0] * batch, x)), y.shape[-1:])
-    return theta, x, y
-
-
-def descent(z, theta, x, y, beta=0.0, nudge=None):
-    """∂F/∂s with F = E + βC (``nudge``: a fixed ∂C/∂s, e.g. a linearized cost)."""
-    g = energy_gradient(z, theta, x)
-    if beta != 0:
-        g = g + beta * (cost_gradient(z, y) if nudge is None else nudge)
-    return g
-
-
-def _project(z):
-    return z if BOX is None else _clip(z, BOX[0], BOX[1])
-
-
-def _block_update(z, theta, x, y, beta, nudge, units):
-    """Exact minimization of F over the layers in ``units``: s_l ← clip(s_l − ∂_l F / a_l)."""
-    if not BLOCK_EXACT:
-        raise ValueError(f"block updates are not exact for this energy: {BLOCK_REASON}")
-    curvature = layer_curvature(theta)
-    if beta != 0 and nudge is None:
-        if _COST_CURVATURE is None:
-            raise ValueError("the cost is not quadratic with a Hessian c·I in each layer: use "
-                             "method='gradient' for nudged phases")
-        curvature = curvature + beta * _as(_COST_CURVATURE, curvature)
-    if not bool((curvature > 0).all()):
-        raise ArithmeticError("a layer's curvature a_l + βc_l is not positive: the block "
-                              "update has no minimum (reduce |β|)")
-    g = descent(z, theta, x, y, beta, nudge)
-    return _where(units, _project(z - g / curvature), z)
-
-
-def iterate(z, theta, x, y, beta=0.0, nudge=None, method=None, step=None):
-    """One relaxation iteration: a projected gradient-flow step, or a sweep of block updates
-    (``sync``: every layer from the same state; ``async``: even layers, then odd layers)."""
-    method = method or RELAXATION
-    if method == "gradient":
-        return _project(z - (STEP if step is None else step) * descent(z, theta, x, y, beta,
-                                                                        nudge))
-    parity = _mask(_PARITY, z)
-    if method == "sync":
-        return _block_update(z, theta, x, y, beta, nudge, _mask([True] * N, z))
-    if method == "async":
-        z = _block_update(z, theta, x, y, beta, nudge, ~parity)
-        return _block_update(z, theta, x, y, beta, nudge, parity)
-    raise ValueError(f"method={method!r}: choose 'gradient', 'sync' or 'async'")
-
-
-def relax(theta, x=None, y=None, *, beta=0.0, z0=None, clamp=None, nudge=None, method=None,
-          step=None, tol=1e-12, max_iterations=None, strict=True, info=False):
-    """The fixed point s^β = argmin (E + βC), iterated until no unit moves more than ``tol``.
-
-    ``clamp``: ``(mask, values)`` holds the masked units at ``values`` (CL, CpL).
-    ``strict``: raise when the budget runs out; a divergence (non-finite or exploding
-    states) always raises ``ArithmeticError``. ``info=True`` also returns
-    ``{"iterations", "converged", "change"}``.
-    """
-    theta, x, y = _signals(theta, x, y)
-    z = _zeros_batch(_as([0.0] * x.shape[0], x), N) if z0 is None else _copy(_as(z0, x))
-    z = _project(z)
-    if clamp is not None:
-        mask, values = _mask(clamp[0], z), _as(clamp[1], z)
-        z = _where(mask, values, z)
-    budget = MAX_ITERATIONS if max_iterations is None else max_iterations
-    change, converged, k = float("inf"), False, 0
-    for k in range(1, budget + 1):
-        new = iterate(z, theta, x, y, beta, nudge, method, step)
-        if clamp is not None:
-            new = _where(mask, values, new)
-        if not _finite(new) or _max_abs(new) > 1e12:
-            raise ArithmeticError(
-                f"the relaxation diverged after {k} iterations (max |s| = {_max_abs(new):.3g}):"
-                f" the energy is not bounded below along this path, or the step is too large")
-        change = _max_abs(new - z)
-        z = new
-        if change <= tol:
-            converged = True
-            break
-    if strict and not converged:
-        raise RuntimeError(f"the relaxation did not converge in {budget} iterations (last "
-                           f"change {change:.3g} > tol {tol:g}): raise max_iterations or the step")
-    if info:
-        return z, {"iterations": k, "converged": converged, "change": change}
-    return z
-
-
-def unsaturated(z):
-    """Units strictly inside the box (all units without a box)."""
-    if BOX is None:
-        return _mask([True] * N, z) | (z != z)
-    return (z > BOX[0] + 1e-12) & (z < BOX[1] - 1e-12)
-
-
-def restricted_hessian(z, theta, x):
-    """∂²E/∂s² restricted to the unsaturated units (identity on the saturated ones)."""
-    free = unsaturated(z)
-    h = energy_hessian(z, theta, x)
-    pair = free[..., :, None] & free[..., None, :]
-    eye = _eye(N, h)
-    return _where(pair, h, eye * 0) + eye * (~free[..., :, None]), free
-
-
-def check_minimum(z, theta, x, tol=1e-10):
-    """Raise ``ArithmeticError`` unless the restricted Hessian is positive definite."""
-    h, _ = restricted_hessian(z, theta, x)
-    smallest = _smallest_eigenvalue(h)
-    if not smallest > tol:
-        raise ArithmeticError(
-            f"the Hessian restricted to the unsaturated units is not positive definite at the "
-            f"relaxed state (smallest eigenvalue {smallest:.3g}): it is not a strict minimum, "
-            f"so implicit differentiation and EP do not apply")
-
-
-def implicit_gradient(theta, x=None, y=None, *, z=None, method=None):
-    """The reference dC/dθ: H_uu λ_u = ∂C/∂s_u on the unsaturated units u, dC/dθ = −λᵀ ∂²E/∂s∂θ."""
-    theta, x, y = _signals(theta, x, y)
-    if z is None:
-        z = relax(theta, x, y, method=method)
-    h, free = restricted_hessian(z, theta, x)
-    check_minimum(z, theta, x)
-    c = cost_gradient(z, y) * free
-    lam = _solve(h, c)
-    jvp = energy_dtheta_jvp(z, lam, theta, x)
-    return {"loss": float(cost(z, y).mean()), "grad": {k: -_mean0(v) for k, v in jvp.items()},
-            "state": z, "adjoint": lam, "saturated": int((~free).sum())}
-
-# -- the EP family --------------------------------------------------------------------------
-
-
-def _outputs(values, z):
-    mask = [False] * N
-    for unit in OUTPUT_UNITS:
-        mask[unit] = True
-    return mask, values
-
-
-def _placed(o, z):
-    """Output values ``o`` (last axis: OUTPUT_UNITS) placed in a state-shaped array."""
-    out = _zeros_batch(z[..., 0], N)
-    out[..., OUTPUT_UNITS] = o
-    return out
-
-
-def _contrast(first, second, beta_first, beta_second, theta, x):
-    a, b = energy_dtheta(first, theta, x), energy_dtheta(second, theta, x)
-    return {k: _mean0(b[k] - a[k]) / (beta_second - beta_first) for k in a}
-
-
-def gradient(theta, x=None, y=None, *, rule="C-EP", beta=1e-3, method=None, tol=1e-12,
-             start="free", z_free=None, check=True):
-    """An EP-family estimate ĝ = [∂θE(B) − ∂θE(A)] / (β_B − β_A) of dC/dθ (THEORY.md §7).
-
-    ``rule``: P-EP, N-EP, C-EP, CL, P-CpL, N-CpL or C-CpL. ``start="zero"`` relaxes every
-    state from rest (separately) instead of from the free state. ``check`` verifies the
-    free state is a strict minimum. Returns ``{"loss", "grad", "states"}``.
-    """
-    if rule not in RULES:
-        raise ValueError(f"unknown rule {rule!r}: choose from {tuple(RULES)}")
-    if RULES[rule] is not None:
-        raise ValueError(f"{rule} does not apply: {RULES[rule]}")
-    if not beta > 0:
-        raise ValueError(f"beta={beta}: give a positive nudging strength")
-    theta, x, y = _signals(theta, x, y)
-    options = {"method": method, "tol": tol}
-    free = relax(theta, x, y, **options) if z_free is None else z_free
-    if check:
-        check_minimum(free, theta, x)
-    z0 = free if start == "free" else None
-
-    def nudged(b):
-        return relax(theta, x, y, beta=b, z0=z0, **options)
-
-    def clamped(o):
-        return relax(theta, x, y, z0=z0, clamp=_outputs(_placed(o, free), free), **options)
-
-    o_free = free[..., OUTPUT_UNITS]
-    dc = cost_gradient(free, y)[..., OUTPUT_UNITS]
-    if rule == "P-EP":
-        pair = (free, nudged(beta), 0.0, beta)
-    elif rule == "N-EP":
-        pair = (nudged(-beta), free, -beta, 0.0)
-    elif rule == "C-EP":
-        pair = (nudged(-beta), nudged(beta), -beta, beta)
-    elif rule == "CL":
-        pair = (free, clamped(y), 0.0, 1.0)
-    elif rule == "P-CpL":
-        pair = (free, clamped(o_free - beta * dc), 0.0, beta)
-    elif rule == "N-CpL":
-        pair = (clamped(o_free + beta * dc), free, -beta, 0.0)
-    elif rule == "C-CpL":
-        pair = (clamped(o_free + beta * dc), clamped(o_free - beta * dc), -beta, beta)
-    else:
-        raise ValueError(f"{rule} is not a two-state contrast: see continual_ep")
-    first, second, beta_first, beta_second = pair
-    return {"loss": float(cost(free, y).mean()),
-            "grad": _contrast(first, second, beta_first, beta_second, theta, x),
-            "states": {"free": free, "first": first, "second": second}}
-
-
-def continual_ep(theta, x=None, y=None, *, beta=1e-3, eta=1e-3, steps=100, method=None):
-    """Continual EP: during the nudged phase θ moves at every step,
-    θ_{t+1} = θ_t − (η/β)[∂θE(s_{t+1}, θ_t) − ∂θE(s_t, θ_t)].
-
-    Returns ``(theta_final, total_update)``; the total equals −η ĝ_P up to O(η²K/β).
-    """
-    theta, x, y = _signals(theta, x, y)
-    z = relax(theta, x, y, method=method)
-    current = {k: _copy(v) for k, v in theta.items()}
-    total = {k: v * 0 for k, v in theta.items()}
-    for _ in range(steps):
-        new = iterate(z, current, x, y, beta, None, method)
-        before, after = energy_dtheta(z, current, x), energy_dtheta(new, current, x)
-        for k in current:
-            update = -(eta / beta) * _mean0(after[k] - before[k])
-            current[k] = current[k] + update
-            total[k] = total[k] + update
-        z = new
-    return current, total
-
-
-def predict(theta, x=None, **options):
-    """The output units of the free fixed point."""
-    return relax(theta, x, **options)[..., OUTPUT_UNITS]
+    return _SYSTEM.initial_params(seed, values)

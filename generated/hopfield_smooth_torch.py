@@ -3,13 +3,18 @@
 Generated from systems/hopfield_smooth.py; do not edit by hand.
 Regenerate with: glep emit systems/hopfield_smooth.py
 
-Energy (scalar): E = -b_o1*o1 - b_o2*o2 - b_s1*s1 - b_s2*s2 - b_s3*s3 + o1**2/2 - o1*o2*wab - o1*s1*w1a - o1*s2*w2a + o2**2/2 - o2*s2*w2b - o2*s3*w3b + s1**2/2 - s1*s2*w12 - s1*u11*x1 + s2**2/2 - s2*s3*w23 - s2*u22*x2 + s3**2/2 - s3*u31*x1 + log(cosh(o1))/2 + log(cosh(o2))/2 + log(cosh(s1))/2 + log(cosh(s2))/2 + log(cosh(s3))/2
+Energy (scalar): E = -b_o1*o1 - b_o2*o2 - b_s1*s1 - b_s2*s2 - b_s3*s3 + o1**2/2 - o1*o2*wab
+- o1*s1*w1a - o1*s2*w2a + o2**2/2 - o2*s2*w2b - o2*s3*w3b + s1**2/2 - s1*s2*w12 - s1*u11*x1
++ s2**2/2 - s2*s3*w23 - s2*u22*x2 + s3**2/2 - s3*u31*x1 + log(cosh(o1))/2 + log(cosh(o2))/2
++ log(cosh(s1))/2 + log(cosh(s2))/2 + log(cosh(s3))/2
 Cost: C = (o1 - y1)**2/2 + (o2 - y2)**2/2
 
 States ``z`` (last axis, layers in this order): STATES with SIZES units each; inputs ``x``
 (last axis): INPUTS; targets ``y``: TARGETS. Parameters ``theta``: a dict name → array of
 shape SHAPES[name]. Arrays are batched along a leading axis: z (B, N), x (B, ·), y (B, ·);
 losses and gradients are means over the batch. F = E + βC, s^β = argmin F (THEORY.md §7).
+The relaxation and the rules are the runtime's ``EnergySystem``, bound to the primitives
+printed below.
 
 Example::
 
@@ -21,14 +26,27 @@ Example::
 
 import torch
 
+from glep.generated._runtime_torch import (
+    EnergySystem,
+    _concat,
+    _fit,
+    _zeros_batch,
+)
+
 STATES = ("s1", "s2", "s3", "o1", "o2")
 SIZES = (1, 1, 1, 1, 1)
 INPUTS = ("x1", "x2")
 INPUT_SIZES = (1, 1)
 TARGETS = ("y1", "y2")
 PARAMS = ("w12", "w23", "w1a", "w2a", "w2b", "w3b", "wab", "u11", "u22", "u31", "b_s1", "b_s2", "b_s3", "b_o1", "b_o2")
-SHAPES = {"w12": (), "w23": (), "w1a": (), "w2a": (), "w2b": (), "w3b": (), "wab": (), "u11": (), "u22": (), "u31": (), "b_s1": (), "b_s2": (), "b_s3": (), "b_o1": (), "b_o2": ()}
-PARAM_VALUES = {"w12": 0.3, "w23": -0.25, "w1a": 0.4, "w2a": 0.2, "w2b": -0.3, "w3b": 0.35, "wab": 0.1, "u11": 0.8, "u22": -0.6, "u31": 0.5, "b_s1": 0.1, "b_s2": -0.2, "b_s3": 0.05, "b_o1": 0.0, "b_o2": 0.15}
+SHAPES = {
+    "w12": (), "w23": (), "w1a": (), "w2a": (), "w2b": (), "w3b": (), "wab": (), "u11": (), "u22": (), "u31": (),
+    "b_s1": (), "b_s2": (), "b_s3": (), "b_o1": (), "b_o2": (),
+}
+PARAM_VALUES = {
+    "w12": 0.3, "w23": -0.25, "w1a": 0.4, "w2a": 0.2, "w2b": -0.3, "w3b": 0.35, "wab": 0.1, "u11": 0.8, "u22": -0.6,
+    "u31": 0.5, "b_s1": 0.1, "b_s2": -0.2, "b_s3": 0.05, "b_o1": 0.0, "b_o2": 0.15,
+}
 DEFAULT_INPUTS = [[1.0, 0.2], [-0.5, 0.7], [0.3, -1.0]]
 DEFAULT_TARGETS = [[0.5, -0.3], [-0.2, 0.4], [0.1, 0.6]]
 N = 5
@@ -41,108 +59,20 @@ SEED = 0
 BLOCK_EXACT = False
 BLOCK_REASON = "the energy is not quadratic in layer s1 with a Hessian block a·I given its neighbours"
 RULES = {
-    "P-EP": None,
-    "N-EP": None,
-    "C-EP": None,
-    "CL": None,
-    "P-CpL": None,
-    "N-CpL": None,
-    "C-CpL": None,
+    "P-EP": None, "N-EP": None, "C-EP": None, "CL": None, "P-CpL": None, "N-CpL": None, "C-CpL": None,
     "continual-EP": None,
-    "ff-EBM": "a single energy block: ff-EBM needs a chain of energy blocks joined by feedforward maps, declared with derive.chain.EnergyChain (with one block it is C-EP)",
+    "ff-EBM": (
+        "a single energy block: ff-EBM needs a chain of energy blocks joined by feedforward maps, declared with "
+        "derive.chain.EnergyChain (with one block it is C-EP)"
+    ),
 }
 _PARITY = [0, 1, 0, 1, 0]
 _COST_CURVATURE = [0.0, 0.0, 0.0, 1.0, 1.0]
-_FAN_IN = {"w12": 1, "w23": 1, "w1a": 1, "w2a": 1, "w2b": 1, "w3b": 1, "wab": 1, "u11": 1, "u22": 1, "u31": 1, "b_s1": 1, "b_s2": 1, "b_s3": 1, "b_o1": 1, "b_o2": 1}
+_FAN_IN = {
+    "w12": 1, "w23": 1, "w1a": 1, "w2a": 1, "w2b": 1, "w3b": 1, "wab": 1, "u11": 1, "u22": 1, "u31": 1, "b_s1": 1,
+    "b_s2": 1, "b_s3": 1, "b_o1": 1, "b_o2": 1,
+}
 
-
-def _as(value, like=None):
-    if isinstance(value, torch.Tensor):
-        return value if like is None else value.to(dtype=like.dtype, device=like.device)
-    if like is None:
-        return torch.as_tensor(value, dtype=torch.float64)
-    return torch.as_tensor(value, dtype=like.dtype, device=like.device)
-
-
-def _fit(value, ref, shape):
-    value = _as(value, ref)
-    return value.expand(tuple(ref.shape) + tuple(shape))
-
-
-def _zeros_batch(ref, *dims):
-    return torch.zeros((*ref.shape, *dims), dtype=ref.dtype, device=ref.device)
-
-
-def _concat(parts):
-    return torch.cat(parts, dim=-1)
-
-
-def _eye(size, like):
-    return torch.eye(size, dtype=like.dtype, device=like.device)
-
-
-def _dot(a, b):
-    return (a * b).sum(-1)
-
-
-def _outer(a, b):
-    return a[..., :, None] * b[..., None, :]
-
-
-def _matvec(m, v):
-    return (m @ v[..., None])[..., 0]
-
-
-def _vecmat(v, m):
-    return (v[..., None, :] @ m)[..., 0, :]
-
-
-def _swap(m):
-    return m.transpose(-1, -2)
-
-
-def _clip(z, lo, hi):
-    return z.clamp(lo, hi)
-
-
-def _where(mask, a, b):
-    return torch.where(mask, a, b)
-
-
-def _max_abs(a):
-    return float(a.detach().abs().max()) if a.numel() else 0.0
-
-
-def _finite(a):
-    return bool(torch.isfinite(a).all())
-
-
-def _solve(a, b):
-    return torch.linalg.solve(a, b[..., None])[..., 0]
-
-
-def _smallest_eigenvalue(a):
-    return float(torch.linalg.eigvalsh(a).min())
-
-
-def _mean0(a):
-    return a.mean(0)
-
-
-def _mask(values, like):
-    return torch.as_tensor(values, dtype=torch.bool, device=like.device)
-
-
-def _uniform(shape, bound, rng):
-    return (torch.rand(shape, generator=rng, dtype=torch.float64) * 2 - 1) * bound
-
-
-def _rng(seed):
-    return torch.Generator().manual_seed(seed)
-
-
-def _copy(a):
-    return a.clone()
 
 # -- primitives (printed from the derived expressions) ------------------------------------
 
@@ -172,7 +102,16 @@ def energy(z, theta, x):
     b_o2 = theta["b_o2"]
     x1 = x[..., 0]
     x2 = x[..., 1]
-    return _fit(torch.add(torch.add(torch.add(torch.add(torch.add(torch.addcmul(torch.add(torch.addcmul(torch.addcmul(torch.add(torch.addcmul(torch.addcmul(torch.add(torch.addcmul(torch.addcmul(torch.add(torch.addcmul(torch.addcmul(torch.addcmul(torch.add(torch.addcmul(torch.addcmul(torch.addcmul(torch.addcmul(-b_o1*o1, b_o2, o2, value=-1.0), b_s1, s1, value=-1.0), b_s2, s2, value=-1.0), b_s3, s3, value=-1.0), o1**2, alpha=0.5), o1, o2*wab, value=-1.0), o1, s1*w1a, value=-1.0), o1, s2*w2a, value=-1.0), o2**2, alpha=0.5), o2, s2*w2b, value=-1.0), o2, s3*w3b, value=-1.0), s1**2, alpha=0.5), s1, s2*w12, value=-1.0), s1, u11*x1, value=-1.0), s2**2, alpha=0.5), s2, s3*w23, value=-1.0), s2, u22*x2, value=-1.0), s3**2, alpha=0.5), s3, u31*x1, value=-1.0), torch.log(torch.cosh(o1)), alpha=0.5), torch.log(torch.cosh(o2)), alpha=0.5), torch.log(torch.cosh(s1)), alpha=0.5), torch.log(torch.cosh(s2)), alpha=0.5), torch.log(torch.cosh(s3)), alpha=0.5), ref, ())
+    return _fit(torch.add(torch.add(torch.add(torch.add(torch.add(torch.addcmul(torch.add(torch.addcmul(torch.addcmul(
+            torch.add(torch.addcmul(torch.addcmul(torch.add(torch.addcmul(torch.addcmul(torch.add(torch.addcmul(
+            torch.addcmul(torch.addcmul(torch.add(torch.addcmul(torch.addcmul(torch.addcmul(torch.addcmul(-b_o1*o1,
+            b_o2, o2, value=-1.0), b_s1, s1, value=-1.0), b_s2, s2, value=-1.0), b_s3, s3, value=-1.0), o1**2,
+            alpha=0.5), o1, o2*wab, value=-1.0), o1, s1*w1a, value=-1.0), o1, s2*w2a, value=-1.0), o2**2, alpha=0.5),
+            o2, s2*w2b, value=-1.0), o2, s3*w3b, value=-1.0), s1**2, alpha=0.5), s1, s2*w12, value=-1.0), s1, u11*x1,
+            value=-1.0), s2**2, alpha=0.5), s2, s3*w23, value=-1.0), s2, u22*x2, value=-1.0), s3**2, alpha=0.5), s3,
+            u31*x1, value=-1.0), torch.log(torch.cosh(o1)), alpha=0.5), torch.log(torch.cosh(o2)), alpha=0.5),
+            torch.log(torch.cosh(s1)), alpha=0.5), torch.log(torch.cosh(s2)), alpha=0.5), torch.log(torch.cosh(s3)),
+            alpha=0.5), ref, ())
 
 
 def energy_gradient(z, theta, x):
@@ -200,7 +139,17 @@ def energy_gradient(z, theta, x):
     b_o2 = theta["b_o2"]
     x1 = x[..., 0]
     x2 = x[..., 1]
-    return _concat([_fit(torch.addcmul(torch.addcmul(torch.addcmul(torch.add(torch.addcmul(-b_s1, o1, w1a, value=-1.0), s1), s2, w12, value=-1.0), u11, x1, value=-1.0), 1/torch.cosh(s1), torch.sinh(s1), value=0.5), ref, ())[..., None], _fit(torch.addcmul(torch.addcmul(torch.addcmul(torch.add(torch.addcmul(torch.addcmul(torch.addcmul(-b_s2, o1, w2a, value=-1.0), o2, w2b, value=-1.0), s1, w12, value=-1.0), s2), s3, w23, value=-1.0), u22, x2, value=-1.0), 1/torch.cosh(s2), torch.sinh(s2), value=0.5), ref, ())[..., None], _fit(torch.addcmul(torch.addcmul(torch.add(torch.addcmul(torch.addcmul(-b_s3, o2, w3b, value=-1.0), s2, w23, value=-1.0), s3), u31, x1, value=-1.0), 1/torch.cosh(s3), torch.sinh(s3), value=0.5), ref, ())[..., None], _fit(torch.addcmul(torch.addcmul(torch.addcmul(torch.addcmul(torch.add(-b_o1, o1), o2, wab, value=-1.0), s1, w1a, value=-1.0), s2, w2a, value=-1.0), 1/torch.cosh(o1), torch.sinh(o1), value=0.5), ref, ())[..., None], _fit(torch.addcmul(torch.addcmul(torch.addcmul(torch.add(torch.addcmul(-b_o2, o1, wab, value=-1.0), o2), s2, w2b, value=-1.0), s3, w3b, value=-1.0), 1/torch.cosh(o2), torch.sinh(o2), value=0.5), ref, ())[..., None]])
+    return _concat([_fit(torch.addcmul(torch.addcmul(torch.addcmul(torch.add(torch.addcmul(-b_s1, o1, w1a, value=-1.0),
+            s1), s2, w12, value=-1.0), u11, x1, value=-1.0), 1/torch.cosh(s1), torch.sinh(s1), value=0.5), ref, ())[...,
+            None], _fit(torch.addcmul(torch.addcmul(torch.addcmul(torch.add(torch.addcmul(torch.addcmul(torch.addcmul(
+            -b_s2, o1, w2a, value=-1.0), o2, w2b, value=-1.0), s1, w12, value=-1.0), s2), s3, w23, value=-1.0), u22, x2,
+            value=-1.0), 1/torch.cosh(s2), torch.sinh(s2), value=0.5), ref, ())[..., None],
+            _fit(torch.addcmul(torch.addcmul(torch.add(torch.addcmul(torch.addcmul(-b_s3, o2, w3b, value=-1.0), s2, w23,
+            value=-1.0), s3), u31, x1, value=-1.0), 1/torch.cosh(s3), torch.sinh(s3), value=0.5), ref, ())[..., None],
+            _fit(torch.addcmul(torch.addcmul(torch.addcmul(torch.addcmul(torch.add(-b_o1, o1), o2, wab, value=-1.0), s1,
+            w1a, value=-1.0), s2, w2a, value=-1.0), 1/torch.cosh(o1), torch.sinh(o1), value=0.5), ref, ())[..., None],
+            _fit(torch.addcmul(torch.addcmul(torch.addcmul(torch.add(torch.addcmul(-b_o2, o1, wab, value=-1.0), o2), s2,
+            w2b, value=-1.0), s3, w3b, value=-1.0), 1/torch.cosh(o2), torch.sinh(o2), value=0.5), ref, ())[..., None]])
 
 
 def energy_hessian(z, theta, x):
@@ -258,23 +207,11 @@ def energy_dtheta(z, theta, x):
     o2 = z[..., 4]
     x1 = x[..., 0]
     x2 = x[..., 1]
-    return {
-        "w12": _fit(-s1*s2, ref, ()),
-        "w23": _fit(-s2*s3, ref, ()),
-        "w1a": _fit(-o1*s1, ref, ()),
-        "w2a": _fit(-o1*s2, ref, ()),
-        "w2b": _fit(-o2*s2, ref, ()),
-        "w3b": _fit(-o2*s3, ref, ()),
-        "wab": _fit(-o1*o2, ref, ()),
-        "u11": _fit(-s1*x1, ref, ()),
-        "u22": _fit(-s2*x2, ref, ()),
-        "u31": _fit(-s3*x1, ref, ()),
-        "b_s1": _fit(-s1, ref, ()),
-        "b_s2": _fit(-s2, ref, ()),
-        "b_s3": _fit(-s3, ref, ()),
-        "b_o1": _fit(-o1, ref, ()),
-        "b_o2": _fit(-o2, ref, ()),
-    }
+    return {"w12": _fit(-s1*s2, ref, ()), "w23": _fit(-s2*s3, ref, ()), "w1a": _fit(-o1*s1, ref, ()),
+            "w2a": _fit(-o1*s2, ref, ()), "w2b": _fit(-o2*s2, ref, ()), "w3b": _fit(-o2*s3, ref, ()),
+            "wab": _fit(-o1*o2, ref, ()), "u11": _fit(-s1*x1, ref, ()), "u22": _fit(-s2*x2, ref, ()),
+            "u31": _fit(-s3*x1, ref, ()), "b_s1": _fit(-s1, ref, ()), "b_s2": _fit(-s2, ref, ()), "b_s3": _fit(-s3, ref,
+            ()), "b_o1": _fit(-o1, ref, ()), "b_o2": _fit(-o2, ref, ())}
 
 
 def energy_dtheta_jvp(z, v, theta, x):
@@ -292,23 +229,14 @@ def energy_dtheta_jvp(z, v, theta, x):
     v_o2 = v[..., 4]
     x1 = x[..., 0]
     x2 = x[..., 1]
-    return {
-        "w12": _fit(torch.addcmul(-s1*v_s2, s2, v_s1, value=-1.0), ref, ()),
-        "w23": _fit(torch.addcmul(-s2*v_s3, s3, v_s2, value=-1.0), ref, ()),
-        "w1a": _fit(torch.addcmul(-o1*v_s1, s1, v_o1, value=-1.0), ref, ()),
-        "w2a": _fit(torch.addcmul(-o1*v_s2, s2, v_o1, value=-1.0), ref, ()),
-        "w2b": _fit(torch.addcmul(-o2*v_s2, s2, v_o2, value=-1.0), ref, ()),
-        "w3b": _fit(torch.addcmul(-o2*v_s3, s3, v_o2, value=-1.0), ref, ()),
-        "wab": _fit(torch.addcmul(-o1*v_o2, o2, v_o1, value=-1.0), ref, ()),
-        "u11": _fit(-v_s1*x1, ref, ()),
-        "u22": _fit(-v_s2*x2, ref, ()),
-        "u31": _fit(-v_s3*x1, ref, ()),
-        "b_s1": _fit(-v_s1, ref, ()),
-        "b_s2": _fit(-v_s2, ref, ()),
-        "b_s3": _fit(-v_s3, ref, ()),
-        "b_o1": _fit(-v_o1, ref, ()),
-        "b_o2": _fit(-v_o2, ref, ()),
-    }
+    return {"w12": _fit(torch.addcmul(-s1*v_s2, s2, v_s1, value=-1.0), ref, ()), "w23": _fit(torch.addcmul(-s2*v_s3, s3,
+            v_s2, value=-1.0), ref, ()), "w1a": _fit(torch.addcmul(-o1*v_s1, s1, v_o1, value=-1.0), ref, ()),
+            "w2a": _fit(torch.addcmul(-o1*v_s2, s2, v_o1, value=-1.0), ref, ()), "w2b": _fit(torch.addcmul(-o2*v_s2, s2,
+            v_o2, value=-1.0), ref, ()), "w3b": _fit(torch.addcmul(-o2*v_s3, s3, v_o2, value=-1.0), ref, ()),
+            "wab": _fit(torch.addcmul(-o1*v_o2, o2, v_o1, value=-1.0), ref, ()), "u11": _fit(-v_s1*x1, ref, ()),
+            "u22": _fit(-v_s2*x2, ref, ()), "u31": _fit(-v_s3*x1, ref, ()), "b_s1": _fit(-v_s1, ref, ()),
+            "b_s2": _fit(-v_s2, ref, ()), "b_s3": _fit(-v_s3, ref, ()), "b_o1": _fit(-v_o1, ref, ()),
+            "b_o2": _fit(-v_o2, ref, ())}
 
 
 def energy_dx(z, theta, x):
@@ -320,7 +248,8 @@ def energy_dx(z, theta, x):
     u11 = theta["u11"]
     u22 = theta["u22"]
     u31 = theta["u31"]
-    return _concat([_fit(torch.addcmul(-s1*u11, s3, u31, value=-1.0), ref, ())[..., None], _fit(-s2*u22, ref, ())[..., None]])
+    return _concat([_fit(torch.addcmul(-s1*u11, s3, u31, value=-1.0), ref, ())[..., None], _fit(-s2*u22, ref, ())[...,
+            None]])
 
 
 def cost(z, y):
@@ -330,7 +259,8 @@ def cost(z, y):
     o2 = z[..., 4]
     y1 = y[..., 0]
     y2 = y[..., 1]
-    return _fit(torch.add((1/2)*(torch.add(o1, y1, alpha=-1.0))**2, (torch.add(o2, y2, alpha=-1.0))**2, alpha=0.5), ref, ())
+    return _fit(torch.add((1/2)*(torch.add(o1, y1, alpha=-1.0))**2, (torch.add(o2, y2, alpha=-1.0))**2, alpha=0.5), ref,
+            ())
 
 
 def cost_gradient(z, y):
@@ -340,262 +270,28 @@ def cost_gradient(z, y):
     o2 = z[..., 4]
     y1 = y[..., 0]
     y2 = y[..., 1]
-    return _concat([_zeros_batch(ref, 1), _zeros_batch(ref, 1), _zeros_batch(ref, 1), _fit(torch.add(o1, y1, alpha=-1.0), ref, ())[..., None], _fit(torch.add(o2, y2, alpha=-1.0), ref, ())[..., None]])
+    return _concat([_zeros_batch(ref, 1), _zeros_batch(ref, 1), _zeros_batch(ref, 1), _fit(torch.add(o1, y1,
+            alpha=-1.0), ref, ())[..., None], _fit(torch.add(o2, y2, alpha=-1.0), ref, ())[..., None]])
 
 
 def layer_curvature(theta):
     """Not available: block updates are not exact for this energy (see BLOCK_REASON)."""
-    raise ValueError(f"block updates are not exact for this energy: {BLOCK_REASON}")
+    raise ValueError(
+        "block updates are not exact for this energy: the energy is not quadratic in layer s1 with a Hessian block "
+        "a·I given its neighbours"
+    )
 
-# -- relaxation ---------------------------------------------------------------------------
+
+# -- relaxation and the EP family: the runtime, bound to this energy ------------------------
+
+_SYSTEM = EnergySystem(globals())
+descent, iterate, relax = _SYSTEM.descent, _SYSTEM.iterate, _SYSTEM.relax
+unsaturated, restricted_hessian, check_minimum = (
+    _SYSTEM.unsaturated, _SYSTEM.restricted_hessian, _SYSTEM.check_minimum)
+implicit_gradient, gradient = _SYSTEM.implicit_gradient, _SYSTEM.gradient
+continual_ep, predict = _SYSTEM.continual_ep, _SYSTEM.predict
 
 
 def initial_params(seed=SEED, values=PARAM_VALUES):
     """Parameters: the file's values; matrices it leaves out drawn uniformly in ±1/√fan-in."""
-    rng = _rng(seed)
-    out = {}
-    for name in PARAMS:
-        if name in values:
-            out[name] = _as(values[name])
-        else:
-            out[name] = _as(_uniform(SHAPES[name], _FAN_IN[name] ** -0.5, rng))
-    return out
-
-
-def _batch(a, like=None):
-    a = _as(a, like)
-    return a[None] if a.ndim == 1 else a
-
-
-def _signals(theta, x, y):
-    theta = {name: _as(theta[name]) for name in PARAMS}
-    x = _batch(DEFAULT_INPUTS if x is None else x)
-    y = _batch(DEFAULT_TARGETS if y is None else y, x)
-    batch = max(x.shape[0], y.shape[0])
-    if x.shape[0] != batch:
-        x = _fit(x, _zeros_batch(_as([0.0] * batch, x)), x.shape[-1:])
-    if y.shape[0] != batch:
-        y = _fit(y, _zeros_batch(_as([0.0] * batch, x)), y.shape[-1:])
-    return theta, x, y
-
-
-def descent(z, theta, x, y, beta=0.0, nudge=None):
-    """∂F/∂s with F = E + βC (``nudge``: a fixed ∂C/∂s, e.g. a linearized cost)."""
-    g = energy_gradient(z, theta, x)
-    if beta != 0:
-        g = g + beta * (cost_gradient(z, y) if nudge is None else nudge)
-    return g
-
-
-def _project(z):
-    return z if BOX is None else _clip(z, BOX[0], BOX[1])
-
-
-def _block_update(z, theta, x, y, beta, nudge, units):
-    """Exact minimization of F over the layers in ``units``: s_l ← clip(s_l − ∂_l F / a_l)."""
-    if not BLOCK_EXACT:
-        raise ValueError(f"block updates are not exact for this energy: {BLOCK_REASON}")
-    curvature = layer_curvature(theta)
-    if beta != 0 and nudge is None:
-        if _COST_CURVATURE is None:
-            raise ValueError("the cost is not quadratic with a Hessian c·I in each layer: use "
-                             "method='gradient' for nudged phases")
-        curvature = curvature + beta * _as(_COST_CURVATURE, curvature)
-    if not bool((curvature > 0).all()):
-        raise ArithmeticError("a layer's curvature a_l + βc_l is not positive: the block "
-                              "update has no minimum (reduce |β|)")
-    g = descent(z, theta, x, y, beta, nudge)
-    return _where(units, _project(z - g / curvature), z)
-
-
-def iterate(z, theta, x, y, beta=0.0, nudge=None, method=None, step=None):
-    """One relaxation iteration: a projected gradient-flow step, or a sweep of block updates
-    (``sync``: every layer from the same state; ``async``: even layers, then odd layers)."""
-    method = method or RELAXATION
-    if method == "gradient":
-        return _project(z - (STEP if step is None else step) * descent(z, theta, x, y, beta,
-                                                                        nudge))
-    parity = _mask(_PARITY, z)
-    if method == "sync":
-        return _block_update(z, theta, x, y, beta, nudge, _mask([True] * N, z))
-    if method == "async":
-        z = _block_update(z, theta, x, y, beta, nudge, ~parity)
-        return _block_update(z, theta, x, y, beta, nudge, parity)
-    raise ValueError(f"method={method!r}: choose 'gradient', 'sync' or 'async'")
-
-
-def relax(theta, x=None, y=None, *, beta=0.0, z0=None, clamp=None, nudge=None, method=None,
-          step=None, tol=1e-12, max_iterations=None, strict=True, info=False):
-    """The fixed point s^β = argmin (E + βC), iterated until no unit moves more than ``tol``.
-
-    ``clamp``: ``(mask, values)`` holds the masked units at ``values`` (CL, CpL).
-    ``strict``: raise when the budget runs out; a divergence (non-finite or exploding
-    states) always raises ``ArithmeticError``. ``info=True`` also returns
-    ``{"iterations", "converged", "change"}``.
-    """
-    theta, x, y = _signals(theta, x, y)
-    z = _zeros_batch(_as([0.0] * x.shape[0], x), N) if z0 is None else _copy(_as(z0, x))
-    z = _project(z)
-    if clamp is not None:
-        mask, values = _mask(clamp[0], z), _as(clamp[1], z)
-        z = _where(mask, values, z)
-    budget = MAX_ITERATIONS if max_iterations is None else max_iterations
-    change, converged, k = float("inf"), False, 0
-    for k in range(1, budget + 1):
-        new = iterate(z, theta, x, y, beta, nudge, method, step)
-        if clamp is not None:
-            new = _where(mask, values, new)
-        if not _finite(new) or _max_abs(new) > 1e12:
-            raise ArithmeticError(
-                f"the relaxation diverged after {k} iterations (max |s| = {_max_abs(new):.3g}):"
-                f" the energy is not bounded below along this path, or the step is too large")
-        change = _max_abs(new - z)
-        z = new
-        if change <= tol:
-            converged = True
-            break
-    if strict and not converged:
-        raise RuntimeError(f"the relaxation did not converge in {budget} iterations (last "
-                           f"change {change:.3g} > tol {tol:g}): raise max_iterations or the step")
-    if info:
-        return z, {"iterations": k, "converged": converged, "change": change}
-    return z
-
-
-def unsaturated(z):
-    """Units strictly inside the box (all units without a box)."""
-    if BOX is None:
-        return _mask([True] * N, z) | (z != z)
-    return (z > BOX[0] + 1e-12) & (z < BOX[1] - 1e-12)
-
-
-def restricted_hessian(z, theta, x):
-    """∂²E/∂s² restricted to the unsaturated units (identity on the saturated ones)."""
-    free = unsaturated(z)
-    h = energy_hessian(z, theta, x)
-    pair = free[..., :, None] & free[..., None, :]
-    eye = _eye(N, h)
-    return _where(pair, h, eye * 0) + eye * (~free[..., :, None]), free
-
-
-def check_minimum(z, theta, x, tol=1e-10):
-    """Raise ``ArithmeticError`` unless the restricted Hessian is positive definite."""
-    h, _ = restricted_hessian(z, theta, x)
-    smallest = _smallest_eigenvalue(h)
-    if not smallest > tol:
-        raise ArithmeticError(
-            f"the Hessian restricted to the unsaturated units is not positive definite at the "
-            f"relaxed state (smallest eigenvalue {smallest:.3g}): it is not a strict minimum, "
-            f"so implicit differentiation and EP do not apply")
-
-
-def implicit_gradient(theta, x=None, y=None, *, z=None, method=None):
-    """The reference dC/dθ: H_uu λ_u = ∂C/∂s_u on the unsaturated units u, dC/dθ = −λᵀ ∂²E/∂s∂θ."""
-    theta, x, y = _signals(theta, x, y)
-    if z is None:
-        z = relax(theta, x, y, method=method)
-    h, free = restricted_hessian(z, theta, x)
-    check_minimum(z, theta, x)
-    c = cost_gradient(z, y) * free
-    lam = _solve(h, c)
-    jvp = energy_dtheta_jvp(z, lam, theta, x)
-    return {"loss": float(cost(z, y).mean()), "grad": {k: -_mean0(v) for k, v in jvp.items()},
-            "state": z, "adjoint": lam, "saturated": int((~free).sum())}
-
-# -- the EP family --------------------------------------------------------------------------
-
-
-def _outputs(values, z):
-    mask = [False] * N
-    for unit in OUTPUT_UNITS:
-        mask[unit] = True
-    return mask, values
-
-
-def _placed(o, z):
-    """Output values ``o`` (last axis: OUTPUT_UNITS) placed in a state-shaped array."""
-    out = _zeros_batch(z[..., 0], N)
-    out[..., OUTPUT_UNITS] = o
-    return out
-
-
-def _contrast(first, second, beta_first, beta_second, theta, x):
-    a, b = energy_dtheta(first, theta, x), energy_dtheta(second, theta, x)
-    return {k: _mean0(b[k] - a[k]) / (beta_second - beta_first) for k in a}
-
-
-def gradient(theta, x=None, y=None, *, rule="C-EP", beta=1e-3, method=None, tol=1e-12,
-             start="free", z_free=None, check=True):
-    """An EP-family estimate ĝ = [∂θE(B) − ∂θE(A)] / (β_B − β_A) of dC/dθ (THEORY.md §7).
-
-    ``rule``: P-EP, N-EP, C-EP, CL, P-CpL, N-CpL or C-CpL. ``start="zero"`` relaxes every
-    state from rest (separately) instead of from the free state. ``check`` verifies the
-    free state is a strict minimum. Returns ``{"loss", "grad", "states"}``.
-    """
-    if rule not in RULES:
-        raise ValueError(f"unknown rule {rule!r}: choose from {tuple(RULES)}")
-    if RULES[rule] is not None:
-        raise ValueError(f"{rule} does not apply: {RULES[rule]}")
-    if not beta > 0:
-        raise ValueError(f"beta={beta}: give a positive nudging strength")
-    theta, x, y = _signals(theta, x, y)
-    options = {"method": method, "tol": tol}
-    free = relax(theta, x, y, **options) if z_free is None else z_free
-    if check:
-        check_minimum(free, theta, x)
-    z0 = free if start == "free" else None
-
-    def nudged(b):
-        return relax(theta, x, y, beta=b, z0=z0, **options)
-
-    def clamped(o):
-        return relax(theta, x, y, z0=z0, clamp=_outputs(_placed(o, free), free), **options)
-
-    o_free = free[..., OUTPUT_UNITS]
-    dc = cost_gradient(free, y)[..., OUTPUT_UNITS]
-    if rule == "P-EP":
-        pair = (free, nudged(beta), 0.0, beta)
-    elif rule == "N-EP":
-        pair = (nudged(-beta), free, -beta, 0.0)
-    elif rule == "C-EP":
-        pair = (nudged(-beta), nudged(beta), -beta, beta)
-    elif rule == "CL":
-        pair = (free, clamped(y), 0.0, 1.0)
-    elif rule == "P-CpL":
-        pair = (free, clamped(o_free - beta * dc), 0.0, beta)
-    elif rule == "N-CpL":
-        pair = (clamped(o_free + beta * dc), free, -beta, 0.0)
-    elif rule == "C-CpL":
-        pair = (clamped(o_free + beta * dc), clamped(o_free - beta * dc), -beta, beta)
-    else:
-        raise ValueError(f"{rule} is not a two-state contrast: see continual_ep")
-    first, second, beta_first, beta_second = pair
-    return {"loss": float(cost(free, y).mean()),
-            "grad": _contrast(first, second, beta_first, beta_second, theta, x),
-            "states": {"free": free, "first": first, "second": second}}
-
-
-def continual_ep(theta, x=None, y=None, *, beta=1e-3, eta=1e-3, steps=100, method=None):
-    """Continual EP: during the nudged phase θ moves at every step,
-    θ_{t+1} = θ_t − (η/β)[∂θE(s_{t+1}, θ_t) − ∂θE(s_t, θ_t)].
-
-    Returns ``(theta_final, total_update)``; the total equals −η ĝ_P up to O(η²K/β).
-    """
-    theta, x, y = _signals(theta, x, y)
-    z = relax(theta, x, y, method=method)
-    current = {k: _copy(v) for k, v in theta.items()}
-    total = {k: v * 0 for k, v in theta.items()}
-    for _ in range(steps):
-        new = iterate(z, current, x, y, beta, None, method)
-        before, after = energy_dtheta(z, current, x), energy_dtheta(new, current, x)
-        for k in current:
-            update = -(eta / beta) * _mean0(after[k] - before[k])
-            current[k] = current[k] + update
-            total[k] = total[k] + update
-        z = new
-    return current, total
-
-
-def predict(theta, x=None, **options):
-    """The output units of the free fixed point."""
-    return relax(theta, x, **options)[..., OUTPUT_UNITS]
+    return _SYSTEM.initial_params(seed, values)

@@ -8,9 +8,10 @@ Per-unit Hamiltonian, summed over units i: h = A*phi**2/2 - B_u*phi + pi**2/2, w
 
 Layer ``LinearHRU(n_units, n_inputs, *, dt, beta=None, rule="rhel", dtype=...)``,
 parameters ``A`` (n,), ``B`` (n, m).
-``forward(u, state=None)`` takes inputs ``u`` of shape (batch, K, m) and an initial state of shape (batch, 2n) (positions, then momenta; zero by
-default) and returns the positions φ_1 … φ_K, shape (batch, K, n). One step per input:
-leapfrog drift–kick–drift with time step ``dt``.
+``forward(u, state=None)`` takes inputs ``u`` of shape (batch, K, m) and an initial state of
+shape (batch, 2n) (positions, then momenta; zero by default) and returns the positions
+φ_1 … φ_K, shape (batch, K, n). One step per input: leapfrog drift–kick–drift with time
+step ``dt``.
 
 ``rule="rhel"``: the backward pass is Recurrent Hamiltonian Echo Learning — two echoes at
 ±β (batched together) nudged by the incoming gradient sequence, normalized per sample to
@@ -21,12 +22,16 @@ the gradients of the parameters, of ``u`` and of ``state``, and records the echo
 dynamics are chaotic at this length and the echo no longer retraces the forward pass).
 ``rule="bptt"``: plain autograd through the same leapfrog.
 The Hamiltonian is quadratic: RHEL equals BPTT through the same leapfrog at every β.
+The leapfrog, the echo and the layer logic are the runtime's ``HRUSystem`` and
+``HRULayer``, bound to the per-unit kernels printed below.
 """
 
-import warnings
-
 import torch
-from torch import nn
+
+from glep.generated._runtime_torch import (
+    HRULayer,
+    HRUSystem,
+)
 
 PARAMS = ("A", "B")
 #: Shapes in terms of n = n_units and m = n_inputs.
@@ -68,145 +73,12 @@ def _post_step_gradient(phi, pi, B_u, A):
     return (1/2)*phi**2, -phi
 
 
-def _full(value, like):
-    return torch.full_like(like, value)
+_SYSTEM = HRUSystem(globals())
+energy, leapfrog_step, simulate = _SYSTEM.energy, _SYSTEM.leapfrog_step, _SYSTEM.simulate
+echo, health = _SYSTEM.echo, _SYSTEM.health
 
 
-def _concat(items, axis=0):
-    return torch.cat(items, axis)
-
-
-def _zeros(shape, like):
-    return torch.zeros(shape, dtype=like.dtype, device=like.device)
-
-
-def _norm(a):
-    return float(torch.linalg.vector_norm(a))
-
-
-def _step_norms(grad):
-    """‖g_k‖ per sample and step, (batch, K), without a temporary the size of ``grad``."""
-    return torch.linalg.vector_norm(grad, dim=-1)
-
-
-def energy(u_k, state, params):
-    """H(φ, π, θ, u_k) per sample: ``state`` (batch, 2n), ``u_k`` (batch, m) → (batch,)."""
-    A, B = params
-    n = state.shape[-1] // 2
-    phi, pi = state[..., :n], state[..., n:]
-    B_u = u_k @ B.T
-    return _energy_density(phi, pi, B_u, A).sum(-1)
-
-
-def leapfrog_step(phi, pi, u_k, dt, params):
-    """One drift–kick–drift step with input ``u_k``: returns (φ', π')."""
-    A, B = params
-    B_u = u_k @ B.T
-    phi_half = phi + (dt / 2) * _velocity(pi, A)
-    pi_new = pi + dt * _force(phi_half, B_u, A)
-    return phi_half + (dt / 2) * _velocity(pi_new, A), pi_new
-
-
-def simulate(u, state, dt, params):
-    """The forward pass: positions (batch, K, n) and the end state (batch, 2n)."""
-    n = state.shape[-1] // 2
-    phi, pi = state[..., :n], state[..., n:]
-    out = _zeros((u.shape[0], u.shape[1], n), state)
-    for k in range(u.shape[1]):
-        phi, pi = leapfrog_step(phi, pi, u[:, k], dt, params)
-        out[:, k] = phi
-    return out, _concat([phi, pi], -1)
-
-
-def echo(u, end_state, grad, dt, beta, params, *, estimator="half_step"):
-    """The two discrete echoes at ±β (batched), nudged by ``grad`` (batch, K, n).
-
-    Start from the flipped end state with ``±β g_K`` added to the momentum, consume the
-    inputs in reverse order, add ``±β g_{k−1}`` after the step that consumes ``u_k`` (no
-    nudge after the last step), and accumulate ``−(δ/2β)(∇H½(+β) − ∇H½(−β))``.
-    ``grad`` is normalized per sample to ``Σ_k ‖g_k‖ = 1`` (and the results rescaled): β
-    is then the total nudge, whatever the loss scale and the sequence length. ``estimator="post_step"`` evaluates ∂θH at the
-    step's end state instead of H½: only approximate, kept for tests.
-
-    Returns ``(grads, start)``: ``grads`` maps every parameter name, ``"u"`` and
-    ``"state"`` to its gradient; ``start`` is ``½(e_K(+β) + e_K(−β))`` un-flipped, which
-    retraces the initial state (the echo's health check).
-    """
-    A, B = params
-    batch, steps, n = grad.shape
-    scale = _step_norms(grad).sum(-1)
-    scale = scale + (scale == 0)
-    unit = 1 / scale[:, None]  # the normalized g_k = grad[:, k] / scale, formed per step
-    sign = _concat([_full(1.0, scale), _full(-1.0, scale)])[:, None]
-    coef = (-dt / (2 * beta)) * _concat([scale, scale])[:, None] * sign
-    nudge = beta * sign
-    phi = _concat([end_state[:, :n], end_state[:, :n]])
-    g_k = grad[:, -1] * unit
-    pi = -_concat([end_state[:, n:], end_state[:, n:]]) + nudge * _concat([g_k, g_k])
-    d_A = _zeros(A.shape, A)
-    d_B = _zeros(B.shape, B)
-    d_u = _zeros(u.shape, u)
-    for k in range(steps - 1, -1, -1):
-        u_k = _concat([u[:, k], u[:, k]])
-        B_u = u_k @ B.T
-        phi_half = phi + (dt / 2) * _velocity(pi, A)
-        pi_new = pi + dt * _force(phi_half, B_u, A)
-        phi_new = phi_half + (dt / 2) * _velocity(pi_new, A)
-        if estimator == "half_step":
-            h_A, h_B = _half_step_gradient(phi_half, pi, pi_new, B_u, A)
-        else:
-            h_A, h_B = _post_step_gradient(phi_new, pi_new, B_u, A)
-        d_A = d_A + (coef * h_A).sum(0)
-        weighted_B = coef * h_B
-        d_B = d_B + weighted_B.T @ u_k
-        input_B = weighted_B @ B
-        d_u_k = input_B
-        d_u[:, k] = d_u_k[:batch] + d_u_k[batch:]
-        phi, pi = phi_new, pi_new
-        if k > 0:
-            g_k = grad[:, k - 1] * unit
-            pi = pi + nudge * _concat([g_k, g_k])
-    half = (scale / (2 * beta))[:, None]
-    d_state = _concat([(pi[:batch] - pi[batch:]) * half, (phi[:batch] - phi[batch:]) * half], -1)
-    start = _concat([(phi[:batch] + phi[batch:]) / 2, -(pi[:batch] + pi[batch:]) / 2], -1)
-    grads = {"A": d_A, "B": d_B, "u": d_u, "state": d_state}
-    return grads, start
-
-
-def health(start, state):
-    """``‖½(e_K(+β) + e_K(−β)) − Σz Φ_0‖`` relative to ``max(1, ‖Φ_0‖)``."""
-    return _norm(start - state) / max(1.0, _norm(state))
-
-
-def _init_value(name, shape, n_inputs, like):
-    if name in INIT:
-        low, high = INIT[name]
-        return low + (high - low) * torch.rand(shape, dtype=like.dtype, device=like.device)
-    return torch.randn(shape, dtype=like.dtype, device=like.device) / n_inputs**0.5
-
-
-class _Echo(torch.autograd.Function):
-    """Forward without a graph; backward by the discrete echo (RHEL)."""
-
-    @staticmethod
-    def forward(ctx, layer, u, state, *params):
-        with torch.no_grad():
-            out, end = simulate(u, state, layer.dt, params)
-        ctx.layer = layer
-        ctx.save_for_backward(u, state, end, *params)
-        return out
-
-    @staticmethod
-    def backward(ctx, grad):
-        u, state, end, *params = ctx.saved_tensors
-        layer = ctx.layer
-        with torch.no_grad():
-            grads, start = echo(u, end, grad.contiguous(), layer.dt, layer.beta, params)
-        layer._record(start, state)
-        return (None, grads["u"], grads["state"], *(grads[name] for name in PARAMS))
-
-
-class LinearHRU(nn.Module):
+class LinearHRU(HRULayer):
     """linear_hru layer: positions φ_1 … φ_K of a leapfrog-stepped HRU driven by ``u``.
 
     Parameters (``nn.Parameter``, the values that enter H):
@@ -221,53 +93,4 @@ class LinearHRU(nn.Module):
         phi.square().mean().backward()  # two echoes, no stored states
     """
 
-    def __init__(self, n_units, n_inputs, *, dt, beta=None, rule="rhel", dtype=torch.float32):
-        super().__init__()
-        if rule not in ("rhel", "bptt"):
-            raise ValueError(f"rule {rule!r}: choose 'rhel' (echo) or 'bptt' (autograd)")
-        self.n_units, self.n_inputs = int(n_units), int(n_inputs)
-        self.dt = float(dt)
-        self.beta = float(DEFAULT_BETA[str(dtype).removeprefix("torch.")] if beta is None
-                          else beta)
-        if not self.beta > 0:
-            raise ValueError(f"beta is {self.beta}: give a positive nudging strength")
-        self.rule = rule
-        self.health = float("nan")
-        like = torch.zeros((), dtype=dtype)
-        shapes = {"n": self.n_units, "m": self.n_inputs}
-        for name in PARAMS:
-            shape = tuple(shapes[s] for s in PARAM_SHAPES[name])
-            value = _init_value(name, shape, self.n_inputs, like)
-            self.register_parameter(name, nn.Parameter(value))
-
-    def extra_repr(self):
-        return (f"n_units={self.n_units}, n_inputs={self.n_inputs}, dt={self.dt}, "
-                f"beta={self.beta}, rule={self.rule!r}")
-
-    def forward(self, u, state=None):
-        """Positions (batch, K, n) for inputs ``u`` (batch, K, m) from ``state`` (batch, 2n)."""
-        params = tuple(getattr(self, name) for name in PARAMS)
-        if state is None:
-            state = u.new_zeros((u.shape[0], 2 * self.n_units))
-        if self.rule == "bptt":
-            n = self.n_units
-            phi, pi = state[:, :n], state[:, n:]
-            out = []
-            for k in range(u.shape[1]):
-                phi, pi = leapfrog_step(phi, pi, u[:, k], self.dt, params)
-                out.append(phi)
-            return torch.stack(out, 1)
-        return _Echo.apply(self, u, state, *params)
-
-    def _record(self, start, state):
-        self.health = health(start, state)
-        tolerance = HEALTH_TOLERANCE[str(state.dtype).removeprefix("torch.")]
-        if self.health > tolerance:
-            warnings.warn(
-                f"{type(self).__name__}: the echo missed the initial state by {self.health:.2e} "
-                f"(relative; tolerance {tolerance:g}): the dynamics are chaotic over this "
-                f"sequence length or β is too large, so RHEL gradients are unreliable here. "
-                f"Shorten the sequence, reduce dt or the input scale, or use rule='bptt'.",
-                RuntimeWarning,
-                stacklevel=2,
-            )
+    system = _SYSTEM

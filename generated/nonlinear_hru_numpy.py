@@ -8,20 +8,26 @@ Per-unit Hamiltonian, summed over units i: h = alpha*phi**2/2 + pi**2/2 + LogCos
 
 Layer ``NonlinearHRU(n_units, n_inputs, *, dt, beta=None, rule="rhel", dtype=...)``,
 parameters ``A`` (n,), ``B`` (n, m), ``b`` (n,), ``alpha`` (n,).
-``forward(u, state=None)`` takes inputs ``u`` of shape (batch, K, m) and an initial state of shape (batch, 2n) (positions, then momenta; zero by
-default) and returns the positions φ_1 … φ_K, shape (batch, K, n). One step per input:
-leapfrog drift–kick–drift with time step ``dt``.
+``forward(u, state=None)`` takes inputs ``u`` of shape (batch, K, m) and an initial state of
+shape (batch, 2n) (positions, then momenta; zero by default) and returns the positions
+φ_1 … φ_K, shape (batch, K, n). One step per input: leapfrog drift–kick–drift with time
+step ``dt``.
 
 ``forward`` keeps what the echo needs (``u``, the end state); ``backward(grad)`` runs the
 two echoes at ±β nudged by ``grad`` (shape (batch, K, n)) and returns a dict of gradients
 ``{name: array}`` for every parameter and for ``"u"`` and ``"state"`` (RHEL; NumPy has no
 autograd, so there is no BPTT rule here — use the Torch module for it).
 The Hamiltonian is not quadratic: RHEL's bias is O(β²) (centered echoes).
+The leapfrog, the echo and the layer logic are the runtime's ``HRUSystem`` and
+``HRULayer``, bound to the per-unit kernels printed below.
 """
 
-import warnings
-
 import numpy as np
+
+from glep.generated._runtime_numpy import (
+    HRULayer,
+    HRUSystem,
+)
 
 PARAMS = ("A", "B", "b", "alpha")
 #: Shapes in terms of n = n_units and m = n_inputs.
@@ -50,14 +56,16 @@ def _force(phi, B_u, A, b, alpha):
 
 def _energy_density(phi, pi, B_u, A, b, alpha):
     """The energy of each unit, h(φ_i, π_i, θ_i, (Bu)_i); H is its sum."""
-    return (1/2)*alpha*phi**2 + (1/2)*pi**2 + (np.abs(A*phi + B_u + b) + np.log1p(np.exp(-2*np.abs(A*phi + B_u + b))) - 0.6931471805599453)/A
+    return (1/2)*alpha*phi**2 + (1/2)*pi**2 + (np.abs(A*phi + B_u + b) + np.log1p(np.exp(-2*np.abs(A*phi + B_u + b)))
+            - 0.6931471805599453)/A
 
 
 def _half_step_gradient(phi_half, pi, pi_new, B_u, A, b, alpha):
     """∂H½/∂θ per unit at a step's interior sub-states (∂V/∂(Bu)_i for a matrix)."""
     _t0 = A*phi_half + B_u + b
     _t1 = np.tanh(_t0)/A
-    return _t1*phi_half - (np.abs(_t0) + np.log1p(np.exp(-2*np.abs(_t0))) - 0.6931471805599453)/A**2, _t1, _t1, (1/2)*phi_half**2
+    return _t1*phi_half - (np.abs(_t0) + np.log1p(np.exp(-2*np.abs(_t0)))
+            - 0.6931471805599453)/A**2, _t1, _t1, (1/2)*phi_half**2
 
 
 def _post_step_gradient(phi, pi, B_u, A, b, alpha):
@@ -67,179 +75,16 @@ def _post_step_gradient(phi, pi, B_u, A, b, alpha):
     return _t1*phi - (np.abs(_t0) + np.log1p(np.exp(-2*np.abs(_t0))) - 0.6931471805599453)/A**2, _t1, _t1, (1/2)*phi**2
 
 
-def _full(value, like):
-    return np.full_like(like, value)
+_SYSTEM = HRUSystem(globals())
+energy, leapfrog_step, simulate = _SYSTEM.energy, _SYSTEM.leapfrog_step, _SYSTEM.simulate
+echo, health = _SYSTEM.echo, _SYSTEM.health
 
 
-def _concat(items, axis=0):
-    return np.concatenate(items, axis)
-
-
-def _zeros(shape, like):
-    return np.zeros(shape, dtype=like.dtype)
-
-
-def _norm(a):
-    return float(np.linalg.norm(a))
-
-
-def _step_norms(grad):
-    """‖g_k‖ per sample and step, (batch, K), without a temporary the size of ``grad``."""
-    return np.sqrt(np.einsum("bkn,bkn->bk", grad, grad))
-
-
-def energy(u_k, state, params):
-    """H(φ, π, θ, u_k) per sample: ``state`` (batch, 2n), ``u_k`` (batch, m) → (batch,)."""
-    A, B, b, alpha = params
-    n = state.shape[-1] // 2
-    phi, pi = state[..., :n], state[..., n:]
-    B_u = u_k @ B.T
-    return _energy_density(phi, pi, B_u, A, b, alpha).sum(-1)
-
-
-def leapfrog_step(phi, pi, u_k, dt, params):
-    """One drift–kick–drift step with input ``u_k``: returns (φ', π')."""
-    A, B, b, alpha = params
-    B_u = u_k @ B.T
-    phi_half = phi + (dt / 2) * _velocity(pi, A, b, alpha)
-    pi_new = pi + dt * _force(phi_half, B_u, A, b, alpha)
-    return phi_half + (dt / 2) * _velocity(pi_new, A, b, alpha), pi_new
-
-
-def simulate(u, state, dt, params):
-    """The forward pass: positions (batch, K, n) and the end state (batch, 2n)."""
-    n = state.shape[-1] // 2
-    phi, pi = state[..., :n], state[..., n:]
-    out = _zeros((u.shape[0], u.shape[1], n), state)
-    for k in range(u.shape[1]):
-        phi, pi = leapfrog_step(phi, pi, u[:, k], dt, params)
-        out[:, k] = phi
-    return out, _concat([phi, pi], -1)
-
-
-def echo(u, end_state, grad, dt, beta, params, *, estimator="half_step"):
-    """The two discrete echoes at ±β (batched), nudged by ``grad`` (batch, K, n).
-
-    Start from the flipped end state with ``±β g_K`` added to the momentum, consume the
-    inputs in reverse order, add ``±β g_{k−1}`` after the step that consumes ``u_k`` (no
-    nudge after the last step), and accumulate ``−(δ/2β)(∇H½(+β) − ∇H½(−β))``.
-    ``grad`` is normalized per sample to ``Σ_k ‖g_k‖ = 1`` (and the results rescaled): β
-    is then the total nudge, whatever the loss scale and the sequence length. ``estimator="post_step"`` evaluates ∂θH at the
-    step's end state instead of H½: only approximate, kept for tests.
-
-    Returns ``(grads, start)``: ``grads`` maps every parameter name, ``"u"`` and
-    ``"state"`` to its gradient; ``start`` is ``½(e_K(+β) + e_K(−β))`` un-flipped, which
-    retraces the initial state (the echo's health check).
-    """
-    A, B, b, alpha = params
-    batch, steps, n = grad.shape
-    scale = _step_norms(grad).sum(-1)
-    scale = scale + (scale == 0)
-    unit = 1 / scale[:, None]  # the normalized g_k = grad[:, k] / scale, formed per step
-    sign = _concat([_full(1.0, scale), _full(-1.0, scale)])[:, None]
-    coef = (-dt / (2 * beta)) * _concat([scale, scale])[:, None] * sign
-    nudge = beta * sign
-    phi = _concat([end_state[:, :n], end_state[:, :n]])
-    g_k = grad[:, -1] * unit
-    pi = -_concat([end_state[:, n:], end_state[:, n:]]) + nudge * _concat([g_k, g_k])
-    d_A = _zeros(A.shape, A)
-    d_B = _zeros(B.shape, B)
-    d_b = _zeros(b.shape, b)
-    d_alpha = _zeros(alpha.shape, alpha)
-    d_u = _zeros(u.shape, u)
-    for k in range(steps - 1, -1, -1):
-        u_k = _concat([u[:, k], u[:, k]])
-        B_u = u_k @ B.T
-        phi_half = phi + (dt / 2) * _velocity(pi, A, b, alpha)
-        pi_new = pi + dt * _force(phi_half, B_u, A, b, alpha)
-        phi_new = phi_half + (dt / 2) * _velocity(pi_new, A, b, alpha)
-        if estimator == "half_step":
-            h_A, h_B, h_b, h_alpha = _half_step_gradient(phi_half, pi, pi_new, B_u, A, b, alpha)
-        else:
-            h_A, h_B, h_b, h_alpha = _post_step_gradient(phi_new, pi_new, B_u, A, b, alpha)
-        d_A = d_A + (coef * h_A).sum(0)
-        weighted_B = coef * h_B
-        d_B = d_B + weighted_B.T @ u_k
-        input_B = weighted_B @ B
-        d_b = d_b + (coef * h_b).sum(0)
-        d_alpha = d_alpha + (coef * h_alpha).sum(0)
-        d_u_k = input_B
-        d_u[:, k] = d_u_k[:batch] + d_u_k[batch:]
-        phi, pi = phi_new, pi_new
-        if k > 0:
-            g_k = grad[:, k - 1] * unit
-            pi = pi + nudge * _concat([g_k, g_k])
-    half = (scale / (2 * beta))[:, None]
-    d_state = _concat([(pi[:batch] - pi[batch:]) * half, (phi[:batch] - phi[batch:]) * half], -1)
-    start = _concat([(phi[:batch] + phi[batch:]) / 2, -(pi[:batch] + pi[batch:]) / 2], -1)
-    grads = {"A": d_A, "B": d_B, "b": d_b, "alpha": d_alpha, "u": d_u, "state": d_state}
-    return grads, start
-
-
-def health(start, state):
-    """``‖½(e_K(+β) + e_K(−β)) − Σz Φ_0‖`` relative to ``max(1, ‖Φ_0‖)``."""
-    return _norm(start - state) / max(1.0, _norm(state))
-
-
-def _init_value(name, shape, n_inputs, like):
-    if name in INIT:
-        low, high = INIT[name]
-        return low + (high - low) * np.random.default_rng().random(shape).astype(like.dtype)
-    return np.random.default_rng().standard_normal(shape).astype(like.dtype) / n_inputs**0.5
-
-
-class NonlinearHRU:
+class NonlinearHRU(HRULayer):
     """nonlinear_hru layer (NumPy): forward, then ``backward(grad)`` by the discrete echo.
 
     Attributes (the values that enter H):
     ``A`` (n,), ``B`` (n, m), ``b`` (n,), ``alpha`` (n,).
     """
 
-    def __init__(self, n_units, n_inputs, *, dt, beta=None, rule="rhel", dtype=np.float64):
-        if rule != "rhel":
-            raise ValueError(f"rule {rule!r}: the NumPy layer implements 'rhel' only")
-        self.n_units, self.n_inputs = int(n_units), int(n_inputs)
-        self.dt = float(dt)
-        self.beta = float(DEFAULT_BETA[np.dtype(dtype).name] if beta is None else beta)
-        if not self.beta > 0:
-            raise ValueError(f"beta is {self.beta}: give a positive nudging strength")
-        self.rule = rule
-        self.health = float("nan")
-        like = np.zeros((), dtype=dtype)
-        shapes = {"n": self.n_units, "m": self.n_inputs}
-        for name in PARAMS:
-            shape = tuple(shapes[s] for s in PARAM_SHAPES[name])
-            setattr(self, name, _init_value(name, shape, self.n_inputs, like))
-        self._saved = None
-
-    @property
-    def params(self):
-        return tuple(getattr(self, name) for name in PARAMS)
-
-    def forward(self, u, state=None):
-        """Positions (batch, K, n) for inputs ``u`` (batch, K, m) from ``state`` (batch, 2n)."""
-        if state is None:
-            state = np.zeros((u.shape[0], 2 * self.n_units), dtype=u.dtype)
-        out, end = simulate(u, state, self.dt, self.params)
-        self._saved = (u, state, end)
-        return out
-
-    __call__ = forward
-
-    def backward(self, grad):
-        """RHEL gradients ``{name: array, "u": ..., "state": ...}`` for the cotangent
-        ``grad`` = dC/dφ_k of the last forward pass's outputs."""
-        if self._saved is None:
-            raise RuntimeError("call forward before backward")
-        u, state, end = self._saved
-        grads, start = echo(u, end, grad, self.dt, self.beta, self.params)
-        self.health = health(start, state)
-        tolerance = HEALTH_TOLERANCE[state.dtype.name]
-        if self.health > tolerance:
-            warnings.warn(
-                f"{type(self).__name__}: the echo missed the initial state by {self.health:.2e} "
-                f"(relative; tolerance {tolerance:g}): RHEL gradients are unreliable here.",
-                RuntimeWarning,
-                stacklevel=2,
-            )
-        return grads
+    system = _SYSTEM

@@ -14,14 +14,22 @@ from pathlib import Path
 import numpy as np
 
 from glep import systems
-from glep.codegen.emit import BACKENDS, module_name, render, write_atomically
+from glep.codegen.emit import (
+    BACKENDS,
+    module_name,
+    render,
+    render_runtime,
+    runtime_name,
+    write_atomically,
+)
 from glep.codegen.kinds import kind_of
 from glep.derive.errors import DerivationError
 from glep.derive.problem import Problem
 from glep.derive.rules import RULES
 from glep.derive.systemfile import load_problem, parse_setting
-from glep.learn.datasets import GENERATORS, fir_baseline, load_data
-from glep.learn.train import OPTIMIZERS, TRAINING_RULES, plot_losses, train
+from glep.learn.datasets import GENERATORS
+from glep.learn.train import DEFAULTS as TRAIN_DEFAULTS
+from glep.learn.train import OPTIMIZERS, TRAINING_RULES, train_command
 from glep.verify import check, report_text
 
 SYSTEMS_DIR = Path(systems.__file__).resolve().parent
@@ -80,48 +88,7 @@ def cmd_data(args) -> int:
 
 
 def cmd_train(args) -> int:
-    problem = _load(args.file, args.set)
-    data = load_data(args.data, problem)
-    rules = args.compare.split(",") if args.compare else [args.rule]
-    out_dir = Path(args.out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    runs = []
-    for rule in rules:
-        stem = out_dir / f"{problem.name}-{rule}"
-        run = train(
-            problem, data, rule=rule, epochs=args.epochs, batch=args.batch, lr=args.lr,
-            lr_decay=args.lr_decay, optimizer=args.optimizer, seed=args.seed, beta=args.beta,
-            steps=args.steps, log_path=f"{stem}.jsonl", params_path=f"{stem}-params.json",
-            progress=not args.quiet,
-        )
-        runs.append(run)
-        line = (f"{rule}: loss {run.losses[0]:.3e} → {run.losses[-1]:.3e} "
-                f"({run.losses[0] / max(run.losses[-1], 1e-300):.3g}× lower) in "
-                f"{len(run.losses)} steps, {run.seconds:.1f} s")
-        if run.test_losses:
-            line += f"; test loss {run.test_losses[-1]:.4e}"
-        if data.true_theta is not None:
-            error = np.linalg.norm(run.theta - data.true_theta) / np.linalg.norm(data.true_theta)
-            line += f"; parameter error {error:.2e}"
-        print(line)
-        print(f"  log {stem}.jsonl, parameters {stem}-params.json")
-        if run.interrupted:
-            print("interrupted: the log and the last parameters are kept", file=sys.stderr)
-            return 130
-    if data.test is not None and data.inputs.shape[-1] == 1 and data.targets.shape[-1] == 1:
-        # the loss is ∫ ½ (ŷ − y)² dt, so its time-averaged squared error is 2·loss/T
-        def mse(loss):
-            return 2 * loss / problem.horizon
-
-        fir = fir_baseline(data, taps=len(problem.params))
-        print(f"test mean squared error: untrained {mse(runs[0].initial_test_loss):.4e}; "
-              + "; ".join(f"{r.rule} {mse(r.test_losses[-1]):.4e}" for r in runs if r.test_losses)
-              + f"; least-squares FIR with {len(problem.params)} taps {fir['test_mse']:.4e}")
-    if len(runs) > 1:
-        figure = out_dir / f"{problem.name}-compare.png"
-        plot_losses(runs, figure, f"{problem.name}: {', '.join(rules)}")
-        print(f"figure {figure}")
-    return 0
+    return train_command(args)
 
 
 def _bundled() -> list[Path]:
@@ -142,27 +109,38 @@ def cmd_emit(args) -> int:
         settings = "".join(f" --set {s}" for s in args.set or ())
         command = f"glep emit {source}{settings}"
         for backend in args.target:
-            text = render(problem, backend, source, command)
+            text = render(problem, backend, source, command, standalone=args.standalone)
             target = out_dir / f"{module_name(problem, source, backend)}.py"
             write_atomically(target, text)
+            print(f"wrote {target}")
+    if not args.standalone:  # the modules import glep.generated._runtime_*; a copy beside them
+        for backend in args.target:
+            target = out_dir / f"{runtime_name(backend)}.py"
+            write_atomically(target, render_runtime(backend))
             print(f"wrote {target}")
     return 0
 
 
+def _compare(target: Path, text: str, stale: list) -> None:
+    if not target.is_file():
+        stale.append(f"{target} (missing)")
+    elif target.read_text(encoding="utf-8") != text:
+        stale.append(f"{target} (differs from what glep emits now)")
+
+
 def _check(out_dir: Path, backends) -> int:
     stale, expected = [], set()
+    for backend in backends:
+        name = f"{runtime_name(backend)}.py"
+        expected.add(name)
+        _compare(out_dir / name, render_runtime(backend), stale)
     for path in _bundled():
         problem = load_problem(path)
         source = source_name(path)
         for backend in backends:
             name = f"{module_name(problem, source, backend)}.py"
             expected.add(name)
-            target = out_dir / name
-            text = render(problem, backend, source)
-            if not target.is_file():
-                stale.append(f"{target} (missing)")
-            elif target.read_text(encoding="utf-8") != text:
-                stale.append(f"{target} (differs from what glep emits now)")
+            _compare(out_dir / name, render(problem, backend, source), stale)
     for backend in backends:
         for path in sorted(out_dir.glob(f"*_{backend}.py")):
             if path.name not in expected:
@@ -219,19 +197,27 @@ def parser() -> argparse.ArgumentParser:
     p.set_defaults(run=cmd_data)
 
     p = add("train", "fit a system's parameters to data with a learning rule")
-    p.add_argument("file", type=Path)
-    p.add_argument("--data", required=True, help=".npz data set (see codegen/datasets.py)")
-    p.add_argument("--rule", default="HEL", choices=TRAINING_RULES)
+    d = TRAIN_DEFAULTS  # options are checked by glep.learn.train.validate_options
+    p.add_argument("file", type=Path, nargs="?", help="the system file (not with --resume)")
+    p.add_argument("--data", help=".npz data set (see learn/datasets.py)")
+    p.add_argument("--rule", help=f"{', '.join(TRAINING_RULES)} (default {d['rule']})")
     p.add_argument("--compare", help="several rules from the same start, e.g. HEL,adjoint,BPTT")
-    p.add_argument("--epochs", type=int, default=10)
-    p.add_argument("--batch", type=int, default=16)
-    p.add_argument("--lr", type=float, default=1e-2)
-    p.add_argument("--lr-decay", type=float, default=1.0, help="learning-rate factor per step")
-    p.add_argument("--optimizer", default="adam", choices=OPTIMIZERS)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--beta", type=float, default=1e-4)
-    p.add_argument("--steps", type=int, help="integration steps (default: the file's)")
-    p.add_argument("--out-dir", default="runs", help="where logs, parameters, figures go")
+    p.add_argument("--epochs", help=f"default {d['epochs']}")
+    p.add_argument("--batch", help=f"default {d['batch']}")
+    p.add_argument("--lr", help=f"learning rate (default {d['lr']})")
+    p.add_argument("--lr-decay", help="learning-rate factor per step, in (0, 1] (default 1)")
+    p.add_argument("--optimizer", help=f"{', '.join(OPTIMIZERS)} (default {d['optimizer']})")
+    p.add_argument("--seed", help=f"initial batch order (default {d['seed']})")
+    p.add_argument("--beta", help=f"nudging strength (default {d['beta']})")
+    p.add_argument("--steps", help="integration steps (default: the file's)")
+    p.add_argument("--out-dir", help=f"the run directory: logs, parameters, checkpoints, "
+                   f"figures (default {d['out_dir']})")
+    p.add_argument("--checkpoint-every", metavar="N",
+                   help=f"checkpoint every N gradients (default {d['checkpoint_every']})")
+    p.add_argument("--resume", metavar="RUN_DIR",
+                   help="continue the run in RUN_DIR from its checkpoints, with its options")
+    p.add_argument("--init", metavar="PARAMS.json",
+                   help="start from these parameters {name: value} (e.g. a -params.json)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(run=cmd_train)
 
@@ -243,6 +229,12 @@ def parser() -> argparse.ArgumentParser:
         "--check",
         action="store_true",
         help="exit 1 naming every generated module that differs from a fresh emission",
+    )
+    p.add_argument(
+        "--standalone",
+        action="store_true",
+        help="inline the shared runtime (glep.generated._runtime_*): modules that need "
+        "NumPy/PyTorch only",
     )
     p.set_defaults(run=cmd_emit)
     return top

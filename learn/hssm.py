@@ -32,6 +32,8 @@ from torch import nn
 
 from glep.generated import linear_hru_torch, nonlinear_hru_torch
 
+from .progress import Progress
+
 UNITS = {"linear": linear_hru_torch.LinearHRU, "nonlinear": nonlinear_hru_torch.NonlinearHRU}
 MODULES = {"linear": linear_hru_torch, "nonlinear": nonlinear_hru_torch}
 
@@ -128,27 +130,6 @@ def load_dataset(name: str, dtype=torch.float32):
 # -- training --------------------------------------------------------------------------------
 
 
-class Progress:
-    """A one-line progress bar on stderr."""
-
-    def __init__(self, total: int, label: str, enabled: bool = True):
-        self.total, self.label, self.enabled = total, label, enabled
-        self.start = time.perf_counter()
-
-    def update(self, done: int, text: str):
-        if not self.enabled:
-            return
-        filled = int(30 * done / max(self.total, 1))
-        elapsed = time.perf_counter() - self.start
-        sys.stderr.write(f"\r{self.label} [{'#' * filled}{'.' * (30 - filled)}] "
-                         f"{done}/{self.total} {text} {elapsed:.0f}s ")
-        sys.stderr.flush()
-
-    def close(self):
-        if self.enabled:
-            sys.stderr.write("\n")
-
-
 @torch.no_grad()
 def accuracy(model, x, y, batch=64) -> float:
     model.eval()
@@ -183,7 +164,7 @@ def train(data, *, rule, seed, unit="linear", hidden=32, units=32, blocks=2, dt=
             if rule == "rhel":
                 health = max(health, *(h.health for h in model.hrus))
             done += 1
-            bar.update(done, f"loss {loss:.3f}")
+            bar.update(done, text=f"loss {loss:.3f}")
     bar.close()
     return {
         "rule": rule, "seed": seed, "unit": unit, "epochs": epochs,

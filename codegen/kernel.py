@@ -1,0 +1,271 @@
+"""Kernels: the straight-line functions of a generated module, and their one printing path.
+
+A :class:`Kernel` is plain data: a name, a signature, the arrays its symbols are unpacked
+from, and the SymPy expressions it returns (a vector, a sparse matrix, a scalar or a
+tuple). :func:`print_kernels` prints a list of kernels for a backend into the
+:class:`Function` records that the ``function`` macro of ``function.py.jinja`` renders:
+
+1. parameter-only subexpressions of every kernel are hoisted into ``prepare(theta)``
+   (:mod:`glep.codegen.hoist`), read back as ``c[K]``;
+2. each kernel is reduced by CSE, temporaries ``_t0, _t1, ...``;
+3. any assignment or output that would print longer than :data:`LINE_LIMIT` characters is
+   broken into further temporaries, its largest subexpressions first (on the SymPy
+   expression, before printing), and the temporaries are numbered in order of assignment;
+4. everything is printed by the backend's printer (:func:`glep.codegen.templating.printer`).
+
+>>> import sympy as sp
+>>> q, p, m, k = sp.symbols("q p m k")
+>>> field = Kernel.of("_field", "t, z, c", "Hamilton's equations.", [p / m, -k * q],
+...                   [("z", (q, p))])
+>>> prepare, (printed,) = print_kernels([field], "numpy", invariants=(m, k))
+>>> prepare.outputs, printed.unpack, printed.outputs
+(['1/m', '-k'], ['q, p = _unstack(z)'], ['c[0]*p', 'c[1]*q'])
+>>> from glep.codegen.templating import environment
+>>> macro = environment("numpy").get_template("function.py.jinja").module.function
+>>> print(macro(printed).strip())
+def _field(t, z, c):
+    \"\"\"Hamilton's equations.\"\"\"
+    q, p = _unstack(z)
+    return _stack([c[0]*p, c[1]*q], z[..., 0])
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass, field
+
+import sympy as sp
+
+from glep.derive.errors import CodegenError
+
+from .hoist import PREFIX, hoist
+from .printers import TEMPORARY_PREFIX, eliminate_common
+from .templating import printer as backend_printer
+
+__all__ = ["LINE_LIMIT", "Function", "Kernel", "print_kernels"]
+
+#: No generated line is longer than this.
+LINE_LIMIT = 120
+_INDENT = 4
+
+
+@dataclass(frozen=True)
+class Kernel:
+    """A straight-line function: ``args`` are ``(argument, symbols)`` pairs, the symbols
+    unpacked from the argument's last axis; ``kind`` is ``vector`` (``exprs`` stacked on
+    a new last axis), ``matrix`` (``exprs[k]`` at ``entries[k]`` of a ``shape`` matrix),
+    ``scalar`` (``exprs[0]``) or ``tuple`` (a Python tuple of the ``exprs``)."""
+
+    name: str
+    signature: str
+    doc: str
+    exprs: tuple
+    args: tuple = ()
+    kind: str = "vector"
+    shape: tuple[int, int] | None = None
+    entries: tuple | None = None
+
+    @classmethod
+    def of(cls, name, signature, doc, exprs, args=(), kind="vector", shape=None) -> Kernel:
+        """A kernel from lists; for ``kind="matrix"``, ``exprs`` is sparse ``(i, j, e)``."""
+        entries = None
+        if kind == "matrix":
+            entries = tuple((i, j) for i, j, _ in exprs)
+            exprs = [e for _, _, e in exprs]
+        args = tuple((a, tuple(symbols)) for a, symbols in args)
+        return cls(name, signature, doc, tuple(sp.sympify(e) for e in exprs), args, kind,
+                   shape, entries)
+
+
+@dataclass
+class Function:
+    """A printed kernel, what the ``function`` macro renders: unpack lines, temporaries
+    ``(name, value)``, outputs (``(i, j, value)`` for a matrix); ``rows``: the outputs
+    packed into lines, when they do not fit on one."""
+
+    name: str
+    signature: str
+    doc: str
+    kind: str
+    ref: str
+    unpack: list[str] = field(default_factory=list)
+    assignments: list[tuple[str, str]] = field(default_factory=list)
+    outputs: list = field(default_factory=list)
+    shape: tuple[int, int] | None = None
+    rows: list[str] = field(default_factory=list)
+
+
+def print_kernels(kernels, backend: str, *, invariants=(), names=None, time=None,
+                  limit: int = LINE_LIMIT) -> tuple[Function, list[Function]]:
+    """``prepare(theta)`` and every kernel, printed for ``backend``.
+
+    ``invariants`` are the symbols (parameters) whose subexpressions are hoisted into
+    ``prepare``; ``names`` maps symbols to printed names; ``time`` is the symbol printed
+    ``t`` (in Torch, made a tensor like the first argument when a kernel reads it).
+    """
+    names = dict(names or {})
+    if time is not None:
+        names[time] = "t"
+    invariants = tuple(invariants)
+    definitions, bodies = _hoisted(tuple(k.exprs for k in kernels), invariants)
+    constants = {s: f"c[{i}]" for i, (s, _) in enumerate(definitions)}
+    functions = [_print(k, body, backend, {**names, **constants}, time, limit)
+                 for k, body in zip(kernels, bodies)]
+    prepare = Kernel.of("prepare", "theta",
+                        "Parameter-only subexpressions of every function, computed once per run.",
+                        [e for _, e in definitions], [("theta", invariants)], kind="tuple")
+    return _print(prepare, prepare.exprs, backend, names, time, limit), functions
+
+
+@functools.lru_cache(maxsize=8)
+def _hoisted(functions: tuple, invariants: tuple):
+    """Hoisting is the same for every backend: done once per set of kernels."""
+    return hoist(functions, invariants)
+
+
+def _unpack(printer, args, used, limit) -> list[str]:
+    lines = []
+    for array, symbols in args:
+        if not set(symbols) & used:
+            continue
+        targets = [printer.doprint(s) if s in used else "_" for s in symbols]
+        target = targets[0] + "," if len(targets) == 1 else ", ".join(targets)
+        line = f"{target} = _unstack({array})"
+        if len(line) + _INDENT > limit:
+            rows = "".join(f"{2 * _INDENT * ' '}{row}\n" for row in _rows(targets, limit))
+            line = f"(\n{rows}{_INDENT * ' '}) = _unstack({array})"
+        lines.append(line)
+    return lines
+
+
+def _rows(items, limit) -> list[str]:
+    """``items`` packed into lines of ``item, item, ...,`` indented twice."""
+    rows, row = [], ""
+    for item in map(str, items):
+        if row and 2 * _INDENT + len(row) + len(item) + 2 > limit:
+            rows.append(row.rstrip())
+            row = ""
+        row += f"{item}, "
+    return [*rows, row.rstrip()]
+
+
+def _print(kernel: Kernel, exprs, backend, names, time, limit) -> Function:
+    used = set().union(*(e.free_symbols for e in exprs)) if exprs else set()
+    known = {s for _, symbols in kernel.args for s in symbols} | {time}
+    unknown = {s for s in used - known if not s.name.startswith(PREFIX)}
+    if unknown:
+        raise CodegenError(
+            f"{kernel.name} uses {sorted(map(str, unknown))}, not among its arguments"
+        )
+    printer = backend_printer(backend, names)
+    unpack = _unpack(printer, kernel.args, used, limit)
+    if time in used and backend == "torch":
+        reference = kernel.args[0][0] if kernel.args else "None"
+        unpack.insert(0, f"t = _time(t, {reference})")
+    ref = f"{kernel.args[0][0]}[..., 0]" if kernel.args else "t"
+    assignments, reduced = eliminate_common(exprs)
+    budget = {"matrix": limit - _INDENT - len(f"_out[..., {kernel.shape}] = ") + 2,
+              "scalar": limit - _INDENT - len(f"return _scalar(, {ref})")}
+    room = budget.get(kernel.kind, limit - 2 * _INDENT - 1)
+    return _lines(kernel, assignments, reduced, backend, names, limit, room, ref, unpack)
+
+
+def _lines(kernel, assignments, reduced, backend, names, limit, room, ref, unpack) -> Function:
+    """Split long right-hand sides into temporaries, each line printed when it is final."""
+    splitter = _Splitter(backend_printer(backend, names), limit)
+    for symbol, value in assignments:
+        width = 0
+        while width != len(f"{TEMPORARY_PREFIX}{len(splitter.lines)}"):  # its own name's
+            width = len(f"{TEMPORARY_PREFIX}{len(splitter.lines)}")
+            splitter.split(value, limit - _INDENT - 3 - width)
+        splitter.lines.append((f"{TEMPORARY_PREFIX}{len(splitter.lines)}", splitter.text(value)))
+        splitter.printer._names[symbol.name] = splitter.lines[-1][0]
+        splitter.texts.clear()
+    outputs = []
+    for e in reduced:
+        splitter.split(e, room)
+        outputs.append(splitter.text(e))
+    if kernel.entries is not None:
+        outputs = [(i, j, o) for (i, j), o in zip(kernel.entries, outputs)]
+    one_line = {"vector": f"return _stack([{', '.join(map(str, outputs))}], {ref})",
+                "tuple": f"return ({', '.join(map(str, outputs))},)"}.get(kernel.kind, "")
+    rows = _rows(outputs, limit) if len(one_line) + _INDENT > limit else []
+    return Function(kernel.name, kernel.signature, kernel.doc, kernel.kind, ref, unpack,
+                    splitter.lines, outputs, kernel.shape, rows)
+
+
+class _Splitter:
+    """Chooses the temporaries that keep lines short. The printer writes a temporary's name
+    where its subexpression (or the leading terms of its sum) stood, so the code performs
+    the same operations in the same order as the unsplit line. Temporaries are numbered
+    in the order of their lines; a line is printed once, when it is final."""
+
+    def __init__(self, printer, limit):
+        self.printer = printer
+        self.room = limit - _INDENT - 3 - 8  # a temporary's own line
+        self.lines: list[tuple[str, str]] = []
+        self.texts: dict = {}  # printed subexpressions, until the next temporary
+
+    def text(self, expr) -> str:
+        if expr not in self.texts:
+            self.texts[expr] = self.printer.doprint(expr)
+        return self.texts[expr]
+
+    def temporary(self, expr, prefix=None, code=None) -> None:
+        name = f"{TEMPORARY_PREFIX}{len(self.lines)}"
+        self.lines.append((name, self.text(expr) if prefix is None else code))
+        if prefix is None:
+            self.printer.temporaries[expr] = name
+        else:
+            self.printer.prefixes.setdefault(expr, []).append((prefix, name))
+        self.texts.clear()
+
+    def split(self, expr, budget) -> None:
+        """Make ``expr`` print within ``budget`` characters (largest parts first)."""
+        if expr.is_Atom or len(self.text(expr)) <= budget:
+            return
+        for a in expr.args:
+            self.split(a, self.room)
+        while len(self.text(expr)) > budget:
+            if isinstance(expr, sp.Add) and self._leading_terms(expr):
+                continue
+            before = len(self.text(expr))
+            for node in sorted(self._open(expr), key=lambda n: (-len(self.text(n)),
+                                                                sp.default_sort_key(n))):
+                self.temporary(node)
+                if len(self.text(expr)) < before:
+                    break
+                del self.printer.temporaries[node]
+                self.lines.pop()
+                self.texts.clear()
+            else:
+                return
+
+    def _open(self, expr) -> set:
+        """Subexpressions that fit a line, printed in ``expr`` and not inside a temporary."""
+        out, stack = set(), list(expr.args)
+        while stack:
+            e = stack.pop()
+            if e.is_Atom or e.is_number or e in self.printer.temporaries:
+                continue
+            if len(self.text(e)) <= self.room:
+                out.add(e)
+            held = max([k for k, _ in self.printer.prefixes.get(e, ())] + [0])
+            stack.extend(self.printer.chain(e)[held:] if isinstance(e, sp.Add) else e.args)
+        return out
+
+    def _leading_terms(self, expr) -> bool:
+        """Hold the longest run of leading terms that fits a line in a temporary."""
+        chain = self.printer.chain(expr)
+        held, code = max(self.printer.prefixes.get(expr, ()), default=(0, None))
+        best = None
+        for k in range(held, len(chain) - 1):
+            code = self.printer._add(code, chain[k])
+            if len(code) > self.room:
+                break
+            if k + 1 >= held + 2 or held:
+                best = k + 1, code
+        if best is None:
+            return False
+        self.temporary(expr, *best)
+        return True
