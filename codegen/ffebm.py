@@ -37,16 +37,6 @@ from .energy import (
 )
 
 
-def map_text(chain: EnergyChain, k: int) -> str:
-    """``x2 = V2·o1 + e2``: the map out of block ``k`` (0-based)."""
-    m = chain.maps[k]
-    out, nxt = chain.ports[k][1], chain.ports[k + 1][0]
-    parts = [f"{m.weight.name}·{out.name}" if m.weight is not None else out.name]
-    if m.bias is not None:
-        parts.append(m.bias.name)
-    return f"{nxt.name} = {' + '.join(parts)}"
-
-
 def context(chain: EnergyChain, backend: str, source: str, command: str | None) -> dict:
     blocks = []
     for k, problem in enumerate(chain.block_problems(), 1):
@@ -73,7 +63,7 @@ def context(chain: EnergyChain, backend: str, source: str, command: str | None) 
         **header(backend, source, command),
         "title": chain.name,
         "blocks": blocks,
-        "maps": [map_text(chain, k) for k in range(len(chain.maps))],
+        "maps": [chain.map_text(k) for k in range(len(chain.maps))],
         "cost_text": sp.sstr(chain.cost.expr),
         "constants": [(None, name, literal(value)) for name, value in items],
     }

@@ -141,6 +141,15 @@ class EnergyChain(ProblemBase):
                     self.map_values[p.name] = [[_finite(v, f"parameter {p.name}") for v in r]
                                                for r in rows]
 
+    def map_text(self, k: int) -> str:
+        """``x2 = V2·o1 + e2``: the map out of block ``k`` (0-based)."""
+        m = self.maps[k]
+        out, nxt = self.ports[k][1], self.ports[k + 1][0]
+        parts = [f"{m.weight.name}·{out.name}" if m.weight is not None else out.name]
+        if m.bias is not None:
+            parts.append(m.bias.name)
+        return f"{nxt.name} = {' + '.join(parts)}"
+
     def block_problems(self) -> list[EnergyProblem]:
         """One EnergyProblem per block (the last one carries the cost), named after the chain."""
         for k, problem in enumerate(self._problems):

@@ -1,0 +1,63 @@
+"""The layout's promises: one-way layering between rooms, and the size of the code generator
+and of the generated code (``bench/line_counts.py`` prints the same numbers)."""
+
+from __future__ import annotations
+
+import ast
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+#: Room → the glep packages its modules may import (derive → codegen → generated; learn and
+#: verify use generated modules; the CLI and the public API sit on top).
+ALLOWED = {
+    "derive": {"glep.derive"},
+    "codegen": {"glep.derive", "glep.codegen"},
+    "generated": {"glep.generated"},
+    "systems": {"glep"},
+    "learn": {"glep.derive", "glep.codegen", "glep.generated", "glep.learn"},
+    "verify": {"glep.derive", "glep.codegen", "glep.generated", "glep.verify"},
+}
+
+
+def _imports(path: Path, package: str):
+    """Absolute names of the glep modules a file imports (relative imports resolved)."""
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            yield from (a.name for a in node.names if a.name.split(".")[0] == "glep")
+        elif isinstance(node, ast.ImportFrom):
+            name = node.module or ""
+            if node.level:
+                name = importlib.util.resolve_name("." * node.level + name, package)
+            if name.split(".")[0] == "glep":
+                yield name
+
+
+def _package(room: str, path: Path) -> str:
+    parts = path.relative_to(ROOT / room).parts[:-1]  # a module's package, or a package's own
+    return ".".join(("glep", room, *parts))
+
+
+@pytest.mark.parametrize("room", sorted(ALLOWED))
+def test_no_import_runs_back_up(room):
+    wrong = []
+    for path in sorted((ROOT / room).rglob("*.py")):
+        for name in _imports(path, _package(room, path)):
+            top = name if room == "systems" else ".".join(name.split(".")[:2])
+            if top not in ALLOWED[room]:
+                wrong.append(f"{path.relative_to(ROOT)} imports {name}")
+    assert not wrong, "\n".join(wrong)
+
+
+def test_code_sizes_and_generated_lines():
+    spec = importlib.util.spec_from_file_location("line_counts", ROOT / "bench" / "line_counts.py")
+    line_counts = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(line_counts)
+    c = line_counts.counts()
+    assert c["codegen"] <= 4300, c["codegen"]
+    assert c["generated"] <= 16000, c["generated"]
+    assert c["longest_generated_line"][0] <= 120, c["longest_generated_line"]
+    assert c["exec_calls"] == []
