@@ -226,6 +226,9 @@ def _constants(problem, model, learn) -> list[str]:
         f"_D = {len(model.params)}",
         f"_MOMENTUM_OF_STATE = {canonical is not None and canonical.momentum_of_state is not None}",
     ]
+    hessian = canonical.kinetic_hessian if canonical else ()
+    lines += ["_MASS_VARIES = True  # the mass matrix depends on the positions"] * any(
+        e.free_symbols & set(canonical.coords) for *_, e in hessian)
     if learn:
         lines += [
             f"_WEIGHTED = {learn['weighted']}",
@@ -317,8 +320,8 @@ def context(problem: Problem, backend: str, source: str, command: str | None = N
 
 
 #: What a module may import from the runtime, besides the public-API factory.
-RUNTIME_NAMES = ("_Module", "_as_array", "_continuous_api", "_resolve", "_scalar", "_spline",
-                 "_stack", "_time", "_unstack", "_zeros")
+RUNTIME_NAMES = ("IntegrationError", "_Module", "_as_array", "_continuous_api", "_resolve",
+                 "_scalar", "_spline", "_stack", "_time", "_unstack", "_zeros")
 
 
 def render_continuous(problem: Problem, backend: str, source: str, command: str | None = None,
@@ -334,12 +337,13 @@ def render_continuous(problem: Problem, backend: str, source: str, command: str 
 def runtime_imports(text: str, backend: str, candidates) -> str:
     """The import lines of a module: its backend if the printed code calls it, then ONE
     statement importing the runtime names it uses (``glep emit --standalone`` replaces
-    that statement by the runtime's text); ``_resolve`` is re-exported for callers."""
+    that statement by the runtime's text); ``_resolve``, ``IntegrationError`` re-exported."""
     module = {"numpy": "import numpy as np", "torch": "import torch"}[backend]
     alias = {"numpy": "np", "torch": "torch"}[backend]
     lines = [module, ""] if re.search(rf"\b{alias}\.", text) else []
+    exported = ("_resolve", "IntegrationError")
     used = sorted((n for n in candidates if re.search(rf"\b{re.escape(n)}\b", text)
-                   or n == "_resolve"), key=str.lower)
-    names = "".join(f"    {n} as {n},\n" if n == "_resolve" else f"    {n},\n" for n in used)
+                   or n in exported), key=lambda n: (n[0] != "I", n.lower()))
+    names = "".join(f"    {n} as {n},\n" if n in exported else f"    {n},\n" for n in used)
     lines.append(f"from glep.generated._runtime_{backend} import (\n{names})")
     return "\n".join(lines)

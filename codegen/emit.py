@@ -22,7 +22,7 @@ import types
 import weakref
 from pathlib import Path
 
-from glep.derive.errors import CodegenError
+from glep.derive.errors import CodegenError, WriteError
 
 from .backends import BACKENDS
 from .backends import backend as backend_module
@@ -77,11 +77,30 @@ def module_name(problem, source: str, backend: str) -> str:
     return f"{problem.name or Path(source).stem}_{backend}"
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def write_atomically(path: Path, text, binary: bool = False) -> None:
-    """Write ``text`` (or bytes) to ``path`` through a temporary file and a rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    """Write ``text`` (or bytes) to ``path`` through a temporary file and a rename; the file
+    gets the mode a plain ``open`` would give it (``0o666`` less the umask)."""
+    path = Path(path)
+    if path.is_dir():
+        raise WriteError(f"{path} is a directory: give a file path to write")
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise WriteError(f"cannot write {path}: {parent} is a file, not a directory")
+            break
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    except OSError as error:
+        raise WriteError(f"cannot write {path}: {error.strerror or error}") from None
+    try:
+        os.fchmod(fd, 0o666 & ~_umask())
         if binary:
             handle = os.fdopen(fd, "wb")
         else:
@@ -89,8 +108,10 @@ def write_atomically(path: Path, text, binary: bool = False) -> None:
         with handle:
             handle.write(text)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as error:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(error, OSError):
+            raise WriteError(f"cannot write {path}: {error.strerror or error}") from None
         raise
 
 

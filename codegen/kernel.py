@@ -73,8 +73,17 @@ class Kernel:
             entries = tuple((i, j) for i, j, _ in exprs)
             exprs = [e for _, _, e in exprs]
         args = tuple((a, tuple(symbols)) for a, symbols in args)
-        return cls(name, signature, doc, tuple(sp.sympify(e) for e in exprs), args, kind,
+        return cls(name, signature, doc, tuple(_real(sp.sympify(e)) for e in exprs), args, kind,
                    shape, entries)
+
+
+def _real(e):
+    """``e`` for real symbols (SymPy differentiates Abs through re/im), DiracDelta dropped."""
+    if not e.has(sp.re, sp.im, sp.conjugate, sp.DiracDelta, sp.Derivative):
+        return e
+    real = {s: sp.Dummy(s.name, real=True) for s in e.free_symbols}
+    e = e.xreplace(real).doit().replace(sp.DiracDelta, lambda *a: sp.S.Zero)
+    return e.xreplace({v: k for k, v in real.items()})
 
 
 @dataclass

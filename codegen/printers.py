@@ -7,6 +7,10 @@ numbers print as Python floats, and any node the printers do not know raises
 :class:`~glep.derive.errors.CodegenError` naming it instead of emitting code that would
 silently detach autograd or fail on batched inputs.
 
+``Abs``, ``sign``, ``Max``/``Min``, ``Heaviside``, ``Piecewise`` (``And``/``Or`` of relations)
+print element-wise. Symbols are real and kernels drop ``DiracDelta`` (:mod:`.kernel`): rules
+hold almost everywhere, away from kinks (across the kink of ``Abs(q)`` a sensitivity jumps).
+
 >>> import sympy as sp
 >>> q, k = sp.symbols("q k")
 >>> ArrayPrinter().doprint(k * sp.sin(q) ** 2 / 2 + sp.sqrt(q))
@@ -21,7 +25,7 @@ from typing import ClassVar
 
 import sympy as sp
 from sympy.printing.precedence import PRECEDENCE, precedence
-from sympy.printing.pycode import PythonCodePrinter
+from sympy.printing.pycode import PythonCodePrinter, _known_functions_math
 
 from glep.derive.errors import CodegenError
 
@@ -155,13 +159,41 @@ class ArrayPrinter(PythonCodePrinter):
 
     _print_Derivative = _print_Basic
     _print_Integral = _print_Basic
-    _print_Piecewise = _print_Basic
     _print_MatrixBase = _print_Basic
-    _print_Max = _print_Basic
-    _print_Min = _print_Basic
+
+    def _fold(self, expr, name, number=None):
+        """Nested ``name(a, b)``; Max/Min's number is a bound of Torch's ``clamp``."""
+        code = functools.reduce(lambda a, b: f"{self.module}.{name}({a}, {b})",
+                                [self._print(a) for a in expr.args if not a.is_number])
+        bound = next((self._print(a) for a in expr.args if a.is_number), None)
+        if bound is not None and self.module == "torch":
+            return f"torch.clamp({code}, {number}={bound})"
+        return code if bound is None else f"{self.module}.{name}({code}, {bound})"
+
+    _print_Max = functools.partialmethod(_fold, name="maximum", number="min")
+    _print_Min = functools.partialmethod(_fold, name="minimum", number="max")
+    _print_And = functools.partialmethod(_fold, name="logical_and")
+    _print_Or = functools.partialmethod(_fold, name="logical_or")
+
+    def _print_Piecewise(self, expr):
+        """Nested ``where`` (numbers as floats); the last piece holds otherwise (``True``)."""
+        *pieces, (code, otherwise) = expr.args
+        if otherwise != sp.true:
+            raise CodegenError(f"Piecewise {expr} has no otherwise piece: end with (value, True)")
+        text = self._print(sp.Float(code) if code.is_number else code)
+        if self.module == "torch" and code.is_number and all(e.is_number for e, _ in pieces):
+            text = f"0*{self._print(sorted(expr.free_symbols, key=str)[0])} + {text}"  # a tensor
+        for e, c in reversed(pieces):
+            e = sp.Float(e) if e.is_number else e
+            text = f"{self.module}.where({self._print(c)}, {self._print(e)}, {text})"
+        return text
+
+    def _print_Heaviside(self, expr):
+        x, h0 = (*expr.args, sp.S.Half)[:2]
+        return self._print(sp.Piecewise((0, x < 0), (h0, sp.Eq(x, 0)), (1, True)))
 
 
-for _name in _ELEMENTWISE:
+for _name in {*_ELEMENTWISE, *_known_functions_math} - {"atan2", "Sqrt"}:  # not bare names
     setattr(ArrayPrinter, f"_print_{_name}", ArrayPrinter._print_Function)
 
 

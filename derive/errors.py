@@ -104,3 +104,11 @@ class OutputError(EnergyError):
 class RelaxationError(DerivationError):
     """A relaxation diverged, did not converge, or ended where the Hessian (restricted to the
     unsaturated units) is not positive definite."""
+
+
+class WriteError(DerivationError):
+    """An output file or folder cannot be written (a file where a folder is needed...)."""
+
+
+class KindError(DerivationError):
+    """A command was asked of a kind of problem it does not apply to (yet)."""

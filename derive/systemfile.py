@@ -21,8 +21,12 @@ import math
 import types
 from pathlib import Path
 
+import numpy as np
+import sympy as sp
+
 from .errors import DerivationError, SystemFileError
-from .problem import ProblemBase
+from .problem import Problem, ProblemBase
+from .system import Lagrangian
 
 
 def parse_setting(text: str):
@@ -38,7 +42,11 @@ def parse_setting(text: str):
         raise SystemFileError(f"--set {text!r}: write NAME=VALUE, for example --set n=4")
     try:
         parsed = ast.literal_eval(value)
-    except (ValueError, SyntaxError, MemoryError, RecursionError):
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+        if value.lstrip("+-").lower() in _NON_FINITE_WORDS:
+            raise SystemFileError(
+                f"--set {text!r}: the value is not a finite number: give a finite one"
+            ) from None
         if value.replace("-", "_").replace(".", "_").isidentifier():
             return name, value
         raise SystemFileError(
@@ -46,8 +54,17 @@ def parse_setting(text: str):
             f"False, None, or a tuple of those), not an expression"
         ) from None
     if not _finite(parsed):
-        raise SystemFileError(f"--set {text!r}: the value is not a finite number")
+        raise SystemFileError(f"--set {text!r}: the value is not a finite number: give a "
+                              f"finite one")
+    if not _plain(parsed):
+        raise SystemFileError(
+            f"--set {text!r}: the value must be a number, a string, True/False/None or a "
+            f"tuple/list of those, not a {type(parsed).__name__}"
+        )
     return name, parsed
+
+
+_NON_FINITE_WORDS = ("nan", "inf", "infinity")
 
 
 def _finite(value) -> bool:
@@ -56,6 +73,25 @@ def _finite(value) -> bool:
     if isinstance(value, complex):
         return math.isfinite(value.real) and math.isfinite(value.imag)
     return not isinstance(value, float) or math.isfinite(value)
+
+
+def _plain(value) -> bool:
+    if isinstance(value, (tuple, list)):
+        return all(_plain(v) for v in value)
+    return value is None or isinstance(value, (bool, int, float, complex, str))
+
+
+def _kind(value) -> str:
+    """A coarse type of a setting, to refuse ``--set n=abc`` where the file has ``n = 8``."""
+    if value is None:
+        return "any"
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, (int, float, complex)):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    return "sequence"
 
 
 def _is_literal(node) -> bool:
@@ -85,8 +121,16 @@ def _settings(tree: ast.Module) -> dict[str, ast.expr]:
     return found
 
 
-def _override(settings: dict, name: str, value) -> None:
+def _override(settings: dict, name: str, value, path: Path) -> None:
     owner, index = settings[name]
+    node = owner.value if index is None else owner.elts[index]
+    current = ast.literal_eval(node)
+    was, now = _kind(current), _kind(value)
+    if "any" not in (was, now) and was != now:
+        raise SystemFileError(
+            f"--set {name}={value!r}: {path.name} sets {name} = {current!r} (a {was}); give "
+            f"a {was}, not a {now}"
+        )
     if index is None:
         owner.value = ast.copy_location(ast.Constant(value), owner.value)
     else:
@@ -96,14 +140,26 @@ def _override(settings: dict, name: str, value) -> None:
 def load_problem(path, overrides: dict | None = None) -> ProblemBase:
     """Run a system file with ``overrides`` applied and return its ``problem``."""
     path = Path(path)
+    if path.is_dir():
+        raise SystemFileError(f"system file {path} is a directory: give the path of a .py file")
     if not path.is_file():
         raise SystemFileError(f"system file {path} does not exist: give the path of a .py file")
+    if path.suffix != ".py":
+        raise SystemFileError(
+            f"system file {path} is not a .py file: a system file is Python that defines "
+            f"`problem` (rename it to {path.stem}.py)"
+        )
     try:
         text = path.read_text(encoding="utf-8")
+    except OSError as error:
+        raise SystemFileError(f"system file {path} cannot be read: {error.strerror}") from None
     except UnicodeDecodeError as error:
         raise SystemFileError(
             f"{path} is not UTF-8 text (byte {error.start}): save the system file as UTF-8"
         ) from None
+    if "\x00" in text:
+        raise SystemFileError(f"{path} is not a Python source file: it contains null bytes "
+                              f"(byte {text.index(chr(0))})")
     try:
         tree = ast.parse(text, filename=str(path))
     except ValueError as error:  # null bytes
@@ -120,7 +176,7 @@ def load_problem(path, overrides: dict | None = None) -> ProblemBase:
                 f"--set {name}=...: {path.name} has no module-level setting {name!r} "
                 f"(settings: {available or 'none'})"
             )
-        _override(settings, name, value)
+        _override(settings, name, value, path)
     ast.fix_missing_locations(tree)
     module = types.ModuleType(path.stem)
     module.__file__ = str(path)
@@ -133,9 +189,13 @@ def load_problem(path, overrides: dict | None = None) -> ProblemBase:
             f"{path} called sys.exit({error.code!r}) while defining its problem: a system "
             f"file must define `problem` and return"
         ) from None
+    except KeyboardInterrupt:
+        raise KeyboardInterrupt(f"while running {path}") from None
     except Exception as error:
+        given = "".join(f" --set {k}={v!r}" for k, v in (overrides or {}).items())
         raise SystemFileError(
             f"{path} failed to run: {type(error).__name__}: {error}"
+            + (f" (with{given})" if given else "")
         ) from error
     problem = getattr(module, "problem", None)
     if problem is None:
@@ -153,4 +213,91 @@ def load_problem(path, overrides: dict | None = None) -> ProblemBase:
             f"{path}: the problem's name {problem.name!r} is not a Python identifier (it names "
             f"the generated modules): use letters, digits and underscores"
         )
+    if isinstance(problem, Problem):
+        _check_declaration(problem, path)
     return problem
+
+
+#: Functions glep cannot use at all: no useful derivative, or not real.
+_NON_SMOOTH = (sp.DiracDelta, sp.floor, sp.ceiling, sp.frac, sp.re, sp.im, sp.arg,
+               sp.conjugate)
+#: Piecewise-smooth functions (diodes, rectifiers, one-sided springs): printed, with rules
+#: that hold almost everywhere, as long as they do not involve velocities or momenta (the
+#: mass matrix and the Legendre transform need two derivatives in those).
+_KINKED = (sp.Abs, sp.sign, sp.Piecewise, sp.Heaviside, sp.Max, sp.Min)
+
+
+def _check_declaration(problem: Problem, path: Path) -> None:
+    """What the derivation would only trip over later, named as the user wrote it: a
+    matrix-valued Lagrangian, non-smooth functions, a singular mass matrix at the values."""
+    system = problem.system
+    what = "Lagrangian" if isinstance(system, Lagrangian) else "Hamiltonian"
+    parts = [(f"the {what}", system.expr), ("the dissipation function", system.dissipation)]
+    cost = problem.cost
+    if cost is not None:
+        parts += [("the running cost", getattr(cost, "running", None)),
+                  ("the terminal cost", getattr(cost, "terminal", None))]
+    for label, expr in parts:
+        if expr is None:
+            continue
+        if isinstance(expr, (sp.MatrixBase, sp.NDimArray)):
+            raise SystemFileError(
+                f"{path}: {label} is a {type(expr).__name__} of shape {expr.shape}, not a "
+                f"scalar expression: sum its terms (for a 1×1 matrix, use L[0, 0])"
+            )
+        if not isinstance(expr, sp.Basic):
+            continue
+        kinked = [a for a in expr.atoms(*_KINKED) if _moves(system, a)]
+        bad = sorted({_as_written(system, a) for a in [*expr.atoms(*_NON_SMOOTH), *kinked]},
+                     key=len)
+        if bad:
+            raise SystemFileError(
+                f"{path}: {label} contains {', '.join(bad)}: glep differentiates it twice "
+                f"(equations of motion, then learning rules), and this function is not "
+                f"smooth there (Abs, sign, Max, Min, Piecewise and Heaviside of positions "
+                f"are supported, not of velocities or momenta); use a smooth stand-in such as "
+                f"sqrt(v**2 + eps**2) for Abs(v) or (1 + tanh(v/eps))/2 for Heaviside(v)"
+            )
+    if isinstance(system, Lagrangian):
+        _check_mass_matrix(problem, system, path)
+
+
+def _moves(system, expr) -> bool:
+    """Whether ``expr`` depends on a velocity or a momentum."""
+    momenta = getattr(system, "momenta", ())
+    return expr.has(sp.Derivative) or any(expr.has(p) for p in momenta)
+
+
+def _as_written(system, expr) -> str:
+    """``Abs(q)`` rather than ``Abs(q(t))``: coordinates and velocities as plain names."""
+    try:
+        return str(system.plain(expr))
+    except Exception:
+        return str(expr)
+
+
+def _check_mass_matrix(problem: Problem, system: Lagrangian, path: Path) -> None:
+    values = {p: v for p, v in zip(problem.params, problem.param_values)}
+    try:
+        mass = system.plain_mass_matrix.subs(values)
+    except Exception:  # the derivation reports its own errors later
+        return
+    if mass.free_symbols:
+        mass = mass.subs(dict(zip(system.q, problem.initial_state[: len(system.q)])))
+    if mass.free_symbols:
+        return
+    try:
+        numbers = np.array(mass.tolist(), dtype=float)
+    except (TypeError, ValueError):
+        return
+    singular = (not np.all(np.isfinite(numbers))
+                or np.linalg.matrix_rank(numbers) < numbers.shape[0])
+    if singular:
+        named = sorted((p.name, v) for p, v in values.items()
+                       if p in system.plain_mass_matrix.free_symbols)
+        at = ", ".join(f"{n} = {v:g}" for n, v in named) or "the parameter values"
+        raise SystemFileError(
+            f"{path}: the mass matrix ∂²L/∂q̇² is singular at {at} (and the initial "
+            f"state): the accelerations are undefined; give the parameters values that keep "
+            f"every kinetic term positive"
+        )

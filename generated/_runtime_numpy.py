@@ -95,6 +95,21 @@ def _einsum(spec, *arrays):
 def _mean(a, axes):
     return a.mean(axis=axes) if axes else a
 
+
+def _promote(z, theta):
+    return z
+
+
+def _blown(z, limit=1e150):
+    bad = ~(np.abs(z) <= limit)
+    if bad.any():
+        rows, i = bad.reshape(-1, z.shape[-1]), int(np.argmax(bad.reshape(-1, z.shape[-1]).any(0)))
+        return i, float(z.reshape(-1, z.shape[-1])[np.argmax(rows[:, i]), i])
+
+
+def _eigenvalues(matrix, count):
+    return np.linalg.eigvals(matrix.reshape(-1, *matrix.shape[-2:])[:count]).ravel().tolist()
+
 # -- energies and HRUs --------------------------------------------------------------------
 
 
@@ -172,25 +187,84 @@ class _Module:
         self.__dict__ = namespace
 
 
+class IntegrationError(ArithmeticError):
+    """A state became non-finite or beyond 1e150 (it blew up) during an integration."""
+
+
+def _checked(value, width, what, names):
+    """``value`` if its last axis holds ``width`` values (None: any) and all are finite."""
+    if width is not None and tuple(value.shape)[-1:] != (width,):
+        raise ValueError(f"{what} has shape {tuple(value.shape)}: its last axis must hold "
+                         f"{width} values, {names}")
+    if not _finite(value):
+        raise ValueError(f"{what} has non-finite values (NaN or inf): {value}")
+    return value
+
+
+def _arguments(m, z0, theta):  # checked; a wider floating tensor theta promotes z
+    z = _checked(_promote(_as_array(z0), theta), len(m.STATE), "z0", f"STATE = {m.STATE}")
+    return z, _parameters(m, theta, z)
+
+
 def _parameters(m, theta, like):
     """``theta`` as an array whose last axis follows PARAMS (a mapping is read by name)."""
     params = m.PARAMS
-    if isinstance(theta, dict):
-        missing = [name for name in params if name not in theta]
-        if missing:
-            raise ValueError(f"theta has no value for {missing}; PARAMS = {params}")
+    if hasattr(theta, "keys"):
+        unknown, missing = [n for n in theta.keys() if n not in params], [n for n in params if n not in theta]
+        if unknown or missing:
+            raise ValueError(f"theta has unknown names {unknown}, no value for {missing}; PARAMS = {params}")
         theta = _stack([_as_array(theta[name], like) for name in params], _as_array(0.0, like))
-    theta = _as_array(theta, like)
-    if theta.shape[-1:] != (m._D,):
-        raise ValueError(
-            f"theta has shape {tuple(theta.shape)}; its last axis must hold "
-            f"{len(params)} values in the order {params}"
-        )
-    return theta
+    return _checked(_as_array(theta, like), m._D, "theta", f"PARAMS = {params} in this order")
+
+
+def _watch(m, canonical, z, step, t, last=None):
+    """Raise IntegrationError if ``z``, the state after ``step`` steps (time ``t``), is
+    non-finite or beyond 1e150; ``last``: the last good state and its time."""
+    bad, n = _blown(z), m._N
+    if bad is not None:
+        names = (*m.STATE[:n], *(f"p_{q}" for q in m.STATE[:n])) if canonical else m.STATE
+        text = f"the integration blew up by step {step} (t = {t:.6g}): {names[bad[0]]} is {bad[1]:.6g}"
+        if bad[1] - bad[1] == 0:
+            text += " (beyond 1e150)"
+        elif getattr(m, "_MASS_VARIES", False) and last is not None:  # q: where M is singular
+            q = tuple(float(v) for v in _as_array(last[0])[..., :n].reshape(-1)[:n])
+            text += f"; the mass matrix is singular at t={last[1]:.6g}, q={q} (M depends on q)"
+        raise IntegrationError(text + "; reduce the step size or check the system")
+
+
+def _watched(m, states, dt, canonical):
+    """Check stored ``states[k]`` (after k steps) at each chunk's end; name the first bad."""
+    for end in [*range(_CHUNK, len(states), _CHUNK), len(states) - 1]:
+        if _blown(states[end]) is not None:
+            k = next(k for k in range(end + 1) if _blown(states[k]) is not None)
+            _watch(m, canonical, states[k], k, k * dt, (states[k - 1], (k - 1) * dt))
+    return states
+
+
+def _check_rk4(m, z, c, signal, dt):
+    """Warn when an RK4 step is beyond its linear stability limit at t = 0."""
+    name = "_state_jacobian" if hasattr(m, "_state_jacobian") else "_canonical_jacobian"
+    if hasattr(m, name):
+        t, z = _time(0.0, z), z if name == "_state_jacobian" else _to_canonical(m, z, c)
+        matrix = getattr(m, name)(t, z, c, m.default_inputs(t) if signal is None else signal(0.0))
+        _check_stability("rk4", dt, _eigenvalues(matrix, 16) if _finite(matrix) else ())
+
+
+def _check_stability(method, dt, values):
+    """Warn when ``dt`` times a value is beyond the linear stability limit (leapfrog: frequency
+    ω, dt·ω < 2; rk4: Jacobian eigenvalue λ, |dt·λ| < 2.78 or |R(dt·λ)| ≤ 1, R its growth)."""
+    bound = 2 if method == "leapfrog" else 2.78
+    for h in (dt * v for v in values):
+        if abs(h) >= bound and (bound == 2 or abs(1 + h + h**2 / 2 + h**3 / 6 + h**4 / 24) > 1):
+            return warnings.warn(f"{method} step {dt:g} times {abs(h / dt):.3g} (frequency or eigenvalue, t = 0) "
+                                 f"is {abs(h):.3g} >= {bound}: beyond the linear stability limit, the run will blow "
+                                 f"up; use a step below {bound * dt / abs(h):.3g}", RuntimeWarning, stacklevel=5)
 
 
 def _resolve(signal, channels, horizon, like, what):
     """None (the problem's own signal), a callable ``t -> value``, or samples → spline."""
+    if callable(signal) and not hasattr(signal, "many"):  # a spline is checked already
+        _checked(_as_array(signal(0.0), like), channels, f"{what}(0.0), a callable's value", "one per channel")
     if signal is None or callable(signal):
         return signal
     s = _as_array(signal, like)
@@ -199,7 +273,7 @@ def _resolve(signal, channels, horizon, like, what):
             f"{what} samples have shape {tuple(s.shape)}: expected (..., N + 1, {channels}) "
             f"with N + 1 >= 3 samples on a uniform grid over [0, horizon]"
         )
-    return _spline(s, horizon)
+    return _spline(_checked(s, None, what, ""), horizon)
 
 
 def _spline(s, horizon):
@@ -267,11 +341,14 @@ def _from_canonical(m, z, c):
     return z
 
 
-def _rk4_path(field, y, t0, dt, signals, keep=False):
-    """Classic RK4 on a list of arrays (a state and integrals carried as extra states)."""
-    path = [y] if keep else None
+def _rk4_path(field, y, t0, dt, signals, keep=False, watch=None):
+    """Classic RK4 on a list of arrays (a state and integrals carried as extra states);
+    ``watch = (m, canonical)``: _watch the state every _CHUNK steps and at the end."""
+    path, k = [y] if keep else None, -1
     for k, (s0, sm, s1) in enumerate(signals):
         t = t0 + k * dt
+        if watch and k and k % _CHUNK == 0:
+            _watch(*watch, y[0], k, t)
         k1 = field(t, y, s0)
         k2 = field(t + dt / 2, [_axpy(a, dt / 2, b) for a, b in zip(y, k1)], sm)
         k3 = field(t + dt / 2, [_axpy(a, dt / 2, b) for a, b in zip(y, k2)], sm)
@@ -279,10 +356,12 @@ def _rk4_path(field, y, t0, dt, signals, keep=False):
         y = [_rk4_update(*a, dt) for a in zip(y, k1, k2, k3, k4)]
         if keep:
             path.append(y)
+    if watch:
+        _watch(*watch, y[0], k + 1, t0 + (k + 1) * dt)
     return path if keep else y
 
 
-def _rk4_quadrature(field, integrand, z, t0, dt, signals):
+def _rk4_quadrature(field, integrand, z, t0, dt, signals, watch=None):
     """Classic RK4 on the state ``z`` and the integrals ``∫ integrand dt`` as its extra
     states: the same weights dt/6 · (1, 2, 2, 1) at the same stage states, but the integrand
     runs on a block of stored stage states at once (up to _CHUNK steps per call, a bounded
@@ -291,9 +370,11 @@ def _rk4_quadrature(field, integrand, z, t0, dt, signals):
     offsets = _as_array([0.0, 0.5, 0.5, 1.0] * per_call, z) + _as_array(
         [j // 4 for j in range(4 * per_call)], z)
     weights = _as_array([dt / 6, dt / 3, dt / 3, dt / 6] * per_call, z)
-    totals, inputs, first, block = None, [], t0, None
+    totals, inputs, first, block, k = None, [], t0, None, -1
     for k, (s0, sm, s1) in enumerate(signals):
         t = t0 + k * dt
+        if watch and k and k % _CHUNK == 0:
+            _watch(*watch, z, k, t)
         # one block, written row by row and read once full; a fresh one per block only when
         # autograd records (it may not see a block it read overwritten)
         if not inputs and (block is None or getattr(block, "requires_grad", False)):
@@ -320,6 +401,8 @@ def _rk4_quadrature(field, integrand, z, t0, dt, signals):
         used = len(inputs)
         totals = _stage_integrals(totals, integrand, block[:used],
                                   first + dt * offsets[:used], inputs, weights[:used])
+    if watch:
+        _watch(*watch, z, k + 1, t0 + (k + 1) * dt)
     return z, totals
 
 
@@ -347,7 +430,7 @@ def _rk4(m, z, c, xs, dt):
     def field(t, y, x):
         return [vector_field(t, y[0], c, x)]
 
-    return [y[0] for y in _rk4_path(field, [z], 0.0, dt, xs, keep=True)]
+    return _watched(m, [y[0] for y in _rk4_path(field, [z], 0.0, dt, xs, keep=True)], dt, False)
 
 
 def _frequency(m, t, z, c, x):
@@ -368,21 +451,10 @@ def _leapfrog(m, z, c, xs, dt):
     states = [z]
     for k, (_, x_mid, _) in enumerate(xs):
         if k == 0:
-            _check_stability(dt, _frequency(m, dt / 2, z, c, x_mid))
+            _check_stability("leapfrog", dt, [_frequency(m, dt / 2, z, c, x_mid)])
         q, p = _leapfrog_step(m, q, p, c, (k + 0.5) * dt, x_mid, dt)
         states.append(_concat([q, p]))
-    return states
-
-
-def _check_stability(dt, omega):
-    if dt * omega >= 2:
-        warnings.warn(
-            f"leapfrog step {dt:g} times the largest frequency {omega:g} is "
-            f"{dt * omega:.3g} >= 2: beyond the linear stability limit, the simulation "
-            f"will blow up; use a step below {2 / omega:.3g}",
-            RuntimeWarning,
-            stacklevel=5,
-        )
+    return _watched(m, states, dt, True)
 
 
 def _implicit_midpoint(m, z, c, xs, dt, tolerance=1e-13, max_iterations=50):
@@ -401,33 +473,35 @@ def _implicit_midpoint(m, z, c, xs, dt, tolerance=1e-13, max_iterations=50):
             if _max_abs(correction) <= tolerance * scale:
                 break
         else:
+            _watched(m, [*states, 2 * mid - z], dt, True)
             raise RuntimeError(
                 f"implicit midpoint: Newton did not converge in {max_iterations} iterations "
                 f"at step {k}; reduce the step size"
             )
         z = 2 * mid - z
         states.append(z)
-    return states
+    return _watched(m, states, dt, True)
 
 
 def _check_run(m, horizon, steps, method):
-    if not horizon > 0:
-        raise ValueError(f"horizon is {horizon}: give a positive duration")
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps <= 0:
+    if isinstance(horizon, (bool, str)) or not 0 < float(horizon) < float("inf"):
+        raise ValueError(f"horizon is {horizon!r}: give a positive duration, finite")
+    if isinstance(steps, bool) or not hasattr(steps, "__index__") or steps <= 0:
         raise ValueError(f"steps is {steps!r}: give a positive integer")
     if method not in m.METHODS:
         raise ValueError(f"method {method!r} is not available here; choose one of {m.METHODS}")
+    return horizon if isinstance(horizon, (int, float)) else float(horizon), int(steps)
 
 
 def _simulate(m, z0, theta, horizon, steps, method, inputs):
-    z = _as_array(z0)
-    theta = _parameters(m, theta, z)
-    _check_run(m, horizon, steps, method)
+    z, theta = _arguments(m, z0, theta)
+    horizon, steps = _check_run(m, horizon, steps, method)
     c = m.prepare(theta)
     dt = horizon / steps
-    xs = _steps(_resolve(inputs, len(m.INPUTS), horizon, z, "inputs"), m.default_inputs, 0.0,
-                dt, steps, z)
+    signal = _resolve(inputs, len(m.INPUTS), horizon, z, "inputs")
+    xs = _steps(signal, m.default_inputs, 0.0, dt, steps, z)
     if method == "rk4":
+        _check_rk4(m, z, c, signal, dt)
         return _stack_time(_rk4(m, z, c, xs, dt))
     integrate = {"implicit_midpoint": _implicit_midpoint, "leapfrog": _leapfrog}[method]
     states = integrate(m, _to_canonical(m, z, c), c, xs, dt)
@@ -436,13 +510,14 @@ def _simulate(m, z0, theta, horizon, steps, method, inputs):
 
 def _primitive(m, name, t, z, theta, x):
     """Kernel ``name`` of ``(t, z, c, x)`` at a state, parameters and inputs."""
-    z = _as_array(z)
-    return getattr(m, name)(t, z, m.prepare(_parameters(m, theta, z)), _as_array(x, z))
+    z, theta = _arguments(m, z, theta)
+    x = _checked(_as_array(x, z), len(m.INPUTS) or None, "x", f"INPUTS = {m.INPUTS}")
+    return getattr(m, name)(t, z, m.prepare(theta), x)
 
 
 def _canonical(convert, m, z, theta):
-    z = _as_array(z)
-    return convert(m, z, m.prepare(_parameters(m, theta, z)))
+    z, theta = _arguments(m, z, theta)
+    return convert(m, z, m.prepare(theta))
 
 
 # ---------------------------------------------------------------------------------------
@@ -496,7 +571,7 @@ def _forward(m, z, c, signals, dt, one_sided):
             out.append(m._dH_dtheta(t, y, c, x))
         return out
 
-    z, y = _rk4_quadrature(field, integrand, z, 0.0, dt, signals)
+    z, y = _rk4_quadrature(field, integrand, z, 0.0, dt, signals, (m, True))
     if cost_params:
         return z, y[0], y[1], y[2] if one_sided else None
     return z, y[0], 0.0, y[1] if one_sided else None
@@ -518,7 +593,7 @@ def _nudged(m, start, c, signals, t0, dt, betas, horizon, echo):
     def integrand(t, y, s):
         return [dH_dtheta(horizon - t if echo else t, y, c, s[0])]
 
-    end, (integral,) = _rk4_quadrature(field, integrand, start, t0, dt, signals)
+    end, (integral,) = _rk4_quadrature(field, integrand, start, t0, dt, signals, (m, True))
     return end, integral if dt > 0 else -integral
 
 
@@ -597,7 +672,7 @@ def _civp(m, z, c, signals, dt, steps, horizon, beta, centered, kick, residual):
                 m._running_cost(t, qp, c, target), m._cost_dtheta(t, qp, c, target)]
 
     y = [qp0, sensitivity, _zeros_shape(batch, z), _zeros_shape((*batch, _D), z)]
-    qp_final, S, loss, cost_dtheta = _rk4_path(field, y, 0.0, dt, signals(0.0, dt))
+    qp_final, S, loss, cost_dtheta = _rk4_path(field, y, 0.0, dt, signals(0.0, dt), False, (m, True))
     q_final = qp_final[..., :_N]
     betas = _betas(beta, centered, batch, z)
     end, integral = _nudged(m, qp0 + 0 * betas, c, signals(0.0, dt), 0.0, dt, betas, horizon,
@@ -630,7 +705,8 @@ def _adjoint(m, z, c, signals, dt, steps, horizon):
         return [m._vector_field(t, y[0], c, x), m._running_cost(t, y[0], c, target)]
 
     batch = z.shape[:-1]
-    z_final, loss = _rk4_path(forward, [z, _zeros_shape(batch, z)], 0.0, dt, signals(0.0, dt))
+    z_final, loss = _rk4_path(forward, [z, _zeros_shape(batch, z)], 0.0, dt, signals(0.0, dt),
+                              watch=(m, False))
 
     def backward(t, y, s):
         x, target = s
@@ -642,7 +718,7 @@ def _adjoint(m, z, c, signals, dt, steps, horizon):
                 dgrad - m._cost_dtheta(t, state, c, target)]
 
     y = [z_final, m._state_terminal_gradient(z_final, c), _zeros_shape((*batch, _D), z)]
-    _, lam, grad = _rk4_path(backward, y, horizon, -dt, signals(horizon, -dt))
+    _, lam, grad = _rk4_path(backward, y, horizon, -dt, signals(horizon, -dt), False, (m, False))
     q_final = z_final[..., :_N]
     return loss + m._terminal_cost(q_final, c), grad + m._terminal_dtheta(q_final, c), lam, {}
 
@@ -667,6 +743,7 @@ def _leapfrog_forward(m, qp, c, signals, dt, one_sided):
         qp_k = _concat([q, p])
         loss = loss + dt * m._running_cost((k + 1) * dt, qp_k, c, target)
         cost_dtheta = cost_dtheta + dt * m._cost_dtheta((k + 1) * dt, qp_k, c, target)
+    _watch(m, True, qp_k, k + 1, (k + 1) * dt)
     return q, p, loss, cost_dtheta, free, target
 
 
@@ -703,6 +780,7 @@ def _leapfrog_hel(m, z, c, signals, dt, steps, horizon, beta, centered, kick, re
             time = horizon - (j + 1) * dt
             retraced = _concat([e_q[0], e_p[0]])
             e_p = e_p + weights * dt * m._nudge(time, retraced, c, target)
+    _watch(m, True, _concat([e_q, e_p]), steps, 0.0)
     grad = -_contrast(contrast, 0.0, beta, centered)
     dq = _contrast(e_q[1:], e_q[0], beta, centered)
     dp = _contrast(-e_p[1:], -e_p[0], beta, centered)
@@ -828,7 +906,6 @@ def _signal_pairs(m, x_signal, y_signal, steps, like):
         xs = _steps(x_signal, m.default_inputs, t0, dt, steps, like)
         ys = _steps(y_signal, m.default_targets, t0, dt, steps, like)
         return _both(xs, ys)
-
     return signals
 # ---------------------------------------------------------------------------------------
 # The public functions of a continuous-system module, bound to its kernels and defaults.
@@ -865,8 +942,8 @@ def _continuous_api(m):
 
     def leapfrog_frequency(t, z, theta, x):
         """Largest linear frequency ``ω_max`` at a canonical state: ``ω² = eig(∂²T/∂p² ∂²V/∂q²)``."""
-        z = _as_array(z)
-        return _frequency(m, t, z, m.prepare(_parameters(m, theta, z)), _as_array(x, z))
+        z, theta = _arguments(m, z, theta)
+        return _frequency(m, t, z, m.prepare(theta), _as_array(x, z))
 
     def sampled(samples, horizon=HORIZON):
         """Inputs from samples on a uniform grid over ``[0, horizon]`` (Catmull–Rom spline).
@@ -913,16 +990,17 @@ def _continuous_api(m):
         and ``health`` (numbers that say whether the estimate can be trusted).
         """
         _check_rule(m, rule, beta, method)
-        z = _as_array(z0)
-        theta = _parameters(m, theta, z)
+        z, theta = _arguments(m, z0, theta)
         if theta.ndim != 1:
             raise ValueError("gradient needs one parameter vector theta of shape (len(PARAMS),)")
-        _check_run(m, horizon, steps, "rk4")
+        horizon, steps = _check_run(m, horizon, steps, "rk4")
         x_signal = _resolve(inputs, len(m.INPUTS), horizon, z, "inputs")
         y_signal = _resolve(targets, len(m.TARGETS), horizon, z, "targets")
         signals = _signal_pairs(m, x_signal, y_signal, steps, z)
         dt = horizon / steps
         c = m.prepare(theta)
+        if method == "rk4":
+            _check_rk4(m, z, c, x_signal, dt)
         if rule == "adjoint":
             out = _adjoint(m, z, c, signals, dt, steps, horizon)
         elif rule == "CBVP":
@@ -938,15 +1016,8 @@ def _continuous_api(m):
                              boundary_residual, rule == "HEL")
         loss, grad, z0_grad, health = out
         axes = tuple(range(z.ndim - 1))
-        count = 1
-        for size in z.shape[:-1]:
-            count *= size
-        return {
-            "loss": _mean(loss, axes),
-            "theta": _mean(grad, axes),
-            "z0": None if z0_grad is None else z0_grad / count,
-            "health": health,
-        }
+        return {"loss": _mean(loss, axes), "theta": _mean(grad, axes), "health": health,
+                "z0": None if z0_grad is None else z0_grad / (_size(z) // z.shape[-1])}
 
 
     def echo_retrace(z0=INITIAL_STATE, theta=PARAM_VALUES, *, horizon=HORIZON, steps=STEPS,
@@ -954,8 +1025,8 @@ def _continuous_api(m):
         """How well the β = 0 echo retraces the forward run: ‖Σz e(T) − z(0)‖ relative to the
         larger of ‖z(0)‖, ‖z(T)‖, in canonical coordinates (tiny for a time-reversal invariant
         system, at the level of the integrator's error)."""
-        z = _as_array(z0)
-        theta = _parameters(m, theta, z)
+        z, theta = _arguments(m, z0, theta)
+        horizon, steps = _check_run(m, horizon, steps, method)
         c = m.prepare(theta)
         signal = _resolve(inputs, len(m.INPUTS), horizon, z, "inputs")
         end = simulate(z, theta, horizon=horizon, steps=steps, method=method, inputs=signal)[-1]
@@ -978,9 +1049,8 @@ def _continuous_api(m):
         """The cost ``∫ c dt + ψ`` of each trajectory (RK4, the integral carried as an extra
         state); ``z0`` and ``theta`` may both carry batch axes (they broadcast)."""
         _N = m._N
-        z = _as_array(z0)
-        theta = _parameters(m, theta, z)
-        _check_run(m, horizon, steps, "rk4")
+        z, theta = _arguments(m, z0, theta)
+        horizon, steps = _check_run(m, horizon, steps, "rk4")
         c = m.prepare(theta)
         z = z + 0 * theta[..., :1]
         x_signal = _resolve(inputs, len(m.INPUTS), horizon, z, "inputs")
@@ -993,8 +1063,8 @@ def _continuous_api(m):
     def boundary_value_loss(z0=INITIAL_STATE, theta=PARAM_VALUES, *, horizon=HORIZON, steps=STEPS,
                             inputs=None, targets=None, boundary=None):
         """The cost of the trajectory with q(0) = q0, q(T) = b (CBVP's own loss)."""
-        z = _as_array(z0)
-        theta = _parameters(m, theta, z)
+        z, theta = _arguments(m, z0, theta)
+        horizon, steps = _check_run(m, horizon, steps, "rk4")
         x_signal = _resolve(inputs, len(m.INPUTS), horizon, z, "inputs")
         y_signal = _resolve(targets, len(m.TARGETS), horizon, z, "targets")
         return _cbvp(m, z, theta, m.prepare(theta), x_signal, y_signal, horizon, steps, None,

@@ -26,6 +26,7 @@ Example::
 import torch
 
 from glep.generated._runtime_torch import (
+    IntegrationError as IntegrationError,
     _continuous_api,
     _Module,
     _resolve as _resolve,
@@ -50,6 +51,7 @@ METHODS = ("rk4", "implicit_midpoint")
 _N = 2
 _D = 4
 _MOMENTUM_OF_STATE = True
+_MASS_VARIES = True  # the mass matrix depends on the positions
 _WEIGHTED = False
 _VELOCITY_STATE = True
 _LEAPFROG_RULE = False

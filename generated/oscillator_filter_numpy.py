@@ -30,6 +30,7 @@ Example::
 import numpy as np
 
 from glep.generated._runtime_numpy import (
+    IntegrationError as IntegrationError,
     _continuous_api,
     _Module,
     _resolve as _resolve,

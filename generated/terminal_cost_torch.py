@@ -24,6 +24,7 @@ Example::
 import torch
 
 from glep.generated._runtime_torch import (
+    IntegrationError as IntegrationError,
     _continuous_api,
     _Module,
     _resolve as _resolve,

@@ -8,7 +8,9 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import math
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +25,14 @@ from glep.codegen.emit import (
     write_atomically,
 )
 from glep.codegen.kinds import kind_of
-from glep.derive.errors import DerivationError
+from glep.derive.errors import (
+    DataError,
+    DerivationError,
+    KindError,
+    RuleError,
+    StepsError,
+    WriteError,
+)
 from glep.derive.problem import Problem
 from glep.derive.rules import RULES
 from glep.derive.systemfile import load_problem, parse_setting
@@ -33,6 +42,80 @@ from glep.learn.train import OPTIMIZERS, TRAINING_RULES, train_command
 from glep.verify import check, report_text
 
 SYSTEMS_DIR = Path(systems.__file__).resolve().parent
+
+#: More integration steps than this needs ``--force`` (minutes to hours of CPU, GBs of RAM).
+MAX_STEPS = 10**7
+
+
+def _beta(text) -> float:
+    """``--beta``: a finite number > 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise RuleError(f"--beta must be a positive, finite number, got {text!r}")
+    return value
+
+
+def _steps_value(text) -> int:
+    """``--steps``: an integer ≥ 1, written as one (not ``1e4``)."""
+    text = str(text).strip()
+    try:
+        value = int(text)
+    except ValueError:
+        raise StepsError(f"--steps must be an integer ≥ 1, got {text!r}") from None
+    if value < 1:
+        raise StepsError(f"--steps must be an integer ≥ 1, got {text!r}")
+    return value
+
+
+def _seed(text) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise DataError(f"--seed must be an integer ≥ 0, got {text!r}")
+    return value
+
+
+def _bounded(steps, force: bool, where: str = "--steps") -> None:
+    """Refuse a run of more than :data:`MAX_STEPS` steps unless ``--force``."""
+    if steps is not None and steps > MAX_STEPS and not force:
+        raise StepsError(
+            f"{where} {steps} is more than {MAX_STEPS:.0e} integration steps (hours of CPU "
+            f"and gigabytes of memory): lower --steps, or add --force to run it anyway"
+        )
+
+
+def _only_continuous(problem, command: str) -> None:
+    kind = kind_of(problem)
+    if kind.name != "continuous":
+        raise KindError(
+            f"glep {command} does not apply to a {kind.title} ({problem.name}) yet: it needs a "
+            f"continuous system (a Lagrangian or Hamiltonian Problem with a horizon)"
+        )
+
+
+def _rule_names(problem) -> list[str]:
+    kind = kind_of(problem)
+    if kind.name == "continuous":
+        return list(RULES)
+    if kind.name in ("energy", "chain"):
+        from glep.derive.equilibrium import ENERGY_RULES
+
+        return list(ENERGY_RULES)
+    return list(kind.rules(problem))
+
+
+def _canonical_rule(rule: str, names, problem) -> str:
+    """``hel`` → ``HEL``: rule names are case-insensitive."""
+    for name in names:
+        if name.lower() == rule.strip().lower():
+            return name
+    raise RuleError(f"--rule {rule!r} is unknown for {problem.name} "
+                    f"({kind_of(problem).title}): choose one of {', '.join(names)}")
 
 
 def source_name(path: Path) -> str:
@@ -66,9 +149,20 @@ def cmd_rules(args) -> int:
 
 
 def cmd_check(args) -> int:
+    args.beta = _beta(args.beta)
+    args.steps = None if args.steps is None else _steps_value(args.steps)
+    _bounded(args.steps, args.force)
     problem = _load(args.file, args.set)
-    report = check(problem, rules=[args.rule] if args.rule else None, beta=args.beta,
-                   steps=args.steps)
+    if args.steps is None and kind_of(problem).name == "continuous":
+        _bounded(problem.steps, args.force, f"{problem.name} declares steps =")
+    names = _rule_names(problem)
+    rule = _canonical_rule(args.rule, names, problem) if args.rule is not None else None
+    if kind_of(problem).name == "hru" and rule is not None and len(names) > 1:
+        raise RuleError(f"glep check runs every rule of a {kind_of(problem).title}: drop "
+                        f"--rule {args.rule}")
+    with _progress(problem, [rule] if rule else names, quiet=args.json):
+        report = check(problem, rules=[rule] if rule else None, beta=args.beta,
+                       steps=args.steps)
     if args.json:
         print(json.dumps(report, indent=2, ensure_ascii=False))
     else:
@@ -77,8 +171,14 @@ def cmd_check(args) -> int:
 
 
 def cmd_data(args) -> int:
+    out = Path(args.out)
+    if out.is_dir():
+        raise WriteError(f"--out {out} is a directory: give the .npz file to write")
+    seed = _seed(args.seed)
     problem = _load(args.file, args.set)
-    arrays = GENERATORS[args.kind](problem, seed=args.seed)
+    _only_continuous(problem, "data")
+    _bounded(problem.steps, args.force, f"{problem.name} declares steps =")
+    arrays = GENERATORS[args.kind](problem, seed=seed)
     buffer = io.BytesIO()
     np.savez(buffer, **arrays)
     write_atomically(Path(args.out), buffer.getvalue(), binary=True)
@@ -88,7 +188,69 @@ def cmd_data(args) -> int:
 
 
 def cmd_train(args) -> int:
+    if args.steps is not None:
+        steps = _steps_value(args.steps)
+        _bounded(steps, args.force)
+        args.steps = str(steps)
+    for flag in ("rule", "compare"):
+        value = getattr(args, flag)
+        if value is not None:  # case-insensitive: --rule hel
+            canon = {r.lower(): r for r in TRAINING_RULES}
+            setattr(args, flag, ",".join(canon.get(r.strip().lower(), r.strip())
+                                         for r in value.split(",")))
+    if args.file is not None and args.resume is None:
+        if not Path(args.file).is_file():
+            raise DataError(f"system file {args.file} does not exist: give the path of a "
+                            f".py file")
+        _only_continuous(_load(args.file, args.set), "train")
     return train_command(args)
+
+
+class _progress:
+    """Per-rule progress lines of ``glep check`` on stderr: the generated module's
+    ``gradient`` is wrapped while the check runs and reports each new rule it is asked."""
+
+    def __init__(self, problem, rules, quiet):
+        self.problem, self.rules, self.quiet = problem, list(rules), quiet
+
+    def __enter__(self):
+        self.start = time.monotonic()
+        self.module = self.original = None
+        if self.quiet:
+            return self
+        print(f"glep check: {self.problem.name}: {len(self.rules)} rule(s) "
+              f"({', '.join(self.rules)}); computing references...", file=sys.stderr,
+              flush=True)
+        if kind_of(self.problem).name != "continuous":
+            return self
+        from glep.codegen.emit import load_module
+
+        module = load_module(self.problem, "numpy")
+        original = getattr(module, "gradient", None)
+        if original is None:
+            return self
+        seen = []
+
+        def gradient(*a, **k):
+            rule = k.get("rule", "HEL")
+            if rule not in seen:
+                seen.append(rule)
+                index = self.rules.index(rule) + 1 if rule in self.rules else len(seen)
+                print(f"glep check: [{index}/{len(self.rules)}] {rule} "
+                      f"({time.monotonic() - self.start:.1f} s)", file=sys.stderr, flush=True)
+            return original(*a, **k)
+
+        self.module, self.original = module, original
+        module.gradient = gradient
+        return self
+
+    def __exit__(self, *exc):
+        if self.module is not None:
+            self.module.gradient = self.original
+        if not self.quiet and exc[0] is None:
+            print(f"glep check: done in {time.monotonic() - self.start:.1f} s",
+                  file=sys.stderr, flush=True)
+        return False
 
 
 def _bundled() -> list[Path]:
@@ -97,8 +259,10 @@ def _bundled() -> list[Path]:
 
 def cmd_emit(args) -> int:
     out_dir = Path(args.out)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise WriteError(f"--out {out_dir} is a file, not a directory: give a folder")
     if args.check:
-        return _check(out_dir, args.target)
+        return _check(out_dir, args.target, args.files, args.set)
     if not args.files:
         raise DerivationError("glep emit needs system files (or --check): glep emit systems/*.py")
     for path in args.files:
@@ -128,28 +292,37 @@ def _compare(target: Path, text: str, stale: list) -> None:
         stale.append(f"{target} (differs from what glep emits now)")
 
 
-def _check(out_dir: Path, backends) -> int:
+def _check(out_dir: Path, backends, files=None, settings=None) -> int:
+    """Compare ``out_dir`` with a fresh emission of ``files`` (default: every bundled
+    system, and then a module no bundled system emits is stale too)."""
+    if not out_dir.is_dir():
+        raise WriteError(f"--out {out_dir}: no such folder to check")
+    paths = [p for p in files or () if p.name != "__init__.py"] or _bundled()
     stale, expected = [], set()
     for backend in backends:
         name = f"{runtime_name(backend)}.py"
         expected.add(name)
         _compare(out_dir / name, render_runtime(backend), stale)
-    for path in _bundled():
-        problem = load_problem(path)
+    for path in paths:
+        problem = _load(path, settings) if files else load_problem(path)
         source = source_name(path)
+        command = (f"glep emit {source}" + "".join(f" --set {s}" for s in settings)
+                   if files and settings else None)
         for backend in backends:
             name = f"{module_name(problem, source, backend)}.py"
             expected.add(name)
-            _compare(out_dir / name, render(problem, backend, source), stale)
-    for backend in backends:
-        for path in sorted(out_dir.glob(f"*_{backend}.py")):
-            if path.name not in expected:
-                stale.append(f"{path} (no bundled system emits it)")
+            _compare(out_dir / name, render(problem, backend, source, command), stale)
+    if not files:
+        for backend in backends:
+            for path in sorted(out_dir.glob(f"*_{backend}.py")):
+                if path.name not in expected:
+                    stale.append(f"{path} (no bundled system emits it)")
     if stale:
         print("stale generated files:\n  " + "\n  ".join(stale), file=sys.stderr)
-        print("regenerate with: glep emit systems/*.py", file=sys.stderr)
+        what = " ".join(str(p) for p in files) if files else "systems/*.py"
+        print(f"regenerate with: glep emit {what} --out {out_dir}", file=sys.stderr)
         return 1
-    print(f"generated/ is up to date ({len(expected)} modules)")
+    print(f"{out_dir}/ is up to date ({len(expected)} modules)")
     return 0
 
 
@@ -185,15 +358,19 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("file", type=Path)
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--rule", help=f"check one rule only ({', '.join(RULES)}, or an EP rule)")
-    p.add_argument("--beta", type=float, default=1e-4, help="nudging strength (default 1e-4)")
-    p.add_argument("--steps", type=int, help="integration steps (default: the file's)")
+    p.add_argument("--beta", default="1e-4", help="nudging strength (default 1e-4)")
+    p.add_argument("--steps", help="integration steps (default: the file's)")
+    p.add_argument("--force", action="store_true",
+                   help=f"allow more than {MAX_STEPS:.0e} integration steps")
     p.set_defaults(run=cmd_check)
 
     p = add("data", "generate a bundled data set of input/target trajectories (.npz)")
     p.add_argument("kind", choices=sorted(GENERATORS))
     p.add_argument("file", type=Path, help="the system file the data is for")
     p.add_argument("--out", required=True, help="the .npz file to write")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", default="0")
+    p.add_argument("--force", action="store_true",
+                   help=f"allow a system of more than {MAX_STEPS:.0e} integration steps")
     p.set_defaults(run=cmd_data)
 
     p = add("train", "fit a system's parameters to data with a learning rule")
@@ -219,6 +396,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--init", metavar="PARAMS.json",
                    help="start from these parameters {name: value} (e.g. a -params.json)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--force", action="store_true",
+                   help=f"allow more than {MAX_STEPS:.0e} integration steps")
     p.set_defaults(run=cmd_train)
 
     p = add("emit", "write NumPy/Torch modules for system files, or check generated/")
@@ -247,8 +426,9 @@ def main(argv=None) -> int:
     except DerivationError as error:
         print(f"glep: error: {error}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("glep: interrupted", file=sys.stderr)
+    except KeyboardInterrupt as error:
+        where = f" ({error})" if str(error) else ""
+        print(f"glep: interrupted{where}", file=sys.stderr)
         return 130
 
 

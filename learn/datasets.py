@@ -47,8 +47,18 @@ class Trajectories:
         return self.inputs.shape[0]
 
 
+def _numeric(value, name, path):
+    """``value`` as a float64 array; refuses objects, strings, complex numbers, booleans."""
+    array = np.asarray(value)
+    if array.dtype.kind not in "iuf":
+        raise DataError(
+            f"{path}: '{name}' has dtype {array.dtype}: store real numbers (float64)"
+        )
+    return array.astype(float)
+
+
 def _channels(array, name, count, samples, path):
-    array = np.asarray(array, dtype=float)
+    array = _numeric(array, name, path)
     if array.ndim == 2 and count == 1:
         array = array[..., None]
     if array.ndim != 3 or array.shape[1] != samples or array.shape[2] != count:
@@ -57,28 +67,56 @@ def _channels(array, name, count, samples, path):
             f"{count}) — one row per trajectory, {samples} samples (the length of 't'), "
             f"{count} channel(s)"
         )
+    if array.shape[0] == 0:
+        raise DataError(f"{path}: '{name}' has no trajectories: give at least one")
     if not np.all(np.isfinite(array)):
         raise DataError(f"{path}: '{name}' contains NaN or infinite values: clean the data")
     return array
 
 
+def _read(path) -> dict:
+    """Every array of the archive, read now (a corrupt member fails here, not mid-training)."""
+    with open(path, "rb") as handle:
+        try:
+            archive = np.load(handle, allow_pickle=False)
+        except Exception as error:  # not an npz, truncated, a pickle...
+            raise DataError(f"{path} is not a readable .npz file: {type(error).__name__}: "
+                            f"{error}; create one with glep data ...") from None
+        if not isinstance(archive, np.lib.npyio.NpzFile):
+            raise DataError(f"{path} is a single .npy array, not an .npz archive with the "
+                            f"keys {list(REQUIRED)}: save it with numpy.savez")
+        arrays = {}
+        with archive:
+            for key in archive.files:
+                try:
+                    arrays[key] = archive[key]
+                except ValueError as error:
+                    if "allow_pickle" in str(error):
+                        raise DataError(f"{path}: '{key}' is an object array (pickled Python "
+                                        f"objects): store real numbers (float64)") from None
+                    raise DataError(f"{path}: '{key}' cannot be read: {error}") from None
+                except Exception as error:  # corrupt member
+                    raise DataError(f"{path}: '{key}' cannot be read ({type(error).__name__}: "
+                                    f"{error}): the file is corrupt; regenerate it") from None
+    return arrays
+
+
 def load_data(path, problem, module=None) -> Trajectories:
     """Read and validate a data set for ``problem``; every error says what to fix."""
     path = Path(path)
+    if path.is_dir():
+        raise DataError(f"data file {path} is a directory: give an .npz file")
     if not path.is_file():
         raise DataError(f"data file {path} does not exist: create one with glep data ...")
-    try:
-        archive = np.load(path)
-    except Exception as error:  # not an npz, truncated...
-        raise DataError(f"{path} is not a readable .npz file: {error}") from None
-    missing = [key for key in REQUIRED if key not in archive.files]
+    archive = _read(path)
+    missing = [key for key in REQUIRED if key not in archive]
     if missing:
         raise DataError(
             f"{path} has no {missing}: a data set needs the keys {list(REQUIRED)} "
-            f"(see codegen/datasets.py for the format)"
+            f"(see learn/datasets.py for the format; it has {sorted(archive)})"
         )
     module = module or load_module(problem, "numpy")
-    t = np.asarray(archive["t"], dtype=float)
+    t = _numeric(archive["t"], "t", path)
     if t.ndim != 1 or len(t) < 3 or not np.all(np.isfinite(t)):
         raise DataError(f"{path}: 't' must be a 1-D array of at least 3 finite sample times")
     spacing = np.diff(t)
@@ -99,21 +137,42 @@ def load_data(path, problem, module=None) -> Trajectories:
         )
     z0 = _initial(archive, "z0", inputs.shape[0], module, path)
     test = None
-    if "test_inputs" in archive.files:
+    test_keys = [k for k in ("test_inputs", "test_targets") if k in archive]
+    if len(test_keys) == 1:
+        other = ({"test_inputs", "test_targets"} - set(test_keys)).pop()
+        raise DataError(f"{path} has '{test_keys[0]}' but no '{other}': a held-out set needs "
+                        f"both (or neither)")
+    if "test_z0" in archive and not test_keys:
+        raise DataError(f"{path} has 'test_z0' but no 'test_inputs'/'test_targets'")
+    if test_keys:
         test_inputs = _channels(archive["test_inputs"], "test_inputs", len(module.INPUTS),
                                 samples, path)
         test_targets = _channels(archive["test_targets"], "test_targets", len(module.TARGETS),
                                  samples, path)
+        if test_inputs.shape[0] != test_targets.shape[0]:
+            raise DataError(
+                f"{path}: {test_inputs.shape[0]} test_inputs trajectories but "
+                f"{test_targets.shape[0]} test_targets trajectories: give one per input"
+            )
         test = (test_inputs, test_targets,
                 _initial(archive, "test_z0", test_inputs.shape[0], module, path))
-    true_theta = np.asarray(archive["true_theta"], float) if "true_theta" in archive.files else None
+    true_theta = None
+    if "true_theta" in archive:
+        true_theta = _numeric(archive["true_theta"], "true_theta", path)
+        if true_theta.shape != (len(module.PARAMS),):
+            raise DataError(
+                f"{path}: 'true_theta' has shape {true_theta.shape}; expected "
+                f"({len(module.PARAMS)},), one value per parameter {module.PARAMS}"
+            )
+        if not np.all(np.isfinite(true_theta)):
+            raise DataError(f"{path}: 'true_theta' contains NaN or infinite values")
     return Trajectories(t, inputs, targets, z0, test, true_theta)
 
 
 def _initial(archive, key, count, module, path):
-    if key not in archive.files:
+    if key not in archive:
         return np.tile(np.asarray(module.INITIAL_STATE, dtype=float), (count, 1))
-    z0 = np.asarray(archive[key], dtype=float)
+    z0 = _numeric(archive[key], key, path)
     if z0.shape != (count, len(module.STATE)):
         raise DataError(
             f"{path}: '{key}' has shape {z0.shape}; expected ({count}, {len(module.STATE)}) "

@@ -13,6 +13,9 @@ glep.derive.errors.NotSeparableError: double_pendulum: leapfrog needs a separabl
 
 from __future__ import annotations
 
+import math
+import numbers
+
 from glep.codegen.emit import load_module
 from glep.derive.errors import HorizonError, StepsError
 from glep.derive.model import Model
@@ -26,10 +29,12 @@ def simulate(problem: Problem, *, method="rk4", backend="numpy", horizon=None, s
     model.require_method(method)
     horizon = problem.horizon if horizon is None else horizon
     steps = problem.steps if steps is None else steps
-    if not horizon > 0:
-        raise HorizonError(f"horizon is {horizon}: give a positive duration")
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps <= 0:
+    if (isinstance(horizon, bool) or not isinstance(horizon, numbers.Real)
+            or not math.isfinite(horizon) or not horizon > 0):
+        raise HorizonError(f"horizon is {horizon!r}: give a positive, finite duration")
+    if isinstance(steps, bool) or not isinstance(steps, numbers.Integral) or steps <= 0:
         raise StepsError(f"steps is {steps!r}: give a positive integer number of steps")
+    horizon, steps = float(horizon), int(steps)
     module = load_module(problem, backend)
     return module.simulate(
         module.INITIAL_STATE if z0 is None else z0,

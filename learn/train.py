@@ -310,11 +310,19 @@ def train(problem, data: Trajectories, *, rule="HEL", epochs=10, batch=16, lr=1e
                         nonlocal step
                         opt.zero_grad()
                         current = theta.detach()
-                        with np.errstate(all="ignore"):
-                            result = module.gradient(
-                                z0[index], convert(current.clone()), rule=rule, beta=beta,
-                                steps=steps, inputs=inputs[index], targets=targets[index],
-                            )
+                        if not bool(torch.isfinite(current).all()):
+                            raise _Diverged(f"the parameters became non-finite at step "
+                                            f"{step + 1}: lower --lr")
+                        try:
+                            with np.errstate(all="ignore"):
+                                result = module.gradient(
+                                    z0[index], convert(current.clone()), rule=rule,
+                                    beta=beta, steps=steps, inputs=inputs[index],
+                                    targets=targets[index],
+                                )
+                        except ArithmeticError as error:  # the simulation blew up
+                            raise _Diverged(f"the loss became non-finite at step {step + 1} "
+                                            f"({error}): lower --lr") from None
                         loss = float(result["loss"])
                         grad = torch.as_tensor(result["theta"], dtype=torch.float64)
                         norm = float(torch.linalg.norm(grad))

@@ -103,7 +103,7 @@ def test_unsupported_expressions_raise_codegen_error():
     with pytest.raises(CodegenError, match="cannot print the function f"):
         NumPyPrinter().doprint(sp.Function("f")(q))
     with pytest.raises(CodegenError, match="Piecewise"):
-        NumPyPrinter().doprint(sp.Piecewise((q, q > 0), (0, True)))
+        NumPyPrinter().doprint(sp.Piecewise((q, q > 0)))  # no otherwise piece
     with pytest.raises(CodegenError, match="reserved prefix"):
         eliminate_common([sp.Symbol("_t0") + q])
 
