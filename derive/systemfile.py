@@ -277,18 +277,14 @@ def _as_written(system, expr) -> str:
 
 
 def _check_mass_matrix(problem: Problem, system: Lagrangian, path: Path) -> None:
-    values = {p: v for p, v in zip(problem.params, problem.param_values)}
+    values = {p: sp.Float(v) for p, v in zip(problem.params, problem.param_values)}
+    values.update(zip(system.q, map(sp.Float, problem.initial_state[: len(system.q)])))
     try:
-        mass = system.plain_mass_matrix.subs(values)
-    except Exception:  # the derivation reports its own errors later
-        return
-    if mass.free_symbols:
-        mass = mass.subs(dict(zip(system.q, problem.initial_state[: len(system.q)])))
-    if mass.free_symbols:
-        return
-    try:
-        numbers = np.array(mass.tolist(), dtype=float)
-    except (TypeError, ValueError):
+        mass = system.plain_mass_matrix
+        numbers = np.zeros(mass.shape)
+        for (i, j), entry in mass.todok().items():  # the non-zero entries only
+            numbers[i, j] = float(entry.xreplace(values))
+    except Exception:  # not a number here (inputs, ...): the derivation reports its own errors
         return
     singular = (not np.all(np.isfinite(numbers))
                 or np.linalg.matrix_rank(numbers) < numbers.shape[0])
