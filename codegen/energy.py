@@ -1,6 +1,6 @@
 """Static energies: emitted NumPy/Torch modules, numerical checks and ``glep`` handlers.
 
-The derived :class:`~derive.energy.EnergyModel` is printed into straight-line primitives
+The derived :class:`~glep.derive.energy.EnergyModel` is printed into straight-line primitives
 (energy, its gradient and Hessian, ``∂E/∂θ`` and its contraction ``vᵀ∂²E/∂s∂θ``, the cost);
 relaxation (gradient flow, synchronous and asynchronous block updates), every EP-family
 estimator and the implicit-differentiation reference are the runtime's ``EnergySystem``

@@ -1,4 +1,4 @@
-"""ff-EBM chains (:class:`derive.chain.EnergyChain`): emitted modules, checks, ``glep`` handlers.
+"""ff-EBM chains (:class:`glep.EnergyChain`): emitted modules.
 
 Each block is printed as an energy (:mod:`codegen.energy`): its primitives become functions
 with a block prefix (``block1_energy_dx``...) and its constants and primitives a record

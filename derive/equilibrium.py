@@ -5,7 +5,7 @@ Every algorithm contrasts two relaxed states A (nudging β_A) and B (β_B):
 two states are obtained: nudging the cost (EP), clamping the output (CL), or clamping the
 output to a point nudged from the free output (coupled learning, CpL). Continual EP
 updates the weights during the nudged phase; ff-EBM chains energy blocks by feedforward
-maps: it is declared by a chain of blocks (:class:`derive.chain.EnergyChain`), so it is
+maps: it is declared by a chain of blocks (:class:`glep.EnergyChain`), so it is
 listed as unavailable for a single energy.
 
 >>> import sympy as sp
@@ -107,7 +107,7 @@ def availability(problem: EnergyProblem) -> dict[str, str | None]:
     reasons["CL"] = reasons["CL"] or cl
     reasons["ff-EBM"] = reasons["ff-EBM"] or (
         "a single energy block: ff-EBM needs a chain of energy blocks joined by feedforward "
-        "maps, declared with derive.chain.EnergyChain (with one block it is C-EP)")
+        "maps, declared with glep.EnergyChain (with one block it is C-EP)")
     return reasons
 
 

@@ -96,7 +96,7 @@ class Problem(ProblemBase):
 
     ``initial`` gives every coordinate and either every velocity ``q.diff(t)`` (then
     ``(q0, q̇0)`` is what stays fixed when parameters change) or every momentum
-    (``derive.momentum(q)`` for a Lagrangian, the declared momenta for a Hamiltonian;
+    (``glep.momentum(q)`` for a Lagrangian, the declared momenta for a Hamiltonian;
     then ``(q0, p0)`` is fixed).
     """
 

@@ -200,11 +200,11 @@ def load_problem(path, overrides: dict | None = None) -> ProblemBase:
     problem = getattr(module, "problem", None)
     if problem is None:
         raise SystemFileError(
-            f"{path} defines no `problem`: end the file with problem = derive.Problem(...)"
+            f"{path} defines no `problem`: end the file with problem = glep.Problem(...)"
         )
     if not isinstance(problem, ProblemBase):
         raise SystemFileError(
-            f"{path}: `problem` is a {type(problem).__name__}, not a derive.Problem"
+            f"{path}: `problem` is a {type(problem).__name__}, not a glep.Problem"
         )
     if problem.name is None:
         problem.name = path.stem

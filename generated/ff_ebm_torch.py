@@ -444,7 +444,7 @@ BLOCK3 = EnergySystem({
         "continual-EP": None,
         "ff-EBM": (
             "a single energy block: ff-EBM needs a chain of energy blocks joined by feedforward maps, "
-            "declared with derive.chain.EnergyChain (with one block it is C-EP)"
+            "declared with glep.EnergyChain (with one block it is C-EP)"
         ),
     },
     "_PARITY": [0, 0, 0, 0, 0, 1, 1, 1],

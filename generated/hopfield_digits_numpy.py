@@ -126,7 +126,7 @@ RULES = {
     "continual-EP": None,
     "ff-EBM": (
         "a single energy block: ff-EBM needs a chain of energy blocks joined by feedforward maps, declared with "
-        "derive.chain.EnergyChain (with one block it is C-EP)"
+        "glep.EnergyChain (with one block it is C-EP)"
     ),
 }
 _PARITY = [
