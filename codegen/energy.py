@@ -33,9 +33,6 @@ from .backends import backend as backend_module
 from .printers import MatrixPrinter, printed_common
 from .templating import environment, printer
 
-#: continual EP in ``glep check``: η = CONTINUAL_ETA·β over CONTINUAL_STEPS nudged steps
-#: (its distance to EP is O(ηK/β), THEORY.md §7).
-CONTINUAL_ETA, CONTINUAL_STEPS = 1e-4, 200
 RESERVED = frozenset({"z", "theta", "x", "y", "v", "np", "torch", "beta", "ref", "out"})
 #: No line of an emitted energy, chain or HRU module is longer than this.
 LINE_LIMIT = 120
