@@ -1,0 +1,386 @@
+"""Train a static energy (an ``EnergyProblem``) or an ff-EBM chain on a classification data
+set, with an EP-family rule or backpropagation through the relaxation, crash-safely.
+
+The targets are the one-hot labels scaled to ``[off, on]`` (default 0.1 / 0.9 when the output
+units are boxed in [0, 1], else 0 / 1); the prediction is the arg-max of the output units at
+the free fixed point. The rule's gradient (``P-EP``, ``N-EP``, ``C-EP``, ``CL``, ``P-CpL``,
+``N-CpL``, ``C-CpL`` from the NumPy module; ``EP`` for a chain, its centered block-wise
+estimate; ``BPTT``: autograd through the Torch module's relaxation from rest) is written into
+the parameters' ``.grad`` and a ``torch.optim`` optimizer steps them: SGD with momentum or
+Adam, a learning rate per parameter (``--lr 0.05,W1=0.1``), weight decay, a constant or
+cosine schedule. With ``--random-sign`` the sign of β is drawn per batch (a one-sided rule
+then alternates between its positive and negative form, as in the reference EP codes).
+
+The run directory holds, per rule: ``<name>-<rule>.jsonl`` (one line per epoch: step, epoch,
+train loss, test accuracy, seconds), ``<name>-<rule>-params.json``, an atomic checkpoint
+``<name>-<rule>-checkpoint.json`` (every ``--checkpoint-every`` batches, at the end and on
+SIGINT/SIGTERM), ``run.json`` (the options) and a lock; ``<name>-accuracy.md`` (the test
+accuracy table of every rule run) and ``<name>-accuracy.png`` (learning curves).
+
+>>> import glep
+>>> from glep.learn.catalog import load
+>>> problem = glep.load_problem("systems/hopfield_digits.py")
+>>> result = train(problem, load("digits").head(64, 64), rule="C-EP", epochs=1, progress=False)
+>>> 0.0 <= result.accuracies[-1] <= 1.0
+True
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from glep.codegen.emit import load_module
+from glep.derive.errors import DataError, RuleError
+
+from . import checkpoint as ck
+from .catalog import Classification
+from .progress import Progress
+
+ENERGY_RULES = ("P-EP", "N-EP", "C-EP", "CL", "P-CpL", "N-CpL", "C-CpL", "BPTT")
+CHAIN_RULES = ("EP", "BPTT")
+#: A one-sided rule and its mirror (``--random-sign``).
+MIRROR = {"P-EP": "N-EP", "N-EP": "P-EP", "P-CpL": "N-CpL", "N-CpL": "P-CpL"}
+DEFAULTS = {"rule": "C-EP", "epochs": 10, "batch": 32, "lr": "0.005", "optimizer": "sgd",
+            "momentum": 0.9, "weight_decay": 0.0, "schedule": "constant", "seed": 0,
+            "beta": 0.2, "random_sign": False, "method": None, "tol": 1e-6,
+            "max_iterations": None, "checkpoint_every": 50, "targets": None}
+
+
+@dataclass
+class Result:
+    """What one training run produced."""
+
+    rule: str
+    losses: list[float] = field(default_factory=list)  # mean train loss per epoch
+    accuracies: list[float] = field(default_factory=list)  # test accuracy after each epoch
+    initial_accuracy: float = 0.0
+    theta: dict | None = None
+    seconds: float = 0.0
+    step: int = 0
+    interrupted: bool = False
+
+
+def learning_rates(text, names) -> dict[str, float]:
+    """``"0.05"`` or ``"0.05,W1=0.1"``: a default and per-parameter values, all > 0.
+
+    >>> learning_rates("0.01,W1=0.1", ["W1", "b1"])
+    {'W1': 0.1, 'b1': 0.01}
+    """
+    default, given = None, {}
+    for part in str(text).split(","):
+        name, _, value = part.rpartition("=")
+        name = name.strip()
+        if name and name not in names:
+            raise DataError(f"--lr names {name!r}, not a parameter: choose from {list(names)}")
+        try:
+            number = float(value)
+        except ValueError:
+            number = math.nan
+        if not (math.isfinite(number) and number > 0):
+            raise DataError(f"--lr {part.strip()!r}: a learning rate must be a finite number "
+                            f"> 0 (e.g. --lr 0.05 or --lr 0.05,W1=0.1)")
+        if name:
+            given[name] = number
+        else:
+            default = number
+    missing = [n for n in names if n not in given]
+    if missing and default is None:
+        raise DataError(f"--lr gives no rate for {missing}: add a default (e.g. --lr 0.05,...)")
+    return {n: given.get(n, default) for n in names}
+
+
+def _fits(module, data: Classification, chain: bool):
+    last = module.BLOCKS[-1] if chain else module
+    first = module.BLOCKS[0] if chain else module
+    inputs, outputs = sum(first.INPUT_SIZES), len(last.OUTPUT_UNITS)
+    if data.x.ndim != 2 or data.features != inputs:
+        raise DataError(f"--data {data.name}: cases of shape {data.x.shape[1:]} do not fit the "
+                        f"system's {inputs} inputs (set its input size with --set, or choose "
+                        f"another data set)")
+    if len(data.classes) != outputs:
+        raise DataError(f"--data {data.name}: {len(data.classes)} classes, but the system has "
+                        f"{outputs} output units: one per class")
+    return last
+
+
+def _encode(data: Classification, block, targets):
+    off, on = targets if targets else ((0.1, 0.9) if block.BOX == (0.0, 1.0) else (0.0, 1.0))
+    return lambda labels: off + (on - off) * data.one_hot(labels)
+
+
+def train(problem, data: Classification, *, rule="C-EP", epochs=10, batch=32, lr="0.005",
+          optimizer="sgd", momentum=0.9, weight_decay=0.0, schedule="constant", seed=0,
+          beta=0.2, random_sign=False, method=None, tol=1e-6, max_iterations=None,
+          targets=None, progress=True, checkpoint_path=None, checkpoint_every=50,
+          log_path=None, resume=None, stop=None) -> Result:
+    """Train ``problem`` (an energy or an ff-EBM chain) on ``data``; returns a :class:`Result`.
+
+    ``resume``: a checkpoint written by an earlier call with the same options (it then
+    continues at the same batch with the same optimizer state and batch order).
+    """
+    import torch
+
+    chain = hasattr(load_module(problem, "numpy"), "BLOCKS")
+    rules = CHAIN_RULES if chain else ENERGY_RULES
+    if rule not in rules:
+        raise RuleError(f"--rule {rule!r}: choose one of {', '.join(rules)}")
+    module = load_module(problem, "numpy")
+    torch_module = load_module(problem, "torch") if rule == "BPTT" else None
+    last = _fits(module, data, chain)
+    encode = _encode(data, last, targets)
+    names = list(module.PARAMS)
+    rates = learning_rates(lr, names)
+    theta = {k: torch.nn.Parameter(torch.as_tensor(np.array(v, dtype=np.float64)))
+             for k, v in module.initial_params(seed).items()}
+    groups = [{"params": [theta[k]], "lr": rates[k]} for k in names]
+    if optimizer == "sgd":
+        opt = torch.optim.SGD(groups, momentum=momentum, weight_decay=weight_decay)
+    elif optimizer == "adam":
+        opt = torch.optim.Adam(groups, weight_decay=weight_decay)
+    else:
+        raise DataError(f"--optimizer {optimizer!r}: choose sgd or adam")
+    per_epoch = -(-len(data.x) // batch)
+    total = epochs * per_epoch
+    if schedule not in ("constant", "cosine"):
+        raise DataError(f"--schedule {schedule!r}: choose constant or cosine")
+    factor = (lambda k: 0.5 * (1 + math.cos(math.pi * min(k, total) / total))) \
+        if schedule == "cosine" else (lambda k: 1.0)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, factor)
+    options = {"method": method, "tol": tol}
+    if max_iterations is not None:
+        options["max_iterations"] = max_iterations
+
+    def params():
+        return {k: v.detach().numpy() for k, v in theta.items()}
+
+    def accuracy(x, labels):  # the free phase: the targets do not enter
+        if chain:
+            states, _ = module.forward(params(), x, encode(labels), **options)
+            out = states[-1][..., last.OUTPUT_UNITS]
+        else:
+            out = module.relax(params(), x, encode(labels), **options)[..., last.OUTPUT_UNITS]
+        return float((np.asarray(out).argmax(-1) == labels).mean())
+
+    def gradient(index, signs):
+        x, y = data.x[index], encode(data.y[index])
+        if rule == "BPTT":
+            leaves = {k: v.detach().clone().requires_grad_() for k, v in theta.items()}
+            xt, yt = torch.as_tensor(x), torch.as_tensor(y)
+            if chain:
+                states, _ = torch_module.forward(leaves, xt, yt, **options)
+                loss = torch_module.BLOCKS[-1].cost(states[-1], yt).mean()
+            else:
+                z = torch_module.relax(leaves, xt, yt, **options)
+                loss = torch_module.cost(z, yt).mean()
+            grads = torch.autograd.grad(loss, list(leaves.values()))
+            return loss.item(), dict(zip(leaves, grads))
+        chosen = MIRROR.get(rule, rule) if signs.random() < 0.5 and random_sign else rule
+        kw = {"beta": 1.0 if chosen == "CL" else beta, "check": False, **options}
+        if not chain:
+            kw["rule"] = chosen
+        out = module.gradient(params(), x, y, **kw)
+        return float(out["loss"]), {k: torch.as_tensor(np.asarray(g)) for k, g in
+                                    out["grad"].items()}
+
+    result = Result(rule)
+    epoch, position, order = 0, 0, None
+    signs = np.random.default_rng([seed, 1])
+    if resume is not None:
+        with torch.no_grad():
+            for k, v in resume["params"].items():
+                theta[k].copy_(torch.as_tensor(np.array(v, dtype=np.float64)))
+        opt.load_state_dict(ck.decode(resume["optimizer"]))
+        sched.load_state_dict(ck.decode(resume["scheduler"]))
+        epoch, position, result.step = resume["epoch"], resume["batch"], resume["step"]
+        order = None if resume["order"] is None else np.asarray(resume["order"])
+        signs.bit_generator.state = resume["signs"]
+        result.losses, result.accuracies = resume["losses"], resume["accuracies"]
+        result.initial_accuracy, result.seconds = resume["initial_accuracy"], resume["seconds"]
+    else:
+        result.initial_accuracy = accuracy(data.test_x, data.test_y)
+    sums = list(resume["sums"]) if resume is not None else [0.0, 0]
+
+    def save(status):
+        if checkpoint_path:
+            ck.atomic_write(checkpoint_path, ck.dumps({
+                "format": ck.CHECKPOINT_FORMAT, "system": problem.name, "rule": rule,
+                "status": status, "step": result.step, "epoch": epoch, "batch": position,
+                "order": None if order is None else [int(i) for i in order],
+                "params": {k: v.tolist() for k, v in params().items()},
+                "optimizer": ck.encode(opt.state_dict()),
+                "scheduler": ck.encode(sched.state_dict()), "signs": signs.bit_generator.state,
+                "losses": result.losses, "accuracies": result.accuracies, "sums": sums,
+                "initial_accuracy": result.initial_accuracy, "seconds": result.seconds}))
+
+    stop = ck.Stop() if stop is None else stop
+    bar = Progress(total, f"{problem.name} {rule}", progress, start=result.step)
+    log = open(log_path, "a" if resume else "w", encoding="utf-8") if log_path else None
+    started = time.perf_counter() - result.seconds
+    try:
+        with stop, bar:
+            while epoch < epochs and not stop.requested:
+                if order is None:
+                    order = np.random.default_rng([seed, epoch]).permutation(len(data.x))
+                while position < per_epoch and not stop.requested:
+                    index = order[position * batch:(position + 1) * batch]
+                    loss, grads = gradient(index, signs)
+                    if not (math.isfinite(loss) and all(bool(torch.isfinite(g).all())
+                                                        for g in grads.values())):
+                        raise DataError(f"{rule}: the loss or gradient became non-finite at "
+                                        f"step {result.step + 1}: lower --lr or --beta")
+                    for k, g in grads.items():
+                        theta[k].grad = g.to(theta[k].dtype).reshape(theta[k].shape)
+                    opt.step()
+                    sched.step()
+                    sums[0], sums[1] = sums[0] + loss, sums[1] + 1
+                    position, result.step = position + 1, result.step + 1
+                    result.seconds = time.perf_counter() - started
+                    bar.update(result.step, loss)
+                    if result.step % checkpoint_every == 0:
+                        save("running")
+                if position == per_epoch:
+                    result.losses.append(sums[0] / max(sums[1], 1))
+                    result.accuracies.append(accuracy(data.test_x, data.test_y))
+                    sums[:] = [0.0, 0]
+                    epoch, position, order = epoch + 1, 0, None
+                    if log:
+                        log.write(json.dumps({"step": result.step, "epoch": epoch,
+                                              "loss": result.losses[-1],
+                                              "test_accuracy": result.accuracies[-1],
+                                              "seconds": round(result.seconds, 3)}) + "\n")
+                        log.flush()
+            result.interrupted = stop.requested
+            save("interrupted" if stop.requested else "complete")
+    finally:
+        if log:
+            log.close()
+    result.theta = params()
+    return result
+
+
+def accuracy_table(results: list[Result], data: Classification, command: str) -> str:
+    """Markdown: test accuracy and time per rule (mean ± std over the seeds given)."""
+    lines = [f"# {data.name}: test accuracy by rule", "", f"Command: `{command}`", "",
+             "| rule | runs | test accuracy (%) | per run | seconds per run |",
+             "|---|---|---|---|---|"]
+    for rule in dict.fromkeys(r.rule for r in results):
+        mine = [r for r in results if r.rule == rule]
+        acc = np.array([100 * r.accuracies[-1] for r in mine if r.accuracies])
+        if acc.size == 0:
+            continue
+        lines.append(f"| {rule} | {len(acc)} | {acc.mean():.2f} ± {acc.std():.2f} | "
+                     f"{', '.join(f'{a:.1f}' for a in acc)} | "
+                     f"{np.mean([r.seconds for r in mine]):.1f} |")
+    return "\n".join(lines) + "\n"
+
+
+def plot_accuracies(results: list[Result], path, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for r in results:
+        ax.plot(range(len(r.accuracies) + 1), [100 * a for a in (r.initial_accuracy,
+                                                                  *r.accuracies)],
+                marker="o", label=r.rule)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("test accuracy (%)")
+    ax.set_title(title)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def output_paths(out_dir: Path, name: str, rule: str) -> dict[str, Path]:
+    stem = out_dir / f"{name}-{rule}"
+    return {"log": stem.with_suffix(".jsonl"), "params": Path(f"{stem}-params.json"),
+            "checkpoint": Path(f"{stem}-checkpoint.json")}
+
+
+def write_params(path, theta: dict) -> None:
+    ck.atomic_write(path, ck.dumps({k: np.asarray(v).tolist() for k, v in theta.items()},
+                                   indent=1))
+
+
+# -- the command ---------------------------------------------------------------------------
+
+
+def _parse(options: dict) -> dict:
+    """The classification options of ``glep train``, checked (strings from the command line);
+    a missing option gets :data:`DEFAULTS`. ``seed`` may list several seeds (``0,1,2``)."""
+    from .train import _integer, _number
+
+    out = {**DEFAULTS, **{k: v for k, v in options.items() if v is not None}}
+    out["rules"] = [r.strip() for r in str(out.get("compare") or out["rule"]).split(",")]
+    out["seeds"] = [_integer("seed", s, 0) for s in str(out["seed"]).split(",")]
+    for name, low in (("epochs", 1), ("batch", 1), ("checkpoint_every", 1)):
+        out[name] = _integer(name, out[name], low)
+    if out["max_iterations"] is not None:
+        out["max_iterations"] = _integer("max_iterations", out["max_iterations"], 1)
+    out["beta"] = _number("beta", out["beta"], low=0)
+    out["tol"] = _number("tol", out["tol"], low=0)
+    out["momentum"] = _number("momentum", out["momentum"], low=0, high=1, low_open=False)
+    out["weight_decay"] = _number("weight_decay", out["weight_decay"], low=0, low_open=False)
+    if out["targets"] is not None and not isinstance(out["targets"], list | tuple):
+        parts = str(out["targets"]).split(",")
+        if len(parts) != 2:
+            raise DataError(f"--targets {out['targets']!r}: give OFF,ON, e.g. 0.1,0.9")
+        out["targets"] = [_number("targets", v) for v in parts]
+    return out
+
+
+def train_command(args, problem, name: str) -> int:
+    """``glep train FILE --data SET`` for an energy or a chain: every rule × seed, the table,
+    the figure; crash-safe and resumable (``--resume`` continues unfinished runs)."""
+    from .catalog import load
+
+    options = _parse({k: getattr(args, k, None) for k in
+                      (*DEFAULTS, "compare")})
+    if args.data is None:
+        raise DataError("--data is required for this system: a data set name (digits, "
+                        "mnist5k, mnist1d, an aeon set) or a .npz classification file")
+    if getattr(args, "threads", None):
+        import torch
+
+        torch.set_num_threads(int(args.threads))
+    data = load(args.data, seed=options["seeds"][0])
+    out_dir = Path(args.out_dir or "runs")
+    results = []
+    with ck.RunLock(out_dir):
+        ck.atomic_write(out_dir / ck.METADATA_NAME, ck.dumps(
+            {"system": str(args.file), "data": str(args.data), "kind": "classification",
+             "options": {k: v for k, v in options.items() if k != "rules"}}, indent=1))
+        for rule in options["rules"]:
+            for seed in options["seeds"]:
+                label = rule if len(options["seeds"]) == 1 else f"{rule}-seed{seed}"
+                paths = output_paths(out_dir, name, label)
+                resume = None
+                if getattr(args, "resume", None) and paths["checkpoint"].is_file():
+                    resume = ck.loads(paths["checkpoint"].read_text(encoding="utf-8"),
+                                      paths["checkpoint"])
+                kw = {k: options[k] for k in DEFAULTS if k not in ("rule", "seed",
+                                                                   "checkpoint_every")}
+                result = train(problem, data, **{**kw, "rule": rule, "seed": seed},
+                               progress=not getattr(args, "quiet", False),
+                               checkpoint_path=paths["checkpoint"], log_path=paths["log"],
+                               checkpoint_every=options["checkpoint_every"], resume=resume)
+                write_params(paths["params"], result.theta)
+                results.append(result)
+                print(f"{label}: test accuracy {100 * result.accuracies[-1]:.2f} % after "
+                      f"{len(result.accuracies)} epochs, {result.seconds:.1f} s", flush=True)
+                if result.interrupted:
+                    return 130
+    table = accuracy_table(results, data, "glep train " + " ".join(getattr(args, "argv", [])))
+    ck.atomic_write(out_dir / f"{name}-accuracy.md", table)
+    plot_accuracies(results, out_dir / f"{name}-accuracy.png", f"{name} on {data.name}")
+    print(table)
+    return 0
