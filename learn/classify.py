@@ -27,6 +27,7 @@ True
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import time
@@ -40,6 +41,7 @@ from glep.derive.errors import DataError, RuleError
 
 from . import checkpoint as ck
 from .catalog import Classification
+from .distributed import World
 from .progress import Progress
 
 ENERGY_RULES = ("P-EP", "N-EP", "C-EP", "CL", "P-CpL", "N-CpL", "C-CpL", "BPTT")
@@ -126,6 +128,10 @@ def train(problem, data: Classification, *, rule="C-EP", epochs=10, batch=32, lr
     """
     import torch
 
+    world = World.current()
+    if batch < world.size:
+        raise DataError(f"--batch {batch} is smaller than the {world.size} ranks: every rank "
+                        f"needs a shard of each batch")
     chain = hasattr(load_module(problem, "numpy"), "BLOCKS")
     rules = CHAIN_RULES if chain else ENERGY_RULES
     if rule not in rules:
@@ -167,7 +173,14 @@ def train(problem, data: Classification, *, rule="C-EP", epochs=10, batch=32, lr
             out = module.relax(params(), x, encode(labels), **options)[..., last.OUTPUT_UNITS]
         return float((np.asarray(out).argmax(-1) == labels).mean())
 
-    def gradient(index, signs):
+    def gradient(batch_index, signs):
+        index = world.shard(batch_index)
+        share = len(index) / len(batch_index)
+        loss, grads = local_gradient(index, signs)
+        world.mean(list(grads.values()), share)
+        return world.mean_scalar(loss, share), grads
+
+    def local_gradient(index, signs):
         x, y = data.x[index], encode(data.y[index])
         if rule == "BPTT":
             leaves = {k: v.detach().clone().requires_grad_() for k, v in theta.items()}
@@ -179,14 +192,14 @@ def train(problem, data: Classification, *, rule="C-EP", epochs=10, batch=32, lr
                 z = torch_module.relax(leaves, xt, yt, **options)
                 loss = torch_module.cost(z, yt).mean()
             grads = torch.autograd.grad(loss, list(leaves.values()))
-            return loss.item(), dict(zip(leaves, grads))
+            return loss.item(), {k: g.clone() for k, g in zip(leaves, grads)}
         chosen = MIRROR.get(rule, rule) if signs.random() < 0.5 and random_sign else rule
         kw = {"beta": 1.0 if chosen == "CL" else beta, "check": False, **options}
         if not chain:
             kw["rule"] = chosen
         out = module.gradient(params(), x, y, **kw)
-        return float(out["loss"]), {k: torch.as_tensor(np.asarray(g)) for k, g in
-                                    out["grad"].items()}
+        return float(out["loss"]), {k: torch.as_tensor(np.array(g, dtype=np.float64)) for k, g
+                                    in out["grad"].items()}
 
     result = Result(rule)
     epoch, position, order = 0, 0, None
@@ -207,7 +220,7 @@ def train(problem, data: Classification, *, rule="C-EP", epochs=10, batch=32, lr
     sums = list(resume["sums"]) if resume is not None else [0.0, 0]
 
     def save(status):
-        if checkpoint_path:
+        if checkpoint_path and world.main:
             ck.atomic_write(checkpoint_path, ck.dumps({
                 "format": ck.CHECKPOINT_FORMAT, "system": problem.name, "rule": rule,
                 "status": status, "step": result.step, "epoch": epoch, "batch": position,
@@ -219,8 +232,10 @@ def train(problem, data: Classification, *, rule="C-EP", epochs=10, batch=32, lr
                 "initial_accuracy": result.initial_accuracy, "seconds": result.seconds}))
 
     stop = ck.Stop() if stop is None else stop
-    bar = Progress(total, f"{problem.name} {rule}", progress, start=result.step)
-    log = open(log_path, "a" if resume else "w", encoding="utf-8") if log_path else None
+    bar = Progress(total, f"{problem.name} {rule}", progress and world.main, start=result.step)
+    log = None
+    if log_path and world.main:
+        log = open(log_path, "a" if resume else "w", encoding="utf-8")
     started = time.perf_counter() - result.seconds
     try:
         with stop, bar:
@@ -353,12 +368,13 @@ def train_command(args, problem, name: str) -> int:
 
         torch.set_num_threads(int(args.threads))
     data = load(args.data, seed=options["seeds"][0])
-    out_dir = Path(args.out_dir or "runs")
+    out_dir, world = Path(args.out_dir or "runs"), World.current(getattr(args, "device", "cpu"))
     results = []
-    with ck.RunLock(out_dir):
-        ck.atomic_write(out_dir / ck.METADATA_NAME, ck.dumps(
-            {"system": str(args.file), "data": str(args.data), "kind": "classification",
-             "options": {k: v for k, v in options.items() if k != "rules"}}, indent=1))
+    with ck.RunLock(out_dir) if world.main else contextlib.nullcontext():
+        if world.main:
+            ck.atomic_write(out_dir / ck.METADATA_NAME, ck.dumps(
+                {"system": str(args.file), "data": str(args.data), "kind": "classification",
+                 "options": {k: v for k, v in options.items() if k != "rules"}}, indent=1))
         for rule in options["rules"]:
             for seed in options["seeds"]:
                 label = rule if len(options["seeds"]) == 1 else f"{rule}-seed{seed}"
@@ -369,18 +385,24 @@ def train_command(args, problem, name: str) -> int:
                                       paths["checkpoint"])
                 kw = {k: options[k] for k in DEFAULTS if k not in ("rule", "seed",
                                                                    "checkpoint_every")}
+                stop = ck.Stop()
                 result = train(problem, data, **{**kw, "rule": rule, "seed": seed},
                                progress=not getattr(args, "quiet", False),
                                checkpoint_path=paths["checkpoint"], log_path=paths["log"],
-                               checkpoint_every=options["checkpoint_every"], resume=resume)
-                write_params(paths["params"], result.theta)
+                               checkpoint_every=options["checkpoint_every"], resume=resume,
+                               stop=stop)
                 results.append(result)
-                print(f"{label}: test accuracy {100 * result.accuracies[-1]:.2f} % after "
-                      f"{len(result.accuracies)} epochs, {result.seconds:.1f} s", flush=True)
+                if world.main and result.accuracies:
+                    write_params(paths["params"], result.theta)
+                    print(f"{label}: test accuracy {100 * result.accuracies[-1]:.2f} % after "
+                          f"{len(result.accuracies)} epochs, {result.seconds:.1f} s",
+                          flush=True)
                 if result.interrupted:
-                    return 130
-    table = accuracy_table(results, data, "glep train " + " ".join(getattr(args, "argv", [])))
-    ck.atomic_write(out_dir / f"{name}-accuracy.md", table)
-    plot_accuracies(results, out_dir / f"{name}-accuracy.png", f"{name} on {data.name}")
-    print(table)
+                    return 128 + (stop.signum or 2)
+        if world.main:
+            command = "glep train " + " ".join(getattr(args, "argv", []))
+            table = accuracy_table(results, data, command)
+            ck.atomic_write(out_dir / f"{name}-accuracy.md", table)
+            plot_accuracies(results, out_dir / f"{name}-accuracy.png", f"{name} on {data.name}")
+            print(table)
     return 0
