@@ -52,12 +52,18 @@ def test_no_import_runs_back_up(room):
     assert not wrong, "\n".join(wrong)
 
 
+#: The code generator's size: 4,300 lines when one pipeline replaced four; each feature added
+#: since then brings its own lines, listed here so that growth stays deliberate.
+CODEGEN_CAP = 4300 + sum({
+}.values())
+
+
 def test_code_sizes_and_generated_lines():
     spec = importlib.util.spec_from_file_location("line_counts", ROOT / "bench" / "line_counts.py")
     line_counts = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(line_counts)
     c = line_counts.counts()
-    assert c["codegen"] <= 4300, c["codegen"]
-    assert c["generated"] <= 16000, c["generated"]
+    assert c["codegen"] <= CODEGEN_CAP, c["codegen"]
+    assert c["generated_layout_systems"] <= 16000, c["generated_layout_systems"]
     assert c["longest_generated_line"][0] <= 120, c["longest_generated_line"]
     assert c["exec_calls"] == []
