@@ -1007,21 +1007,25 @@ def _continuous_api(m):
     class VectorField(nn.Module):
         """The vector field as a module for ``torchdiffeq.odeint(func, z0, t)``.
 
-        Its parameters (``self.params[name]``) are the system's parameters; ``inputs`` is a
-        callable ``t -> x`` (default: the problem's own signals).
+        Its parameters (``self.params[name]``) are those of the dynamics, in PARAMS order (a
+        parameter of the cost only keeps its value); ``inputs`` is a callable ``t -> x``
+        (default: the problem's own signals).
         """
 
         def __init__(self, theta=PARAM_VALUES, inputs=None, dtype=torch.float64):
             super().__init__()
             values = _parameters(m, theta, torch.zeros((), dtype=dtype))
-            self.params = nn.ParameterDict(
-                {name: nn.Parameter(values[..., i].clone()) for i, name in enumerate(m.PARAMS)}
-            )
+            self.params = nn.ParameterDict([(name, nn.Parameter(values[..., i].clone()))
+                                            for i, name in enumerate(m.PARAMS) if name not in self.fixed])
+            self.register_buffer("values", values.clone())
             self.inputs = inputs
+
+        fixed = getattr(m, "_COST_ONLY", ())
 
         def theta(self):
             """The parameters stacked in the order of PARAMS."""
-            return torch.stack([self.params[name] for name in m.PARAMS], dim=-1)
+            return torch.stack([self.values[..., i] if name in self.fixed else self.params[name]
+                                for i, name in enumerate(m.PARAMS)], dim=-1)
 
         def forward(self, t, z):
             signal = self.inputs if self.inputs is not None else m.default_inputs
