@@ -230,8 +230,7 @@ def _constants(problem, model, learn) -> list[str]:
     lines += ["_MASS_VARIES = True  # the mass matrix depends on the positions"] * any(
         e.free_symbols & set(canonical.coords) for *_, e in hessian)
     if problem.cost_params:  # not parameters of the dynamics (VectorField leaves them out)
-        names = [text(p.name) for p in problem.cost_params]
-        lines += _wrapped("_COST_ONLY = (", names, ",)" if len(names) == 1 else ")")
+        lines += _wrapped("_COST_ONLY = (", [text(p.name) for p in problem.cost_params], ",)")
     if learn:
         lines += [
             f"_WEIGHTED = {learn['weighted']}",

@@ -73,21 +73,8 @@ def _inlined(backend: str) -> str:
     return f"# -- glep's {backend} runtime, inlined (glep emit --standalone) --\n\n{body}\n\n"
 
 
-def module_name(problem, source: str, backend: str, settings=(), name: str | None = None) -> str:
-    """``<name>_<backend>``: ``name`` if given, else the problem's name (or the file's stem)
-    with each ``--set`` override ``(setting, value)`` appended, so that variants of one
-    file do not overwrite each other (``anharmonic_chain_n32_numpy``)."""
-    if name is None:
-        name = (problem.name or Path(source).stem) + "".join(
-            f"_{setting}{_slug(value)}" for setting, value in settings)
-    return f"{name}_{backend}"
-
-
-def _slug(value) -> str:
-    """A setting's value in a module name: ``0.5`` → ``0p5``, ``-1`` → ``m1``, ``(3, 2)`` →
-    ``3_2``."""
-    text = str(value).replace(".", "p").replace("-", "m")
-    return re.sub(r"[^0-9A-Za-z]+", "_", text).strip("_")
+def module_name(problem, source: str, backend: str, name: str | None = None) -> str:
+    return f"{name or problem.name or Path(source).stem}_{backend}"
 
 
 def _umask() -> int:

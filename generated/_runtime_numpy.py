@@ -527,10 +527,8 @@ def _canonical(convert, m, z, theta):
 
 
 def _check_rule(m, rule, beta, method):
-    """``rule`` as spelled in RULES (names are case-insensitive), if it can run."""
     rules = m.RULES
     known = (*rules,)
-    rule = next((name for name in known if name.lower() == str(rule).lower()), rule)
     if rule not in known:
         raise ValueError(f"unknown rule {rule!r}: choose one of {known}")
     if rule in rules and rules[rule] is not None:
@@ -543,7 +541,6 @@ def _check_rule(m, rule, beta, method):
         raise ValueError(f"method {method!r}: learning rules integrate with 'rk4' or 'leapfrog'")
     if method == "leapfrog" and not m._LEAPFROG_RULE:
         raise ValueError("leapfrog needs a separable, conservative Hamiltonian")
-    return rule
 
 
 def _flip(m, z):
@@ -992,7 +989,8 @@ def _continuous_api(m):
         ``(len(PARAMS),)``), ``z0`` (its gradient per initial state, in STATE coordinates)
         and ``health`` (numbers that say whether the estimate can be trusted).
         """
-        rule = _check_rule(m, rule, beta, method)
+        rule = next((r for r in (*m.RULES, "BPTT") if r.lower() == str(rule).lower()), rule)  # any case
+        _check_rule(m, rule, beta, method)
         z, theta = _arguments(m, z0, theta)
         if theta.ndim != 1:
             raise ValueError("gradient needs one parameter vector theta of shape (len(PARAMS),)")

@@ -554,10 +554,8 @@ def _canonical(convert, m, z, theta):
 
 
 def _check_rule(m, rule, beta, method):
-    """``rule`` as spelled in RULES (names are case-insensitive), if it can run."""
     rules = m.RULES
     known = (*rules, "BPTT",)
-    rule = next((name for name in known if name.lower() == str(rule).lower()), rule)
     if rule not in known:
         raise ValueError(f"unknown rule {rule!r}: choose one of {known}")
     if rule in rules and rules[rule] is not None:
@@ -570,7 +568,6 @@ def _check_rule(m, rule, beta, method):
         raise ValueError(f"method {method!r}: learning rules integrate with 'rk4' or 'leapfrog'")
     if method == "leapfrog" and not m._LEAPFROG_RULE:
         raise ValueError("leapfrog needs a separable, conservative Hamiltonian")
-    return rule
 
 
 def _flip(m, z):
@@ -933,7 +930,8 @@ def _continuous_api(m):
         ``(len(PARAMS),)``), ``z0`` (its gradient per initial state, in STATE coordinates)
         and ``health`` (numbers that say whether the estimate can be trusted).
         """
-        rule = _check_rule(m, rule, beta, method)
+        rule = next((r for r in (*m.RULES, "BPTT") if r.lower() == str(rule).lower()), rule)  # any case
+        _check_rule(m, rule, beta, method)
         z, theta = _arguments(m, z0, theta)
         if theta.ndim != 1:
             raise ValueError("gradient needs one parameter vector theta of shape (len(PARAMS),)")
@@ -1010,25 +1008,21 @@ def _continuous_api(m):
     class VectorField(nn.Module):
         """The vector field as a module for ``torchdiffeq.odeint(func, z0, t)``.
 
-        Its parameters (``self.params[name]``) are those of the dynamics, in PARAMS order (a
-        parameter of the cost only keeps its value); ``inputs`` is a callable ``t -> x``
-        (default: the problem's own signals).
+        Its parameters (``self.params[name]``): those of the dynamics, in PARAMS order; ``inputs``
+        is a callable ``t -> x`` (default: the problem's own signals).
         """
 
         def __init__(self, theta=PARAM_VALUES, inputs=None, dtype=torch.float64):
             super().__init__()
             values = _parameters(m, theta, torch.zeros((), dtype=dtype))
-            self.params = nn.ParameterDict([(name, nn.Parameter(values[..., i].clone()))
-                                            for i, name in enumerate(m.PARAMS) if name not in self.fixed])
-            self.register_buffer("values", values.clone())
+            self.params = nn.ParameterDict([(n, nn.Parameter(values[..., i].clone())) for i, n in enumerate(m.PARAMS)
+                                            if n not in getattr(m, "_COST_ONLY", ())])
+            self.register_buffer("values", values.clone())  # a parameter of the cost only keeps its value
             self.inputs = inputs
-
-        fixed = getattr(m, "_COST_ONLY", ())
 
         def theta(self):
             """The parameters stacked in the order of PARAMS."""
-            return torch.stack([self.values[..., i] if name in self.fixed else self.params[name]
-                                for i, name in enumerate(m.PARAMS)], dim=-1)
+            return torch.stack([self.params.get(n, self.values[..., i]) for i, n in enumerate(m.PARAMS)], dim=-1)
 
         def forward(self, t, z):
             signal = self.inputs if self.inputs is not None else m.default_inputs

@@ -10,6 +10,7 @@ import io
 import json
 import keyword
 import math
+import re
 import sys
 import time
 from pathlib import Path
@@ -279,9 +280,21 @@ def _emission(path: Path, settings, name):
     source = source_name(path)
     command = (f"glep emit {source}" + "".join(f" --set {s}" for s in settings or ())
                + (f" --name {name}" if name else ""))
-    pairs = [parse_setting(s) for s in settings or ()]
+    if name is None:  # variants of one file do not overwrite each other
+        name = (problem.name or path.stem) + "".join(
+            f"_{setting}{_slug(value)}" for setting, value in map(parse_setting, settings or ()))
     return problem, source, command, lambda backend: (
-        f"{module_name(problem, source, backend, pairs, name)}.py")
+        f"{module_name(problem, source, backend, name)}.py")
+
+
+def _slug(value) -> str:
+    """A ``--set`` value in a module name: ``0.5`` → ``0p5``, ``-1`` → ``m1``, ``(3, 2)`` →
+    ``3_2``, ``b-c`` → ``b_c`` (``anharmonic_chain`` with ``--set n=32`` →
+    ``anharmonic_chain_n32``)."""
+    text = str(value)
+    if isinstance(value, (int, float)):
+        text = text.replace(".", "p").replace("-", "m")
+    return re.sub(r"[^0-9A-Za-z]+", "_", text).strip("_")
 
 
 def cmd_emit(args) -> int:
