@@ -239,9 +239,10 @@ def continuous_rules(problem, latex: bool = False) -> str:
     bulk_rule = next((r for r in rules.values() if r.updates), None)
     if bulk_rule is not None:
         name = bulk_rule.bulk_name
-        out.append(f"\nupdate of each parameter, the same in every GLEP rule: {name} contrasted "
-                   f"between the nudged runs,\n+ ∂c/∂θ integrated along the free run + ∂ψ/∂θ at "
-                   f"q(T) (the cost's own terms), + the rule's boundary terms R")
+        out.append(f"\nupdate of each parameter (the same in every GLEP rule): {name} contrasted "
+                   f"between the nudged\nruns, + ∂c/∂θ integrated along the free run and ∂ψ/∂θ "
+                   f"at q(T) (the cost's own terms),\n+ the rule's boundary terms R; in brackets, "
+                   f"every signal the update reads")
         weight = variational_form(problem.system).weight
         if weight != 1:
             out.append(f"  (L̃ = {show_term(weight)}·L: the Lagrangian whose stationary paths are "

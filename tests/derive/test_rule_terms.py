@@ -64,7 +64,7 @@ def test_json_lists_both_terms_of_a_shared_parameter_and_the_targets(capsys):
 def test_text_prints_each_term_and_the_reads(capsys):
     assert main(["rules", str(LC)]) == 0
     out = capsys.readouterr().out
-    assert "−∂H/∂θ contrasted between the nudged runs" in out
+    assert "−∂H/∂θ contrasted between the nudged\nruns" in out
     assert "C3: −∂H/∂C3 = (q2 - q3)**2/(2*C3**2)" in out
     assert "∂c/∂C3 = " in out and "∂c/∂w = " in out and "∂ψ/∂w = q3**2/2" in out
     assert out.count("[reads q2, q3, y]") == 2
@@ -217,3 +217,24 @@ def test_momentum_initial_state_is_named_in_the_phases(capsys):
         assert rules[name].phases[0].boundary == "(q0, p0) given"
     assert rules["CIVP"].phases[1].boundary == "the same (q0, p0)"
     assert rules["HEL"].bulk_name == "∂L/∂θ"
+
+
+def test_a_hamiltonian_without_a_lagrangian_form_is_shown_in_its_own_variables():
+    """H quartic in p has no Legendre transform in closed form: −∂H/∂θ in (q, p), so labelled."""
+    from glep import Cost, Hamiltonian, Problem
+    from glep.derive.describe import continuous_rules
+    from glep.derive.rules import derive_rules
+
+    t = sp.Symbol("t")
+    q, p, y = (sp.Function(n)(t) for n in ("q", "p", "y"))
+    g, k = sp.symbols("g k")
+    problem = Problem(Hamiltonian(g * p**4 / 4 + k * q**2 / 2, [q], [p], [g, k]),
+                      Cost(running=(q - y) ** 2 / 2, targets=[y]), params={g: 1.0, k: 2.0},
+                      initial={q: 0.1, p: 0.2}, targets={y: 0}, horizon=1.0, steps=10)
+    hel = derive_rules(problem)["HEL"]
+    assert hel.available and hel.bulk_name == "−∂H/∂θ"
+    qs, ps = sp.symbols("q p")
+    assert hel.updates[g].bulk == -(ps**4) / 4 and hel.updates[k].bulk == -(qs**2) / 2
+    assert hel.practicality.reads == {"g": ["p"], "k": ["q"]}
+    text = continuous_rules(problem)
+    assert "g: −∂H/∂g = -p**4/4   [reads p]" in text and "∂L/∂" not in text
