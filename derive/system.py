@@ -156,7 +156,8 @@ class Lagrangian(_Mechanical):
 
     ``coords`` are functions of time; ``params`` plain Symbols (learnable); ``inputs``
     functions of time given numerically by the problem; ``dissipation`` a Rayleigh
-    function ``F(q, q̇)`` whose force is ``−∂F/∂q̇``.
+    function ``F(q, q̇)`` whose force is ``−∂F/∂q̇``. A known function of time written
+    into L (``a*sin(2*t)*q``) becomes an input signal ``ft1`` of that value (:attr:`lifted`).
     """
 
     kind = "lagrangian"
@@ -293,6 +294,7 @@ class Lagrangian(_Mechanical):
 
 class Hamiltonian(_Mechanical):
     """A Hamiltonian ``H(q, p, t; θ, x)``; ``dissipation`` is a Rayleigh function of velocities.
+    Known functions of time in H become input signals, as in :class:`Lagrangian`.
 
     >>> import sympy as sp
     >>> t = sp.Symbol("t")
