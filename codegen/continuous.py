@@ -229,6 +229,8 @@ def _constants(problem, model, learn) -> list[str]:
     hessian = canonical.kinetic_hessian if canonical else ()
     lines += ["_MASS_VARIES = True  # the mass matrix depends on the positions"] * any(
         e.free_symbols & set(canonical.coords) for *_, e in hessian)
+    if problem.cost_params:  # not parameters of the dynamics (VectorField leaves them out)
+        lines += _wrapped("_COST_ONLY = (", [text(p.name) for p in problem.cost_params], ",)")
     if learn:
         lines += [
             f"_WEIGHTED = {learn['weighted']}",

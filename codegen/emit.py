@@ -73,8 +73,8 @@ def _inlined(backend: str) -> str:
     return f"# -- glep's {backend} runtime, inlined (glep emit --standalone) --\n\n{body}\n\n"
 
 
-def module_name(problem, source: str, backend: str) -> str:
-    return f"{problem.name or Path(source).stem}_{backend}"
+def module_name(problem, source: str, backend: str, name: str | None = None) -> str:
+    return f"{name or problem.name or Path(source).stem}_{backend}"
 
 
 def _umask() -> int:

@@ -21,6 +21,7 @@ from .errors import DerivationError
 from .hru import HALF_POSITION, NEW_MOMENTUM
 from .rules import derive_rules
 from .system import Hamiltonian
+from .variational import variational_form
 
 
 def yes(flag) -> str:
@@ -53,24 +54,81 @@ def practicality_table(rules, *, width: int, memory: int, bvp: bool) -> list[str
 # -- continuous systems ----------------------------------------------------------------------
 
 
+#: Expressions with more operations than this are shown as derived, not shortened.
+READABLE_OPS = 5000
+
+
+def readable(expr):
+    """An equal, shorter form for display: the common factors of each term pulled out and
+    signs normalized (``(2*q1 - 2*q2)/(2*C1)`` → ``(q1 - q2)/C1``). Term by term, so the
+    time grows with the size of the expression only (no general ``simplify``); matrices
+    entry by entry; an expression of more than :data:`READABLE_OPS` operations is kept.
+
+    >>> import sympy as sp
+    >>> q1, q2, C1 = sp.symbols("q1 q2 C1")
+    >>> readable((2*q1 - 2*q2)/(2*C1)), readable(-(-q1 + q2)**2/2)
+    ((q1 - q2)/C1, -(q1 - q2)**2/2)
+    """
+    if isinstance(expr, sp.MatrixBase):
+        return expr.applyfunc(readable)
+    if not isinstance(expr, sp.Expr) or expr.is_Atom:
+        return expr
+    ops = sp.count_ops(expr)
+    if ops > READABLE_OPS:
+        return expr
+    terms = expr.args if isinstance(expr, sp.Add) else (expr,)
+    short = sp.signsimp(sp.Add(*[sp.factor_terms(term) for term in terms]))
+    return short if sp.count_ops(short) <= ops else expr
+
+
 def _show(expr, latex: bool, plain_of) -> str:
+    expr = readable(sp.sympify(expr))
     return sp.latex(expr) if latex else sp.sstr(plain_of(expr))
+
+
+def _display(system):
+    """Functions of time as the plain names derivation uses: ``q``, ``q_dot``, ``q_ddot``,
+    and ``p_dot`` for the rate of a declared momentum ``p``."""
+    rates = {p.diff(system.time): sp.Symbol(f"{p.func.__name__}_dot")
+             for p in getattr(system, "momenta", ())}
+    return lambda expr: system.plain(sp.sympify(expr).xreplace(rates))
+
+
+def _mass_matrix(mass, latex: bool, show) -> list[str]:
+    if latex:
+        return [f"  {sp.latex(readable(mass))}"]
+    if mass.is_diagonal():
+        return [f"  diag({', '.join(show(mass[i, i]) for i in range(mass.rows))})"]
+    return [f"  [{', '.join(show(e) for e in mass.row(i))}]" for i in range(mass.rows)]
+
+
+def _lifted(system, show) -> list[str]:
+    if not system.lifted:
+        return []
+    out = ["\nKnown functions of time, lifted to input signals (replayed reversed in an echo, "
+           "like declared inputs)"]
+    return out + [f"  {f.func.__name__}(t) = {show(value)}" for f, value in system.lifted.items()]
 
 
 def continuous(problem, latex: bool = False) -> str:
     """What ``glep derive`` prints: equations of motion, Hamiltonian/Lagrangian, properties."""
     system = problem.system
+    plain_of = _display(system)
+
     def show(expr):
-        return _show(expr, latex, system.plain)
+        return _show(expr, latex, plain_of)
 
     out = []
     kind = system.kind.capitalize()
+    declared = len(system.inputs) - len(system.lifted)
+    lifted = f", {len(system.lifted)} lifted signal(s)" if system.lifted else ""
     out.append(
         f"{problem.name}: {kind} with {len(system.coords)} coordinate(s), "
-        f"{len(problem.params)} parameter(s), {len(system.inputs)} input(s)"
+        f"{len(problem.params)} parameter(s), {declared} input(s){lifted}"
     )
     if isinstance(system, Hamiltonian):
         out.append(f"\nHamiltonian\n  H = {show(system.expr)}")
+        out += _lifted(system, show)
         out.append("\nHamilton's equations")
         out += [f"  {show(e.lhs)} = {show(e.rhs)}" for e in system.hamilton_equations()]
         separable = system.is_separable()
@@ -84,13 +142,15 @@ def continuous(problem, latex: bool = False) -> str:
         out.append(f"\nLagrangian\n  L = {show(system.expr)}")
         if system.dissipation is not None:
             out.append(f"  Rayleigh dissipation F = {show(system.dissipation)}")
+        out += _lifted(system, show)
         out.append("\nEuler–Lagrange equations")
         out += [f"  0 = {show(e.lhs)}" for e in system.euler_lagrange()]
         mass = system.mass_matrix()
         constant = not (system.plain_mass_matrix.free_symbols & set(system.q))
-        structure = "diagonal" if mass.is_diagonal() else "full"
-        out.append(f"\nMass matrix ({'constant' if constant else 'state-dependent'}, {structure})")
-        out.append(f"  M = {show(mass)}")
+        structure = "diagonal" if mass.is_diagonal() else "full, row by row"
+        out.append(f"\nMass matrix ∂²L/∂q̇² ({'constant' if constant else 'state-dependent'}, "
+                   f"{structure})")
+        out += _mass_matrix(mass, latex, show)
         out.append("\nAccelerations")
         out += [
             f"  {show(q.diff(system.time, 2))} = {show(a)}"
@@ -126,26 +186,69 @@ def _show_object(value, latex: bool) -> str:
         nonzero = sum(1 for e in value if e != 0)
         return f"{value.shape[0]}×{value.shape[1]} matrix, {nonzero} non-zero entries (--latex)"
     if isinstance(value, sp.Basic):
+        value = readable(value)
         return sp.latex(value) if latex else sp.sstr(value)
     return str(value)
+
+
+def _update_lines(param, update, bulk_name: str, show) -> list[str]:
+    """One parameter's complete update: its non-zero terms, then what it reads."""
+    terms = [(bulk_name.replace("θ", str(param)), update.bulk),
+             (f"∂c/∂{param}", update.running), (f"∂ψ/∂{param}", update.terminal)]
+    shown = [f"{name} = {show(e)}" for name, e in terms if e != 0] or [f"{terms[0][0]} = 0"]
+    reads = f"[reads {', '.join(update.reads) or 'nothing'}]"
+    if len(shown) == 1:
+        return [f"  {param}: {shown[0]}   {reads}"]
+    pad = " " * (len(str(param)) + 4)
+    return [f"  {param}: {shown[0]}", *(f"{pad}{line}" for line in shown[1:]), f"{pad}{reads}"]
+
+
+def update_json(rule) -> dict:
+    """The terms of each parameter's update as text (``glep rules --json``): ``bulk`` (the
+    contrast integrand, named by ``bulk_name``), ``running`` ∂c/∂θ, ``terminal`` ∂ψ/∂θ,
+    ``reads``."""
+    return {str(param): {"bulk": sp.sstr(readable(u.bulk)), "running": sp.sstr(readable(u.running)),
+                         "terminal": sp.sstr(readable(u.terminal)), "reads": list(u.reads)}
+            for param, u in rule.updates.items()}
+
+
+def rule_json(rule) -> dict:
+    """One rule of ``glep rules --json``: its practicality report and, for a continuous
+    system's GLEP rule, ``bulk_name`` and the terms of every parameter's ``update``."""
+    out = rule.practicality.as_json()
+    if getattr(rule, "updates", None):
+        out["bulk_name"] = rule.bulk_name
+        out["update"] = update_json(rule)
+    return out
 
 
 def continuous_rules(problem, latex: bool = False) -> str:
     """What ``glep rules`` prints: every GLEP rule, its phases, estimator and practicality."""
     rules = derive_rules(problem)
+    plain_of = _display(problem.system)
+
     def show(value):
         if latex and isinstance(value, sp.Basic):
             value = problem.system.to_time(value)  # q_dot → dq/dt reads better in LaTeX
         return _show_object(value, latex)
 
+    def show_term(expr):
+        return _show(problem.system.to_time(expr), latex, plain_of)
+
     out = [f"{problem.name}: learning rules (GLEP, THEORY.md §2–§4)"]
-    bulk_rule = next((r for r in rules.values() if r.bulk), None)
+    bulk_rule = next((r for r in rules.values() if r.updates), None)
     if bulk_rule is not None:
-        out.append("\nbulk integrand ∂L/∂θ, contrasted between nudged runs by every GLEP rule")
-        out.append("(in brackets: the variables each parameter's update reads)")
-        for param, expr in bulk_rule.bulk.items():
-            reads = bulk_rule.practicality.reads.get(str(param), [])
-            out.append(f"  ∂L/∂{param} = {show(expr)}   [{', '.join(reads)}]")
+        name = bulk_rule.bulk_name
+        out.append(f"\nupdate of each parameter (the same in every GLEP rule): {name} contrasted "
+                   f"between the nudged\nruns, + ∂c/∂θ integrated along the free run and ∂ψ/∂θ "
+                   f"at q(T) (the cost's own terms),\n+ the rule's boundary terms R; in brackets, "
+                   f"every signal the update reads")
+        weight = variational_form(problem.system).weight
+        if weight != 1:
+            out.append(f"  (L̃ = {show_term(weight)}·L: the Lagrangian whose stationary paths are "
+                       f"the damped dynamics, THEORY.md §6)")
+        for param, update in bulk_rule.updates.items():
+            out += _update_lines(param, update, name, show_term)
     for rule in rules.values():
         status = "available" if rule.available else f"unavailable — {rule.practicality.reason}"
         out.append(f"\n== {rule.name}: {rule.title} ({status})")

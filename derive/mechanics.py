@@ -215,3 +215,36 @@ def is_null_lagrangian(lagrangian, coords, velocities, accelerations, time, rate
     """True when the Euler–Lagrange expression of ``lagrangian`` vanishes identically."""
     residual = euler_lagrange_residual(lagrangian, coords, velocities, accelerations, time, rates)
     return all(sp.simplify(r) == 0 for r in residual)
+
+
+def lift_time(expr, time, name_of_index):
+    """Replace each largest sub-expression of ``expr`` that depends on ``time`` alone (a
+    known function of time such as ``sin(2*t)``) by a symbol ``name_of_index(k)``.
+
+    The factors (or terms) of a product (or sum) that depend on time alone are lifted
+    together. Returns the new expression and ``{symbol: function of time}``.
+
+    >>> t, q, k = sp.symbols("t q k")
+    >>> lift_time(k * q**2 / 2 + 3 * sp.sin(2 * t) * sp.cos(t) * q, t, lambda i: sp.Symbol(f"f{i}"))
+    (3*f1*q + k*q**2/2, {f1: sin(2*t)*cos(t)})
+    """
+    found: dict = {}
+
+    def symbol(sub):
+        if sub not in found:
+            found[sub] = name_of_index(len(found) + 1)
+        return found[sub]
+
+    def visit(e):
+        free = e.free_symbols
+        if time not in free:
+            return e
+        if free == {time}:
+            return symbol(e)
+        if isinstance(e, (sp.Add, sp.Mul)):
+            timed = [a for a in e.args if a.free_symbols == {time}]
+            rest = [visit(a) for a in e.args if a.free_symbols != {time}]
+            return e.func(*rest, *([symbol(e.func(*timed))] if timed else []))
+        return e.func(*[visit(a) for a in e.args])
+
+    return visit(expr), {s: sub for sub, s in found.items()}

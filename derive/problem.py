@@ -131,7 +131,9 @@ class Problem(ProblemBase):
         self.params = self.system.params + self.cost_params
         self.param_values = self._param_values(params)
         self.state_kind, self.initial_state = self._initial(initial)
-        self.inputs = self._signals(inputs, system.inputs, "input")
+        # known functions of time lifted out of L or H are inputs whose values are known
+        self.inputs = self._signals({**system.lifted, **dict(inputs or {})}, system.inputs,
+                                    "input")
         self.targets = self._signals(targets, self.cost_targets, "target")
 
     # -- validation -------------------------------------------------------------------

@@ -26,7 +26,7 @@ l**2*theta1_dot**2/2 + 9.81*l*cos(theta1)
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 
 import sympy as sp
@@ -54,6 +54,25 @@ class Phase:
 
 
 @dataclass(frozen=True)
+class Update:
+    """The update of one parameter θ_j by a GLEP rule, term by term::
+
+        dC/dθ_j ≈ contrast of ∫ bulk dt between the nudged runs
+                  + ∫_0^T running dt + terminal(q(T))    (on the free run)
+                  + the rule's boundary residual R
+
+    ``bulk`` is ∂L̃/∂θ_j (or −∂H/∂θ_j), zero for a parameter of the cost only; ``running`` is
+    ∂c/∂θ_j and ``terminal`` ∂ψ/∂θ_j; ``reads`` names every signal the three read (states,
+    velocities or momenta, inputs, targets, and time ``t`` where it appears explicitly).
+    """
+
+    bulk: sp.Expr
+    running: sp.Expr
+    terminal: sp.Expr
+    reads: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class Rule:
     """A learning rule: its phases, estimator, bulk integrand, residual and practicality."""
 
@@ -65,6 +84,8 @@ class Rule:
     residual: dict[str, object]  # named symbolic boundary terms
     initial_state_gradient: dict[str, str]
     practicality: Practicality
+    updates: dict[sp.Symbol, Update] = field(default_factory=dict)  # per parameter
+    bulk_name: str = "∂L/∂θ"  # or "∂L̃/∂θ", "−∂H/∂θ"
 
     @property
     def available(self) -> bool:
@@ -224,23 +245,48 @@ class Learning:
     # -- rule objects ---------------------------------------------------------------------
 
     @cached_property
+    def hamiltonian_view(self) -> bool:
+        """Rules are shown as ``−∂H/∂θ`` in (q, p): the system is declared as a Hamiltonian,
+        or has no Lagrangian form."""
+        return isinstance(self.system, Hamiltonian) or self.form.lagrangian is None
+
+    @property
+    def bulk_name(self) -> str:
+        """How the contrast integrand is written: ``∂L/∂θ``, ``∂L̃/∂θ`` (the weighted
+        Lagrangian e^{γt} L of a damped system) or ``−∂H/∂θ``."""
+        if self.hamiltonian_view:
+            return "−∂H/∂θ"
+        return "∂L̃/∂θ" if self.form.weight != 1 else "∂L/∂θ"
+
+    @cached_property
     def bulk(self) -> dict[sp.Symbol, sp.Expr]:
-        """``∂L̃/∂θ_j`` in plain (q, q̇, t); ``−∂H̃/∂θ_j`` in (q, p) without a Lagrangian."""
+        """The contrast integrand of every parameter (zero for a cost-only one):
+        ``∂L̃/∂θ_j`` in plain (q, q̇, t), or ``−∂H̃/∂θ_j`` in (q, p) (:attr:`hamiltonian_view`)."""
         if not self.form.available:
             return {}
-        theta = self.system.params
-        if self.form.lagrangian is not None:
+        theta = self.problem.params
+        if not self.hamiltonian_view:
             return dict(zip(theta, mechanics.gradient(self.form.lagrangian, theta)))
         return {th: -e for th, e in zip(theta, mechanics.gradient(self.form.hamiltonian, theta))}
 
+    @cached_property
+    def updates(self) -> dict[sp.Symbol, Update]:
+        """The complete update of every parameter: its bulk integrand, ``∂c/∂θ``, ``∂ψ/∂θ``
+        and the signals they read."""
+        if not self.bulk:
+            return {}
+        problem = self.problem
+        running = mechanics.gradient(problem.running_cost, problem.params)
+        terminal = mechanics.gradient(problem.terminal_cost, problem.params)
+        hidden = set(problem.params)
+        out = {}
+        for th, b, c, psi in zip(problem.params, self.bulk.values(), running, terminal):
+            free = b.free_symbols | c.free_symbols | psi.free_symbols
+            out[th] = Update(b, c, psi, tuple(sorted(str(s) for s in free - hidden)))
+        return out
+
     def _reads(self) -> dict[str, list[str]]:
-        return {
-            str(th): sorted(
-                str(s) for s in e.free_symbols if s not in set(self.problem.params)
-                and s != self.system.time
-            )
-            for th, e in self.bulk.items()
-        }
+        return {str(th): list(u.reads) for th, u in self.updates.items()}
 
     @cached_property
     def momentum_dtheta(self) -> sp.Matrix:
@@ -252,7 +298,14 @@ class Learning:
                                   self.problem.params)
 
     def rules(self) -> dict[str, Rule]:
-        return {name: getattr(self, f"_rule_{name}")() for name in RULES}
+        rules = {name: getattr(self, f"_rule_{name}")() for name in RULES}
+        return {name: replace(rule, updates=self.updates, bulk_name=self.bulk_name)
+                if rule.bulk else rule for name, rule in rules.items()}
+
+    @property
+    def given(self) -> str:
+        """The initial conditions the problem fixes, in its own coordinates."""
+        return "(q0, q̇0)" if self.problem.state_kind == "velocity" else "(q0, p0)"
 
     def _practicality(self, name, **fields) -> Practicality:
         reason = self.reasons[name]
@@ -265,10 +318,19 @@ class Learning:
         return {"∇ψ": sp.Matrix(mechanics.gradient(psi, self.system.q))} if psi != 0 else {}
 
     def _bulk_estimators(self, direction: str) -> dict[str, str]:
+        """The estimators in the rule's own variables, with the cost's direct terms (on the
+        free run) when the cost depends on parameters."""
         integral = "∫_0^T" if direction == "forward" else "∫_0^T (echo time τ)"
+        sign, b, s = ("−", "∂H/∂θ", "Φ") if self.hamiltonian_view else ("", self.bulk_name, "s")
+        cost = ""
+        if any(u.running != 0 for u in self.updates.values()):
+            cost += f" + ∫_0^T ∂c/∂θ({s}^0) dt"
+        if any(u.terminal != 0 for u in self.updates.values()):
+            cost += " + ∂ψ/∂θ(q(T))"
         return {
-            "one-sided": f"dC/dθ ≈ (1/β) {integral} [∂L/∂θ(s^β) − ∂L/∂θ(s^0)] dt + R",
-            "centered": f"dC/dθ ≈ (1/2β) {integral} [∂L/∂θ(s^+β) − ∂L/∂θ(s^−β)] dt + R",
+            "one-sided": f"dC/dθ ≈ {sign}(1/β) {integral} [{b}({s}^β) − {b}({s}^0)] dt{cost} + R",
+            "centered": f"dC/dθ ≈ {sign}(1/2β) {integral} [{b}({s}^+β) − {b}({s}^−β)] dt{cost}"
+                        " + R",
         }
 
     def _rule_CIVP(self) -> Rule:
@@ -287,9 +349,9 @@ class Learning:
             "CIVP",
             "constant initial value problem",
             (
-                Phase("free", "forward", "(q0, q̇0) given", "none"),
-                Phase("nudged +β", "forward", "the same (q0, q̇0)", "+β c"),
-                Phase("nudged −β", "forward", "the same (q0, q̇0)", "−β c"),
+                Phase("free", "forward", f"{self.given} given", "none"),
+                Phase("nudged +β", "forward", f"the same {self.given}", "+β c"),
+                Phase("nudged −β", "forward", f"the same {self.given}", "−β c"),
             ),
             self._bulk_estimators("forward"),
             self.bulk,
@@ -346,7 +408,7 @@ class Learning:
             "PFVP",
             "parametric final value problem",
             (
-                Phase("free", "forward", "(q0, q̇0) or (q0, p0) given", "none"),
+                Phase("free", "forward", f"{self.given} given", "none"),
                 Phase("nudged +β", "backward", "q(T), p(T) − β∇ψ", "+β c"),
                 Phase("nudged −β", "backward", "q(T), p(T) + β∇ψ", "−β c"),
             ),
@@ -369,7 +431,7 @@ class Learning:
             "HEL",
             "Hamiltonian echo learning",
             (
-                Phase("free", "forward", "(q0, q̇0) or (q0, p0) given", "none"),
+                Phase("free", "forward", f"{self.given} given", "none"),
                 Phase("echo +β", "forward", "(q(T), −p(T) + β∇ψ)", "+β c", "reversed in time"),
                 Phase("echo −β", "forward", "(q(T), −p(T) − β∇ψ)", "−β c", "reversed in time"),
             ),

@@ -16,6 +16,7 @@ True
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -67,15 +68,11 @@ class _Mechanical:
         self.v = tuple(sp.Symbol(f"{n}_dot") for n in names)
         self.a = tuple(sp.Symbol(f"{n}_ddot") for n in names)
         self.x = tuple(sp.Symbol(n) for n in input_names)
-        check_unique(
-            names
-            + [s.name for s in self.v]
-            + list(extra_names)
-            + [p.name for p in self.params]
-            + input_names
-            + [self.time.name],
-            "system declaration",
-        )
+        declared = (names + [s.name for s in self.v] + list(extra_names)
+                    + [p.name for p in self.params] + input_names + [self.time.name])
+        check_unique(declared, "system declaration")
+        self._declared_names = set(declared)
+        self.lifted = {}
         t = self.time
         self._plain = {}
         for q, qs, vs, acc in zip(coords, self.q, self.v, self.a):
@@ -85,6 +82,34 @@ class _Mechanical:
         for u, xs in zip(self.inputs, self.x):
             self._plain[u] = xs
         self._timed = {v: k for k, v in self._plain.items()}
+
+    def _lift_known_time(self, kinetic_variables) -> None:
+        """Lift the known functions of time in the plain expression (``sin(2*t)``: time
+        alone, no parameter) to input signals ``ft1, ft2, ...`` whose values are those
+        functions (:attr:`lifted`), so that an echo replays them reversed like declared
+        inputs. Time inside the kinetic term stays explicit: inputs may not enter the
+        momenta."""
+        expr, lifted = mechanics.lift_time(
+            self._plain_expr, self.time, lambda i: sp.Dummy(f"lifted{i}")
+        )
+        kinetic = set().union(
+            *(e.free_symbols for e in mechanics.gradient(expr, kinetic_variables))
+        )
+        expr = expr.xreplace({s: f for s, f in lifted.items() if s in kinetic})
+        names = (f"ft{i}" for i in itertools.count(1))
+        renamed = {}
+        for dummy, value in lifted.items():
+            if dummy in kinetic:
+                continue
+            symbol = sp.Symbol(next(n for n in names if n not in self._declared_names))
+            renamed[dummy] = symbol
+            function = sp.Function(symbol.name)(self.time)
+            self.inputs += (function,)
+            self.x += (symbol,)
+            self._plain[function] = symbol
+            self._timed[symbol] = function
+            self.lifted[function] = value
+        self._plain_expr = expr.xreplace(renamed)
 
     def to_plain(self, expr, what: str, allowed_extra=()):
         """Replace functions of time by plain symbols, rejecting anything undeclared."""
@@ -131,7 +156,8 @@ class Lagrangian(_Mechanical):
 
     ``coords`` are functions of time; ``params`` plain Symbols (learnable); ``inputs``
     functions of time given numerically by the problem; ``dissipation`` a Rayleigh
-    function ``F(q, q̇)`` whose force is ``−∂F/∂q̇``.
+    function ``F(q, q̇)`` whose force is ``−∂F/∂q̇``. A known function of time written
+    into L (``a*sin(2*t)*q``) becomes an input signal ``ft1`` of that value (:attr:`lifted`).
     """
 
     kind = "lagrangian"
@@ -140,6 +166,7 @@ class Lagrangian(_Mechanical):
         self._declare(coords, params, inputs, time)
         self.expr = sp.sympify(expr)
         self._plain_expr = self.to_plain(self.expr, "the Lagrangian")
+        self._lift_known_time(self.v)
         self.dissipation = None if dissipation is None else sp.sympify(dissipation)
         self._plain_dissipation = (
             None
@@ -245,6 +272,7 @@ class Lagrangian(_Mechanical):
         if self._plain_dissipation is not None:
             dF = mechanics.gradient(self._plain_dissipation, self.v)
             dp = [a - f for a, f in zip(dp, dF)]
+        hamiltonian.lifted = dict(self.lifted)
         hamiltonian.__dict__["plain_rhs"] = (list(velocity), [e.xreplace(at) for e in dp])
         return hamiltonian
 
@@ -266,6 +294,7 @@ class Lagrangian(_Mechanical):
 
 class Hamiltonian(_Mechanical):
     """A Hamiltonian ``H(q, p, t; θ, x)``; ``dissipation`` is a Rayleigh function of velocities.
+    Known functions of time in H become input signals, as in :class:`Lagrangian`.
 
     >>> import sympy as sp
     >>> t = sp.Symbol("t")
@@ -300,6 +329,7 @@ class Hamiltonian(_Mechanical):
             raise UndeclaredSymbolError(
                 "the Hamiltonian contains velocities: write it in coordinates and momenta"
             )
+        self._lift_known_time(self.p)
         self.dissipation = None if dissipation is None else sp.sympify(dissipation)
         self._plain_dissipation = (
             None
@@ -334,7 +364,7 @@ class Hamiltonian(_Mechanical):
 
     def to_lagrangian(self) -> Lagrangian:
         """Inverse Legendre transform (H must be quadratic in the momenta)."""
-        return Lagrangian(
+        lagrangian = Lagrangian(
             self.to_time(self._plain_lagrangian),
             self.coords,
             self.params,
@@ -342,6 +372,8 @@ class Hamiltonian(_Mechanical):
             self.time,
             self.dissipation,
         )
+        lagrangian.lifted = dict(self.lifted)
+        return lagrangian
 
     def time_reversal(self) -> TimeReversal:
         flipped = self._plain_expr.xreplace({p: -p for p in self.p})

@@ -989,6 +989,7 @@ def _continuous_api(m):
         ``(len(PARAMS),)``), ``z0`` (its gradient per initial state, in STATE coordinates)
         and ``health`` (numbers that say whether the estimate can be trusted).
         """
+        rule = next((r for r in (*m.RULES, "BPTT") if r.lower() == str(rule).lower()), rule)  # any case
         _check_rule(m, rule, beta, method)
         z, theta = _arguments(m, z0, theta)
         if theta.ndim != 1:

@@ -930,6 +930,7 @@ def _continuous_api(m):
         ``(len(PARAMS),)``), ``z0`` (its gradient per initial state, in STATE coordinates)
         and ``health`` (numbers that say whether the estimate can be trusted).
         """
+        rule = next((r for r in (*m.RULES, "BPTT") if r.lower() == str(rule).lower()), rule)  # any case
         _check_rule(m, rule, beta, method)
         z, theta = _arguments(m, z0, theta)
         if theta.ndim != 1:
@@ -1007,21 +1008,21 @@ def _continuous_api(m):
     class VectorField(nn.Module):
         """The vector field as a module for ``torchdiffeq.odeint(func, z0, t)``.
 
-        Its parameters (``self.params[name]``) are the system's parameters; ``inputs`` is a
-        callable ``t -> x`` (default: the problem's own signals).
+        Its parameters (``self.params[name]``): those of the dynamics, in PARAMS order; ``inputs``
+        is a callable ``t -> x`` (default: the problem's own signals).
         """
 
         def __init__(self, theta=PARAM_VALUES, inputs=None, dtype=torch.float64):
             super().__init__()
             values = _parameters(m, theta, torch.zeros((), dtype=dtype))
-            self.params = nn.ParameterDict(
-                {name: nn.Parameter(values[..., i].clone()) for i, name in enumerate(m.PARAMS)}
-            )
+            self.params = nn.ParameterDict([(n, nn.Parameter(values[..., i].clone())) for i, n in enumerate(m.PARAMS)
+                                            if n not in getattr(m, "_COST_ONLY", ())])
+            self.register_buffer("values", values.clone())  # a parameter of the cost only keeps its value
             self.inputs = inputs
 
         def theta(self):
             """The parameters stacked in the order of PARAMS."""
-            return torch.stack([self.params[name] for name in m.PARAMS], dim=-1)
+            return torch.stack([self.params.get(n, self.values[..., i]) for i, n in enumerate(m.PARAMS)], dim=-1)
 
         def forward(self, t, z):
             signal = self.inputs if self.inputs is not None else m.default_inputs

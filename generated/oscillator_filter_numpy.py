@@ -62,6 +62,7 @@ METHODS = ("rk4", "leapfrog", "implicit_midpoint")
 _N = 6
 _D = 23
 _MOMENTUM_OF_STATE = True
+_COST_ONLY = ("w1", "w2", "w3", "w4", "w5", "w6",)
 _WEIGHTED = False
 _VELOCITY_STATE = True
 _LEAPFROG_RULE = True

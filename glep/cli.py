@@ -8,7 +8,9 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import keyword
 import math
+import re
 import sys
 import time
 from pathlib import Path
@@ -25,6 +27,7 @@ from glep.codegen.emit import (
     write_atomically,
 )
 from glep.codegen.kinds import kind_of
+from glep.derive.describe import rule_json
 from glep.derive.errors import (
     DataError,
     DerivationError,
@@ -141,7 +144,7 @@ def cmd_rules(args) -> int:
     if args.json:
         rules = kind.rules(problem)
         payload = {"system": problem.name,
-                   "rules": {name: rule.practicality.as_json() for name, rule in rules.items()}}
+                   "rules": {name: rule_json(rule) for name, rule in rules.items()}}
         print(json.dumps(payload, indent=2, ensure_ascii=False))
     else:
         print(kind.rules_text(problem, args.latex))
@@ -257,24 +260,59 @@ def _bundled() -> list[Path]:
     return sorted(p for p in SYSTEMS_DIR.glob("*.py") if not p.name.startswith("_"))
 
 
+def _emission_name(args) -> str | None:
+    """``--name``: a Python module name, for one system file."""
+    name = args.name
+    if name is None:
+        return None
+    if not (name.isidentifier() and name.isascii()) or keyword.iskeyword(name):
+        raise WriteError(f"--name {name!r} is not a Python module name: use letters, digits "
+                         f"and underscores, not starting with a digit")
+    if len([p for p in args.files if p.name != "__init__.py"]) != 1:
+        raise WriteError("--name names the module of one system file: give exactly one file")
+    return name
+
+
+def _emission(path: Path, settings, name):
+    """The problem of ``path`` with ``--set`` overrides, its source name, the command that
+    regenerates it, and a function ``backend -> file name``."""
+    problem = _load(path, settings)
+    source = source_name(path)
+    command = (f"glep emit {source}" + "".join(f" --set {s}" for s in settings or ())
+               + (f" --name {name}" if name else ""))
+    if name is None:  # variants of one file do not overwrite each other
+        name = (problem.name or path.stem) + "".join(
+            f"_{setting}{_slug(value)}" for setting, value in map(parse_setting, settings or ()))
+    return problem, source, command, lambda backend: (
+        f"{module_name(problem, source, backend, name)}.py")
+
+
+def _slug(value) -> str:
+    """A ``--set`` value in a module name: ``0.5`` → ``0p5``, ``-1`` → ``m1``, ``(3, 2)`` →
+    ``3_2``, ``b-c`` → ``b_c`` (``anharmonic_chain`` with ``--set n=32`` →
+    ``anharmonic_chain_n32``)."""
+    text = str(value)
+    if isinstance(value, (int, float)):
+        text = text.replace(".", "p").replace("-", "m")
+    return re.sub(r"[^0-9A-Za-z]+", "_", text).strip("_")
+
+
 def cmd_emit(args) -> int:
     out_dir = Path(args.out)
     if out_dir.exists() and not out_dir.is_dir():
         raise WriteError(f"--out {out_dir} is a file, not a directory: give a folder")
+    name = _emission_name(args)
     if args.check:
-        return _check(out_dir, args.target, args.files, args.set)
+        return _check(out_dir, args.target, args.files, args.set, name)
     if not args.files:
         raise DerivationError("glep emit needs system files (or --check): glep emit systems/*.py")
     for path in args.files:
         if path.name == "__init__.py":
             continue
-        problem = _load(path, args.set)
-        source = source_name(path)
-        settings = "".join(f" --set {s}" for s in args.set or ())
-        command = f"glep emit {source}{settings}"
+        problem, source, command, file_name = _emission(path, args.set, name)
         for backend in args.target:
             text = render(problem, backend, source, command, standalone=args.standalone)
-            target = out_dir / f"{module_name(problem, source, backend)}.py"
+            target = out_dir / file_name(backend)
             write_atomically(target, text)
             print(f"wrote {target}")
     if not args.standalone:  # the modules import glep.generated._runtime_*; a copy beside them
@@ -292,7 +330,7 @@ def _compare(target: Path, text: str, stale: list) -> None:
         stale.append(f"{target} (differs from what glep emits now)")
 
 
-def _check(out_dir: Path, backends, files=None, settings=None) -> int:
+def _check(out_dir: Path, backends, files=None, settings=None, name=None) -> int:
     """Compare ``out_dir`` with a fresh emission of ``files`` (default: every bundled
     system, and then a module no bundled system emits is stale too)."""
     if not out_dir.is_dir():
@@ -300,18 +338,17 @@ def _check(out_dir: Path, backends, files=None, settings=None) -> int:
     paths = [p for p in files or () if p.name != "__init__.py"] or _bundled()
     stale, expected = [], set()
     for backend in backends:
-        name = f"{runtime_name(backend)}.py"
-        expected.add(name)
-        _compare(out_dir / name, render_runtime(backend), stale)
+        runtime = f"{runtime_name(backend)}.py"
+        expected.add(runtime)
+        _compare(out_dir / runtime, render_runtime(backend), stale)
     for path in paths:
-        problem = _load(path, settings) if files else load_problem(path)
-        source = source_name(path)
-        command = (f"glep emit {source}" + "".join(f" --set {s}" for s in settings)
-                   if files and settings else None)
+        problem, source, command, file_name = _emission(path, settings if files else (),
+                                                        name if files else None)
+        command = command if files and (settings or name) else None
         for backend in backends:
-            name = f"{module_name(problem, source, backend)}.py"
-            expected.add(name)
-            _compare(out_dir / name, render(problem, backend, source, command), stale)
+            expected.add(file_name(backend))
+            _compare(out_dir / file_name(backend), render(problem, backend, source, command),
+                     stale)
     if not files:
         for backend in backends:
             for path in sorted(out_dir.glob(f"*_{backend}.py")):
@@ -409,6 +446,8 @@ def parser() -> argparse.ArgumentParser:
         action="store_true",
         help="exit 1 naming every generated module that differs from a fresh emission",
     )
+    p.add_argument("--name", help="the module's name, for one system file (default: the "
+                   "system's name with the --set overrides, e.g. anharmonic_chain_n32)")
     p.add_argument(
         "--standalone",
         action="store_true",

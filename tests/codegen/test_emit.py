@@ -69,7 +69,7 @@ def test_check_names_stale_and_missing_files(tmp_path, capsys):
 def test_set_overrides_a_module_level_setting(tmp_path):
     assert main(["emit", str(SYSTEMS / "anharmonic_chain.py"), "--set", "n=3",
                  "--target", "numpy", "--out", str(tmp_path)]) == 0
-    text = (tmp_path / "anharmonic_chain_numpy.py").read_text()
+    text = (tmp_path / "anharmonic_chain_n3_numpy.py").read_text()
     assert "STATE = (\"q1\", \"q2\", \"q3\", \"q1_dot\"" in text
     assert "Regenerate with: glep emit systems/anharmonic_chain.py --set n=3" in text
 
