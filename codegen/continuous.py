@@ -109,42 +109,41 @@ def _queue_simulation(w: _Kernels, model: Model):
 
 
 def _queue_learning(w: _Kernels, learning) -> dict:
-    """The functions every learning rule needs (canonical coordinates of H̃)."""
+    """The functions the learning rules need: in the rule coordinates (canonical of H̃
+    when the GLEP rules apply), and the continuous adjoint's in state coordinates."""
     lm = learning.learning_model
-    if not lm.field:
-        return {}
     model = lm.model
     n, d = model.n, len(model.params)
-    q, p = learning.system.q, learning.system.p
-    qp = tuple(q) + tuple(p)
-    y = lm.targets
+    q, p = lm.coordinates[:n], lm.coordinates[n:]
+    qp, y, glep = lm.coordinates, lm.targets, bool(lm.field)
     canonical = [("z", qp), ("x", model.inputs)]
     costed = [("z", qp), ("y", y)]
-    if lm.weighted:
+    if lm.rule_kernels == "weighted":
         w.add("_rule_field", "t, z, c, x", "Hamilton's equations of the weighted H̃.",
               lm.field, canonical)
         w.add("_rule_jacobian", "t, z, c, x", "∂field/∂(q, p) of H̃.", lm.field_jacobian,
               canonical, kind="matrix", shape=(2 * n, 2 * n))
-    w.add("_dH_dtheta", "t, z, c, x", "∂H̃/∂θ, the contrast integrand (−∂L/∂θ).",
-          lm.dH_dtheta, canonical)
-    w.add("_field_dtheta", "t, z, c, x", "∂field/∂θ (forward sensitivities).",
-          lm.field_dtheta, canonical, kind="matrix", shape=(2 * n, d))
+    if glep:
+        w.add("_dH_dtheta", "t, z, c, x", "∂H̃/∂θ, the contrast integrand (−∂L/∂θ).",
+              lm.dH_dtheta, canonical)
+        w.add("_field_dtheta", "t, z, c, x", "∂field/∂θ (forward sensitivities).",
+              lm.field_dtheta, canonical, kind="matrix", shape=(2 * n, d))
     w.add("_running_cost", "t, z, c, y", "The running cost c.", [lm.running_cost], costed,
           kind="scalar")
-    w.add("_nudge", "t, z, c, y", "∇_q c: the nudging force per unit β.", lm.cost_gradient,
-          costed)
-    nudged = list(lm.field[:n]) + [f + _NUDGING * g for f, g in zip(lm.field[n:],
-                                                                     lm.cost_gradient)]
-    w.add("_nudged_field", "t, z, c, x, y, b",
-          "Hamilton's equations of H̃ with the nudge β ∇_q c on ṗ (β = b[..., 0]).", nudged,
-          [*canonical, ("y", y), ("b", (_NUDGING,))])
+    if glep:
+        w.add("_nudge", "t, z, c, y", "(−∂c/∂p, ∂c/∂q): the nudge of (q̇, ṗ) per unit β.",
+              lm.nudge, costed)
+        w.add("_nudged_field", "t, z, c, x, y, b",
+              "Hamilton's equations of H̃ − βc (β = b[..., 0]).", _nudged_field(lm),
+              [*canonical, ("y", y), ("b", (_NUDGING,))])
     w.add("_cost_dtheta", "t, z, c, y", "∂c/∂θ (direct dependence of the cost).",
           lm.cost_dtheta, costed)
-    final = [("z", q)]
-    w.add("_terminal_cost", "z, c", "ψ at final positions z.", [lm.terminal_cost], final,
+    final = [("z", qp)]
+    w.add("_terminal_cost", "t, z, c", "ψ at a final state z.", [lm.terminal_cost], final,
           kind="scalar")
-    w.add("_terminal_gradient", "z, c", "∇_q ψ.", lm.terminal_gradient, final)
-    w.add("_terminal_dtheta", "z, c", "∂ψ/∂θ.", lm.terminal_dtheta, final)
+    if glep:
+        w.add("_terminal_gradient", "t, z, c", "(∂ψ/∂q, ∂ψ/∂p).", lm.terminal_gradient, final)
+    w.add("_terminal_dtheta", "t, z, c", "∂ψ/∂θ.", lm.terminal_dtheta, final)
     if lm.momentum is not None:
         w.add("_momentum_jacobian", "z, c", "∂p/∂(q, q̇) at t = 0.", lm.momentum_jacobian,
               [("z", model.state)], kind="matrix", shape=(n, 2 * n))
@@ -163,15 +162,52 @@ def _queue_learning(w: _Kernels, learning) -> dict:
           state, kind="matrix", shape=(2 * n, d))
     w.add("_state_cost_gradient", "t, z, c, y", "∇_z c in state coordinates (adjoint).",
           lm.state_cost_gradient, state_costed)
-    w.add("_state_terminal_gradient", "z, c", "∇_z ψ in state coordinates (adjoint).",
+    w.add("_state_terminal_gradient", "t, z, c", "∇_z ψ in state coordinates (adjoint).",
           lm.state_terminal_gradient, [("z", model.state)])
+    if lm.state_cost is not None:  # the cost reads velocities or momenta
+        c, psi = lm.state_cost
+        w.add("_state_running_cost", "t, z, c, y", "c in state coordinates (adjoint).", [c],
+              state_costed, kind="scalar")
+        w.add("_state_cost_dtheta", "t, z, c, y", "∂c/∂θ in state coordinates (adjoint).",
+              [c.diff(th) for th in model.params], state_costed)
+        w.add("_state_terminal_cost", "t, z, c", "ψ in state coordinates (adjoint).", [psi],
+              [("z", model.state)], kind="scalar")
+        w.add("_state_terminal_dtheta", "t, z, c", "∂ψ/∂θ in state coordinates (adjoint).",
+              [psi.diff(th) for th in model.params], [("z", model.state)])
+    if lm.available["HEL-gain"] is None:
+        _queue_gain(w, lm, canonical, y, model.time)
+    aliases = {"canonical": ("_canonical_field", "_canonical_jacobian"),
+               "state": ("_vector_field", "_state_jacobian")}
     return {
         "rules": lm.available,
-        "weighted": lm.weighted,
+        "aliases": aliases.get(lm.rule_kernels),
         "velocity_state": lm.momentum is not None,
-        "leapfrog_rule": lm.kinetic_dtheta is not None and "leapfrog" in model.methods,
+        "leapfrog_rule": lm.kinetic_dtheta is not None and "leapfrog" in model.methods
+        and not lm.momentum_cost,
         "cost_params": any(e != 0 for e in lm.cost_dtheta),
+        "momentum_cost": lm.momentum_cost and glep,
     }
+
+
+def _nudged_field(lm):
+    return [f + _NUDGING * g for f, g in zip(lm.field, lm.nudge)]
+
+
+def _queue_gain(w: _Kernels, lm, canonical, y, t):
+    """HEL-gain's echo (THEORY.md §6): PFVP's backward run of H̃ − βc in echo time
+    τ = T − t and the physical momentum P = −p̃/w, w = e^{γt}: a forward run with gain."""
+    n = lm.model.n
+    weight, p = lm.weight, lm.coordinates[n:]
+    to_echo = {pi: -weight * pi for pi in p}
+    field = [e.xreplace(to_echo) for e in _nudged_field(lm)]
+    rate = sp.simplify(weight.diff(t) / weight)
+    echo = [-e for e in field[:n]] + [e / weight + rate * pi for e, pi in zip(field[n:], p)]
+    w.add("_gain_field", "t, z, c, x, y, b", "The echo with gain at physical time t.",
+          [sp.expand(e) for e in echo], [*canonical, ("y", y), ("b", (_NUDGING,))])
+    w.add("_gain_dH_dtheta", "t, z, c, x", "∂H̃/∂θ at the echo state (weighted contrast).",
+          [e.xreplace(to_echo) for e in lm.dH_dtheta], canonical)
+    w.add("_gain_flip", "t, z, c", "The echo state (q, −p̃/e^{γt}) of a canonical state of H̃.",
+          [*lm.coordinates[:n], *(-pi / weight for pi in p)], [("z", lm.coordinates)])
 
 
 def _wrapped(head: str, items, tail: str, limit: int = LINE_LIMIT) -> list[str]:
@@ -231,10 +267,11 @@ def _constants(problem, model, learn) -> list[str]:
         e.free_symbols & set(canonical.coords) for *_, e in hessian)
     if learn:
         lines += [
-            f"_WEIGHTED = {learn['weighted']}",
             f"_VELOCITY_STATE = {learn['velocity_state']}",
             f"_LEAPFROG_RULE = {learn['leapfrog_rule']}",
             f"_COST_PARAMS = {learn['cost_params']}",
+            *["_MOMENTUM_COST = True  # the echo reads the cost at momenta −p"]
+            * learn["momentum_cost"],
             "#: Rule → None when available, else the reason it is not.",
             "RULES = {",
             *(f"    {json.dumps(k)}: {_string(v, 4) if v else None}," for k, v in
