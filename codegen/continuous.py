@@ -134,7 +134,7 @@ def _queue_learning(w: _Kernels, learning) -> dict:
         w.add("_nudge", "t, z, c, y", "(−∂c/∂p, ∂c/∂q): the nudge of (q̇, ṗ) per unit β.",
               lm.nudge, costed)
         w.add("_nudged_field", "t, z, c, x, y, b",
-              "Hamilton's equations of H̃ − βc (β = b[..., 0]).", _nudged_field(lm),
+              "Hamilton's equations of H̃ − βc (β = b[..., 0]).", _nudged(lm.field, lm.nudge),
               [*canonical, ("y", y), ("b", (_NUDGING,))])
     w.add("_cost_dtheta", "t, z, c, y", "∂c/∂θ (direct dependence of the cost).",
           lm.cost_dtheta, costed)
@@ -164,18 +164,21 @@ def _queue_learning(w: _Kernels, learning) -> dict:
           lm.state_cost_gradient, state_costed)
     w.add("_state_terminal_gradient", "t, z, c", "∇_z ψ in state coordinates (adjoint).",
           lm.state_terminal_gradient, [("z", model.state)])
-    if lm.state_cost is not None:  # the cost reads velocities or momenta
-        c, psi = lm.state_cost
-        w.add("_state_running_cost", "t, z, c, y", "c in state coordinates (adjoint).", [c],
-              state_costed, kind="scalar")
-        w.add("_state_cost_dtheta", "t, z, c, y", "∂c/∂θ in state coordinates (adjoint).",
-              [c.diff(th) for th in model.params], state_costed)
-        w.add("_state_terminal_cost", "t, z, c", "ψ in state coordinates (adjoint).", [psi],
-              [("z", model.state)], kind="scalar")
-        w.add("_state_terminal_dtheta", "t, z, c", "∂ψ/∂θ in state coordinates (adjoint).",
-              [psi.diff(th) for th in model.params], [("z", model.state)])
-    if lm.available["HEL-gain"] is None:
-        _queue_gain(w, lm, canonical, y, model.time)
+    if lm.state_cost is not None:  # a cost on velocities or momenta
+        c, dc, psi, dpsi = lm.state_cost
+        end = [("z", model.state)]
+        w.add("_state_running_cost", "t, z, c, y", "c.", [c], state_costed, kind="scalar")
+        w.add("_state_cost_dtheta", "t, z, c, y", "∂c/∂θ.", dc, state_costed)
+        w.add("_state_terminal_cost", "t, z, c", "ψ.", [psi], end, kind="scalar")
+        w.add("_state_terminal_dtheta", "t, z, c", "∂ψ/∂θ.", dpsi, end)
+    if lm.echo is not None:  # gain, or a cost on momenta
+        field, nudge, dH_dtheta, flip = lm.echo
+        w.add("_echo_field", "t, z, c, x, y, b", "The nudged echo at physical time t.",
+              _nudged(field, nudge), [*canonical, ("y", y), ("b", (_NUDGING,))])
+        w.add("_echo_dH_dtheta", "t, z, c, x", "∂H̃/∂θ at an echo state.", dH_dtheta,
+              canonical)
+        w.add("_echo_state", "t, z, c", "The echo state of a canonical state of H̃.", flip,
+              [("z", qp)])
     aliases = {"canonical": ("_canonical_field", "_canonical_jacobian"),
                "state": ("_vector_field", "_state_jacobian")}
     return {
@@ -185,29 +188,12 @@ def _queue_learning(w: _Kernels, learning) -> dict:
         "leapfrog_rule": lm.kinetic_dtheta is not None and "leapfrog" in model.methods
         and not lm.momentum_cost,
         "cost_params": any(e != 0 for e in lm.cost_dtheta),
-        "momentum_cost": lm.momentum_cost and glep,
+        "state_cost": lm.state_cost is not None,
     }
 
 
-def _nudged_field(lm):
-    return [f + _NUDGING * g for f, g in zip(lm.field, lm.nudge)]
-
-
-def _queue_gain(w: _Kernels, lm, canonical, y, t):
-    """HEL-gain's echo (THEORY.md §6): PFVP's backward run of H̃ − βc in echo time
-    τ = T − t and the physical momentum P = −p̃/w, w = e^{γt}: a forward run with gain."""
-    n = lm.model.n
-    weight, p = lm.weight, lm.coordinates[n:]
-    to_echo = {pi: -weight * pi for pi in p}
-    field = [e.xreplace(to_echo) for e in _nudged_field(lm)]
-    rate = sp.simplify(weight.diff(t) / weight)
-    echo = [-e for e in field[:n]] + [e / weight + rate * pi for e, pi in zip(field[n:], p)]
-    w.add("_gain_field", "t, z, c, x, y, b", "The echo with gain at physical time t.",
-          [sp.expand(e) for e in echo], [*canonical, ("y", y), ("b", (_NUDGING,))])
-    w.add("_gain_dH_dtheta", "t, z, c, x", "∂H̃/∂θ at the echo state (weighted contrast).",
-          [e.xreplace(to_echo) for e in lm.dH_dtheta], canonical)
-    w.add("_gain_flip", "t, z, c", "The echo state (q, −p̃/e^{γt}) of a canonical state of H̃.",
-          [*lm.coordinates[:n], *(-pi / weight for pi in p)], [("z", lm.coordinates)])
+def _nudged(field, nudge):
+    return [f + _NUDGING * g for f, g in zip(field, nudge)]
 
 
 def _wrapped(head: str, items, tail: str, limit: int = LINE_LIMIT) -> list[str]:
@@ -270,8 +256,6 @@ def _constants(problem, model, learn) -> list[str]:
             f"_VELOCITY_STATE = {learn['velocity_state']}",
             f"_LEAPFROG_RULE = {learn['leapfrog_rule']}",
             f"_COST_PARAMS = {learn['cost_params']}",
-            *["_MOMENTUM_COST = True  # the echo reads the cost at momenta −p"]
-            * learn["momentum_cost"],
             "#: Rule → None when available, else the reason it is not.",
             "RULES = {",
             *(f"    {json.dumps(k)}: {_string(v, 4) if v else None}," for k, v in

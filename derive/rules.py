@@ -107,11 +107,12 @@ class LearningModel:
     # the continuous adjoint works in the module's own state coordinates
     state_jacobian: Sparse  # ∂f/∂z of the module's vector field
     state_dtheta: Sparse  # ∂f/∂θ
-    state_cost: tuple[sp.Expr, ...] | None  # (c, ψ) in state coordinates if not as above
+    state_cost: tuple | None  # (c, ∂c/∂θ, ψ, ∂ψ/∂θ) in state coordinates if not as above
     state_cost_gradient: tuple[sp.Expr, ...]  # ∇_z c
     state_terminal_gradient: tuple[sp.Expr, ...]  # ∇_z ψ
     available: dict[str, str | None]  # rule → None if available, else the reason
     weight: sp.Expr  # e^{γt} of the variational form, or 1
+    echo: tuple | None  # an echo's own field, nudge, ∂H̃/∂θ and state map (see _echo)
 
 
 class Learning:
@@ -229,6 +230,8 @@ class Learning:
             momentum_dtheta = sparse(mechanics.jacobian(momentum, theta))
         else:
             momentum, momentum_jacobian, momentum_dtheta = None, (), ()
+        nudge = tuple(-e for e in mechanics.gradient(c, ps)) + tuple(
+            mechanics.gradient(c, qs)) if field else ()
         return LearningModel(
             model=model,
             targets=problem.y,
@@ -243,8 +246,7 @@ class Learning:
             kinetic_dtheta=kinetic_dtheta,
             potential_dtheta=potential_dtheta,
             running_cost=c,
-            nudge=tuple(-e for e in mechanics.gradient(c, ps)) + tuple(
-                mechanics.gradient(c, qs)) if field else (),
+            nudge=nudge,
             cost_dtheta=tuple(mechanics.gradient(c, theta)),
             terminal_cost=psi,
             terminal_gradient=tuple(mechanics.gradient(psi, coordinates)),
@@ -255,12 +257,36 @@ class Learning:
             momentum_dtheta=momentum_dtheta,
             state_jacobian=sparse(mechanics.jacobian(model.vector_field, list(model.state))),
             state_dtheta=sparse(mechanics.jacobian(model.vector_field, theta)),
-            state_cost=None if shared else state_cost,
+            state_cost=None if shared else (state_cost[0], tuple(mechanics.gradient(
+                state_cost[0], theta)), state_cost[1], tuple(mechanics.gradient(
+                    state_cost[1], theta))),
             state_cost_gradient=tuple(mechanics.gradient(state_cost[0], model.state)),
             state_terminal_gradient=tuple(mechanics.gradient(state_cost[1], model.state)),
             available=self.reasons,
             weight=self.form.weight,
+            echo=self._echo(field, nudge, dH_dtheta) if self.reasons["HEL-gain"] is None or (
+                self.reasons["HEL"] is None and any(e != 0 for e in nudge[:n])) else None,
         )
+
+    def _echo(self, field, nudge, dH_dtheta) -> tuple:
+        """The echo in its own coordinates, when the plain flip Σz does not do: PFVP's
+        backward run of H̃ − βc in echo time τ = T − t and echo momenta P = −p̃/w is a forward
+        run of ``field + β·nudge``. With mass-proportional damping (w = e^{γt}, THEORY.md
+        §6) the field has gain +γP; with a cost on momenta (w = 1) the nudge reads the cost
+        at the mirrored momenta −P. The contrast integrand is ∂H̃/∂θ at p̃ = −wP, and
+        ``(q, −p̃/w)`` maps a canonical state of H̃ at time t to the echo's."""
+        n, w, t = self.model.n, self.form.weight, self.system.time
+        p = self.system.p
+        to_echo = {pi: -w * pi for pi in p}
+        rate = sp.simplify(w.diff(t) / w)
+
+        def echo(vector, gain):
+            vector = [e.xreplace(to_echo) for e in vector]
+            return tuple(sp.expand(e) for e in [-e for e in vector[:n]] + [
+                e / w + gain * pi for e, pi in zip(vector[n:], p)])
+
+        return (echo(field, rate), echo(nudge, 0), tuple(e.xreplace(to_echo) for e in dH_dtheta),
+                (*self.system.q, *(-pi / w for pi in p)))
 
     # -- rule objects ---------------------------------------------------------------------
 

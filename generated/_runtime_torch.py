@@ -576,12 +576,6 @@ def _flip(m, z):
     return _concat([z[..., :_N], -z[..., _N:]])
 
 
-def _state_cost(m, name):
-    """Cost kernel ``name`` in state coordinates: its own, or the rule coordinates' one when
-    the cost reads positions only (both hold q first)."""
-    return getattr(m, "_state" + name, None) or getattr(m, name)
-
-
 def _betas(beta, centered, batch, like):
     values = [beta, -beta] if centered else [beta]
     return _as_array(values, like).reshape((len(values),) + (1,) * (len(batch) + 1))
@@ -613,21 +607,16 @@ def _forward(m, z, c, signals, dt, one_sided):
 def _nudged(m, start, c, signals, t0, dt, betas, horizon, echo):
     """The nudged runs (one per β, batched on axis 0) and their ∫∂H̃/∂θ dt.
 
-    ``echo``: the run is the forward echo of a time-reversal invariant system (``"gain"``:
-    of a damped one, run with gain), in echo time τ, at physical time ``horizon − τ``;
-    otherwise physical time runs from ``t0`` with step ``dt`` (negative for PFVP's
-    backward integration). The echo reads a cost on momenta at the mirrored momenta −p.
+    ``echo``: the forward echo (in its own kernels ``_echo_*`` when the module has them:
+    gain, a cost on momenta), in echo time τ, at physical time ``horizon − τ``; otherwise
+    physical time runs from ``t0`` with step ``dt`` (negative for PFVP's backward run).
     """
-    gain = echo == "gain"
-    nudged_field = m._gain_field if gain else m._nudged_field
-    dH_dtheta = m._gain_dH_dtheta if gain else m._dH_dtheta
-    mirrored = echo is True and getattr(m, "_MOMENTUM_COST", False)
+    own = echo and hasattr(m, "_echo_field")
+    nudged_field = m._echo_field if own else m._nudged_field
+    dH_dtheta = m._echo_dH_dtheta if own else m._dH_dtheta
 
     def field(t, y, s):
-        t = horizon - t if echo else t
-        if mirrored:
-            return m._rule_field(t, y, c, s[0]) - betas * _flip(m, m._nudge(t, _flip(m, y), c, s[1]))
-        return nudged_field(t, y, c, s[0], s[1], betas)
+        return nudged_field(horizon - t if echo else t, y, c, s[0], s[1], betas)
 
     def integrand(t, y, s):
         return [dH_dtheta(horizon - t if echo else t, y, c, s[0])]
@@ -655,8 +644,8 @@ def _initial_state_gradient(m, z, c, dq, dp, grad, boundary_residual):
 
 
 def _echo_rule(m, z, c, signals, dt, steps, horizon, beta, centered, kick, residual, echo):
-    """HEL, HEL-gain (``echo`` True, "gain") or PFVP: free run, then nudged runs from the
-    kicked final state (q + β∂ψ/∂p, p − β∂ψ/∂q), in echo coordinates for an echo."""
+    """HEL or HEL-gain (``echo``) or PFVP: free run, then nudged runs from the kicked final
+    state (q + β∂ψ/∂p, p − β∂ψ/∂q), in echo coordinates for an echo."""
     _N = m._N
     qp0 = _to_canonical(m, z, c)
     batch = z.shape[:-1]
@@ -666,7 +655,7 @@ def _echo_rule(m, z, c, signals, dt, steps, horizon, beta, centered, kick, resid
     g = m._terminal_gradient(horizon, qp_final, c) if kick else 0 * qp_final
     start = qp_final + betas * _concat([g[..., _N:], -g[..., :_N]])
     if echo:
-        start = m._gain_flip(horizon, start, c) if echo == "gain" else _flip(m, start)
+        start = m._echo_state(horizon, start, c) if hasattr(m, "_echo_state") else _flip(m, start)
         end, integral = _nudged(m, start, c, signals(horizon, -dt), 0.0, dt, betas, horizon, echo)
         end = _flip(m, end)
     else:
@@ -736,11 +725,10 @@ def _adjoint(m, z, c, signals, dt, steps, horizon):
     """The continuous adjoint in this module's state coordinates: λ(T) = ∇ψ,
     dλ/dt = −(∂f/∂z)ᵀλ − ∇c, state re-integrated backward alongside."""
     _D = m._D
-    running_cost, cost_dtheta = _state_cost(m, "_running_cost"), _state_cost(m, "_cost_dtheta")
 
     def forward(t, y, s):
         x, target = s
-        return [m._vector_field(t, y[0], c, x), running_cost(t, y[0], c, target)]
+        return [m._vector_field(t, y[0], c, x), m._state_running_cost(t, y[0], c, target)]
 
     batch = z.shape[:-1]
     z_final, loss = _rk4_path(forward, [z, _zeros_shape(batch, z)], 0.0, dt, signals(0.0, dt),
@@ -753,12 +741,12 @@ def _adjoint(m, z, c, signals, dt, steps, horizon):
         dgrad = -_einsum("...ji,...j->...i", m._state_dtheta(t, state, c, x), lam)
         return [m._vector_field(t, state, c, x),
                 dlam - m._state_cost_gradient(t, state, c, target),
-                dgrad - cost_dtheta(t, state, c, target)]
+                dgrad - m._state_cost_dtheta(t, state, c, target)]
 
     y = [z_final, m._state_terminal_gradient(horizon, z_final, c), _zeros_shape((*batch, _D), z)]
     _, lam, grad = _rk4_path(backward, y, horizon, -dt, signals(horizon, -dt), False, (m, False))
-    loss = loss + _state_cost(m, "_terminal_cost")(horizon, z_final, c)
-    return loss, grad + _state_cost(m, "_terminal_dtheta")(horizon, z_final, c), lam, {}
+    loss = loss + m._state_terminal_cost(horizon, z_final, c)
+    return loss, grad + m._state_terminal_dtheta(horizon, z_final, c), lam, {}
 
 
 def _leapfrog_forward(m, qp, c, signals, dt, one_sided):
@@ -849,15 +837,13 @@ def _bptt(m, z, theta, signals, dt, steps, method):
             q, p, loss, _, _, _ = _leapfrog_forward(m, _to_canonical(m, z, c), c, signals, dt, False)
             loss = loss + m._terminal_cost(dt * steps, _concat([q, p]), c)
         if method == "rk4":
-            running_cost = _state_cost(m, "_running_cost")
-
             def field(t, y, s):
                 x, target = s
-                return [m._vector_field(t, y[0], c, x), running_cost(t, y[0], c, target)]
+                return [m._vector_field(t, y[0], c, x), m._state_running_cost(t, y[0], c, target)]
 
             start = [z, _zeros_shape(z.shape[:-1], z)]
             z_final, loss = _rk4_path(field, start, 0.0, dt, signals(0.0, dt), False, (m, False))
-            loss = loss + _state_cost(m, "_terminal_cost")(dt * steps, z_final, c)
+            loss = loss + m._state_terminal_cost(dt * steps, z_final, c)
         mean = loss.mean()
         grad_theta, grad_z = torch.autograd.grad(mean, [theta, z])
     return {"loss": mean.detach(), "theta": grad_theta, "z0": grad_z, "health": {}}
@@ -970,7 +956,7 @@ def _continuous_api(m):
                                 boundary_residual)
         else:
             out = _echo_rule(m, z, c, signals, dt, steps, horizon, beta, centered, momentum_kick,
-                             boundary_residual, {"HEL": True, "HEL-gain": "gain"}.get(rule, False))
+                             boundary_residual, rule != "PFVP")
         loss, grad, z0_grad, health = out
         axes = tuple(range(z.ndim - 1))
         return {"loss": _mean(loss, axes), "theta": _mean(grad, axes), "health": health,

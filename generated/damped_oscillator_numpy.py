@@ -262,18 +262,18 @@ def _state_terminal_gradient(t, z, c):
     return _stack([0, 0], z[..., 0])
 
 
-def _gain_field(t, z, c, x, y, b):
-    """The echo with gain at physical time t."""
+def _echo_field(t, z, c, x, y, b):
+    """The nudged echo at physical time t."""
     q, p_q = _unstack(z)
     u, = _unstack(x)
     y, = _unstack(y)
     _beta, = _unstack(b)
-    _t0 = _beta*np.exp(c[5]*t)
-    return _stack([c[2]*p_q, c[1]*q + c[7]*p_q + _t0*q - _t0*y + u], z[..., 0])
+    _t0 = np.exp(c[5]*t)
+    return _stack([c[2]*p_q, _beta*(_t0*q - _t0*y) + c[1]*q + c[7]*p_q + u], z[..., 0])
 
 
-def _gain_dH_dtheta(t, z, c, x):
-    """∂H̃/∂θ at the echo state (weighted contrast)."""
+def _echo_dH_dtheta(t, z, c, x):
+    """∂H̃/∂θ at an echo state."""
     q, p_q = _unstack(z)
     u, = _unstack(x)
     _t0 = np.exp(c[7]*t)
@@ -284,10 +284,14 @@ def _gain_dH_dtheta(t, z, c, x):
     return _stack([c[10]*_t1*t + c[9]*_t4 + _t2, (1/2)*_t0*_t3, c[11]*_t4 + _t2*t], z[..., 0])
 
 
-def _gain_flip(t, z, c):
-    """The echo state (q, −p̃/e^{γt}) of a canonical state of H̃."""
+def _echo_state(t, z, c):
+    """The echo state of a canonical state of H̃."""
     q, p_q = _unstack(z)
     return _stack([q, -p_q*np.exp(c[5]*t)], z[..., 0])
+
+
+_state_running_cost, _state_cost_dtheta = _running_cost, _cost_dtheta
+_state_terminal_cost, _state_terminal_dtheta = _terminal_cost, _terminal_dtheta
 
 
 _API = _continuous_api(_Module(globals()))

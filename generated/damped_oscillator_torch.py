@@ -275,22 +275,20 @@ def _state_terminal_gradient(t, z, c):
     return _stack([0, 0], z[..., 0])
 
 
-def _gain_field(t, z, c, x, y, b):
-    """The echo with gain at physical time t."""
+def _echo_field(t, z, c, x, y, b):
+    """The nudged echo at physical time t."""
     t = _time(t, z)
     q, p_q = _unstack(z)
     u, = _unstack(x)
     y, = _unstack(y)
     _beta, = _unstack(b)
-    _t0 = _beta*torch.exp(c[5]*t)
-    return _stack([
-        c[2]*p_q,
-        torch.add(torch.addcmul(torch.addcmul(torch.addcmul(c[1]*q, c[7], p_q), _t0, q), _t0, y, value=-1.0), u),
-    ], z[..., 0])
+    _t0 = torch.exp(c[5]*t)
+    _t1 = torch.addcmul(torch.addcmul(_beta*(torch.addcmul(_t0*q, _t0, y, value=-1.0)), c[1], q), c[7], p_q)
+    return _stack([c[2]*p_q, torch.add(_t1, u)], z[..., 0])
 
 
-def _gain_dH_dtheta(t, z, c, x):
-    """∂H̃/∂θ at the echo state (weighted contrast)."""
+def _echo_dH_dtheta(t, z, c, x):
+    """∂H̃/∂θ at an echo state."""
     t = _time(t, z)
     q, p_q = _unstack(z)
     u, = _unstack(x)
@@ -304,11 +302,15 @@ def _gain_dH_dtheta(t, z, c, x):
     ], z[..., 0])
 
 
-def _gain_flip(t, z, c):
-    """The echo state (q, −p̃/e^{γt}) of a canonical state of H̃."""
+def _echo_state(t, z, c):
+    """The echo state of a canonical state of H̃."""
     t = _time(t, z)
     q, p_q = _unstack(z)
     return _stack([q, -p_q*torch.exp(c[5]*t)], z[..., 0])
+
+
+_state_running_cost, _state_cost_dtheta = _running_cost, _cost_dtheta
+_state_terminal_cost, _state_terminal_dtheta = _terminal_cost, _terminal_dtheta
 
 
 _API = _continuous_api(_Module(globals()))
