@@ -26,15 +26,13 @@ import sympy as sp
 from glep.derive.errors import CodegenError
 from glep.derive.model import Model
 from glep.derive.problem import Problem
-from glep.derive.rules import Learning
+from glep.derive.rules import NUDGING, Learning
 
 from .backends import backend as backend_module
 from .hoist import PREFIX
 from .kernel import LINE_LIMIT, Kernel, print_kernels
 from .templating import BACKENDS, environment, literal
 
-#: The nudging strength β inside a generated nudged vector field.
-_NUDGING = sp.Symbol("_beta")
 #: Names generated functions use themselves; a declared symbol with one of these names is
 #: printed with a trailing underscore (``x`` → ``x_``).
 RESERVED = frozenset(
@@ -109,8 +107,7 @@ def _queue_simulation(w: _Kernels, model: Model):
 
 
 def _queue_learning(w: _Kernels, learning) -> dict:
-    """The functions the learning rules need: in the rule coordinates (canonical of H̃
-    when the GLEP rules apply), and the continuous adjoint's in state coordinates."""
+    """The rules' functions in rule coordinates (H̃'s for GLEP), the adjoint's in state's."""
     lm = learning.learning_model
     model = lm.model
     n, d = model.n, len(model.params)
@@ -134,8 +131,8 @@ def _queue_learning(w: _Kernels, learning) -> dict:
         w.add("_nudge", "t, z, c, y", "(−∂c/∂p, ∂c/∂q): the nudge of (q̇, ṗ) per unit β.",
               lm.nudge, costed)
         w.add("_nudged_field", "t, z, c, x, y, b",
-              "Hamilton's equations of H̃ − βc (β = b[..., 0]).", _nudged(lm.field, lm.nudge),
-              [*canonical, ("y", y), ("b", (_NUDGING,))])
+              "Hamilton's equations of H̃ − βc (β = b[..., 0]).", lm.nudged_field,
+              [*canonical, ("y", y), ("b", (NUDGING,))])
     w.add("_cost_dtheta", "t, z, c, y", "∂c/∂θ (direct dependence of the cost).",
           lm.cost_dtheta, costed)
     final = [("z", qp)]
@@ -172,28 +169,25 @@ def _queue_learning(w: _Kernels, learning) -> dict:
         w.add("_state_terminal_cost", "t, z, c", "ψ.", [psi], end, kind="scalar")
         w.add("_state_terminal_dtheta", "t, z, c", "∂ψ/∂θ.", dpsi, end)
     if lm.echo is not None:  # gain, or a cost on momenta
-        field, nudge, dH_dtheta, flip = lm.echo
-        w.add("_echo_field", "t, z, c, x, y, b", "The nudged echo at physical time t.",
-              _nudged(field, nudge), [*canonical, ("y", y), ("b", (_NUDGING,))])
+        field, dH_dtheta, flip = lm.echo
+        w.add("_echo_field", "t, z, c, x, y, b", "The nudged echo at physical time t.", field,
+              [*canonical, ("y", y), ("b", (NUDGING,))])
         w.add("_echo_dH_dtheta", "t, z, c, x", "∂H̃/∂θ at an echo state.", dH_dtheta,
               canonical)
         w.add("_echo_state", "t, z, c", "The echo state of a canonical state of H̃.", flip,
               [("z", qp)])
-    aliases = {"canonical": ("_canonical_field", "_canonical_jacobian"),
-               "state": ("_vector_field", "_state_jacobian")}
+    rule = {"canonical": ("_canonical_field", "_canonical_jacobian"),
+            "state": ("_vector_field", "_state_jacobian")}.get(lm.rule_kernels, ())
+    costs = ("_running_cost", "_cost_dtheta", "_terminal_cost", "_terminal_dtheta")
     return {
         "rules": lm.available,
-        "aliases": aliases.get(lm.rule_kernels),
+        "aliases": [*zip(("_rule_field", "_rule_jacobian"), rule),
+                    *((f"_state{n}", n) for n in costs if lm.state_cost is None)],
         "velocity_state": lm.momentum is not None,
         "leapfrog_rule": lm.kinetic_dtheta is not None and "leapfrog" in model.methods
         and not lm.momentum_cost,
         "cost_params": any(e != 0 for e in lm.cost_dtheta),
-        "state_cost": lm.state_cost is not None,
     }
-
-
-def _nudged(field, nudge):
-    return [f + _NUDGING * g for f, g in zip(field, nudge)]
 
 
 def _wrapped(head: str, items, tail: str, limit: int = LINE_LIMIT) -> list[str]:

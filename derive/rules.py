@@ -39,6 +39,8 @@ from .system import Hamiltonian
 from .variational import variational_form
 
 BETA = sp.Symbol("beta")
+#: β inside the nudged fields emitted for the rules (declared names cannot start with ``_``).
+NUDGING = sp.Symbol("_beta")
 RULES = ("CIVP", "CBVP", "PFVP", "HEL", "HEL-gain", "adjoint")
 
 
@@ -95,7 +97,8 @@ class LearningModel:
     kinetic_dtheta: tuple[sp.Expr, ...] | None  # ∂T/∂θ (separable only)
     potential_dtheta: tuple[sp.Expr, ...] | None  # ∂V/∂θ (separable only)
     running_cost: sp.Expr  # c(z, y, θ, t) in rule coordinates
-    nudge: tuple[sp.Expr, ...]  # (−∂c/∂p, ∂c/∂q): the nudged field is field + β·nudge
+    nudge: tuple[sp.Expr, ...]  # (−∂c/∂p, ∂c/∂q)
+    nudged_field: tuple[sp.Expr, ...]  # field + NUDGING·nudge: Hamilton's equations of H̃ − βc
     cost_dtheta: tuple[sp.Expr, ...]  # ∂c/∂θ
     terminal_cost: sp.Expr  # ψ(z, θ, t) in rule coordinates
     terminal_gradient: tuple[sp.Expr, ...]  # (∂ψ/∂q, ∂ψ/∂p)
@@ -112,7 +115,7 @@ class LearningModel:
     state_terminal_gradient: tuple[sp.Expr, ...]  # ∇_z ψ
     available: dict[str, str | None]  # rule → None if available, else the reason
     weight: sp.Expr  # e^{γt} of the variational form, or 1
-    echo: tuple | None  # an echo's own field, nudge, ∂H̃/∂θ and state map (see _echo)
+    echo: tuple | None  # an echo's own nudged field, ∂H̃/∂θ and state map (see _echo)
 
 
 class Learning:
@@ -247,6 +250,7 @@ class Learning:
             potential_dtheta=potential_dtheta,
             running_cost=c,
             nudge=nudge,
+            nudged_field=tuple(f + NUDGING * g for f, g in zip(field, nudge)),
             cost_dtheta=tuple(mechanics.gradient(c, theta)),
             terminal_cost=psi,
             terminal_gradient=tuple(mechanics.gradient(psi, coordinates)),
@@ -271,7 +275,7 @@ class Learning:
     def _echo(self, field, nudge, dH_dtheta) -> tuple:
         """The echo in its own coordinates, when the plain flip Σz does not do: PFVP's
         backward run of H̃ − βc in echo time τ = T − t and echo momenta P = −p̃/w is a forward
-        run of ``field + β·nudge``. With mass-proportional damping (w = e^{γt}, THEORY.md
+        run of the nudged field. With mass-proportional damping (w = e^{γt}, THEORY.md
         §6) the field has gain +γP; with a cost on momenta (w = 1) the nudge reads the cost
         at the mirrored momenta −P. The contrast integrand is ∂H̃/∂θ at p̃ = −wP, and
         ``(q, −p̃/w)`` maps a canonical state of H̃ at time t to the echo's."""
@@ -285,7 +289,8 @@ class Learning:
             return tuple(sp.expand(e) for e in [-e for e in vector[:n]] + [
                 e / w + gain * pi for e, pi in zip(vector[n:], p)])
 
-        return (echo(field, rate), echo(nudge, 0), tuple(e.xreplace(to_echo) for e in dH_dtheta),
+        return (tuple(f + NUDGING * g for f, g in zip(echo(field, rate), echo(nudge, 0))),
+                tuple(e.xreplace(to_echo) for e in dH_dtheta),
                 (*self.system.q, *(-pi / w for pi in p)))
 
     # -- rule objects ---------------------------------------------------------------------

@@ -290,8 +290,10 @@ def _echo_state(t, z, c):
     return _stack([q, -p_q*np.exp(c[5]*t)], z[..., 0])
 
 
-_state_running_cost, _state_cost_dtheta = _running_cost, _cost_dtheta
-_state_terminal_cost, _state_terminal_dtheta = _terminal_cost, _terminal_dtheta
+_state_running_cost = _running_cost
+_state_cost_dtheta = _cost_dtheta
+_state_terminal_cost = _terminal_cost
+_state_terminal_dtheta = _terminal_dtheta
 
 
 _API = _continuous_api(_Module(globals()))

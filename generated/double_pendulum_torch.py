@@ -543,8 +543,10 @@ def _state_terminal_gradient(t, z, c):
 
 _rule_field = _canonical_field
 _rule_jacobian = _canonical_jacobian
-_state_running_cost, _state_cost_dtheta = _running_cost, _cost_dtheta
-_state_terminal_cost, _state_terminal_dtheta = _terminal_cost, _terminal_dtheta
+_state_running_cost = _running_cost
+_state_cost_dtheta = _cost_dtheta
+_state_terminal_cost = _terminal_cost
+_state_terminal_dtheta = _terminal_dtheta
 
 
 _API = _continuous_api(_Module(globals()))
