@@ -79,14 +79,35 @@ problem = Problem(
 )
 '''
 
-ACCEPTANCE = [("ladder", {}), ("masses", {"damping": "general"})]
+#: A relativistic oscillator with a quartic damping: L is not quadratic in the velocity, so
+#: there is no Hamiltonian form; the rules' kernels work in the state (q, q̇).
+RELATIVISTIC = '''
+import sympy as sp
+from glep import Cost, Lagrangian, Problem
+
+t = sp.Symbol("t")
+q, u, y = (sp.Function(n)(t) for n in "quy")
+m, k, c = sp.symbols("m k c")
+problem = Problem(
+    Lagrangian(-m * sp.sqrt(1 - q.diff(t)**2) - k * q**2 / 2 + u * q, [q], [m, k, c], [u],
+               dissipation=c * q.diff(t)**4 / 4),
+    Cost(running=(q - y)**2 / 2 + q.diff(t)**2 / 4, terminal=q.diff(t)**2, targets=[y]),
+    params={m: 1.0, k: 2.0, c: 0.2},
+    initial={q: 0.3, q.diff(t): 0.2},
+    inputs={u: sp.sin(2 * t) / 2},
+    targets={y: sp.cos(t) / 4},
+    horizon=2.0, steps=200,
+)
+'''
+
+ACCEPTANCE = [("ladder", {}), ("masses", {"damping": "general"}), ("relativistic", {})]
 
 
 @pytest.fixture(scope="module")
 def files(tmp_path_factory):
     folder = tmp_path_factory.mktemp("systems")
     paths = {}
-    for name, text in (("ladder", LADDER), ("masses", MASSES)):
+    for name, text in (("ladder", LADDER), ("masses", MASSES), ("relativistic", RELATIVISTIC)):
         paths[name] = folder / f"{name}.py"
         paths[name].write_text(textwrap.dedent(text))
     return paths
