@@ -143,7 +143,7 @@ def adjoint_gradient(m, z0, theta, horizon, steps, method, tol=None):
             c = m.prepare(self.theta)
             z = state[..., :-1]
             dz = m._vector_field(t, z, c, m.default_inputs(t))
-            dc = m._running_cost(t, z, c, m.default_targets(t))
+            dc = m._state_running_cost(t, z, c, m.default_targets(t))
             return torch.cat([dz, dc[..., None]], dim=-1)
 
     func = Augmented()
@@ -160,7 +160,7 @@ def adjoint_gradient(m, z0, theta, horizon, steps, method, tol=None):
         options = {"method": "dopri5", "rtol": tol, "atol": tol}
     end = odeint_adjoint(func, start, times, adjoint_params=(func.theta,), **options)[-1]
     c = m.prepare(func.theta)
-    loss = end[-1] + m._terminal_cost(end[: m._N], c)
+    loss = end[-1] + m._state_terminal_cost(horizon, end[:-1], c)
     grad_theta, grad_z0 = torch.autograd.grad(loss, [func.theta, z])
     return {"loss": loss.detach(), "theta": grad_theta, "z0": grad_z0}
 

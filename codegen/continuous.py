@@ -26,15 +26,13 @@ import sympy as sp
 from glep.derive.errors import CodegenError
 from glep.derive.model import Model
 from glep.derive.problem import Problem
-from glep.derive.rules import Learning
+from glep.derive.rules import NUDGING, Learning
 
 from .backends import backend as backend_module
 from .hoist import PREFIX
 from .kernel import LINE_LIMIT, Kernel, print_kernels
 from .templating import BACKENDS, environment, literal
 
-#: The nudging strength β inside a generated nudged vector field.
-_NUDGING = sp.Symbol("_beta")
 #: Names generated functions use themselves; a declared symbol with one of these names is
 #: printed with a trailing underscore (``x`` → ``x_``).
 RESERVED = frozenset(
@@ -109,42 +107,40 @@ def _queue_simulation(w: _Kernels, model: Model):
 
 
 def _queue_learning(w: _Kernels, learning) -> dict:
-    """The functions every learning rule needs (canonical coordinates of H̃)."""
+    """The rules' functions in rule coordinates (H̃'s for GLEP), the adjoint's in state's."""
     lm = learning.learning_model
-    if not lm.field:
-        return {}
     model = lm.model
     n, d = model.n, len(model.params)
-    q, p = learning.system.q, learning.system.p
-    qp = tuple(q) + tuple(p)
-    y = lm.targets
+    q, p = lm.coordinates[:n], lm.coordinates[n:]
+    qp, y, glep = lm.coordinates, lm.targets, bool(lm.field)
     canonical = [("z", qp), ("x", model.inputs)]
     costed = [("z", qp), ("y", y)]
-    if lm.weighted:
+    if lm.rule_kernels == "weighted":
         w.add("_rule_field", "t, z, c, x", "Hamilton's equations of the weighted H̃.",
               lm.field, canonical)
         w.add("_rule_jacobian", "t, z, c, x", "∂field/∂(q, p) of H̃.", lm.field_jacobian,
               canonical, kind="matrix", shape=(2 * n, 2 * n))
-    w.add("_dH_dtheta", "t, z, c, x", "∂H̃/∂θ, the contrast integrand (−∂L/∂θ).",
-          lm.dH_dtheta, canonical)
-    w.add("_field_dtheta", "t, z, c, x", "∂field/∂θ (forward sensitivities).",
-          lm.field_dtheta, canonical, kind="matrix", shape=(2 * n, d))
+    if glep:
+        w.add("_dH_dtheta", "t, z, c, x", "∂H̃/∂θ, the contrast integrand (−∂L/∂θ).",
+              lm.dH_dtheta, canonical)
+        w.add("_field_dtheta", "t, z, c, x", "∂field/∂θ (forward sensitivities).",
+              lm.field_dtheta, canonical, kind="matrix", shape=(2 * n, d))
     w.add("_running_cost", "t, z, c, y", "The running cost c.", [lm.running_cost], costed,
           kind="scalar")
-    w.add("_nudge", "t, z, c, y", "∇_q c: the nudging force per unit β.", lm.cost_gradient,
-          costed)
-    nudged = list(lm.field[:n]) + [f + _NUDGING * g for f, g in zip(lm.field[n:],
-                                                                     lm.cost_gradient)]
-    w.add("_nudged_field", "t, z, c, x, y, b",
-          "Hamilton's equations of H̃ with the nudge β ∇_q c on ṗ (β = b[..., 0]).", nudged,
-          [*canonical, ("y", y), ("b", (_NUDGING,))])
+    if glep:
+        w.add("_nudge", "t, z, c, y", "(−∂c/∂p, ∂c/∂q): the nudge of (q̇, ṗ) per unit β.",
+              lm.nudge, costed)
+        w.add("_nudged_field", "t, z, c, x, y, b",
+              "Hamilton's equations of H̃ − βc (β = b[..., 0]).", lm.nudged_field,
+              [*canonical, ("y", y), ("b", (NUDGING,))])
     w.add("_cost_dtheta", "t, z, c, y", "∂c/∂θ (direct dependence of the cost).",
           lm.cost_dtheta, costed)
-    final = [("z", q)]
-    w.add("_terminal_cost", "z, c", "ψ at final positions z.", [lm.terminal_cost], final,
+    final = [("z", qp)]
+    w.add("_terminal_cost", "t, z, c", "ψ at a final state z.", [lm.terminal_cost], final,
           kind="scalar")
-    w.add("_terminal_gradient", "z, c", "∇_q ψ.", lm.terminal_gradient, final)
-    w.add("_terminal_dtheta", "z, c", "∂ψ/∂θ.", lm.terminal_dtheta, final)
+    if glep:
+        w.add("_terminal_gradient", "t, z, c", "(∂ψ/∂q, ∂ψ/∂p).", lm.terminal_gradient, final)
+    w.add("_terminal_dtheta", "t, z, c", "∂ψ/∂θ.", lm.terminal_dtheta, final)
     if lm.momentum is not None:
         w.add("_momentum_jacobian", "z, c", "∂p/∂(q, q̇) at t = 0.", lm.momentum_jacobian,
               [("z", model.state)], kind="matrix", shape=(n, 2 * n))
@@ -163,13 +159,33 @@ def _queue_learning(w: _Kernels, learning) -> dict:
           state, kind="matrix", shape=(2 * n, d))
     w.add("_state_cost_gradient", "t, z, c, y", "∇_z c in state coordinates (adjoint).",
           lm.state_cost_gradient, state_costed)
-    w.add("_state_terminal_gradient", "z, c", "∇_z ψ in state coordinates (adjoint).",
+    w.add("_state_terminal_gradient", "t, z, c", "∇_z ψ in state coordinates (adjoint).",
           lm.state_terminal_gradient, [("z", model.state)])
+    if lm.state_cost is not None:  # a cost on velocities or momenta
+        c, dc, psi, dpsi = lm.state_cost
+        end = [("z", model.state)]
+        w.add("_state_running_cost", "t, z, c, y", "c.", [c], state_costed, kind="scalar")
+        w.add("_state_cost_dtheta", "t, z, c, y", "∂c/∂θ.", dc, state_costed)
+        w.add("_state_terminal_cost", "t, z, c", "ψ.", [psi], end, kind="scalar")
+        w.add("_state_terminal_dtheta", "t, z, c", "∂ψ/∂θ.", dpsi, end)
+    if lm.echo is not None:  # gain, or a cost on momenta
+        field, dH_dtheta, flip = lm.echo
+        w.add("_echo_field", "t, z, c, x, y, b", "The nudged echo at physical time t.", field,
+              [*canonical, ("y", y), ("b", (NUDGING,))])
+        w.add("_echo_dH_dtheta", "t, z, c, x", "∂H̃/∂θ at an echo state.", dH_dtheta,
+              canonical)
+        w.add("_echo_state", "t, z, c", "The echo state of a canonical state of H̃.", flip,
+              [("z", qp)])
+    rule = {"canonical": ("_canonical_field", "_canonical_jacobian"),
+            "state": ("_vector_field", "_state_jacobian")}.get(lm.rule_kernels, ())
+    costs = ("_running_cost", "_cost_dtheta", "_terminal_cost", "_terminal_dtheta")
     return {
         "rules": lm.available,
-        "weighted": lm.weighted,
+        "aliases": [*zip(("_rule_field", "_rule_jacobian"), rule),
+                    *((f"_state{n}", n) for n in costs if lm.state_cost is None)],
         "velocity_state": lm.momentum is not None,
-        "leapfrog_rule": lm.kinetic_dtheta is not None and "leapfrog" in model.methods,
+        "leapfrog_rule": lm.kinetic_dtheta is not None and "leapfrog" in model.methods
+        and not lm.momentum_cost,
         "cost_params": any(e != 0 for e in lm.cost_dtheta),
     }
 
@@ -233,7 +249,6 @@ def _constants(problem, model, learn) -> list[str]:
         lines += _wrapped("_COST_ONLY = (", [text(p.name) for p in problem.cost_params], ",)")
     if learn:
         lines += [
-            f"_WEIGHTED = {learn['weighted']}",
             f"_VELOCITY_STATE = {learn['velocity_state']}",
             f"_LEAPFROG_RULE = {learn['leapfrog_rule']}",
             f"_COST_PARAMS = {learn['cost_params']}",

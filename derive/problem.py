@@ -156,18 +156,27 @@ class Problem(ProblemBase):
         if cost is None:
             self.running_cost = self.terminal_cost = sp.S.Zero
             return
-        to_y = dict(zip(self.cost_targets, self.y))
+        plain = dict(zip(self.cost_targets, self.y))
         extra = set(self.y) | set(self.cost_params)
-        self.running_cost = system.to_plain(
-            cost.running.xreplace(to_y), "the running cost", extra
-        )
-        self.terminal_cost = system.to_plain(
-            cost.terminal.xreplace(to_y), "the terminal cost", extra
-        )
-        if self.terminal_cost.free_symbols & (set(system.v) | set(self.y) | {system.time}):
+        if isinstance(system, Hamiltonian):
+            extra |= set(system.p)
+        else:  # a Lagrangian's momenta ∂L/∂q̇ are written out in (q, q̇)
+            plain.update({momentum(q): system.to_time(e) for q, e in zip(
+                system.coords, system.momentum_expressions)
+                if (cost.running + cost.terminal).has(momentum(q))})
+        self.running_cost, self.terminal_cost = (
+            system.to_plain(expr.xreplace(plain), f"the {what} cost", extra)
+            for expr, what in ((cost.running, "running"), (cost.terminal, "terminal")))
+        inputs = (self.running_cost + self.terminal_cost).free_symbols & set(system.x)
+        if inputs:
             raise CostError(
-                "the terminal cost may depend on the final positions and parameters only: "
-                "move velocity or target terms into the running cost"
+                f"the cost reads the input(s) {sorted(map(str, inputs))}: a cost compares the "
+                f"motion with targets; declare the signal as a target too (targets=[...])"
+            )
+        if self.terminal_cost.free_symbols & (set(self.y) | {system.time}):
+            raise CostError(
+                "the terminal cost may depend on the final positions, velocities, momenta and "
+                "parameters only: move target or time terms into the running cost"
             )
 
     def _param_values(self, values) -> tuple[float, ...]:
@@ -246,11 +255,11 @@ class Problem(ProblemBase):
     # -- properties -------------------------------------------------------------------
 
     def time_reversal(self) -> TimeReversal:
-        """TRI of the system together with its cost (THEORY.md §1, condition 4)."""
+        """TRI of the system together with its cost (THEORY.md §1, condition 4). A cost on
+        velocities or momenta does not break it: an echo reads such a cost at the mirrored
+        velocities (momenta ``−p``), which retrace the forward run's."""
         report = self.system.time_reversal()
         reasons = list(report.reasons)
-        if self.running_cost.free_symbols & set(self.system.v):
-            reasons.append("the running cost depends on velocities")
         if self.system.time in self.running_cost.free_symbols:
             reasons.append("the running cost depends on time explicitly")
         return TimeReversal(not reasons, tuple(reasons))

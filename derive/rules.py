@@ -39,7 +39,9 @@ from .system import Hamiltonian
 from .variational import variational_form
 
 BETA = sp.Symbol("beta")
-RULES = ("CIVP", "CBVP", "PFVP", "HEL", "adjoint")
+#: β inside the nudged fields emitted for the rules (declared names cannot start with ``_``).
+NUDGING = sp.Symbol("_beta")
+RULES = ("CIVP", "CBVP", "PFVP", "HEL", "HEL-gain", "adjoint")
 
 
 @dataclass(frozen=True)
@@ -94,34 +96,47 @@ class Rule:
 
 @dataclass(frozen=True)
 class LearningModel:
-    """Plain expressions for every emitted learning rule (canonical coordinates of H̃)."""
+    """Plain expressions for every emitted learning rule.
+
+    The rule kernels work in the *rule coordinates* ``coordinates``: the canonical ``(q, p̃)``
+    of the variational form H̃ when the GLEP rules apply (``field`` non-empty), else the
+    canonical ``(q, p)`` of the model, else the model's own state; costs are written in them
+    (velocities through ``q̇ = ∂H/∂p``). The continuous adjoint works in the module's state
+    coordinates (``state_*``).
+    """
 
     model: Model
     targets: tuple[sp.Symbol, ...]
     target_signals: tuple
+    coordinates: tuple[sp.Symbol, ...]
+    rule_kernels: str  # "weighted" (own kernels), "canonical" or "state" (aliased)
     hamiltonian: sp.Expr | None  # H̃(q, p, t)
-    field: tuple[sp.Expr, ...]  # (∂H̃/∂p, −∂H̃/∂q)
+    field: tuple[sp.Expr, ...]  # (∂H̃/∂p, −∂H̃/∂q), empty without GLEP rules
     field_jacobian: Sparse  # ∂field/∂(q, p)
     field_dtheta: Sparse  # ∂field/∂θ
     dH_dtheta: tuple[sp.Expr, ...]  # ∂H̃/∂θ
     kinetic_dtheta: tuple[sp.Expr, ...] | None  # ∂T/∂θ (separable only)
     potential_dtheta: tuple[sp.Expr, ...] | None  # ∂V/∂θ (separable only)
-    running_cost: sp.Expr  # c(q, y, θ, t)
-    cost_gradient: tuple[sp.Expr, ...]  # ∇_q c
+    running_cost: sp.Expr  # c(z, y, θ, t) in rule coordinates
+    nudge: tuple[sp.Expr, ...]  # (−∂c/∂p, ∂c/∂q)
+    nudged_field: tuple[sp.Expr, ...]  # field + NUDGING·nudge: Hamilton's equations of H̃ − βc
     cost_dtheta: tuple[sp.Expr, ...]  # ∂c/∂θ
-    terminal_cost: sp.Expr  # ψ(q, θ)
-    terminal_gradient: tuple[sp.Expr, ...]  # ∇_q ψ
+    terminal_cost: sp.Expr  # ψ(z, θ, t) in rule coordinates
+    terminal_gradient: tuple[sp.Expr, ...]  # (∂ψ/∂q, ∂ψ/∂p)
     terminal_dtheta: tuple[sp.Expr, ...]  # ∂ψ/∂θ
+    momentum_cost: bool  # the cost reads momenta (or velocities) in rule coordinates
     momentum: tuple[sp.Expr, ...] | None  # p̃(z, θ) at t = 0 for a velocity state
     momentum_jacobian: Sparse  # ∂p̃/∂z at t = 0
     momentum_dtheta: Sparse  # ∂p̃/∂θ at t = 0
     # the continuous adjoint works in the module's own state coordinates
     state_jacobian: Sparse  # ∂f/∂z of the module's vector field
     state_dtheta: Sparse  # ∂f/∂θ
+    state_cost: tuple | None  # (c, ∂c/∂θ, ψ, ∂ψ/∂θ) in state coordinates if not as above
     state_cost_gradient: tuple[sp.Expr, ...]  # ∇_z c
     state_terminal_gradient: tuple[sp.Expr, ...]  # ∇_z ψ
     available: dict[str, str | None]  # rule → None if available, else the reason
-    weighted: bool  # the variational form carries a weight e^{γt}
+    weight: sp.Expr  # e^{γt} of the variational form, or 1
+    echo: tuple | None  # an echo's own nudged field, ∂H̃/∂θ and state map (see _echo)
 
 
 class Learning:
@@ -143,18 +158,29 @@ class Learning:
         general = None
         if problem.cost is None:
             general = "the problem declares no cost: add cost=Cost(...)"
-        elif problem.running_cost.free_symbols & set(system.v):
-            general = "the running cost depends on velocities; GLEP rules need a position cost"
         elif not self.form.available:
             general = self.form.reason
-        for rule in ("CIVP", "CBVP", "PFVP", "HEL"):
+        for rule in RULES[:-1]:
             reasons[rule] = general
         if problem.cost is None:
             reasons["adjoint"] = general
+        final_motion = problem.terminal_cost.free_symbols & {*system.v, *system.p}
+        if reasons["CBVP"] is None and final_motion:
+            reasons["CBVP"] = (
+                "the terminal cost reads the final velocities or momenta, which a boundary "
+                "value problem leaves free: its gradient would need ∂θ p(T) (use PFVP or HEL)"
+            )
+        undamped = [r for r in self.reversal.reasons if not r.startswith("dissipative")]
+        if reasons["HEL-gain"] is None and self.form.weight == 1:
+            reasons["HEL-gain"] = (
+                "needs mass-proportional Rayleigh damping D = γM; without damping use HEL"
+            )
+        if reasons["HEL-gain"] is None and undamped:
+            reasons["HEL-gain"] = "not time-reversal invariant: " + "; ".join(undamped)
         if reasons["HEL"] is None and system.dissipation is not None:
             reasons["HEL"] = (
                 "dissipative: a damped system has no echo in the same system (an echo "
-                "would need gain instead of damping)"
+                "would need gain instead of damping: HEL-gain)"
             )
         if reasons["HEL"] is None and not self.reversal.reversible:
             reasons["HEL"] = "not time-reversal invariant: " + "; ".join(self.reversal.reasons)
@@ -164,21 +190,31 @@ class Learning:
 
     # -- expressions ---------------------------------------------------------------------
 
+    def _rule_coordinates(self):
+        """The rule coordinates, how their kernels come about, their field (GLEP rules: the
+        field of H̃, else empty) and their velocities q̇."""
+        system, model, form = self.system, self.model, self.form
+        canonical = model.canonical
+        if form.available and self.problem.cost is not None:
+            if form.weight == 1 and canonical is not None:
+                field = canonical.dq + canonical.dp  # H̃ = H: already derived
+                return system.q + system.p, "canonical", field, field[:model.n]
+            H = form.hamiltonian
+            field = tuple(mechanics.gradient(H, system.p)) + tuple(
+                -e for e in mechanics.gradient(H, system.q))
+            return system.q + system.p, "weighted", field, field[:model.n]
+        if canonical is not None:
+            return canonical.coords + canonical.momenta, "canonical", (), canonical.dq
+        return model.state, "state", (), model.state[model.n:]
+
     @cached_property
     def learning_model(self) -> LearningModel:
         problem, system, model = self.problem, self.system, self.model
-        q = system.q
-        p = system.p
+        q, p = system.q, system.p
         theta = problem.params
         H = self.form.hamiltonian
-        available = self.form.available and problem.cost is not None
-        if available:
-            if self.form.weight == 1 and model.canonical is not None:
-                field = model.canonical.dq + model.canonical.dp  # H̃ = H: already derived
-            else:
-                dH_dp = mechanics.gradient(H, p)
-                dH_dq = mechanics.gradient(H, q)
-                field = tuple(dH_dp) + tuple(-e for e in dH_dq)
+        coordinates, kernels, field, velocities = self._rule_coordinates()
+        if field:
             dH_dtheta = tuple(mechanics.gradient(H, theta))
             separable = mechanics.is_separable(H, q, p, (*system.x, system.time))
             if separable:
@@ -193,16 +229,22 @@ class Learning:
             # without a weight the canonical Jacobian of the model serves (codegen aliases it)
             jac = (
                 sparse(mechanics.jacobian(field, list(q) + list(p)))
-                if self.form.weight != 1
+                if kernels == "weighted"
                 else model.canonical.jacobian
             )
             fth = sparse(mechanics.jacobian(field, theta))
         else:
-            field, dH_dtheta, jac, fth = (), (), (), ()
+            dH_dtheta, jac, fth = (), (), ()
             kinetic_dtheta = potential_dtheta = None
-        c = problem.running_cost
-        psi = problem.terminal_cost
-        if self.problem.state_kind == "velocity" and available:
+        n = model.n
+        coordinates, state = tuple(coordinates), tuple(model.state)
+        qs, ps = coordinates[:n], coordinates[n:]
+        costs = (problem.running_cost, problem.terminal_cost)
+        c, psi = (e.xreplace(dict(zip(system.v, velocities))) for e in costs)
+        state_cost = tuple(e.xreplace(dict(zip(system.v, model.vector_field[:n]))) for e in costs)
+        shared = state_cost == (c, psi) and (
+            coordinates == state or not (c + psi).free_symbols & {*ps, *state[n:]})
+        if self.problem.state_kind == "velocity" and field:
             at_start = {system.time: sp.S.Zero}
             momentum = tuple(
                 e.xreplace(at_start)
@@ -212,35 +254,65 @@ class Learning:
             momentum_dtheta = sparse(mechanics.jacobian(momentum, theta))
         else:
             momentum, momentum_jacobian, momentum_dtheta = None, (), ()
-        state_cost = [c.diff(s) if s in c.free_symbols else sp.S.Zero for s in model.state]
-        state_terminal = [psi.diff(s) if s in psi.free_symbols else sp.S.Zero for s in model.state]
+        nudge = tuple(-e for e in mechanics.gradient(c, ps)) + tuple(
+            mechanics.gradient(c, qs)) if field else ()
         return LearningModel(
             model=model,
             targets=problem.y,
             target_signals=problem.targets,
+            coordinates=coordinates,
+            rule_kernels=kernels,
             hamiltonian=H,
-            field=field,
+            field=tuple(field),
             field_jacobian=jac,
             field_dtheta=fth,
             dH_dtheta=dH_dtheta,
             kinetic_dtheta=kinetic_dtheta,
             potential_dtheta=potential_dtheta,
             running_cost=c,
-            cost_gradient=tuple(mechanics.gradient(c, q)),
+            nudge=nudge,
+            nudged_field=tuple(f + NUDGING * g for f, g in zip(field, nudge)),
             cost_dtheta=tuple(mechanics.gradient(c, theta)),
             terminal_cost=psi,
-            terminal_gradient=tuple(mechanics.gradient(psi, q)),
+            terminal_gradient=tuple(mechanics.gradient(psi, coordinates)),
             terminal_dtheta=tuple(mechanics.gradient(psi, theta)),
+            momentum_cost=bool((c + psi).free_symbols & set(ps)),
             momentum=momentum,
             momentum_jacobian=momentum_jacobian,
             momentum_dtheta=momentum_dtheta,
             state_jacobian=sparse(mechanics.jacobian(model.vector_field, list(model.state))),
             state_dtheta=sparse(mechanics.jacobian(model.vector_field, theta)),
-            state_cost_gradient=tuple(state_cost),
-            state_terminal_gradient=tuple(state_terminal),
+            state_cost=None if shared else (state_cost[0], tuple(mechanics.gradient(
+                state_cost[0], theta)), state_cost[1], tuple(mechanics.gradient(
+                    state_cost[1], theta))),
+            state_cost_gradient=tuple(mechanics.gradient(state_cost[0], model.state)),
+            state_terminal_gradient=tuple(mechanics.gradient(state_cost[1], model.state)),
             available=self.reasons,
-            weighted=self.form.weight != 1,
+            weight=self.form.weight,
+            echo=self._echo(field, nudge, dH_dtheta) if self.reasons["HEL-gain"] is None or (
+                self.reasons["HEL"] is None and any(e != 0 for e in nudge[:n])) else None,
         )
+
+    def _echo(self, field, nudge, dH_dtheta) -> tuple:
+        """The echo in its own coordinates, when the plain flip Σz does not do: PFVP's
+        backward run of H̃ − βc in echo time τ = T − t and echo momenta P = −p̃/w is a forward
+        run of the nudged field. With mass-proportional damping (w = e^{γt}, THEORY.md
+        §6) the field has gain +γP; with a cost on momenta (w = 1) the nudge reads the cost
+        at the mirrored momenta −P. The contrast integrand is ∂H̃/∂θ at p̃ = −wP, and
+        ``(q, −p̃/w)`` maps a canonical state of H̃ at time t to the echo's."""
+        n, w, t = self.model.n, self.form.weight, self.system.time
+        p = self.system.p
+        to_echo = {pi: -w * pi for pi in p}
+        rate = sp.simplify(w.diff(t) / w)
+
+        def echo(vector, gain):
+            vector = [e.xreplace(to_echo) for e in vector]
+            return tuple(sp.expand(e) for e in [-e for e in vector[:n]] + [
+                e / w + gain * pi for e, pi in zip(vector[n:], p)])
+
+        return (tuple(f + NUDGING * g for f, g in zip(echo(field, rate), echo(nudge, 0))),
+                tuple(e.xreplace(to_echo) for e in dH_dtheta),
+                (*self.system.q, *(-pi / w for pi in p)))
 
     # -- rule objects ---------------------------------------------------------------------
 
@@ -298,7 +370,7 @@ class Learning:
                                   self.problem.params)
 
     def rules(self) -> dict[str, Rule]:
-        rules = {name: getattr(self, f"_rule_{name}")() for name in RULES}
+        rules = {name: getattr(self, f"_rule_{name.replace('-', '_')}")() for name in RULES}
         return {name: replace(rule, updates=self.updates, bulk_name=self.bulk_name)
                 if rule.bulk else rule for name, rule in rules.items()}
 
@@ -314,8 +386,18 @@ class Learning:
                             **{k: v for k, v in fields.items() if k != "why"})
 
     def _terminal(self) -> dict:
-        psi = self.problem.terminal_cost
-        return {"∇ψ": sp.Matrix(mechanics.gradient(psi, self.system.q))} if psi != 0 else {}
+        """∇ψ, and what a cost on velocities or momenta changes (THEORY.md §2 in (q, p))."""
+        psi, learned, n = self.problem.terminal_cost, self.learning_model, self.model.n
+        out = {"∇ψ": sp.Matrix(mechanics.gradient(psi, self.system.q))} if psi != 0 else {}
+        if learned.momentum_cost:
+            out["∂ψ/∂p"] = sp.Matrix(learned.terminal_gradient[n:])
+            out["motion cost"] = (
+                "the nudge is H̃ − βc(q, p, t) with q̇ written as ∂H̃/∂p, so it moves q̇ by "
+                "−β∂c/∂p as well as ṗ by +β∂c/∂q, and the final kick moves q(T) by +β∂ψ/∂p; "
+                "p is then not nudged, so the boundary residuals keep their form; an echo "
+                "reads c and ψ at the mirrored momenta −p"
+            )
+        return out
 
     def _bulk_estimators(self, direction: str) -> dict[str, str]:
         """The estimators in the rule's own variables, with the cost's direct terms (on the
@@ -450,13 +532,45 @@ class Learning:
             ),
         )
 
+    def _rule_HEL_gain(self) -> Rule:
+        """PFVP of the weighted form e^{γt}L (THEORY.md §6) as a forward echo: with
+        ``τ = T − t`` and the physical momentum ``P = −e^{−γt} p̃`` the backward run is a
+        forward run of the same conservative part with gain ``+γ`` instead of damping."""
+        return Rule(
+            "HEL-gain",
+            "Hamiltonian echo learning with gain (mass-proportional damping)",
+            (
+                Phase("free", "forward", "(q0, q̇0) or (q0, p0) given", "none"),
+                Phase("echo +β", "forward, gain −γ", "(q(T), −p(T) + β e^{−γT}∇ψ)",
+                      "+β e^{−γ(T−τ)} c", "reversed in time"),
+                Phase("echo −β", "forward, gain −γ", "(q(T), −p(T) − β e^{−γT}∇ψ)",
+                      "−β e^{−γ(T−τ)} c", "reversed in time"),
+            ),
+            {form: formula + " (integrand weighted by e^{γ(T−τ)})"
+             for form, formula in self._bulk_estimators("echo").items()},
+            self.bulk,
+            {"kick": "echo starts at (q(T), −p(T) + β e^{−γT}∇ψ(q(T)))",
+             "weight": self.form.weight, **self._initial_residual(), **self._terminal()},
+            {
+                **self._initial_state(),
+                "note": "∂_β q(0) = ∂_β q_echo(T), ∂_β p(0) = −∂_β p_echo(T)",
+            },
+            self._practicality(
+                "HEL-gain", forward_only=True, same_system=False, passes=3, memory="O(1)",
+                needs_jacobian=False, needs_bvp=False, local=True, bias_order=2,
+                reads=self._reads(),
+                why="the echo needs gain: an active element that pumps energy in at the "
+                    "rate the damping takes it out (−γ instead of +γ), and a nudge that "
+                    "fades as e^{−γ(T−τ)}; not the same physical system",
+            ),
+        )
+
     def _rule_adjoint(self) -> Rule:
         model = self.model
         z = sp.Matrix(model.state)
         lam = sp.Matrix([sp.Symbol(f"lambda_{s.name}") for s in model.state])
         f = sp.Matrix(model.vector_field)
-        c = self.problem.running_cost
-        adjoint = -(f.jacobian(z).T * lam) - sp.Matrix([c.diff(s) for s in model.state])
+        adjoint = -(f.jacobian(z).T * lam) - sp.Matrix(self.learning_model.state_cost_gradient)
         return Rule(
             "adjoint",
             "continuous adjoint (reference)",

@@ -567,7 +567,7 @@ def _check_rule(m, rule, beta, method):
     if method not in ("rk4", "leapfrog"):
         raise ValueError(f"method {method!r}: learning rules integrate with 'rk4' or 'leapfrog'")
     if method == "leapfrog" and not m._LEAPFROG_RULE:
-        raise ValueError("leapfrog needs a separable, conservative Hamiltonian")
+        raise ValueError("leapfrog needs a separable, conservative Hamiltonian and a cost on positions")
 
 
 def _flip(m, z):
@@ -607,12 +607,13 @@ def _forward(m, z, c, signals, dt, one_sided):
 def _nudged(m, start, c, signals, t0, dt, betas, horizon, echo):
     """The nudged runs (one per β, batched on axis 0) and their ∫∂H̃/∂θ dt.
 
-    ``echo``: the run is the forward echo of a time-reversal invariant system, in echo
-    time τ, at physical time ``horizon − τ``; otherwise physical time runs from ``t0``
-    with step ``dt`` (negative for PFVP's backward integration).
+    ``echo``: the forward echo (in its own kernels ``_echo_*`` when the module has them:
+    gain, a cost on momenta), in echo time τ, at physical time ``horizon − τ``; otherwise
+    physical time runs from ``t0`` with step ``dt`` (negative for PFVP's backward run).
     """
-
-    nudged_field, dH_dtheta = m._nudged_field, m._dH_dtheta
+    own = echo and hasattr(m, "_echo_field")
+    nudged_field = m._echo_field if own else m._nudged_field
+    dH_dtheta = m._echo_dH_dtheta if own else m._dH_dtheta
 
     def field(t, y, s):
         return nudged_field(horizon - t if echo else t, y, c, s[0], s[1], betas)
@@ -643,30 +644,29 @@ def _initial_state_gradient(m, z, c, dq, dp, grad, boundary_residual):
 
 
 def _echo_rule(m, z, c, signals, dt, steps, horizon, beta, centered, kick, residual, echo):
-    """HEL (``echo``) or PFVP: free run, then nudged runs from the kicked final state."""
+    """HEL or HEL-gain (``echo``) or PFVP: free run, then nudged runs from the kicked final
+    state (q + β∂ψ/∂p, p − β∂ψ/∂q), in echo coordinates for an echo."""
     _N = m._N
     qp0 = _to_canonical(m, z, c)
     batch = z.shape[:-1]
     qp_final, loss, cost_dtheta, free_integral = _forward(m, qp0, c, signals(0.0, dt), dt,
                                                            not centered)
-    q_final, p_final = qp_final[..., :_N], qp_final[..., _N:]
     betas = _betas(beta, centered, batch, z)
-    g = m._terminal_gradient(q_final, c) if kick else 0 * q_final
-    q_start = q_final + 0 * betas
+    g = m._terminal_gradient(horizon, qp_final, c) if kick else 0 * qp_final
+    start = qp_final + betas * _concat([g[..., _N:], -g[..., :_N]])
     if echo:
-        start = _concat([q_start, -p_final + betas * g])
-        end, integral = _nudged(m, start, c, signals(horizon, -dt), 0.0, dt, betas, horizon, True)
+        start = m._echo_state(horizon, start, c) if hasattr(m, "_echo_state") else _flip(m, start)
+        end, integral = _nudged(m, start, c, signals(horizon, -dt), 0.0, dt, betas, horizon, echo)
         end = _flip(m, end)
     else:
-        start = _concat([q_start, p_final - betas * g])
         end, integral = _nudged(m, start, c, signals(horizon, -dt), horizon, -dt, betas, horizon,
                                 False)
     grad = -_contrast(integral, free_integral, beta, centered)
     dq = _contrast(end[..., :_N], qp0[..., :_N], beta, centered)
     dp = _contrast(end[..., _N:], qp0[..., _N:], beta, centered)
     z0, grad = _initial_state_gradient(m, z, c, dq, dp, grad, residual)
-    grad = grad + cost_dtheta + m._terminal_dtheta(q_final, c)
-    loss = loss + m._terminal_cost(q_final, c)
+    grad = grad + cost_dtheta + m._terminal_dtheta(horizon, qp_final, c)
+    loss = loss + m._terminal_cost(horizon, qp_final, c)
     health = {}
     if centered:
         scale = max(_norm(qp0), _norm(qp_final), 1e-300)
@@ -700,7 +700,6 @@ def _civp(m, z, c, signals, dt, steps, horizon, beta, centered, kick, residual):
 
     y = [qp0, sensitivity, _zeros_shape(batch, z), _zeros_shape((*batch, _D), z)]
     qp_final, S, loss, cost_dtheta = _rk4_path(field, y, 0.0, dt, signals(0.0, dt), False, (m, True))
-    q_final = qp_final[..., :_N]
     betas = _betas(beta, centered, batch, z)
     end, integral = _nudged(m, qp0 + 0 * betas, c, signals(0.0, dt), 0.0, dt, betas, horizon,
                             False)
@@ -712,24 +711,24 @@ def _civp(m, z, c, signals, dt, steps, horizon, beta, centered, kick, residual):
     dq = _contrast(end[..., :_N], qp_final[..., :_N], beta, centered)
     dp = _contrast(end[..., _N:], qp_final[..., _N:], beta, centered)
     Sq, Sp = S[..., :_N, :], S[..., _N:, :]
-    g = m._terminal_gradient(q_final, c)
+    g = m._terminal_gradient(horizon, qp_final, c)
     boundary = (_einsum("...i,...ij->...j", dp, Sq) - _einsum("...i,...ij->...j", dq, Sp)
-                + _einsum("...i,...ij->...j", g, Sq))
+                + _einsum("...i,...ij->...j", g, S))
     if residual:
         grad = grad + boundary[..., :_D]
-    grad = grad + cost_dtheta + m._terminal_dtheta(q_final, c)
-    loss = loss + m._terminal_cost(q_final, c)
+    grad = grad + cost_dtheta + m._terminal_dtheta(horizon, qp_final, c)
+    loss = loss + m._terminal_cost(horizon, qp_final, c)
     return loss, grad, boundary[..., _D:], {}
 
 
 def _adjoint(m, z, c, signals, dt, steps, horizon):
     """The continuous adjoint in this module's state coordinates: λ(T) = ∇ψ,
     dλ/dt = −(∂f/∂z)ᵀλ − ∇c, state re-integrated backward alongside."""
-    _N, _D = m._N, m._D
+    _D = m._D
 
     def forward(t, y, s):
         x, target = s
-        return [m._vector_field(t, y[0], c, x), m._running_cost(t, y[0], c, target)]
+        return [m._vector_field(t, y[0], c, x), m._state_running_cost(t, y[0], c, target)]
 
     batch = z.shape[:-1]
     z_final, loss = _rk4_path(forward, [z, _zeros_shape(batch, z)], 0.0, dt, signals(0.0, dt),
@@ -742,12 +741,12 @@ def _adjoint(m, z, c, signals, dt, steps, horizon):
         dgrad = -_einsum("...ji,...j->...i", m._state_dtheta(t, state, c, x), lam)
         return [m._vector_field(t, state, c, x),
                 dlam - m._state_cost_gradient(t, state, c, target),
-                dgrad - m._cost_dtheta(t, state, c, target)]
+                dgrad - m._state_cost_dtheta(t, state, c, target)]
 
-    y = [z_final, m._state_terminal_gradient(z_final, c), _zeros_shape((*batch, _D), z)]
+    y = [z_final, m._state_terminal_gradient(horizon, z_final, c), _zeros_shape((*batch, _D), z)]
     _, lam, grad = _rk4_path(backward, y, horizon, -dt, signals(horizon, -dt), False, (m, False))
-    q_final = z_final[..., :_N]
-    return loss + m._terminal_cost(q_final, c), grad + m._terminal_dtheta(q_final, c), lam, {}
+    loss = loss + m._state_terminal_cost(horizon, z_final, c)
+    return loss, grad + m._state_terminal_dtheta(horizon, z_final, c), lam, {}
 
 
 def _leapfrog_forward(m, qp, c, signals, dt, one_sided):
@@ -784,14 +783,15 @@ def _leapfrog_hel(m, z, c, signals, dt, steps, horizon, beta, centered, kick, re
     sequence that does not depend on β — the estimate is then exact at any β for linear
     dynamics, O(β²) otherwise — and its ∂θH integral is the one-sided form's reference.
     """
-    _D = m._D
+    _N, _D = m._N, m._D
     qp = _to_canonical(m, z, c)
     batch = z.shape[:-1]
     q, p, loss, cost_dtheta, _, target = _leapfrog_forward(m, qp, c, signals, dt, False)
     betas = _betas(beta, centered, batch, z)
     weights = _concat([0 * betas[:1], betas], axis=0)
-    g = m._terminal_gradient(q, c) if kick else 0 * q
-    e_q, e_p = q + 0 * weights, -p + weights * (g + dt * m._nudge(horizon, _concat([q, p]), c, target))
+    qp_final = _concat([q, p])
+    g = m._terminal_gradient(horizon, qp_final, c)[..., :_N] if kick else 0 * q
+    e_q, e_p = q + 0 * weights, -p + weights * (g + dt * m._nudge(horizon, qp_final, c, target)[..., _N:])
     contrast = _zeros_shape((*betas.shape[:1], *batch, _D), z)
     for j, ((_, _), (x_mid, _), (_, target)) in enumerate(signals(horizon, -dt)):
         t_mid = horizon - (j + 0.5) * dt
@@ -806,15 +806,15 @@ def _leapfrog_hel(m, z, c, signals, dt, steps, horizon, beta, centered, kick, re
         if j < steps - 1:
             time = horizon - (j + 1) * dt
             retraced = _concat([e_q[0], e_p[0]])
-            e_p = e_p + weights * dt * m._nudge(time, retraced, c, target)
+            e_p = e_p + weights * dt * m._nudge(time, retraced, c, target)[..., _N:]
     _watch(m, True, _concat([e_q, e_p]), steps, 0.0)
     grad = -_contrast(contrast, 0.0, beta, centered)
     dq = _contrast(e_q[1:], e_q[0], beta, centered)
     dp = _contrast(-e_p[1:], -e_p[0], beta, centered)
     z0, grad = _initial_state_gradient(m, z, c, dq, dp, grad, residual)
-    grad = grad + cost_dtheta + m._terminal_dtheta(q, c)
-    retrace = _norm(_concat([e_q[0], -e_p[0]]) - qp) / max(_norm(qp), _norm(_concat([q, p])))
-    return loss + m._terminal_cost(q, c), grad, z0, {"retrace_error": retrace}
+    grad = grad + cost_dtheta + m._terminal_dtheta(horizon, qp_final, c)
+    retrace = _norm(_concat([e_q[0], -e_p[0]]) - qp) / max(_norm(qp), _norm(qp_final))
+    return loss + m._terminal_cost(horizon, qp_final, c), grad, z0, {"retrace_error": retrace}
 
 
 def _signal_pairs(m, x_signal, y_signal, steps, like):
@@ -829,22 +829,21 @@ def _signal_pairs(m, x_signal, y_signal, steps, like):
 
 def _bptt(m, z, theta, signals, dt, steps, method):
     """Plain autograd through the same integrator (rk4, or leapfrog with its discrete loss)."""
-    _N = m._N
     with torch.enable_grad():
         theta = theta.detach().clone().requires_grad_(True)
         z = z.detach().clone().requires_grad_(True)
         c = m.prepare(theta)
         if method == "leapfrog":
-            q, _, loss, _, _, _ = _leapfrog_forward(m, _to_canonical(m, z, c), c, signals, dt, False)
-            loss = loss + m._terminal_cost(q, c)
+            q, p, loss, _, _, _ = _leapfrog_forward(m, _to_canonical(m, z, c), c, signals, dt, False)
+            loss = loss + m._terminal_cost(dt * steps, _concat([q, p]), c)
         if method == "rk4":
             def field(t, y, s):
                 x, target = s
-                return [m._vector_field(t, y[0], c, x), m._running_cost(t, y[0], c, target)]
+                return [m._vector_field(t, y[0], c, x), m._state_running_cost(t, y[0], c, target)]
 
             start = [z, _zeros_shape(z.shape[:-1], z)]
             z_final, loss = _rk4_path(field, start, 0.0, dt, signals(0.0, dt), False, (m, False))
-            loss = loss + m._terminal_cost(z_final[..., :_N], c)
+            loss = loss + m._state_terminal_cost(dt * steps, z_final, c)
         mean = loss.mean()
         grad_theta, grad_z = torch.autograd.grad(mean, [theta, z])
     return {"loss": mean.detach(), "theta": grad_theta, "z0": grad_z, "health": {}}
@@ -914,7 +913,8 @@ def _continuous_api(m):
                  boundary_residual=True, momentum_kick=True, boundary=None):
         """The loss and its gradients ``dC/dθ``, ``dC/dz0`` by a learning rule.
 
-        ``rule``: ``HEL`` (forward echo), ``PFVP`` (backward integration), ``CIVP`` (forward
+        ``rule``: ``HEL`` (forward echo), ``HEL-gain`` (forward echo with gain, for mass-
+        proportional damping), ``PFVP`` (backward integration), ``CIVP`` (forward
         nudging + residual R_T from forward sensitivities), ``CBVP`` (boundary value solves,
         NumPy only; ``boundary`` is b, by default the free run's q(T) at PARAM_VALUES),
         ``adjoint`` (continuous adjoint), ``BPTT`` (autograd through the integrator).
@@ -957,7 +957,7 @@ def _continuous_api(m):
                                 boundary_residual)
         else:
             out = _echo_rule(m, z, c, signals, dt, steps, horizon, beta, centered, momentum_kick,
-                             boundary_residual, rule == "HEL")
+                             boundary_residual, rule != "PFVP")
         loss, grad, z0_grad, health = out
         axes = tuple(range(z.ndim - 1))
         return {"loss": _mean(loss, axes), "theta": _mean(grad, axes), "health": health,
@@ -992,7 +992,6 @@ def _continuous_api(m):
              targets=None):
         """The cost ``∫ c dt + ψ`` of each trajectory (RK4, the integral carried as an extra
         state); ``z0`` and ``theta`` may both carry batch axes (they broadcast)."""
-        _N = m._N
         z, theta = _arguments(m, z0, theta)
         horizon, steps = _check_run(m, horizon, steps, "rk4")
         c = m.prepare(theta)
@@ -1002,7 +1001,7 @@ def _continuous_api(m):
         signals = _signal_pairs(m, x_signal, y_signal, steps, z)
         qp_final, running = _forward(m, _to_canonical(m, z, c), c, signals(0.0, horizon / steps),
                                      horizon / steps, False)[:2]
-        return running + m._terminal_cost(qp_final[..., :_N], c)
+        return running + m._terminal_cost(horizon, qp_final, c)
 
 
     class VectorField(nn.Module):

@@ -47,7 +47,6 @@ METHODS = ("rk4", "implicit_midpoint")
 _N = 1
 _D = 3
 _MOMENTUM_OF_STATE = True
-_WEIGHTED = True
 _VELOCITY_STATE = True
 _LEAPFROG_RULE = False
 _COST_PARAMS = False
@@ -56,7 +55,11 @@ RULES = {
     "CIVP": None,
     "CBVP": None,
     "PFVP": None,
-    "HEL": "dissipative: a damped system has no echo in the same system (an echo would need gain instead of damping)",
+    "HEL": (
+        "dissipative: a damped system has no echo in the same system (an echo would need gain instead of damping: "
+        "HEL-gain)"
+    ),
+    "HEL-gain": None,
     "adjoint": None,
 }
 
@@ -177,14 +180,14 @@ def _running_cost(t, z, c, y):
 
 
 def _nudge(t, z, c, y):
-    """∇_q c: the nudging force per unit β."""
+    """(−∂c/∂p, ∂c/∂q): the nudge of (q̇, ṗ) per unit β."""
     q, _ = _unstack(z)
     y, = _unstack(y)
-    return _stack([q - y], z[..., 0])
+    return _stack([0, q - y], z[..., 0])
 
 
 def _nudged_field(t, z, c, x, y, b):
-    """Hamilton's equations of H̃ with the nudge β ∇_q c on ṗ (β = b[..., 0])."""
+    """Hamilton's equations of H̃ − βc (β = b[..., 0])."""
     q, p_q = _unstack(z)
     u, = _unstack(x)
     y, = _unstack(y)
@@ -197,17 +200,17 @@ def _cost_dtheta(t, z, c, y):
     return _stack([0, 0, 0], z[..., 0])
 
 
-def _terminal_cost(z, c):
-    """ψ at final positions z."""
+def _terminal_cost(t, z, c):
+    """ψ at a final state z."""
     return _scalar(0, z[..., 0])
 
 
-def _terminal_gradient(z, c):
-    """∇_q ψ."""
-    return _stack([0], z[..., 0])
+def _terminal_gradient(t, z, c):
+    """(∂ψ/∂q, ∂ψ/∂p)."""
+    return _stack([0, 0], z[..., 0])
 
 
-def _terminal_dtheta(z, c):
+def _terminal_dtheta(t, z, c):
     """∂ψ/∂θ."""
     return _stack([0, 0, 0], z[..., 0])
 
@@ -254,9 +257,43 @@ def _state_cost_gradient(t, z, c, y):
     return _stack([q - y, 0], z[..., 0])
 
 
-def _state_terminal_gradient(z, c):
+def _state_terminal_gradient(t, z, c):
     """∇_z ψ in state coordinates (adjoint)."""
     return _stack([0, 0], z[..., 0])
+
+
+def _echo_field(t, z, c, x, y, b):
+    """The nudged echo at physical time t."""
+    q, p_q = _unstack(z)
+    u, = _unstack(x)
+    y, = _unstack(y)
+    _beta, = _unstack(b)
+    _t0 = np.exp(c[5]*t)
+    return _stack([c[2]*p_q, _beta*(_t0*q - _t0*y) + c[1]*q + c[7]*p_q + u], z[..., 0])
+
+
+def _echo_dH_dtheta(t, z, c, x):
+    """∂H̃/∂θ at an echo state."""
+    q, p_q = _unstack(z)
+    u, = _unstack(x)
+    _t0 = np.exp(c[7]*t)
+    _t1 = _t0*p_q**2
+    _t2 = c[8]*_t1
+    _t3 = q**2
+    _t4 = _t0*t*(c[1]*_t3 + 2*q*u)
+    return _stack([c[10]*_t1*t + c[9]*_t4 + _t2, (1/2)*_t0*_t3, c[11]*_t4 + _t2*t], z[..., 0])
+
+
+def _echo_state(t, z, c):
+    """The echo state of a canonical state of H̃."""
+    q, p_q = _unstack(z)
+    return _stack([q, -p_q*np.exp(c[5]*t)], z[..., 0])
+
+
+_state_running_cost = _running_cost
+_state_cost_dtheta = _cost_dtheta
+_state_terminal_cost = _terminal_cost
+_state_terminal_dtheta = _terminal_dtheta
 
 
 _API = _continuous_api(_Module(globals()))

@@ -50,7 +50,6 @@ METHODS = ("rk4", "leapfrog", "implicit_midpoint")
 _N = 3
 _D = 8
 _MOMENTUM_OF_STATE = True
-_WEIGHTED = False
 _VELOCITY_STATE = True
 _LEAPFROG_RULE = True
 _COST_PARAMS = False
@@ -60,6 +59,7 @@ RULES = {
     "CBVP": None,
     "PFVP": None,
     "HEL": None,
+    "HEL-gain": "needs mass-proportional Rayleigh damping D = \u03b3M; without damping use HEL",
     "adjoint": None,
 }
 
@@ -239,14 +239,14 @@ def _running_cost(t, z, c, y):
 
 
 def _nudge(t, z, c, y):
-    """∇_q c: the nudging force per unit β."""
+    """(−∂c/∂p, ∂c/∂q): the nudge of (q̇, ṗ) per unit β."""
     _, _, q3, _, _, _ = _unstack(z)
     y, = _unstack(y)
-    return _stack([0, 0, torch.add(q3, y, alpha=-1.0)], z[..., 0])
+    return _stack([0, 0, 0, 0, 0, torch.add(q3, y, alpha=-1.0)], z[..., 0])
 
 
 def _nudged_field(t, z, c, x, y, b):
-    """Hamilton's equations of H̃ with the nudge β ∇_q c on ṗ (β = b[..., 0])."""
+    """Hamilton's equations of H̃ − βc (β = b[..., 0])."""
     q1, q2, q3, p_q1, p_q2, p_q3 = _unstack(z)
     u, = _unstack(x)
     y, = _unstack(y)
@@ -265,17 +265,17 @@ def _cost_dtheta(t, z, c, y):
     return _stack([0, 0, 0, 0, 0, 0, 0, 0], z[..., 0])
 
 
-def _terminal_cost(z, c):
-    """ψ at final positions z."""
+def _terminal_cost(t, z, c):
+    """ψ at a final state z."""
     return _scalar(0, z[..., 0])
 
 
-def _terminal_gradient(z, c):
-    """∇_q ψ."""
-    return _stack([0, 0, 0], z[..., 0])
+def _terminal_gradient(t, z, c):
+    """(∂ψ/∂q, ∂ψ/∂p)."""
+    return _stack([0, 0, 0, 0, 0, 0], z[..., 0])
 
 
-def _terminal_dtheta(z, c):
+def _terminal_dtheta(t, z, c):
     """∂ψ/∂θ."""
     return _stack([0, 0, 0, 0, 0, 0, 0, 0], z[..., 0])
 
@@ -362,13 +362,17 @@ def _state_cost_gradient(t, z, c, y):
     return _stack([0, 0, torch.add(q3, y, alpha=-1.0), 0, 0, 0], z[..., 0])
 
 
-def _state_terminal_gradient(z, c):
+def _state_terminal_gradient(t, z, c):
     """∇_z ψ in state coordinates (adjoint)."""
     return _stack([0, 0, 0, 0, 0, 0], z[..., 0])
 
 
 _rule_field = _canonical_field
 _rule_jacobian = _canonical_jacobian
+_state_running_cost = _running_cost
+_state_cost_dtheta = _cost_dtheta
+_state_terminal_cost = _terminal_cost
+_state_terminal_dtheta = _terminal_dtheta
 
 
 _API = _continuous_api(_Module(globals()))

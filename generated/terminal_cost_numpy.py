@@ -48,7 +48,6 @@ METHODS = ("rk4", "leapfrog", "implicit_midpoint")
 _N = 2
 _D = 5
 _MOMENTUM_OF_STATE = True
-_WEIGHTED = False
 _VELOCITY_STATE = True
 _LEAPFROG_RULE = True
 _COST_PARAMS = False
@@ -58,6 +57,7 @@ RULES = {
     "CBVP": None,
     "PFVP": None,
     "HEL": None,
+    "HEL-gain": "needs mass-proportional Rayleigh damping D = \u03b3M; without damping use HEL",
     "adjoint": None,
 }
 
@@ -197,14 +197,14 @@ def _running_cost(t, z, c, y):
 
 
 def _nudge(t, z, c, y):
-    """∇_q c: the nudging force per unit β."""
+    """(−∂c/∂p, ∂c/∂q): the nudge of (q̇, ṗ) per unit β."""
     _, q2, _, _ = _unstack(z)
     y, = _unstack(y)
-    return _stack([0, 0.1*q2 - 0.1*y], z[..., 0])
+    return _stack([0, 0, 0, 0.1*q2 - 0.1*y], z[..., 0])
 
 
 def _nudged_field(t, z, c, x, y, b):
-    """Hamilton's equations of H̃ with the nudge β ∇_q c on ṗ (β = b[..., 0])."""
+    """Hamilton's equations of H̃ − βc (β = b[..., 0])."""
     q1, q2, p_q1, p_q2 = _unstack(z)
     u, = _unstack(x)
     y, = _unstack(y)
@@ -220,19 +220,19 @@ def _cost_dtheta(t, z, c, y):
     return _stack([0, 0, 0, 0, 0], z[..., 0])
 
 
-def _terminal_cost(z, c):
-    """ψ at final positions z."""
-    _, q2 = _unstack(z)
+def _terminal_cost(t, z, c):
+    """ψ at a final state z."""
+    _, q2, _, _ = _unstack(z)
     return _scalar((1/2)*(q2 + (-0.3))**2, z[..., 0])
 
 
-def _terminal_gradient(z, c):
-    """∇_q ψ."""
-    _, q2 = _unstack(z)
-    return _stack([0, q2 + (-0.3)], z[..., 0])
+def _terminal_gradient(t, z, c):
+    """(∂ψ/∂q, ∂ψ/∂p)."""
+    _, q2, _, _ = _unstack(z)
+    return _stack([0, q2 + (-0.3), 0, 0], z[..., 0])
 
 
-def _terminal_dtheta(z, c):
+def _terminal_dtheta(t, z, c):
     """∂ψ/∂θ."""
     return _stack([0, 0, 0, 0, 0], z[..., 0])
 
@@ -303,7 +303,7 @@ def _state_cost_gradient(t, z, c, y):
     return _stack([0, 0.1*q2 - 0.1*y, 0, 0], z[..., 0])
 
 
-def _state_terminal_gradient(z, c):
+def _state_terminal_gradient(t, z, c):
     """∇_z ψ in state coordinates (adjoint)."""
     _, q2, _, _ = _unstack(z)
     return _stack([0, q2 + (-0.3), 0, 0], z[..., 0])
@@ -311,6 +311,10 @@ def _state_terminal_gradient(z, c):
 
 _rule_field = _canonical_field
 _rule_jacobian = _canonical_jacobian
+_state_running_cost = _running_cost
+_state_cost_dtheta = _cost_dtheta
+_state_terminal_cost = _terminal_cost
+_state_terminal_dtheta = _terminal_dtheta
 
 
 _API = _continuous_api(_Module(globals()))

@@ -59,7 +59,7 @@ from . import checkpoint as ck
 from .datasets import Trajectories
 from .progress import Progress
 
-TRAINING_RULES = ("HEL", "PFVP", "adjoint", "BPTT")
+TRAINING_RULES = ("HEL", "HEL-gain", "PFVP", "adjoint", "BPTT")
 OPTIMIZERS = ("adam", "sgd", "lbfgs")
 
 #: ``glep train`` options and their defaults (``None``: the system file's own / none).

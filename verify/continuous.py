@@ -40,7 +40,7 @@ def torchdiffeq_reference(torch_module, problem: Problem, steps: int) -> dict:
             c = m.prepare(self.theta)
             z = state[..., :-1]
             dz = m._vector_field(t, z, c, m.default_inputs(t))
-            dc = m._running_cost(t, z, c, m.default_targets(t))
+            dc = m._state_running_cost(t, z, c, m.default_targets(t))
             return torch.cat([dz, dc[..., None]], dim=-1)
 
     func = Augmented()
@@ -54,7 +54,7 @@ def torchdiffeq_reference(torch_module, problem: Problem, steps: int) -> dict:
     else:
         end = odeint_adjoint(func, start, times, adjoint_params=(func.theta,), **options)[-1]
     c = m.prepare(func.theta)
-    loss = end[-1] + m._terminal_cost(end[: m._N], c)
+    loss = end[-1] + m._state_terminal_cost(problem.horizon, end[:-1], c)
     grad_theta, grad_z0 = torch.autograd.grad(loss, [func.theta, z0])
     return {
         "loss": float(loss.detach()),

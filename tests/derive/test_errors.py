@@ -97,10 +97,16 @@ CASES = {
         errors.SignalError,
         "no input signal",
     ),
-    "velocity in a terminal cost": (
-        lambda: _problem(cost=Cost(terminal=q.diff(t) ** 2)),
+    "target in a terminal cost": (
+        lambda: _problem(cost=Cost(terminal=(q - u) ** 2, targets=[u])),
         errors.CostError,
         "final positions",
+    ),
+    "input in a cost": (
+        lambda: _problem(system=Lagrangian(L_OK + u * q, [q], [m, k], [u]),
+                         cost=Cost(running=(q - u) ** 2), inputs={u: 0}),
+        errors.CostError,
+        "reads the input",
     ),
     "Legendre transform of a non-quadratic Lagrangian": (
         lambda: Lagrangian(q.diff(t) ** 4 + q.diff(t) ** 2, [q], []).to_hamiltonian(),
