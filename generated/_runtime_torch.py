@@ -1257,7 +1257,7 @@ class EnergySystem(_Namespace):
         step = step if step is None else _number(step, "step")
         if method not in (None, "gradient", "sync", "async"):
             raise ValueError(f"method={method!r}: choose 'gradient', 'sync' or 'async'")
-        z = self._project(_zeros_batch(x[..., 0], self.N) if z0 is None else _copy(z0))
+        z = self._project(_zeros_batch(_as_array([0.0] * x.shape[0], x), self.N) if z0 is None else _copy(z0))
         free = None if clamp is None else ~_mask(clamp[0], z)
         if clamp is not None:
             z = _where(free, z, _as_array(clamp[1], z))
@@ -1273,7 +1273,7 @@ class EnergySystem(_Namespace):
                         f"the energy is not bounded below along this path, or the step is too large")
                 best, last = (residual, k) if residual < best else (best, last)
                 converged = residual <= (4 * eps * (1 + size) if tol is None else tol) or (
-                    k - last >= _STALL and best <= eps**0.5 * (1 + size))
+                    k - last >= _STALL and residual <= eps**0.5 * (1 + size))
                 if converged or k == budget:
                     break
             z = self.iterate(z, theta, x, y, beta, nudge, method, step, g)

@@ -189,3 +189,15 @@ def test_initial_params_are_the_same_in_numpy_and_torch(name, seed):
     for key, value in numpy_values.items():
         assert torch_values[key].dtype == torch.float64
         assert np.max(np.abs(torch_values[key].numpy() - value), initial=0.0) <= 0.0, key
+
+
+def test_a_growing_residual_is_a_divergence_not_a_stall(tmp_path):
+    path = tmp_path / "unbounded.py"
+    path.write_text(
+        "import sympy as sp\nfrom glep import Energy, EnergyCost, EnergyProblem\n"
+        's, o, w, y = sp.symbols("s o w y")\n'
+        "problem = EnergyProblem(Energy(-s**2 / 2 + o**2 / 2 - w * s * o - s, [s, o], [w],\n"
+        "    outputs=[o]), EnergyCost((o - y)**2 / 2, [y]), params={w: 0.1}, targets={y: 1.0})\n")
+    module = load_module(load_problem(path), "numpy")
+    with pytest.raises(ArithmeticError, match="diverged"):
+        module.relax(module.initial_params())

@@ -198,3 +198,17 @@ def test_energy_arguments_that_are_fine(backend):
     assert tuple(z.shape) == (1, m.N)  # one sample broadcasts
     z = m.relax(theta, m.DEFAULT_INPUTS, m.DEFAULT_TARGETS[:1])
     assert tuple(z.shape) == (3, m.N)
+
+
+def test_energy_mixed_dtypes_promote_to_the_wider_float():
+    torch = pytest.importorskip("torch")
+    m = module(S, "torch")
+    theta = {k: v.float() for k, v in m.initial_params().items()}
+    x = torch.tensor(m.DEFAULT_INPUTS, dtype=torch.float32)
+    y = torch.tensor(m.DEFAULT_TARGETS, dtype=torch.float32)
+    assert m.relax(theta, x, y).dtype == torch.float32
+    assert m.relax(theta, x.double(), y).dtype == torch.float64
+    assert m.relax({**theta, "w12": torch.tensor(0.3, dtype=torch.float64)}, x, y).dtype == \
+        torch.float64
+    grad = m.gradient(theta, x, y.double(), beta=1e-2)["grad"]
+    assert all(g.dtype == torch.float64 for g in grad.values())
