@@ -49,7 +49,7 @@ def main():
         if sync is None and fast is not None:
             _, info = small.relax(theta, method="sync", info=True, strict=False,
                                   max_iterations=2000)
-            print(f"  seed {trial}: sync did not converge (last change {info['change']:.2g}), "
+            print(f"  seed {trial}: sync did not converge (residual {info['residual']:.2g}), "
                   f"async converged in {fast} iterations")
             found += 1
             if found == 3:

@@ -120,8 +120,8 @@ def render(template: str, backend: str, context: dict, candidates) -> str:
 
 
 #: Runtime names an energy or chain module may use.
-RUNTIME_NAMES = ("EnergySystem", "FFEBM", "_as_array", "_concat", "_dot", "_eye", "_fit",
-                 "_matvec", "_outer", "_swap", "_vecmat", "_zeros_batch")
+RUNTIME_NAMES = ("EnergySystem", "FFEBM", "_as_array", "_columns", "_concat", "_dot", "_eye",
+                 "_fit", "_matvec", "_outer", "_swap", "_vecmat", "_zeros_batch")
 
 
 # -- printing the primitives -----------------------------------------------------------------
@@ -147,7 +147,10 @@ class _Printer:
         }
 
     def _unpack(self, used: set, args: str) -> list[str]:
-        lines = ["ref = z[..., 0]"] if args.startswith("z") else []
+        sliced = [a for a in args.split(", ") if a != "theta"]
+        widths = tuple(sum(layer.size for layer in self.arrays[a]) for a in sliced)
+        sliced = ", ".join(sliced)
+        lines = [f'ref = _columns("{sliced}", {widths}, {sliced})'] if args[0] == "z" else []
         for array in args.split(", "):
             if array == "theta":
                 lines += [f'{self.names[p]} = theta["{p.name}"]' for p in self.model.params
@@ -282,6 +285,7 @@ def constants(problem: EnergyProblem) -> dict:
         "SIZES": tuple(layer.size for layer in model.layers),
         "INPUTS": tuple(layer.name for layer in model.input_layers),
         "INPUT_SIZES": tuple(layer.size for layer in model.input_layers),
+        "TARGET_SIZES": tuple(layer.size for layer in model.target_layers),
         "TARGETS": tuple(layer.name for layer in model.target_layers),
         "PARAMS": tuple(q.name for q in model.params),
         "SHAPES": shapes,

@@ -168,6 +168,10 @@ def _where(mask, a, b):
     return torch.where(mask, a, b)
 
 
+def _eps(like):
+    return float(torch.finfo(like.dtype).eps)
+
+
 def _finite(a):
     return bool(torch.isfinite(a).all())
 
@@ -181,11 +185,13 @@ def _mask(values, like):
 
 
 def _uniform(shape, bound, rng):
-    return (torch.rand(shape, generator=rng, dtype=torch.float64) * 2 - 1) * bound
+    return torch.as_tensor(rng.uniform(-bound, bound, shape))
 
 
-def _rng(seed):
-    return torch.Generator().manual_seed(seed)
+def _rng(seed):  # NumPy's generator: the NumPy modules draw the same values
+    import numpy
+
+    return numpy.random.default_rng(seed)
 
 
 def _copy(a):
@@ -218,12 +224,14 @@ class IntegrationError(ArithmeticError):
     """A state became non-finite or beyond 1e150 (it blew up) during an integration."""
 
 
-def _checked(value, width, what, names):
-    """``value`` if its last axis holds ``width`` values (None: any) and all are finite."""
-    if width is not None and tuple(value.shape)[-1:] != (width,):
-        raise ValueError(f"{what} has shape {tuple(value.shape)}: its last axis must hold "
-                         f"{width} values, {names}")
-    if not _finite(value):
+def _checked(value, width, what, names, finite=True):
+    """``value`` if its last axis holds ``width`` values (None: any; a tuple: its shape) and
+    (``finite``) all are finite."""
+    whole, shape = isinstance(width, tuple), tuple(value.shape)
+    if width is not None and (shape if whole else shape[-1:]) != (width if whole else (width,)):
+        raise ValueError(f"{what} has shape {shape}: " + (f"expected {width}" if whole else
+                         f"its last axis must hold {width} values") + f", {names}")
+    if finite and not _finite(value):
         raise ValueError(f"{what} has non-finite values (NaN or inf): {value}")
     return value
 
@@ -237,11 +245,19 @@ def _parameters(m, theta, like):
     """``theta`` as an array whose last axis follows PARAMS (a mapping is read by name)."""
     params = m.PARAMS
     if hasattr(theta, "keys"):
-        unknown, missing = [n for n in theta.keys() if n not in params], [n for n in params if n not in theta]
-        if unknown or missing:
-            raise ValueError(f"theta has unknown names {unknown}, no value for {missing}; PARAMS = {params}")
+        theta = _named(theta, params)
         theta = _stack([_as_array(theta[name], like) for name in params], _as_array(0.0, like))
     return _checked(_as_array(theta, like), m._D, "theta", f"PARAMS = {params} in this order")
+
+
+def _named(theta, params):
+    """``theta`` if it is a mapping with a value for each of ``params`` and no other names."""
+    if not hasattr(theta, "keys"):
+        raise TypeError(f"theta is a {type(theta).__name__}: give a mapping name → value, names {params}")
+    unknown, missing = [n for n in theta.keys() if n not in params], [n for n in params if n not in theta]
+    if unknown or missing:
+        raise ValueError(f"theta has unknown names {unknown}, no value for {missing}; PARAMS = {params}")
+    return theta
 
 
 def _watch(m, canonical, z, step, t, last=None):
@@ -1060,6 +1076,86 @@ def _batched(a, like=None):
     return a[None] if a.ndim == 1 else a
 
 
+#: Relaxations check their residual every _EVERY iterations (in Torch, a host sync); one that
+#: has not decreased for _STALL iterations below √eps·(1 + max|s|) is at its float floor.
+_EVERY, _STALL = 8, 16
+#: An estimate of order k at β relaxes to a residual min(_TIE·β^(k+1), _CAP): its stopping
+#: error, ~residual/(λ_min·β), stays far below its own O(β^k) bias.
+_TIE, _CAP = 1e-6, 1e-13
+_KINDS = {"positive": "a finite number > 0", "finite": "a finite number",
+          "tolerance": "a finite number >= 0", "count": "an integer >= 0"}
+
+
+def _number(value, what, kind="positive"):
+    """``value`` as a number of a ``kind`` of _KINDS (a count: an int or a NumPy integer)."""
+    try:
+        number = value.__index__() if kind == "count" else float(value)
+    except (AttributeError, TypeError, ValueError):
+        number = float("nan")
+    if isinstance(value, (bool, str)) or not abs(number) < float("inf") or (
+            number <= 0 if kind == "positive" else number < 0 and kind != "finite"):
+        raise ValueError(f"{what}={value!r}: give {_KINDS[kind]}")
+    return number
+
+
+def _columns(names, widths, *arrays):
+    """``arrays[0][..., 0]`` (a batch-shaped reference), once the last axis of each array a
+    printed primitive slices holds its width (``names``: the arrays' names, comma-separated)."""
+    for name, width, a in zip(names.split(", "), widths, arrays):
+        _checked(a, width, name, "the columns this primitive reads", finite=False)
+    return arrays[0][..., 0]
+
+
+def _validated(theta, shapes, **arrays):
+    """``theta`` (a mapping name → array of shape ``shapes[name]``) and ``arrays`` (name →
+    ``(value, default, width, names)``) checked, promoted to the widest floating type given and
+    batched: names, shapes, finite values, no integer class labels as ``y``, one batch size (a
+    batch of 1 broadcasts, except in states ``z...``). Returns ``[theta, *arrays]``."""
+    _named(theta, tuple(shapes))
+    given = [_as_array(v) for v in (*(theta[n] for n in shapes), *(a[0] for a in arrays.values())) if v is not None]
+    like = given[0] if given else _as_array(0.0)
+    for value in given:
+        like = _promote(like, value)
+    out = [{n: _checked(_as_array(theta[n], like), tuple(s), f"theta[{n!r}]", f"SHAPES[{n!r}]")
+            for n, s in shapes.items()}]
+    for name, (value, default, width, names) in arrays.items():
+        a = None if value is None and default is None else _batched(default if value is None else value, like)
+        labels = name == "y" and _integral(value)
+        names += "; integer targets must be one-hot class labels (0 or 1): one-hot encode them" * labels
+        if a is not None and (a.ndim != 2 or (labels and not bool(((a == 0) | (a == 1)).all()))):
+            raise ValueError(f"{name} has shape {tuple(a.shape)}: expected (batch, {width}), {names}")
+        out.append(a if a is None else _checked(a, width, name, names))
+    rows = {name: a.shape[0] for name, a in zip(arrays, out[1:]) if a is not None}
+    batch = max(rows.values(), default=1)
+    if any(n not in (1, batch) for n in rows.values()):
+        raise ValueError(f"the batch sizes differ, {rows}: give one batch size (a batch of 1 broadcasts)")
+    return [out[0], *(a if a is None or name[0] == "z" or a.shape[0] == batch else
+                      _fit(a, _as_array([0.0] * batch, a), a.shape[-1:]) for name, a in zip(arrays, out[1:]))]
+
+
+def _integral(value):
+    """Whether ``value`` (an array, tensor, number or nested list) holds integers."""
+    while isinstance(value, (list, tuple)) and value:
+        value = value[0]
+    return "int" in str(getattr(value, "dtype", type(value)))
+
+
+def _tolerance(tol, beta, order):
+    """The relaxations' residual for an estimate of order k at β: ``tol``, or by default
+    min(_TIE·β^(k+1), _CAP)."""
+    return min(_TIE * beta ** (order + 1), _CAP) if tol is None else _number(tol, "tol", "tolerance")
+
+
+def _warn_precision(beta, order, residual):
+    """Warn when a relaxation's stopping residual r makes its error ~r/β exceed β^order."""
+    if residual > beta ** (order + 1):
+        warnings.warn(f"beta={beta:g} is too small for the precision the relaxation reaches "
+                      f"(residual {residual:.2g}): the estimate's stopping error ~{residual / beta:.2g} "
+                      f"exceeds its O(beta^{order}) bias ~{beta ** order:.2g}; use beta >= "
+                      f"{residual ** (1 / (order + 1)):.2g}, a smaller tol or a wider float type",
+                      RuntimeWarning, stacklevel=3)
+
+
 class _Namespace:
     """Reads its system's constants and printed primitives from ``namespace`` (a generated
     module's ``globals()`` or a record of them), when used."""
@@ -1086,27 +1182,18 @@ class EnergySystem(_Namespace):
 
     def initial_params(self, seed=None, values=None):
         """Parameters: the file's values; matrices it leaves out drawn uniformly in ±1/√fan-in."""
-        seed = self.SEED if seed is None else seed
+        seed = self.SEED if seed is None else _number(seed, "seed", "count")
         values = self.PARAM_VALUES if values is None else values
         rng = _rng(seed)
-        out = {}
-        for name in self.PARAMS:
-            if name in values:
-                out[name] = _as_array(values[name])
-            else:
-                out[name] = _as_array(_uniform(self.SHAPES[name], self._FAN_IN[name] ** -0.5, rng))
-        return out
+        return {name: _as_array(values[name] if name in values else _uniform(
+            self.SHAPES[name], self._FAN_IN[name] ** -0.5, rng)) for name in self.PARAMS}
 
-    def _signals(self, theta, x, y):
-        theta = {name: _as_array(theta[name]) for name in self.PARAMS}
-        x = _batched(self.DEFAULT_INPUTS if x is None else x)
-        y = _batched(self.DEFAULT_TARGETS if y is None else y, x)
-        batch = max(x.shape[0], y.shape[0])
-        if x.shape[0] != batch:
-            x = _fit(x, _zeros_batch(_as_array([0.0] * batch, x)), x.shape[-1:])
-        if y.shape[0] != batch:
-            y = _fit(y, _zeros_batch(_as_array([0.0] * batch, x)), y.shape[-1:])
-        return theta, x, y
+    def _signals(self, theta, x, y, z=None, name="z0"):
+        """Checked ``theta``, ``x``, ``y`` and a state ``z`` named ``name`` (``_validated``)."""
+        sizes = f"{self.INPUTS} of sizes {self.INPUT_SIZES}", f"{self.TARGETS} of sizes {self.TARGET_SIZES}"
+        return _validated(theta, self.SHAPES, x=(x, self.DEFAULT_INPUTS, sum(self.INPUT_SIZES), f"INPUTS = {sizes[0]}"),
+                          y=(y, self.DEFAULT_TARGETS, sum(self.TARGET_SIZES), f"TARGETS = {sizes[1]}"),
+                          **{name: (z, None, self.N, f"STATES = {self.STATES} of sizes {self.SIZES}")})
 
     def descent(self, z, theta, x, y, beta=0.0, nudge=None):
         """∂F/∂s with F = E + βC (``nudge``: a fixed ∂C/∂s, e.g. a linearized cost)."""
@@ -1118,7 +1205,7 @@ class EnergySystem(_Namespace):
     def _project(self, z):
         return z if self.BOX is None else _clip(z, self.BOX[0], self.BOX[1])
 
-    def _block_update(self, z, theta, x, y, beta, nudge, units):
+    def _block_update(self, z, theta, x, y, beta, nudge, units, g=None):
         """Exact minimization of F over the layers in ``units``: s_l ← clip(s_l − ∂_l F / a_l)."""
         if not self.BLOCK_EXACT:
             raise ValueError(f"block updates are not exact for this energy: {self.BLOCK_REASON}")
@@ -1131,65 +1218,71 @@ class EnergySystem(_Namespace):
         if not bool((curvature > 0).all()):
             raise ArithmeticError("a layer's curvature a_l + βc_l is not positive: the block "
                                   "update has no minimum (reduce |β|)")
-        g = self.descent(z, theta, x, y, beta, nudge)
+        g = self.descent(z, theta, x, y, beta, nudge) if g is None else g
         return _where(units, self._project(z - g / curvature), z)
 
-    def iterate(self, z, theta, x, y, beta=0.0, nudge=None, method=None, step=None):
+    def iterate(self, z, theta, x, y, beta=0.0, nudge=None, method=None, step=None, g=None):
         """One relaxation iteration: a projected gradient-flow step, or a sweep of block updates
-        (``sync``: every layer from the same state; ``async``: even layers, then odd layers)."""
+        (``sync``: every layer from the same state; ``async``: even layers, then odd layers).
+        ``g``: ∂F/∂s at ``z`` when known."""
         method = method or self.RELAXATION
         if method == "gradient":
             step = self.STEP if step is None else step
-            return self._project(z - step * self.descent(z, theta, x, y, beta, nudge))
+            g = self.descent(z, theta, x, y, beta, nudge) if g is None else g
+            return self._project(z - step * g)
         parity = _mask(self._PARITY, z)
         if method == "sync":
-            return self._block_update(z, theta, x, y, beta, nudge, _mask([True] * self.N, z))
+            return self._block_update(z, theta, x, y, beta, nudge, _mask([True] * self.N, z), g)
         if method == "async":
-            z = self._block_update(z, theta, x, y, beta, nudge, ~parity)
+            z = self._block_update(z, theta, x, y, beta, nudge, ~parity, g)
             return self._block_update(z, theta, x, y, beta, nudge, parity)
         raise ValueError(f"method={method!r}: choose 'gradient', 'sync' or 'async'")
 
     def relax(self, theta, x=None, y=None, *, beta=0.0, z0=None, clamp=None, nudge=None,
-              method=None, step=None, tol=1e-12, max_iterations=None, strict=True, info=False):
-        """The fixed point s^β = argmin (E + βC), iterated until no unit moves more than ``tol``.
+              method=None, step=None, tol=None, max_iterations=None, strict=True, info=False):
+        """The fixed point s^β = argmin (E + βC), iterated until the residual max|s − Π(s − ∂F/∂s)|
+        over the free units (Π: the box; the gradient inside it) is at most ``tol`` (None: 4·eps·(1 +
+        max|s|), eps of the float type), or stops decreasing below √eps·(1 + max|s|) (no new low
+        in _STALL iterations: the float floor).
 
         ``clamp``: ``(mask, values)`` holds the masked units at ``values`` (CL, CpL).
         ``strict``: raise when the budget runs out; a divergence (non-finite or exploding
         states) always raises ``ArithmeticError``. ``info=True`` also returns
-        ``{"iterations", "converged", "change"}``.
+        ``{"iterations", "converged", "residual"}``.
         """
-        theta, x, y = self._signals(theta, x, y)
-        if z0 is None:
-            z = _zeros_batch(_as_array([0.0] * x.shape[0], x), self.N)
-        else:
-            z = _copy(_as_array(z0, x))
-        z = self._project(z)
+        theta, x, y, z0 = self._signals(theta, x, y, z0)
+        beta, tol = _number(beta, "beta", "finite"), tol if tol is None else _number(tol, "tol", "tolerance")
+        budget = self.MAX_ITERATIONS if max_iterations is None else _number(
+            max_iterations, "max_iterations", "count")
+        step = step if step is None else _number(step, "step")
+        if method not in (None, "gradient", "sync", "async"):
+            raise ValueError(f"method={method!r}: choose 'gradient', 'sync' or 'async'")
+        z = self._project(_zeros_batch(_as_array([0.0] * x.shape[0], x), self.N) if z0 is None else _copy(z0))
+        free = None if clamp is None else ~_mask(clamp[0], z)
         if clamp is not None:
-            mask, values = _mask(clamp[0], z), _as_array(clamp[1], z)
-            z = _where(mask, values, z)
-        budget = self.MAX_ITERATIONS if max_iterations is None else max_iterations
-        change, converged, k = float("inf"), False, 0
-        for k in range(1, budget + 1):
-            new = self.iterate(z, theta, x, y, beta, nudge, method, step)
+            z = _where(free, z, _as_array(clamp[1], z))
+        eps, best, last, converged = _eps(z), float("inf"), 0, False
+        for k in range(budget + 1):
+            g = self.descent(z, theta, x, y, beta, nudge)
+            if k % _EVERY == 0 or k == budget:
+                r = z - self._project(z - g)
+                size, residual = _max_abs(z), _max_abs(r if free is None else _where(free, r, r * 0))
+                if not size <= 1e12:
+                    raise ArithmeticError(
+                        f"the relaxation diverged after {k} iterations (max |s| = {size:.3g}): "
+                        f"the energy is not bounded below along this path, or the step is too large")
+                best, last = (residual, k) if residual < best else (best, last)
+                converged = residual <= (4 * eps * (1 + size) if tol is None else tol) or (
+                    k - last >= _STALL and residual <= eps**0.5 * (1 + size))
+                if converged or k == budget:
+                    break
+            z = self.iterate(z, theta, x, y, beta, nudge, method, step, g)
             if clamp is not None:
-                new = _where(mask, values, new)
-            if not _finite(new) or _max_abs(new) > 1e12:
-                raise ArithmeticError(
-                    f"the relaxation diverged after {k} iterations (max |s| = "
-                    f"{_max_abs(new):.3g}): the energy is not bounded below along this path, "
-                    f"or the step is too large")
-            change = _max_abs(new - z)
-            z = new
-            if change <= tol:
-                converged = True
-                break
+                z = _where(free, z, _as_array(clamp[1], z))
         if strict and not converged:
-            raise RuntimeError(f"the relaxation did not converge in {budget} iterations (last "
-                               f"change {change:.3g} > tol {tol:g}): raise max_iterations or "
-                               f"the step")
-        if info:
-            return z, {"iterations": k, "converged": converged, "change": change}
-        return z
+            raise RuntimeError(f"the relaxation did not converge in {budget} iterations (residual "
+                               f"{residual:.3g}, tol {tol}): raise max_iterations or the step")
+        return (z, {"iterations": k, "converged": converged, "residual": residual}) if info else z
 
     def unsaturated(self, z):
         """Units strictly inside the box (all units without a box)."""
@@ -1218,7 +1311,7 @@ class EnergySystem(_Namespace):
     def implicit_gradient(self, theta, x=None, y=None, *, z=None, method=None):
         """The reference dC/dθ: H_uu λ_u = ∂C/∂s_u on the unsaturated units u,
         dC/dθ = −λᵀ ∂²E/∂s∂θ."""
-        theta, x, y = self._signals(theta, x, y)
+        theta, x, y, z = self._signals(theta, x, y, z, "z")
         if z is None:
             z = self.relax(theta, x, y, method=method)
         h, free = self.restricted_hessian(z, theta, x)
@@ -1240,56 +1333,51 @@ class EnergySystem(_Namespace):
         a, b = self.energy_dtheta(first, theta, x), self.energy_dtheta(second, theta, x)
         return {k: _mean0(b[k] - a[k]) / (beta_second - beta_first) for k in a}
 
-    def gradient(self, theta, x=None, y=None, *, rule="C-EP", beta=1e-3, method=None, tol=1e-12,
+    def gradient(self, theta, x=None, y=None, *, rule="C-EP", beta=1e-3, method=None, tol=None,
                  start="free", z_free=None, check=True):
         """An EP-family estimate ĝ = [∂θE(B) − ∂θE(A)] / (β_B − β_A) of dC/dθ (THEORY.md §7).
 
-        ``rule``: P-EP, N-EP, C-EP, CL, P-CpL, N-CpL or C-CpL. ``start="zero"`` relaxes every
-        state from rest (separately) instead of from the free state. ``check`` verifies the
-        free state is a strict minimum. Returns ``{"loss", "grad", "states"}``.
+        ``rule``: P-EP, N-EP, C-EP, CL, P-CpL, N-CpL or C-CpL (any case). ``start="zero"``
+        relaxes every state from rest (separately) instead of from the free state. ``check``
+        verifies the free state is a strict minimum. ``tol``: the relaxations' residual (None:
+        tied to β and the rule's order, ``_tolerance``); a RuntimeWarning says when β is too
+        small for it. Returns ``{"loss", "grad", "states"}``.
         """
+        rule = {r.lower(): r for r in self.RULES}.get(str(rule).lower(), rule)
         if rule not in self.RULES:
             raise ValueError(f"unknown rule {rule!r}: choose from {tuple(self.RULES)}")
-        if self.RULES[rule] is not None:
-            raise ValueError(f"{rule} does not apply: {self.RULES[rule]}")
-        if not beta > 0:
-            raise ValueError(f"beta={beta}: give a positive nudging strength")
-        theta, x, y = self._signals(theta, x, y)
-        options = {"method": method, "tol": tol}
-        free = self.relax(theta, x, y, **options) if z_free is None else z_free
+        if self.RULES[rule] is not None or rule == "continual-EP":
+            raise ValueError(f"{rule} does not apply: {self.RULES[rule] or 'see continual_ep'}")
+        if start not in ("free", "zero"):
+            raise ValueError(f"start={start!r}: choose 'free' or 'zero'")
+        beta, order = _number(beta, "beta"), 2 if rule.startswith("C-") else 1  # the O(β^k) bias
+        theta, x, y, z_free = self._signals(theta, x, y, z_free, "z_free")
+        strength = 1.0 if rule == "CL" else beta
+        tol, found = _tolerance(tol, strength, order), []
+
+        def relax(**options):
+            z, report = self.relax(theta, x, y, method=method, tol=tol, info=True, **options)
+            found.append(report["residual"])
+            return z
+
+        free = relax() if z_free is None else z_free
         if check:
             self.check_minimum(free, theta, x)
-        z0 = free if start == "free" else None
+        z0, outputs = free if start == "free" else None, [u in self.OUTPUT_UNITS for u in range(self.N)]
+        o_free, dc = free[..., self.OUTPUT_UNITS], self.cost_gradient(free, y)[..., self.OUTPUT_UNITS]
 
-        def nudged(b):
-            return self.relax(theta, x, y, beta=b, z0=z0, **options)
+        def phase(s):  # the state at the signed strength s·β: free, nudged by s·βC, or clamped
+            if s == 0:
+                return free
+            if rule.endswith("EP"):
+                return relax(beta=s * beta, z0=z0)
+            return relax(z0=z0, clamp=(outputs, self._placed(y if rule == "CL" else o_free - s * beta * dc, free)))
 
-        outputs = [unit in self.OUTPUT_UNITS for unit in range(self.N)]
-
-        def clamped(o):
-            return self.relax(theta, x, y, z0=z0, clamp=(outputs, self._placed(o, free)), **options)
-
-        o_free = free[..., self.OUTPUT_UNITS]
-        dc = self.cost_gradient(free, y)[..., self.OUTPUT_UNITS]
-        if rule == "P-EP":
-            pair = (free, nudged(beta), 0.0, beta)
-        elif rule == "N-EP":
-            pair = (nudged(-beta), free, -beta, 0.0)
-        elif rule == "C-EP":
-            pair = (nudged(-beta), nudged(beta), -beta, beta)
-        elif rule == "CL":
-            pair = (free, clamped(y), 0.0, 1.0)
-        elif rule == "P-CpL":
-            pair = (free, clamped(o_free - beta * dc), 0.0, beta)
-        elif rule == "N-CpL":
-            pair = (clamped(o_free + beta * dc), free, -beta, 0.0)
-        elif rule == "C-CpL":
-            pair = (clamped(o_free + beta * dc), clamped(o_free - beta * dc), -beta, beta)
-        else:
-            raise ValueError(f"{rule} is not a two-state contrast: see continual_ep")
-        first, second, beta_first, beta_second = pair
+        a, b = (0, 1) if rule == "CL" else {"P": (0, 1), "N": (-1, 0), "C": (-1, 1)}[rule[0]]
+        first, second = phase(a), phase(b)
+        _warn_precision(strength, order, max(found, default=0.0))
         return {"loss": float(self.cost(free, y).mean()),
-                "grad": self._contrast(first, second, beta_first, beta_second, theta, x),
+                "grad": self._contrast(first, second, a * strength, b * strength, theta, x),
                 "states": {"free": free, "first": first, "second": second}}
 
     def continual_ep(self, theta, x=None, y=None, *, beta=1e-3, eta=1e-3, steps=100, method=None):
@@ -1298,7 +1386,8 @@ class EnergySystem(_Namespace):
 
         Returns ``(theta_final, total_update)``; the total equals −η ĝ_P up to O(η²K/β).
         """
-        theta, x, y = self._signals(theta, x, y)
+        beta, eta, steps = _number(beta, "beta"), _number(eta, "eta"), _number(steps, "steps", "count")
+        theta, x, y, _ = self._signals(theta, x, y)
         z = self.relax(theta, x, y, method=method)
         current = {k: _copy(v) for k, v in theta.items()}
         total = {k: v * 0 for k, v in theta.items()}
@@ -1326,29 +1415,27 @@ class FFEBM(_Namespace):
     def initial_params(self, seed=None):
         """Every block's ``initial_params(seed + k)``; map weights given in the file, or drawn
         uniformly in ±1/√fan-in; map biases given, or zero."""
-        seed = self.SEED if seed is None else seed
+        seed = self.SEED if seed is None else _number(seed, "seed", "count")
         theta = {}
         for k, block in enumerate(self.BLOCKS):
             theta.update(block.initial_params(seed + k))
         rng = _rng(seed + len(self.BLOCKS))
-        for spec in self.MAPS:
-            for role in ("weight", "bias"):
-                name = spec[role]
-                if name is None:
-                    continue
+        for role, name in ((role, spec[role]) for spec in self.MAPS for role in ("weight", "bias")):
+            if name is not None:
                 shape = self._MAP_SHAPES[name]
-                if name in self._MAP_VALUES:
-                    value = _as_array(self._MAP_VALUES[name])
-                elif role == "weight":
-                    fan_in = shape[1] if len(shape) == 2 else 1
-                    value = _as_array(_uniform(shape, fan_in ** -0.5, rng))
-                else:
-                    value = _as_array(_uniform(shape, 0.0, rng))
-                theta[name] = value.reshape(shape)
+                bound = (shape[1] if len(shape) == 2 else 1) ** -0.5 if role == "weight" else 0.0
+                value = self._MAP_VALUES[name] if name in self._MAP_VALUES else _uniform(shape, bound, rng)
+                theta[name] = _as_array(value).reshape(shape)
         return theta
 
-    def _params(self, theta):
-        return {name: _as_array(theta[name]) for name in self.PARAMS}
+    def _signals(self, theta, x, y):
+        """Checked ``theta`` (every block's and map's), ``x`` (block 1) and ``y`` (last block)."""
+        first, last = self.BLOCKS[0], self.BLOCKS[-1]
+        shapes = {**{n: s for b in self.BLOCKS for n, s in b.SHAPES.items()}, **self._MAP_SHAPES}
+        return _validated(
+            theta, {n: shapes[n] for n in self.PARAMS},
+            x=(x, self.DEFAULT_INPUTS, sum(first.INPUT_SIZES), f"block 1's INPUTS = {first.INPUTS}"),
+            y=(y, self.DEFAULT_TARGETS, sum(last.TARGET_SIZES), f"the last block's TARGETS = {last.TARGETS}"))
 
     @staticmethod
     def _own(theta, block):
@@ -1356,6 +1443,8 @@ class FFEBM(_Namespace):
 
     def feed(self, k, o, theta):
         """The map into block ``k`` (k ≥ 1): x_k = W o + b on the previous block's output ``o``."""
+        if not 1 <= _number(k, "k", "count") <= len(self.MAPS):
+            raise ValueError(f"k={k!r}: the maps go into blocks 1 to {len(self.MAPS)}")
         spec = self.MAPS[k - 1]
         x = o
         if spec["weight"] is not None:
@@ -1378,10 +1467,11 @@ class FFEBM(_Namespace):
         batch = o.shape[0]
         return {name: g / batch for name, g in zip(names, grads[1:])}, grads[0]
 
-    def forward(self, theta, x=None, y=None, *, method=None, tol=1e-12):
+    def forward(self, theta, x=None, y=None, *, method=None, tol=None):
         """Relax the blocks in order; returns ``(states, inputs)``, one per block."""
-        theta = self._params(theta)
-        x = _batched(self.DEFAULT_INPUTS if x is None else x)
+        return self._forward(*self._signals(theta, x, y), method, tol)
+
+    def _forward(self, theta, x, y, method, tol):
         states, inputs = [], []
         for k, block in enumerate(self.BLOCKS):
             if k:
@@ -1391,27 +1481,23 @@ class FFEBM(_Namespace):
             states.append(block.relax(self._own(theta, block), x, target, method=method, tol=tol))
         return states, inputs
 
-    def _targets(self, y):
-        return _batched(self.DEFAULT_TARGETS if y is None else y)
-
-    def loss(self, theta, x=None, y=None, *, method=None, tol=1e-12):
+    def loss(self, theta, x=None, y=None, *, method=None, tol=None):
         """The mean cost of the relaxed chain."""
-        y = self._targets(y)
-        states, _ = self.forward(theta, x, y, method=method, tol=tol)
+        theta, x, y = self._signals(theta, x, y)
+        states, _ = self._forward(theta, x, y, method, tol)
         return float(self.BLOCKS[-1].cost(states[-1], y).mean())
 
-    def gradient(self, theta, x=None, y=None, *, beta=1e-3, method=None, tol=1e-12, check=True):
+    def gradient(self, theta, x=None, y=None, *, beta=1e-3, method=None, tol=None, check=True):
         """The ff-EBM estimate of dC/dθ for every parameter (blocks and maps).
 
         Backwards over the blocks: centered EP in block k, nudged by ±βC (last block) or by the
         linearized cost ±β δ_kᵀo; dC/dx_k = [∂xE_k(s^+β) − ∂xE_k(s^−β)]/(2β) goes through the map
-        to its parameters and to δ_(k−1). Returns ``{"loss", "grad", "states"}``.
+        to its parameters and to δ_(k−1). ``tol``: as in C-EP. Returns ``{"loss", "grad", "states"}``.
         """
-        if not beta > 0:
-            raise ValueError(f"beta={beta}: give a positive nudging strength")
-        theta = self._params(theta)
-        y = self._targets(y)
-        states, inputs = self.forward(theta, x, y, method=method, tol=tol)
+        beta = _number(beta, "beta")
+        tol, found = _tolerance(tol, beta, 2), []
+        theta, x, y = self._signals(theta, x, y)
+        states, inputs = self._forward(theta, x, y, method, tol)
         grads, delta, nudged = {}, None, []
         for k in reversed(range(len(self.BLOCKS))):
             block, free, xk = self.BLOCKS[k], states[k], inputs[k]
@@ -1422,8 +1508,9 @@ class FFEBM(_Namespace):
                 options = {"y": y}
             else:
                 options = {"y": None, "nudge": block._placed(delta, free)}
-            minus = block.relax(own, xk, beta=-beta, z0=free, method=method, tol=tol, **options)
-            plus = block.relax(own, xk, beta=beta, z0=free, method=method, tol=tol, **options)
+            (minus, a), (plus, b) = (block.relax(own, xk, beta=s * beta, z0=free, method=method, tol=tol,
+                                                 info=True, **options) for s in (-1, 1))
+            found += [a["residual"], b["residual"]]
             nudged.insert(0, (minus, plus))
             grads.update(block._contrast(minus, plus, -beta, beta, own, xk))
             if k:
@@ -1431,18 +1518,18 @@ class FFEBM(_Namespace):
                 o = states[k - 1][..., self.BLOCKS[k - 1].OUTPUT_UNITS]
                 map_grads, delta = self.feed_vjp(k, o, dx, theta)
                 grads.update(map_grads)
+        _warn_precision(beta, 2, max(found))
         return {"loss": float(self.BLOCKS[-1].cost(states[-1], y).mean()),
                 "grad": {name: grads[name] for name in self.PARAMS},
                 "states": {"free": states, "nudged": nudged}}
 
-    def implicit_gradient(self, theta, x=None, y=None, *, method=None, tol=1e-12):
+    def implicit_gradient(self, theta, x=None, y=None, *, method=None, tol=None):
         """The reference dC/dθ: autograd through the relaxed chain, each fixed point
         differentiated implicitly (H_uu λ_u = ∂C/∂s_u on the unsaturated units u; the
         contraction λᵀ∂E/∂s differentiated by autograd w.r.t. θ_k, x_k and through F_k)."""
-        theta = self._params(theta)
-        y = self._targets(y)
+        theta, x, y = self._signals(theta, x, y)
         with torch.no_grad():
-            states, inputs = self.forward(theta, x, y, method=method, tol=tol)
+            states, inputs = self._forward(theta, x, y, method, tol)
         grads, cotangent = {}, None
         for k in reversed(range(len(self.BLOCKS))):
             block, z = self.BLOCKS[k], states[k]

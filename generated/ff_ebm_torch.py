@@ -26,6 +26,7 @@ from glep.generated._runtime_torch import (
     FFEBM,
     EnergySystem,
     _as_array,
+    _columns,
     _concat,
     _dot,
     _eye,
@@ -51,7 +52,7 @@ _MAP_SHAPES = {"V2": (4, 4), "e2": (4,), "V3": (4, 4), "e3": (4,)}
 
 def block1_energy(z, theta, x):
     """The energy E(s, θ, x) of states ``z`` (last axis: STATES)."""
-    ref = z[..., 0]
+    ref = _columns("z, x", (9, 4), z, x)
     h1 = z[..., 0:5]
     o1 = z[..., 5:9]
     U1 = theta["U1"]
@@ -65,7 +66,7 @@ def block1_energy(z, theta, x):
 
 def block1_energy_gradient(z, theta, x):
     """∂E/∂s, last axis: STATES."""
-    ref = z[..., 0]
+    ref = _columns("z, x", (9, 4), z, x)
     h1 = z[..., 0:5]
     o1 = z[..., 5:9]
     U1 = theta["U1"]
@@ -79,7 +80,7 @@ def block1_energy_gradient(z, theta, x):
 
 def block1_energy_hessian(z, theta, x):
     """∂²E/∂s², shape (..., N, N)."""
-    ref = z[..., 0]
+    ref = _columns("z, x", (9, 4), z, x)
     W1 = theta["W1"]
     _out = _zeros_batch(ref, 9, 9)
     _out[..., 0:5, 0:5] = _eye(5, z)
@@ -91,7 +92,7 @@ def block1_energy_hessian(z, theta, x):
 
 def block1_energy_dtheta(z, theta, x):
     """∂E/∂θ per sample: a dict by parameter name."""
-    ref = z[..., 0]
+    ref = _columns("z, x", (9, 4), z, x)
     h1 = z[..., 0:5]
     o1 = z[..., 5:9]
     x1 = x[..., 0:4]
@@ -101,7 +102,7 @@ def block1_energy_dtheta(z, theta, x):
 
 def block1_energy_dtheta_jvp(z, v, theta, x):
     """vᵀ ∂²E/∂s∂θ per sample (implicit differentiation contracts with it)."""
-    ref = z[..., 0]
+    ref = _columns("z, v, x", (9, 9, 4), z, v, x)
     h1 = z[..., 0:5]
     o1 = z[..., 5:9]
     v_h1 = v[..., 0:5]
@@ -113,7 +114,7 @@ def block1_energy_dtheta_jvp(z, v, theta, x):
 
 def block1_energy_dx(z, theta, x):
     """∂E/∂x, last axis: INPUTS (the input gradient of ff-EBM)."""
-    ref = z[..., 0]
+    ref = _columns("z, x", (9, 4), z, x)
     h1 = z[..., 0:5]
     U1 = theta["U1"]
     return _concat([_fit(-(h1 @ U1.T.T), ref, (4,))])
@@ -121,13 +122,13 @@ def block1_energy_dx(z, theta, x):
 
 def block1_cost(z, y):
     """The cost C(s, y)."""
-    ref = z[..., 0]
+    ref = _columns("z, y", (9, 0), z, y)
     return _fit(0.0, ref, ())
 
 
 def block1_cost_gradient(z, y):
     """∂C/∂s, last axis: STATES."""
-    ref = z[..., 0]
+    ref = _columns("z, y", (9, 0), z, y)
     return _concat([_zeros_batch(ref, 5), _zeros_batch(ref, 4)])
 
 
@@ -142,6 +143,7 @@ BLOCK1 = EnergySystem({
     "SIZES": (5, 4),
     "INPUTS": ("x1",),
     "INPUT_SIZES": (4,),
+    "TARGET_SIZES": (),
     "TARGETS": (),
     "PARAMS": ("U1", "W1", "c1", "d1"),
     "SHAPES": {"U1": (5, 4), "W1": (4, 5), "c1": (5,), "d1": (4,)},
@@ -192,7 +194,7 @@ BLOCK1 = EnergySystem({
 
 def block2_energy(z, theta, x):
     """The energy E(s, θ, x) of states ``z`` (last axis: STATES)."""
-    ref = z[..., 0]
+    ref = _columns("z, x", (9, 4), z, x)
     h2 = z[..., 0:5]
     o2 = z[..., 5:9]
     U2 = theta["U2"]
@@ -206,7 +208,7 @@ def block2_energy(z, theta, x):
 
 def block2_energy_gradient(z, theta, x):
     """∂E/∂s, last axis: STATES."""
-    ref = z[..., 0]
+    ref = _columns("z, x", (9, 4), z, x)
     h2 = z[..., 0:5]
     o2 = z[..., 5:9]
     U2 = theta["U2"]
@@ -220,7 +222,7 @@ def block2_energy_gradient(z, theta, x):
 
 def block2_energy_hessian(z, theta, x):
     """∂²E/∂s², shape (..., N, N)."""
-    ref = z[..., 0]
+    ref = _columns("z, x", (9, 4), z, x)
     W2 = theta["W2"]
     _out = _zeros_batch(ref, 9, 9)
     _out[..., 0:5, 0:5] = _eye(5, z)
@@ -232,7 +234,7 @@ def block2_energy_hessian(z, theta, x):
 
 def block2_energy_dtheta(z, theta, x):
     """∂E/∂θ per sample: a dict by parameter name."""
-    ref = z[..., 0]
+    ref = _columns("z, x", (9, 4), z, x)
     h2 = z[..., 0:5]
     o2 = z[..., 5:9]
     x2 = x[..., 0:4]
@@ -242,7 +244,7 @@ def block2_energy_dtheta(z, theta, x):
 
 def block2_energy_dtheta_jvp(z, v, theta, x):
     """vᵀ ∂²E/∂s∂θ per sample (implicit differentiation contracts with it)."""
-    ref = z[..., 0]
+    ref = _columns("z, v, x", (9, 9, 4), z, v, x)
     h2 = z[..., 0:5]
     o2 = z[..., 5:9]
     v_h2 = v[..., 0:5]
@@ -254,7 +256,7 @@ def block2_energy_dtheta_jvp(z, v, theta, x):
 
 def block2_energy_dx(z, theta, x):
     """∂E/∂x, last axis: INPUTS (the input gradient of ff-EBM)."""
-    ref = z[..., 0]
+    ref = _columns("z, x", (9, 4), z, x)
     h2 = z[..., 0:5]
     U2 = theta["U2"]
     return _concat([_fit(-(h2 @ U2.T.T), ref, (4,))])
@@ -262,13 +264,13 @@ def block2_energy_dx(z, theta, x):
 
 def block2_cost(z, y):
     """The cost C(s, y)."""
-    ref = z[..., 0]
+    ref = _columns("z, y", (9, 0), z, y)
     return _fit(0.0, ref, ())
 
 
 def block2_cost_gradient(z, y):
     """∂C/∂s, last axis: STATES."""
-    ref = z[..., 0]
+    ref = _columns("z, y", (9, 0), z, y)
     return _concat([_zeros_batch(ref, 5), _zeros_batch(ref, 4)])
 
 
@@ -283,6 +285,7 @@ BLOCK2 = EnergySystem({
     "SIZES": (5, 4),
     "INPUTS": ("x2",),
     "INPUT_SIZES": (4,),
+    "TARGET_SIZES": (),
     "TARGETS": (),
     "PARAMS": ("U2", "W2", "c2", "d2"),
     "SHAPES": {"U2": (5, 4), "W2": (4, 5), "c2": (5,), "d2": (4,)},
@@ -329,7 +332,7 @@ BLOCK2 = EnergySystem({
 
 def block3_energy(z, theta, x):
     """The energy E(s, θ, x) of states ``z`` (last axis: STATES)."""
-    ref = z[..., 0]
+    ref = _columns("z, x", (8, 4), z, x)
     h3 = z[..., 0:5]
     o3 = z[..., 5:8]
     U3 = theta["U3"]
@@ -343,7 +346,7 @@ def block3_energy(z, theta, x):
 
 def block3_energy_gradient(z, theta, x):
     """∂E/∂s, last axis: STATES."""
-    ref = z[..., 0]
+    ref = _columns("z, x", (8, 4), z, x)
     h3 = z[..., 0:5]
     o3 = z[..., 5:8]
     U3 = theta["U3"]
@@ -357,7 +360,7 @@ def block3_energy_gradient(z, theta, x):
 
 def block3_energy_hessian(z, theta, x):
     """∂²E/∂s², shape (..., N, N)."""
-    ref = z[..., 0]
+    ref = _columns("z, x", (8, 4), z, x)
     W3 = theta["W3"]
     _out = _zeros_batch(ref, 8, 8)
     _out[..., 0:5, 0:5] = _eye(5, z)
@@ -369,7 +372,7 @@ def block3_energy_hessian(z, theta, x):
 
 def block3_energy_dtheta(z, theta, x):
     """∂E/∂θ per sample: a dict by parameter name."""
-    ref = z[..., 0]
+    ref = _columns("z, x", (8, 4), z, x)
     h3 = z[..., 0:5]
     o3 = z[..., 5:8]
     x3 = x[..., 0:4]
@@ -379,7 +382,7 @@ def block3_energy_dtheta(z, theta, x):
 
 def block3_energy_dtheta_jvp(z, v, theta, x):
     """vᵀ ∂²E/∂s∂θ per sample (implicit differentiation contracts with it)."""
-    ref = z[..., 0]
+    ref = _columns("z, v, x", (8, 8, 4), z, v, x)
     h3 = z[..., 0:5]
     o3 = z[..., 5:8]
     v_h3 = v[..., 0:5]
@@ -391,7 +394,7 @@ def block3_energy_dtheta_jvp(z, v, theta, x):
 
 def block3_energy_dx(z, theta, x):
     """∂E/∂x, last axis: INPUTS (the input gradient of ff-EBM)."""
-    ref = z[..., 0]
+    ref = _columns("z, x", (8, 4), z, x)
     h3 = z[..., 0:5]
     U3 = theta["U3"]
     return _concat([_fit(-(h3 @ U3.T.T), ref, (4,))])
@@ -399,7 +402,7 @@ def block3_energy_dx(z, theta, x):
 
 def block3_cost(z, y):
     """The cost C(s, y)."""
-    ref = z[..., 0]
+    ref = _columns("z, y", (8, 3), z, y)
     o3 = z[..., 5:8]
     y_ = y[..., 0:3]
     return _fit(1/2*_dot((-y_ + o3), (-y_ + o3)), ref, ())
@@ -407,7 +410,7 @@ def block3_cost(z, y):
 
 def block3_cost_gradient(z, y):
     """∂C/∂s, last axis: STATES."""
-    ref = z[..., 0]
+    ref = _columns("z, y", (8, 3), z, y)
     o3 = z[..., 5:8]
     y_ = y[..., 0:3]
     return _concat([_zeros_batch(ref, 5), _fit((-y_ + o3), ref, (3,))])
@@ -424,6 +427,7 @@ BLOCK3 = EnergySystem({
     "SIZES": (5, 3),
     "INPUTS": ("x3",),
     "INPUT_SIZES": (4,),
+    "TARGET_SIZES": (3,),
     "TARGETS": ("y",),
     "PARAMS": ("U3", "W3", "c3", "d3"),
     "SHAPES": {"U3": (5, 4), "W3": (3, 5), "c3": (5,), "d3": (3,)},

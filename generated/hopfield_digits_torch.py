@@ -24,6 +24,7 @@ Example::
 from glep.generated._runtime_torch import (
     EnergySystem,
     _as_array,
+    _columns,
     _concat,
     _dot,
     _eye,
@@ -36,6 +37,7 @@ STATES = ("h", "o")
 SIZES = (32, 10)
 INPUTS = ("x",)
 INPUT_SIZES = (64,)
+TARGET_SIZES = (10,)
 TARGETS = ("y",)
 PARAMS = ("W1", "b1", "W2", "b2")
 SHAPES = {"W1": (32, 64), "b1": (32,), "W2": (10, 32), "b2": (10,)}
@@ -145,7 +147,7 @@ _FAN_IN = {"W1": 64, "b1": 1, "W2": 32, "b2": 1}
 
 def energy(z, theta, x):
     """The energy E(s, θ, x) of states ``z`` (last axis: STATES)."""
-    ref = z[..., 0]
+    ref = _columns("z, x", (42, 64), z, x)
     h = z[..., 0:32]
     o = z[..., 32:42]
     W1 = theta["W1"]
@@ -159,7 +161,7 @@ def energy(z, theta, x):
 
 def energy_gradient(z, theta, x):
     """∂E/∂s, last axis: STATES."""
-    ref = z[..., 0]
+    ref = _columns("z, x", (42, 64), z, x)
     h = z[..., 0:32]
     o = z[..., 32:42]
     W1 = theta["W1"]
@@ -172,7 +174,7 @@ def energy_gradient(z, theta, x):
 
 def energy_hessian(z, theta, x):
     """∂²E/∂s², shape (..., N, N)."""
-    ref = z[..., 0]
+    ref = _columns("z, x", (42, 64), z, x)
     W2 = theta["W2"]
     _out = _zeros_batch(ref, 42, 42)
     _out[..., 0:32, 0:32] = _eye(32, z)
@@ -184,7 +186,7 @@ def energy_hessian(z, theta, x):
 
 def energy_dtheta(z, theta, x):
     """∂E/∂θ per sample: a dict by parameter name."""
-    ref = z[..., 0]
+    ref = _columns("z, x", (42, 64), z, x)
     h = z[..., 0:32]
     o = z[..., 32:42]
     x_ = x[..., 0:64]
@@ -194,7 +196,7 @@ def energy_dtheta(z, theta, x):
 
 def energy_dtheta_jvp(z, v, theta, x):
     """vᵀ ∂²E/∂s∂θ per sample (implicit differentiation contracts with it)."""
-    ref = z[..., 0]
+    ref = _columns("z, v, x", (42, 42, 64), z, v, x)
     h = z[..., 0:32]
     o = z[..., 32:42]
     v_h = v[..., 0:32]
@@ -206,7 +208,7 @@ def energy_dtheta_jvp(z, v, theta, x):
 
 def energy_dx(z, theta, x):
     """∂E/∂x, last axis: INPUTS (the input gradient of ff-EBM)."""
-    ref = z[..., 0]
+    ref = _columns("z, x", (42, 64), z, x)
     h = z[..., 0:32]
     W1 = theta["W1"]
     return _concat([_fit(-(h @ W1.T.T), ref, (64,))])
@@ -214,7 +216,7 @@ def energy_dx(z, theta, x):
 
 def cost(z, y):
     """The cost C(s, y)."""
-    ref = z[..., 0]
+    ref = _columns("z, y", (42, 10), z, y)
     o = z[..., 32:42]
     y_ = y[..., 0:10]
     return _fit(1/2*_dot((-y_ + o), (-y_ + o)), ref, ())
@@ -222,7 +224,7 @@ def cost(z, y):
 
 def cost_gradient(z, y):
     """∂C/∂s, last axis: STATES."""
-    ref = z[..., 0]
+    ref = _columns("z, y", (42, 10), z, y)
     o = z[..., 32:42]
     y_ = y[..., 0:10]
     return _concat([_zeros_batch(ref, 32), _fit((-y_ + o), ref, (10,))])

@@ -28,6 +28,7 @@ import torch
 
 from glep.generated._runtime_torch import (
     EnergySystem,
+    _columns,
     _concat,
     _fit,
     _zeros_batch,
@@ -37,6 +38,7 @@ STATES = ("s1", "s2", "s3", "o1", "o2")
 SIZES = (1, 1, 1, 1, 1)
 INPUTS = ("x1", "x2")
 INPUT_SIZES = (1, 1)
+TARGET_SIZES = (1, 1)
 TARGETS = ("y1", "y2")
 PARAMS = ("w12", "w23", "w1a", "w2a", "w2b", "w3b", "wab", "u11", "u22", "u31", "b_s1", "b_s2", "b_s3", "b_o1", "b_o2")
 SHAPES = {
@@ -79,7 +81,7 @@ _FAN_IN = {
 
 def energy(z, theta, x):
     """The energy E(s, θ, x) of states ``z`` (last axis: STATES)."""
-    ref = z[..., 0]
+    ref = _columns("z, x", (5, 2), z, x)
     s1 = z[..., 0]
     s2 = z[..., 1]
     s3 = z[..., 2]
@@ -116,7 +118,7 @@ def energy(z, theta, x):
 
 def energy_gradient(z, theta, x):
     """∂E/∂s, last axis: STATES."""
-    ref = z[..., 0]
+    ref = _columns("z, x", (5, 2), z, x)
     s1 = z[..., 0]
     s2 = z[..., 1]
     s3 = z[..., 2]
@@ -154,7 +156,7 @@ def energy_gradient(z, theta, x):
 
 def energy_hessian(z, theta, x):
     """∂²E/∂s², shape (..., N, N)."""
-    ref = z[..., 0]
+    ref = _columns("z, x", (5, 2), z, x)
     s1 = z[..., 0]
     s2 = z[..., 1]
     s3 = z[..., 2]
@@ -199,7 +201,7 @@ def energy_hessian(z, theta, x):
 
 def energy_dtheta(z, theta, x):
     """∂E/∂θ per sample: a dict by parameter name."""
-    ref = z[..., 0]
+    ref = _columns("z, x", (5, 2), z, x)
     s1 = z[..., 0]
     s2 = z[..., 1]
     s3 = z[..., 2]
@@ -216,7 +218,7 @@ def energy_dtheta(z, theta, x):
 
 def energy_dtheta_jvp(z, v, theta, x):
     """vᵀ ∂²E/∂s∂θ per sample (implicit differentiation contracts with it)."""
-    ref = z[..., 0]
+    ref = _columns("z, v, x", (5, 5, 2), z, v, x)
     s1 = z[..., 0]
     s2 = z[..., 1]
     s3 = z[..., 2]
@@ -241,7 +243,7 @@ def energy_dtheta_jvp(z, v, theta, x):
 
 def energy_dx(z, theta, x):
     """∂E/∂x, last axis: INPUTS (the input gradient of ff-EBM)."""
-    ref = z[..., 0]
+    ref = _columns("z, x", (5, 2), z, x)
     s1 = z[..., 0]
     s2 = z[..., 1]
     s3 = z[..., 2]
@@ -254,7 +256,7 @@ def energy_dx(z, theta, x):
 
 def cost(z, y):
     """The cost C(s, y)."""
-    ref = z[..., 0]
+    ref = _columns("z, y", (5, 2), z, y)
     o1 = z[..., 3]
     o2 = z[..., 4]
     y1 = y[..., 0]
@@ -265,7 +267,7 @@ def cost(z, y):
 
 def cost_gradient(z, y):
     """∂C/∂s, last axis: STATES."""
-    ref = z[..., 0]
+    ref = _columns("z, y", (5, 2), z, y)
     o1 = z[..., 3]
     o2 = z[..., 4]
     y1 = y[..., 0]
