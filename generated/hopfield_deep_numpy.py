@@ -25,6 +25,7 @@ Example::
 from glep.generated._runtime_numpy import (
     EnergySystem,
     _as_array,
+    _columns,
     _concat,
     _dot,
     _eye,
@@ -37,6 +38,7 @@ STATES = ("h1", "h2", "o")
 SIZES = (64, 32, 10)
 INPUTS = ("x",)
 INPUT_SIZES = (64,)
+TARGET_SIZES = (10,)
 TARGETS = ("y",)
 PARAMS = ("W1", "b1", "W2", "b2", "W3", "b3")
 SHAPES = {"W1": (64, 64), "b1": (64,), "W2": (32, 64), "b2": (32,), "W3": (10, 32), "b3": (10,)}
@@ -155,7 +157,7 @@ _FAN_IN = {"W1": 64, "b1": 1, "W2": 64, "b2": 1, "W3": 32, "b3": 1}
 
 def energy(z, theta, x):
     """The energy E(s, θ, x) of states ``z`` (last axis: STATES)."""
-    ref = z[..., 0]
+    ref = _columns("z, x", (106, 64), z, x)
     h1 = z[..., 0:64]
     h2 = z[..., 64:96]
     o = z[..., 96:106]
@@ -172,7 +174,7 @@ def energy(z, theta, x):
 
 def energy_gradient(z, theta, x):
     """∂E/∂s, last axis: STATES."""
-    ref = z[..., 0]
+    ref = _columns("z, x", (106, 64), z, x)
     h1 = z[..., 0:64]
     h2 = z[..., 64:96]
     o = z[..., 96:106]
@@ -189,7 +191,7 @@ def energy_gradient(z, theta, x):
 
 def energy_hessian(z, theta, x):
     """∂²E/∂s², shape (..., N, N)."""
-    ref = z[..., 0]
+    ref = _columns("z, x", (106, 64), z, x)
     W2 = theta["W2"]
     W3 = theta["W3"]
     _out = _zeros_batch(ref, 106, 106)
@@ -205,7 +207,7 @@ def energy_hessian(z, theta, x):
 
 def energy_dtheta(z, theta, x):
     """∂E/∂θ per sample: a dict by parameter name."""
-    ref = z[..., 0]
+    ref = _columns("z, x", (106, 64), z, x)
     h1 = z[..., 0:64]
     h2 = z[..., 64:96]
     o = z[..., 96:106]
@@ -217,7 +219,7 @@ def energy_dtheta(z, theta, x):
 
 def energy_dtheta_jvp(z, v, theta, x):
     """vᵀ ∂²E/∂s∂θ per sample (implicit differentiation contracts with it)."""
-    ref = z[..., 0]
+    ref = _columns("z, v, x", (106, 106, 64), z, v, x)
     h1 = z[..., 0:64]
     h2 = z[..., 64:96]
     o = z[..., 96:106]
@@ -232,7 +234,7 @@ def energy_dtheta_jvp(z, v, theta, x):
 
 def energy_dx(z, theta, x):
     """∂E/∂x, last axis: INPUTS (the input gradient of ff-EBM)."""
-    ref = z[..., 0]
+    ref = _columns("z, x", (106, 64), z, x)
     h1 = z[..., 0:64]
     W1 = theta["W1"]
     return _concat([_fit(-(h1 @ W1.T.T), ref, (64,))])
@@ -240,7 +242,7 @@ def energy_dx(z, theta, x):
 
 def cost(z, y):
     """The cost C(s, y)."""
-    ref = z[..., 0]
+    ref = _columns("z, y", (106, 10), z, y)
     o = z[..., 96:106]
     y_ = y[..., 0:10]
     return _fit(1/2*_dot((-y_ + o), (-y_ + o)), ref, ())
@@ -248,7 +250,7 @@ def cost(z, y):
 
 def cost_gradient(z, y):
     """∂C/∂s, last axis: STATES."""
-    ref = z[..., 0]
+    ref = _columns("z, y", (106, 10), z, y)
     o = z[..., 96:106]
     y_ = y[..., 0:10]
     return _concat([_zeros_batch(ref, 64), _zeros_batch(ref, 32), _fit((-y_ + o), ref, (10,))])
