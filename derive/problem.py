@@ -131,6 +131,8 @@ class Problem(ProblemBase):
         self.params = self.system.params + self.cost_params
         self.param_values = self._param_values(params)
         self.state_kind, self.initial_state = self._initial(initial)
+        if system.constraints is not None:
+            system.constraints.check_initial(self)
         self.inputs = self._signals(inputs, system.inputs, "input")
         self.targets = self._signals(targets, self.cost_targets, "target")
 

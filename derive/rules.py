@@ -32,6 +32,7 @@ from functools import cached_property
 import sympy as sp
 
 from . import mechanics
+from .constraints import constrained_reasons, on_rattle
 from .model import Model, Sparse, sparse
 from .practicality import Practicality
 from .problem import Problem
@@ -139,6 +140,8 @@ class Learning:
             reasons["HEL"] = "not time-reversal invariant: " + "; ".join(self.reversal.reasons)
         if reasons["HEL"] is None and self.form.weight != 1:
             reasons["HEL"] = "the variational form depends on time explicitly"
+        if system.constraints is not None:
+            constrained_reasons(reasons, system)
         return reasons
 
     # -- expressions ---------------------------------------------------------------------
@@ -252,7 +255,8 @@ class Learning:
                                   self.problem.params)
 
     def rules(self) -> dict[str, Rule]:
-        return {name: getattr(self, f"_rule_{name}")() for name in RULES}
+        rules = {name: getattr(self, f"_rule_{name}")() for name in RULES}
+        return rules if self.system.constraints is None else on_rattle(rules)
 
     def _practicality(self, name, **fields) -> Practicality:
         reason = self.reasons[name]
