@@ -15,7 +15,7 @@ import pytest
 import sympy as sp
 import torch
 
-from glep import Cost, Lagrangian, Problem, load_module
+from glep import Cost, Hamiltonian, Lagrangian, Problem, load_module
 from tests.conftest import generated, relative_error
 
 L = 1.0  # the rod's length in systems/cartesian_pendulum.py
@@ -101,6 +101,38 @@ def test_hel_on_rattle_and_the_adjoint_agree_with_the_angle_adjoint():
     for g, tolerance in ((hel, 1e-6), (adjoint, 1e-9)):
         assert relative_error(g["theta"], reference["theta"]) <= tolerance
         assert relative_error(to_angle @ g["z0"], reference["z0"]) <= tolerance
+
+
+def test_a_constrained_hamiltonian_runs_like_the_constrained_lagrangian():
+    """The same pendulum declared by H(x, y, p_x, p_y) with m = 2: p = m v along the run, the
+    same discrete HEL (up to what holding p0 instead of q̇0 changes), and HEL = BPTT in the
+    Hamiltonian's own module."""
+    t = sp.Symbol("t")
+    x, y, px, py, u, ref = (sp.Function(n)(t) for n in ("x", "y", "p_x", "p_y", "u", "x_ref"))
+    m, g = sp.symbols("m g")
+    mass, start = 2.0, on_circle(0.5, 0.3)
+    problem = Problem(
+        Hamiltonian((px**2 + py**2) / (2 * m) + m * g * y - u * sp.atan2(x, -y), [x, y],
+                    [px, py], [m, g], [u], constraints=[sp.Eq(x**2 + y**2, L**2)]),
+        Cost(running=(x - ref) ** 2 / 2, targets=[ref]), params={m: mass, g: 9.81},
+        initial={x: start[0], y: start[1], px: mass * start[2], py: mass * start[3]},
+        inputs={u: sp.sin(2 * t) / 2}, targets={ref: sp.sin(t) / 5},
+        horizon=1.0, steps=200, name="hamiltonian_pendulum")
+    module = load_module(problem, "numpy")
+    theta = np.array([mass, 9.81])
+    lagrangian = cartesian().simulate(start, theta, horizon=1.0, steps=200)
+    states = module.simulate()
+    assert np.abs(states[:, :2] - lagrangian[:, :2]).max() <= 1e-12
+    assert np.abs(states[:, 2:] - mass * lagrangian[:, 2:]).max() <= 1e-12
+    hel = module.gradient(beta=1e-4)
+    # the Lagrangian module keeps (q0, q̇0) fixed, this one (q0, p0 = m q̇0): dC/dm differs
+    # by dC/dp0 · q̇0 (a tangent direction), dC/dg does not
+    same = cartesian().gradient(start, theta, beta=1e-4, horizon=1.0, steps=200)
+    expected = hel["theta"] + np.array([hel["z0"][2:] @ start[2:], 0.0])
+    assert relative_error(same["theta"], expected) <= 1e-9
+    bptt = load_module(problem, "torch").gradient(rule="BPTT")
+    assert relative_error(hel["theta"], bptt["theta"].numpy()) <= 1e-8
+    assert relative_error(hel["z0"], bptt["z0"].detach().numpy()) <= 1e-8
 
 
 def test_constrained_modules_refuse_what_would_leave_the_manifold():
