@@ -218,8 +218,10 @@ def constrained_reasons(reasons: dict, system) -> dict:
 
 def on_rattle(rules: dict) -> dict:
     """HEL as the discrete echo on RATTLE, BPTT through it, the adjoint of the index-1 form."""
-    hel, adjoint = rules["HEL"], rules["adjoint"]
+    hel, adjoint, civp = rules["HEL"], rules["adjoint"], rules["CIVP"]
     free, plus, minus = hel.phases
+    rules["CIVP"] = replace(civp, residual={k: v for k, v in civp.residual.items()
+                                            if not isinstance(v, sp.MatrixBase)})
     rules["HEL"] = replace(
         hel, title="Hamiltonian echo learning, discrete, on RATTLE",
         phases=(replace(free, direction="forward RATTLE"),
