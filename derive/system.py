@@ -99,7 +99,7 @@ class _Mechanical:
 
     def multipliers(self) -> list:
         """The multipliers ``λ`` of the constraints (index-1 form), as functions of time."""
-        return [self.to_time(e) for e in self.plain_multipliers]
+        return [] if self.constraints is None else [self.to_time(e) for e in self.plain_multipliers]
 
     def to_plain(self, expr, what: str, allowed_extra=()):
         """Replace functions of time by plain symbols, rejecting anything undeclared."""
