@@ -851,7 +851,8 @@ def _bptt(m, z, theta, signals, dt, steps, method):
             loss = loss + m._terminal_cost(z_final[..., :_N], c)
         mean = loss.mean()
         grad_theta, grad_z = torch.autograd.grad(mean, [theta, z])
-    return {"loss": mean.detach(), "theta": grad_theta, "z0": _tangent(m, z, c, grad_z), "health": {}}
+    grad_z = _tangent(m, z.detach(), m.prepare(theta.detach()), grad_z)
+    return {"loss": mean.detach(), "theta": grad_theta, "z0": grad_z, "health": {}}
 # ---------------------------------------------------------------------------------------
 # The public functions of a continuous-system module, bound to its kernels and defaults.
 
