@@ -29,6 +29,7 @@ from glep.derive.problem import Problem
 from glep.derive.rules import NUDGING, Learning
 
 from .backends import backend as backend_module
+from .constrained import queue_constrained
 from .hoist import PREFIX
 from .kernel import LINE_LIMIT, Kernel, print_kernels
 from .templating import BACKENDS, environment, literal
@@ -52,6 +53,9 @@ def _description(problem: Problem, model: Model) -> str:
     lines = [f"{system.kind.capitalize()}: {sp.sstr(system.expr)}"]
     if system.dissipation is not None:
         lines.append(f"Rayleigh dissipation: {sp.sstr(system.dissipation)}")
+    if system.constraints is not None:
+        constraints = ", ".join(map(sp.sstr, system.constraints.expressions))
+        lines.append(f"Constraints (each = 0): {constraints}.")
     if model.time_reversible:
         lines.append("Time-reversal invariant: yes.")
     else:
@@ -266,7 +270,7 @@ def _api(model, learn, backend) -> list[str]:
     if model.canonical is not None:
         names += ["hamiltonian", "canonical_field", "canonical_jacobian", "to_canonical",
                   "from_canonical"]
-    names += ["sampled", "simulate"]
+    names += ["sampled", "simulate"] + ["tangent"] * (model.manifold is not None)
     if "leapfrog" in model.methods:
         names.append("leapfrog_frequency")
     if learn:
@@ -290,6 +294,7 @@ def context(problem: Problem, backend: str, source: str, command: str | None = N
     model = Model.from_problem(problem, name)
     kernels = _Kernels()
     _queue_simulation(kernels, model)
+    queue_constrained(kernels, model)
     learn = _queue_learning(kernels, learning) if rules and problem.cost is not None else {}
     names = {s: f"{s.name}_" for s in (*model.state, *model.params, *model.inputs)
              if s.name in RESERVED}

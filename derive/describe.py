@@ -14,6 +14,7 @@ import functools
 
 import sympy as sp
 
+from . import constraints
 from .chain import chain_rules
 from .energy import size_of
 from .equilibrium import ENERGY_RULES, equilibrium_rules
@@ -164,6 +165,8 @@ def continuous(problem, latex: bool = False) -> str:
             separable = hamiltonian.is_separable()
         except DerivationError as error:
             out.append(f"\nHamiltonian: none ({error})")
+    if system.constraints is not None:
+        out += constraints.describe(system, show)
     reversal = problem.time_reversal()
     out.append("\nProperties")
     if reversal.reversible:

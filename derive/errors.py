@@ -53,6 +53,10 @@ class StepsError(DerivationError):
     """The number of steps is not a positive integer."""
 
 
+class ConstraintError(DerivationError):
+    """A constraint is not a function of the positions alone, or the constraints are dependent."""
+
+
 class InitialValueError(DerivationError):
     """An initial value is missing, unknown or not finite."""
 

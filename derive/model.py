@@ -24,6 +24,7 @@ from dataclasses import dataclass, replace
 import sympy as sp
 
 from . import mechanics
+from .constraints import Manifold, manifold
 from .errors import IntegratorError, NotQuadraticError, NotSeparableError
 from .problem import Problem, Signal
 from .system import Hamiltonian, Lagrangian
@@ -77,6 +78,7 @@ class Model:
     steps: int
     time_reversible: bool
     time_reversal_reasons: tuple[str, ...]
+    manifold: Manifold | None = None  # the constraints' data, None without constraints
 
     @property
     def n(self) -> int:
@@ -85,7 +87,10 @@ class Model:
     @property
     def methods(self) -> tuple[str, ...]:
         """Integrators that apply: rk4 always; leapfrog for separable conservative
-        Hamiltonian forms; implicit midpoint for any Hamiltonian form."""
+        Hamiltonian forms; implicit midpoint for any Hamiltonian form; with constraints,
+        RATTLE (when it applies) and rk4 on the index-1 form."""
+        if self.manifold is not None:
+            return ("rattle", "rk4") if self.manifold.rattle is None else ("rk4",)
         canonical = self.canonical
         methods = ["rk4"]
         if canonical is not None and canonical.separable and canonical.conservative:
@@ -98,6 +103,12 @@ class Model:
         """Raise a clear error when ``method`` cannot integrate this model."""
         if method in self.methods:
             return
+        if self.manifold is not None or method == "rattle":
+            raise IntegratorError(
+                f"{self.name}: {method} does not apply: 'rattle' integrates constrained systems "
+                f"with H = ½pᵀWp + V(q, t) and a constant W, 'rk4' their index-1 form; choose "
+                f"one of {self.methods}"
+            )
         if method == "leapfrog":
             if self.canonical is None:
                 raise NotSeparableError(
@@ -164,6 +175,8 @@ class Model:
             steps=problem.steps,
             time_reversible=reversal.reversible,
             time_reversal_reasons=reversal.reasons,
+            manifold=None if system.constraints is None else manifold(
+                system, state, problem.state_kind),
         )
 
 

@@ -131,6 +131,8 @@ class Problem(ProblemBase):
         self.params = self.system.params + self.cost_params
         self.param_values = self._param_values(params)
         self.state_kind, self.initial_state = self._initial(initial)
+        if system.constraints is not None:
+            system.constraints.check_initial(self)
         # known functions of time lifted out of L or H are inputs whose values are known
         self.inputs = self._signals({**system.lifted, **dict(inputs or {})}, system.inputs,
                                     "input")

@@ -32,6 +32,7 @@ from functools import cached_property
 import sympy as sp
 
 from . import mechanics
+from .constraints import constrained_reasons, on_rattle
 from .model import Model, Sparse, sparse
 from .practicality import Practicality
 from .problem import Problem
@@ -186,6 +187,8 @@ class Learning:
             reasons["HEL"] = "not time-reversal invariant: " + "; ".join(self.reversal.reasons)
         if reasons["HEL"] is None and self.form.weight != 1:
             reasons["HEL"] = "the variational form depends on time explicitly"
+        if system.constraints is not None:
+            constrained_reasons(reasons, system)
         return reasons
 
     # -- expressions ---------------------------------------------------------------------
@@ -371,8 +374,9 @@ class Learning:
 
     def rules(self) -> dict[str, Rule]:
         rules = {name: getattr(self, f"_rule_{name.replace('-', '_')}")() for name in RULES}
-        return {name: replace(rule, updates=self.updates, bulk_name=self.bulk_name)
-                if rule.bulk else rule for name, rule in rules.items()}
+        rules = {name: replace(rule, updates=self.updates, bulk_name=self.bulk_name)
+                 if rule.bulk else rule for name, rule in rules.items()}
+        return rules if self.system.constraints is None else on_rattle(rules)
 
     @property
     def given(self) -> str:
@@ -540,7 +544,7 @@ class Learning:
             "HEL-gain",
             "Hamiltonian echo learning with gain (mass-proportional damping)",
             (
-                Phase("free", "forward", "(q0, q̇0) or (q0, p0) given", "none"),
+                Phase("free", "forward", f"{self.given} given", "none"),
                 Phase("echo +β", "forward, gain −γ", "(q(T), −p(T) + β e^{−γT}∇ψ)",
                       "+β e^{−γ(T−τ)} c", "reversed in time"),
                 Phase("echo −β", "forward, gain −γ", "(q(T), −p(T) − β e^{−γT}∇ψ)",

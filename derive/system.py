@@ -24,7 +24,9 @@ import sympy as sp
 from sympy.core.function import AppliedUndef
 
 from . import mechanics
+from .constraints import Constraints
 from .errors import (
+    ConstraintError,
     CoordinateError,
     DegenerateLagrangianError,
     NotQuadraticError,
@@ -34,7 +36,8 @@ from .variables import check_declared, check_params, check_unique, momentum, nam
 
 _DEGENERATE = (
     "The Lagrangian is degenerate: every coordinate needs a kinetic term "
-    "(e.g. m*q.diff(t)**2/2) and the kinetic terms must be independent."
+    "(e.g. m*q.diff(t)**2/2) and the kinetic terms must be independent. A Lagrange "
+    "multiplier is not a coordinate: declare its constraint with constraints=[g(q)] instead."
 )
 
 
@@ -111,6 +114,18 @@ class _Mechanical:
             self.lifted[function] = value
         self._plain_expr = expr.xreplace(renamed)
 
+    def _constrain(self, constraints):
+        """``constraints``: expressions ``g(q)`` (or ``Eq``) meaning ``g = 0``."""
+        constraints = [constraints] if isinstance(constraints, sp.Basic) else list(constraints)
+        self.constraints = Constraints(self, constraints) if constraints else None
+        if self.constraints is not None and self.dissipation is not None:
+            raise ConstraintError("constraints together with a dissipation function are not "
+                                  "supported: drop one of them")
+
+    def multipliers(self) -> list:
+        """The multipliers ``λ`` of the constraints (index-1 form), as functions of time."""
+        return [] if self.constraints is None else [self.to_time(e) for e in self.plain_multipliers]
+
     def to_plain(self, expr, what: str, allowed_extra=()):
         """Replace functions of time by plain symbols, rejecting anything undeclared."""
         expr = sp.sympify(expr)
@@ -158,11 +173,14 @@ class Lagrangian(_Mechanical):
     functions of time given numerically by the problem; ``dissipation`` a Rayleigh
     function ``F(q, q̇)`` whose force is ``−∂F/∂q̇``. A known function of time written
     into L (``a*sin(2*t)*q``) becomes an input signal ``ft1`` of that value (:attr:`lifted`).
+    ``constraints``: holonomic constraints ``g(q)`` meaning ``g = 0`` (see
+    :mod:`glep.derive.constraints`).
     """
 
     kind = "lagrangian"
 
-    def __init__(self, expr, coords, params, inputs=(), time=None, dissipation=None):
+    def __init__(self, expr, coords, params, inputs=(), time=None, dissipation=None,
+                 constraints=()):
         self._declare(coords, params, inputs, time)
         self.expr = sp.sympify(expr)
         self._plain_expr = self.to_plain(self.expr, "the Lagrangian")
@@ -178,6 +196,7 @@ class Lagrangian(_Mechanical):
                 "the Lagrangian does not depend on any velocity: add a kinetic term "
                 "such as m*q.diff(t)**2/2"
             )
+        self._constrain(constraints)
 
     # -- derived quantities (plain symbols), kept once computed ---------------------
 
@@ -204,6 +223,20 @@ class Lagrangian(_Mechanical):
 
     @cached_property
     def plain_accelerations(self) -> list:
+        """``q̈`` in plain symbols (with constraints: ``a0 − M⁻¹Gᵀλ``, the index-1 form)."""
+        if self.constraints is None:
+            return self._free_accelerations
+        inverse = mechanics.inverse(self.plain_mass_matrix)
+        force = inverse * sp.Matrix(self.constraints.force(self.plain_multipliers))
+        return [a - f for a, f in zip(self._free_accelerations, force)]
+
+    @cached_property
+    def plain_multipliers(self) -> list:
+        return self.constraints.solve(self._free_accelerations,
+                                      mechanics.inverse(self.plain_mass_matrix), self.v)
+
+    @cached_property
+    def _free_accelerations(self) -> list:
         mechanics.check_invertible(self.plain_mass_matrix, "the mass matrix ∂²L/∂q̇²", _DEGENERATE)
         forces = mechanics.generalized_forces(
             self.plain_dL_dq,
@@ -223,13 +256,15 @@ class Lagrangian(_Mechanical):
     # -- the public, time-function view ---------------------------------------------
 
     def euler_lagrange(self) -> list[sp.Eq]:
-        """``Eq(∂L/∂q − d/dt ∂L/∂q̇ − ∂F/∂q̇, 0)`` for each coordinate."""
+        """``Eq(∂L/∂q − d/dt ∂L/∂q̇ − ∂F/∂q̇ − Gᵀλ, 0)`` for each coordinate."""
         residual = mechanics.euler_lagrange_residual(
             self._plain_expr, self.q, self.v, self.a, self.time, {}
         )
         if self._plain_dissipation is not None:
             dF = mechanics.gradient(self._plain_dissipation, self.v)
             residual = [r - f for r, f in zip(residual, dF)]
+        if self.constraints is not None:
+            residual = [r - f for r, f in zip(residual, self.constraints.force())]
         return [sp.Eq(self.to_time(r), 0) for r in residual]
 
     def mass_matrix(self) -> sp.Matrix:
@@ -237,7 +272,8 @@ class Lagrangian(_Mechanical):
         return self.to_time(self.plain_mass_matrix)
 
     def accelerations(self) -> list:
-        """Explicit ``q̈`` for each coordinate (a diagonal mass matrix is divided, not inverted)."""
+        """Explicit ``q̈`` for each coordinate (a diagonal mass matrix is divided, not inverted;
+        with constraints, the multipliers eliminated)."""
         return [self.to_time(a) for a in self.plain_accelerations]
 
     @cached_property
@@ -264,6 +300,7 @@ class Lagrangian(_Mechanical):
             self.inputs,
             self.time,
             self.dissipation,
+            self.constraints.declared if self.constraints else (),
         )
         # Hamilton's equations are known without differentiating H again: q̇ = q̇(q, p) from
         # the transform, and −∂H/∂q = ∂L/∂q at corresponding points.
@@ -273,7 +310,7 @@ class Lagrangian(_Mechanical):
             dF = mechanics.gradient(self._plain_dissipation, self.v)
             dp = [a - f for a, f in zip(dp, dF)]
         hamiltonian.lifted = dict(self.lifted)
-        hamiltonian.__dict__["plain_rhs"] = (list(velocity), [e.xreplace(at) for e in dp])
+        hamiltonian.__dict__["_free_rhs"] = (list(velocity), [e.xreplace(at) for e in dp])
         return hamiltonian
 
     def odd_part_is_null(self) -> bool:
@@ -308,7 +345,8 @@ class Hamiltonian(_Mechanical):
 
     kind = "hamiltonian"
 
-    def __init__(self, expr, coords, momenta, params, inputs=(), time=None, dissipation=None):
+    def __init__(self, expr, coords, momenta, params, inputs=(), time=None, dissipation=None,
+                 constraints=()):
         momenta = tuple(momenta)
         if len(momenta) != len(tuple(coords)):
             raise CoordinateError(
@@ -336,17 +374,36 @@ class Hamiltonian(_Mechanical):
             if dissipation is None
             else self.to_plain(self.dissipation, "the dissipation function")
         )
+        self._constrain(constraints)
 
     @cached_property
     def plain_rhs(self) -> tuple[list, list]:
-        """``(q̇, ṗ)`` in plain symbols."""
+        """``(q̇, ṗ)`` in plain symbols (with constraints: ``ṗ = −∂H/∂q − Gᵀλ``, index-1)."""
+        dq, dp = self._free_rhs
+        if self.constraints is None:
+            return dq, dp
+        force = self.constraints.force(self.plain_multipliers)
+        return dq, [e - f for e, f in zip(dp, force)]
+
+    @cached_property
+    def _free_rhs(self) -> tuple[list, list]:
         return mechanics.hamilton_rhs(
             self._plain_expr, self.q, self.p, self.v, self._plain_dissipation
         )
 
+    @cached_property
+    def plain_multipliers(self) -> list:
+        dq, dp = self._free_rhs
+        compliance = mechanics.jacobian(dq, self.p)
+        acceleration = (mechanics.jacobian(dq, self.q) * sp.Matrix(dq) + compliance * sp.Matrix(dp)
+                        + sp.Matrix([e.diff(self.time) for e in dq]))
+        return self.constraints.solve(acceleration, compliance, dq)
+
     def hamilton_equations(self) -> list[sp.Eq]:
-        """``q̇ = ∂H/∂p`` and ``ṗ = −∂H/∂q − ∂F/∂q̇`` as equations in functions of time."""
-        dq, dp = self.plain_rhs
+        """``q̇ = ∂H/∂p`` and ``ṗ = −∂H/∂q − ∂F/∂q̇ − Gᵀλ`` as equations in functions of time."""
+        dq, dp = self._free_rhs
+        if self.constraints is not None:
+            dp = [e - f for e, f in zip(dp, self.constraints.force())]
         t = self.time
         return [sp.Eq(q.diff(t), self.to_time(e)) for q, e in zip(self.coords, dq)] + [
             sp.Eq(p.diff(t), self.to_time(e)) for p, e in zip(self.momenta, dp)
@@ -371,6 +428,7 @@ class Hamiltonian(_Mechanical):
             self.inputs,
             self.time,
             self.dissipation,
+            self.constraints.declared if self.constraints else (),
         )
         lagrangian.lifted = dict(self.lifted)
         return lagrangian

@@ -546,7 +546,7 @@ def _simulate(m, z0, theta, horizon, steps, method, inputs):
     if method == "rk4":
         _check_rk4(m, z, c, signal, dt)
         return _stack_time(_rk4(m, z, c, xs, dt))
-    integrate = {"implicit_midpoint": _implicit_midpoint, "leapfrog": _leapfrog}[method]
+    integrate = {"implicit_midpoint": _implicit_midpoint, "leapfrog": _leapfrog, "rattle": _rattle}[method]
     states = integrate(m, _to_canonical(m, z, c), c, xs, dt)
     return _stack_time([_from_canonical(m, s, c) for s in states])
 
@@ -578,10 +578,11 @@ def _check_rule(m, rule, beta, method):
         raise ValueError(f"{rule} is not available for this system: {rules[rule]}")
     if rule not in ("adjoint", "BPTT") and not (0 < beta < float("inf")):
         raise ValueError(f"beta is {beta}: give a positive, finite nudging strength")
-    if method == "leapfrog" and rule not in ("HEL", "BPTT"):
-        raise ValueError("with method='leapfrog' only the HEL rule (and BPTT) are implemented")
-    if method not in ("rk4", "leapfrog"):
-        raise ValueError(f"method {method!r}: learning rules integrate with 'rk4' or 'leapfrog'")
+    if method in ("leapfrog", "rattle") and rule not in ("HEL", "BPTT"):
+        raise ValueError(f"with method={method!r} only the HEL rule (and BPTT) are implemented")
+    if method not in ("rk4", "leapfrog", "rattle"):
+        raise ValueError(f"method {method!r}: learning rules integrate with 'rk4', 'leapfrog' or 'rattle'")
+    _check_rattle_rule(m, rule, method)
     if method == "leapfrog" and not m._LEAPFROG_RULE:
         raise ValueError("leapfrog needs a separable, conservative Hamiltonian and a cost on positions")
 
@@ -852,6 +853,9 @@ def _bptt(m, z, theta, signals, dt, steps, method):
         if method == "leapfrog":
             q, p, loss, _, _, _ = _leapfrog_forward(m, _to_canonical(m, z, c), c, signals, dt, False)
             loss = loss + m._terminal_cost(dt * steps, _concat([q, p]), c)
+        if method == "rattle":
+            q, p, loss, _, _ = _rattle_forward(m, _to_canonical(m, z, c), c, signals, dt)
+            loss = loss + m._terminal_cost(dt * steps, _concat([q, p]), c)
         if method == "rk4":
             def field(t, y, s):
                 x, target = s
@@ -862,6 +866,7 @@ def _bptt(m, z, theta, signals, dt, steps, method):
             loss = loss + m._state_terminal_cost(dt * steps, z_final, c)
         mean = loss.mean()
         grad_theta, grad_z = torch.autograd.grad(mean, [theta, z])
+    grad_z = _tangent(m, z.detach(), m.prepare(theta.detach()), grad_z)
     return {"loss": mean.detach(), "theta": grad_theta, "z0": grad_z, "health": {}}
 # ---------------------------------------------------------------------------------------
 # The public functions of a continuous-system module, bound to its kernels and defaults.
@@ -871,6 +876,7 @@ def _continuous_api(m):
     """The public functions of module ``m`` (a ``_Module`` view of its globals), as a
     mapping name → function: its defaults bound once, its kernels looked up when called."""
     INITIAL_STATE, PARAM_VALUES, HORIZON, STEPS = m.INITIAL_STATE, m.PARAM_VALUES, m.HORIZON, m.STEPS
+    METHOD = m.METHODS[0]
 
     def vector_field(t, z, theta, x):
         """dz/dt at time ``t``: ``z`` a state (last axis: STATE), ``x`` the inputs at ``t``."""
@@ -896,6 +902,12 @@ def _continuous_api(m):
         """Canonical ``(q, p)`` back in this module's state coordinates."""
         return _canonical(_from_canonical, m, z, theta)
 
+    def tangent(z, theta, gradient):
+        """``gradient`` (a dC/dz at states ``z``) projected on the tangent space of the
+        constraint manifold, the directions in which a constrained state may move."""
+        z, theta = _arguments(m, z, theta)
+        return _tangent(m, z, m.prepare(theta), _as_array(gradient, z))
+
     def leapfrog_frequency(t, z, theta, x):
         """Largest linear frequency ``ω_max`` at a canonical state: ``ω² = eig(∂²T/∂p² ∂²V/∂q²)``."""
         z, theta = _arguments(m, z, theta)
@@ -912,12 +924,13 @@ def _continuous_api(m):
         return _resolve(samples, len(m.INPUTS), horizon, None, "inputs")
 
     def simulate(z0=INITIAL_STATE, theta=PARAM_VALUES, *, horizon=HORIZON, steps=STEPS,
-                 method="rk4", inputs=None):
+                 method=METHOD, inputs=None):
         """Integrate from ``z0`` over ``[0, horizon]`` in ``steps`` equal steps.
 
-        ``method`` is one of METHODS: ``rk4`` (classic fourth order, any system),
-        ``leapfrog`` (drift–kick–drift, separable conservative Hamiltonians) or
-        ``implicit_midpoint`` (any Hamiltonian form, Newton-solved to 1e-13). ``inputs`` is
+        ``method`` is one of METHODS (default: the first): ``rk4`` (classic fourth order, any
+        system), ``leapfrog`` (drift–kick–drift, separable conservative Hamiltonians),
+        ``implicit_midpoint`` (any Hamiltonian form, Newton-solved to 1e-13) or ``rattle``
+        (constrained systems: stays on the constraint manifold). ``inputs`` is
         None (the problem's own signals), a callable ``t -> x`` with ``x[..., i]`` the input
         ``INPUTS[i]``, or samples of shape ``(..., N + 1, len(INPUTS))`` on a uniform grid.
         Returns the states at the ``steps + 1`` grid times, shape ``(steps + 1, *z0.shape)``.
@@ -925,7 +938,7 @@ def _continuous_api(m):
         return _simulate(m, z0, theta, horizon, steps, method, inputs)
 
     def gradient(z0=INITIAL_STATE, theta=PARAM_VALUES, *, rule="HEL", beta=1e-4, centered=True,
-                 horizon=HORIZON, steps=STEPS, method="rk4", inputs=None, targets=None,
+                 horizon=HORIZON, steps=STEPS, method=None, inputs=None, targets=None,
                  boundary_residual=True, momentum_kick=True, boundary=None):
         """The loss and its gradients ``dC/dθ``, ``dC/dz0`` by a learning rule.
 
@@ -935,8 +948,9 @@ def _continuous_api(m):
         NumPy only; ``boundary`` is b, by default the free run's q(T) at PARAM_VALUES),
         ``adjoint`` (continuous adjoint), ``BPTT`` (autograd through the integrator).
         ``beta`` is the nudging strength, ``centered`` uses ±β (bias O(β²)) instead of +β
-        (O(β)). ``method`` is ``rk4`` (integrals carried as extra states) or ``leapfrog``
-        (HEL/BPTT, discrete loss Σ dt·c(q_k)). ``boundary_residual=False`` drops R_T (CIVP)
+        (O(β)). ``method`` is ``rk4`` (integrals carried as extra states), ``leapfrog``
+        (HEL/BPTT, discrete loss Σ dt·c(q_k)) or ``rattle`` (constrained systems, the default for
+        their HEL/BPTT; trapezoid loss; dC/dz0 along the manifold). ``boundary_residual=False`` drops R_T (CIVP)
         or R_0 (PFVP/HEL), ``momentum_kick=False`` drops the terminal-cost kick: both exist
         to show that the terms are needed. ``inputs`` and ``targets``: None (the problem's
         own), callables of t, or samples ``(..., N + 1, channels)``; a batch of initial
@@ -947,6 +961,7 @@ def _continuous_api(m):
         and ``health`` (numbers that say whether the estimate can be trusted).
         """
         rule = next((r for r in (*m.RULES, "BPTT") if r.lower() == str(rule).lower()), rule)  # any case
+        method = method or (METHOD if rule in ("HEL", "BPTT") else "rk4")
         _check_rule(m, rule, beta, method)
         z, theta = _arguments(m, z0, theta)
         if theta.ndim != 1:
@@ -971,17 +986,21 @@ def _continuous_api(m):
         elif method == "leapfrog":
             out = _leapfrog_hel(m, z, c, signals, dt, steps, horizon, beta, centered, momentum_kick,
                                 boundary_residual)
+        elif method == "rattle":
+            out = _rattle_hel(m, z, c, signals, dt, steps, horizon, beta, centered, momentum_kick,
+                              boundary_residual)
         else:
             out = _echo_rule(m, z, c, signals, dt, steps, horizon, beta, centered, momentum_kick,
                              boundary_residual, rule != "PFVP")
         loss, grad, z0_grad, health = out
+        z0_grad = _tangent(m, z, c, z0_grad)
         axes = tuple(range(z.ndim - 1))
         return {"loss": _mean(loss, axes), "theta": _mean(grad, axes), "health": health,
                 "z0": None if z0_grad is None else z0_grad / (_size(z) // z.shape[-1])}
 
 
     def echo_retrace(z0=INITIAL_STATE, theta=PARAM_VALUES, *, horizon=HORIZON, steps=STEPS,
-                     method="rk4", inputs=None):
+                     method=METHOD, inputs=None):
         """How well the β = 0 echo retraces the forward run: ‖Σz e(T) − z(0)‖ relative to the
         larger of ‖z(0)‖, ‖z(T)‖, in canonical coordinates (tiny for a time-reversal invariant
         system, at the level of the integrator's error)."""
@@ -1047,6 +1066,140 @@ def _continuous_api(m):
     for value in api.values():
         value.__module__, value.__qualname__ = m.__name__, value.__name__
     return api
+
+
+# ---------------------------------------------------------------------------------------
+# Constrained systems (derive/constraints.py): RATTLE on the manifold g(q) = 0 for
+# H = ½pᵀWp + V(q, t, x) with a constant W, its discrete echo (HEL) and the tangent
+# projection of initial-state gradients. Kernels: _constraint, _constraint_jacobian,
+# _manifold_residual, _manifold_jacobian, _drift_velocity (W p), _kick_force (−∂V/∂q).
+
+
+def _rattle_start(m, q, c, t, x):
+    """What a RATTLE step needs at positions q (time t, inputs x): G, the rows of G W, the
+    force −∂V/∂q, and a first guess μ = 0 of the multiplier; a step returns them at q'."""
+    G = m._constraint_jacobian(q, c)
+    return G, m._drift_velocity(G, c), m._kick_force(t, q, c, x), 0 * G[..., 0]
+
+
+def _rattle_step(m, q, p, c, t1, x1, dt, start, tolerance=1e-8, max_iterations=50):
+    """One RATTLE step from (q, p) with ``start = _rattle_start(...)`` at q: a half kick with
+    the constraint force Gᵀλ that puts the drifted position on g = 0 (SHAKE: Newton on
+    μ = dt²λ/2 from the last step's μ, until a correction moves q by less than ``tolerance``
+    relative: Newton's error after it is of its square; when autograd records, one update
+    more, so that μ's derivative is the implicit one), the drift, a half kick projected on
+    G W p = 0. Symmetric and symplectic on the manifold. Returns q', p', the drift momentum
+    and the start of the next step."""
+    G0, R0, force, mu = start
+    p_free = _axpy(p, dt / 2, force)
+    base = _axpy(q, dt, m._drift_velocity(p_free, c))
+    q1, extra = base - _einsum("...i,...in->...n", mu, R0), int(getattr(mu, "requires_grad", False))
+    for _ in range(max_iterations):
+        jacobian = _einsum("...in,...jn->...ij", m._constraint_jacobian(q1, c), R0)
+        mu = mu + _solve(jacobian, m._constraint(q1, c))
+        q1, previous = base - _einsum("...i,...in->...n", mu, R0), q1
+        change = _max_abs(q1 - previous)
+        extra -= change <= tolerance * max(1.0, _max_abs(q1))
+        if extra < 0:
+            break
+    else:
+        raise IntegrationError(f"RATTLE: Newton on the constraint multiplier did not converge in "
+                               f"{max_iterations} iterations; reduce the step size")
+    p_half = p_free - _einsum("...i,...in->...n", mu, G0) / dt
+    G1, R1, force, _ = _rattle_start(m, q1, c, t1, x1)
+    p1 = _axpy(p_half, dt / 2, force)
+    nu = _solve(_einsum("...in,...jn->...ij", G1, R1), _einsum("...in,...n->...i", R1, p1))
+    return q1, p1 - _einsum("...i,...in->...n", nu, G1), p_half, (G1, R1, force, mu)
+
+
+def _on_manifold(m, z, c):
+    """Refuse a canonical state off the manifold (g ≠ 0 or G W p ≠ 0)."""
+    residual = _max_abs(m._manifold_residual(z, c))
+    if residual > 1e-9 * max(1.0, _max_abs(z)) ** 2:
+        raise ValueError(f"z0 is off the constraint manifold (|g| or |dg/dt| = {residual:.3g}): give "
+                         f"positions with g(q) = 0 and velocities tangent to it")
+
+
+def _rattle(m, z, c, xs, dt):
+    _on_manifold(m, z, c)
+    q, p = z[..., :m._N], z[..., m._N:]
+    states, start = [z], None
+    for k, (x0, _, x1) in enumerate(xs):
+        start = start or _rattle_start(m, q, c, 0.0, x0)
+        q, p, _, start = _rattle_step(m, q, p, c, (k + 1) * dt, x1, dt, start)
+        states.append(_concat([q, p]))
+    return _watched(m, states, dt, True)
+
+
+def _rattle_forward(m, qp, c, signals, dt):
+    """RATTLE run with the discrete loss Σ_k w_k dt c(q_k), trapezoid weights (w_0 = w_K = ½),
+    and the same sum of ∂c/∂θ; returns q_K, p_K, the loss, its ∂c/∂θ sum, the last target."""
+    _on_manifold(m, qp, c)
+    q, p = qp[..., :m._N], qp[..., m._N:]
+    for k, ((x0, y0), _, (x1, y1)) in enumerate(signals(0.0, dt)):
+        if k == 0:
+            loss, cost_dtheta = dt / 2 * m._running_cost(0.0, qp, c, y0), dt / 2 * m._cost_dtheta(0.0, qp, c, y0)
+            start = _rattle_start(m, q, c, 0.0, x0)
+        q, p, _, start = _rattle_step(m, q, p, c, (k + 1) * dt, x1, dt, start)
+        qp = _concat([q, p])
+        cost, cost_dtheta_k = m._running_cost((k + 1) * dt, qp, c, y1), m._cost_dtheta((k + 1) * dt, qp, c, y1)
+        loss, cost_dtheta = loss + dt * cost, cost_dtheta + dt * cost_dtheta_k
+    _watch(m, True, qp, k + 1, (k + 1) * dt)
+    return q, p, loss - dt / 2 * cost, cost_dtheta - dt / 2 * cost_dtheta_k, y1
+
+
+def _rattle_hel(m, z, c, signals, dt, steps, horizon, beta, centered, kick, residual):
+    """Discrete HEL on RATTLE (THEORY.md §5 with RATTLE for leapfrog): the echo starts at
+    (q_K, −p_K + β(∇ψ + ½dt ∇c(q_K))), runs RATTLE with reversed signals, and after the step
+    landing on q_k adds β w_k dt ∇c(q_k) to the momentum; the estimator contrasts
+    ∂θH½ = ∂θT(p_half) + ½[∂θV(q_k) + ∂θV(q_k+1)] of each step. RATTLE is symmetric: a β = 0
+    echo, run alongside, retraces the forward run and gives the nudges ∇c(q_k)."""
+    qp = _to_canonical(m, z, c)
+    q, p, loss, cost_dtheta, target = _rattle_forward(m, qp, c, signals, dt)
+    betas = _betas(beta, centered, z.shape[:-1], z)
+    weights = _concat([0 * betas[:1], betas], axis=0)
+    g = m._terminal_gradient(horizon, _concat([q, p]), c)[..., :m._N] if kick else 0 * q
+    e_q, e_p = q + 0 * weights, -p + weights * (g + dt / 2 * m._nudge(horizon, _concat([q, p]), c, target)[..., m._N:])
+    contrast, start = 0.0, None
+    for j, ((x0, _), _, (x1, y1)) in enumerate(signals(horizon, -dt)):
+        t1 = horizon - (j + 1) * dt
+        if start is None:
+            start, potential = _rattle_start(m, e_q, c, horizon, x0), m._potential_dtheta(horizon, e_q, c, x0)
+        before = potential
+        e_q, e_p, p_half, start = _rattle_step(m, e_q, e_p, c, t1, x1, dt, start)
+        potential = m._potential_dtheta(t1, e_q, c, x1)
+        step = m._kinetic_dtheta(p_half, c) + (before + potential) / 2
+        contrast = contrast + dt * (step[1:] - step[0])  # differences to the β = 0 echo
+        w = dt / 2 if j == steps - 1 else dt
+        e_p = e_p + weights * w * m._nudge(t1, _concat([e_q[0], e_p[0]]), c, y1)[..., m._N:]
+    _watch(m, True, _concat([e_q, e_p]), steps, 0.0)
+    grad = -_contrast(contrast, 0.0, beta, centered)
+    dq = _contrast(e_q[1:], e_q[0], beta, centered)
+    dp = _contrast(-e_p[1:], -e_p[0], beta, centered)
+    z0, grad = _initial_state_gradient(m, z, c, dq, dp, grad, residual)
+    grad = grad + cost_dtheta + m._terminal_dtheta(horizon, _concat([q, p]), c)
+    retrace = _norm(_concat([e_q[0], -e_p[0]]) - qp) / max(_norm(qp), _norm(_concat([q, p])))
+    return loss + m._terminal_cost(dt * steps, _concat([q, p]), c), grad, z0, {"retrace_error": retrace}
+
+
+def _tangent(m, z, c, gradient):
+    """An initial-state gradient projected on the tangent space of the constraint manifold
+    (the only directions in which z0 may move); unchanged for an unconstrained module."""
+    if gradient is None or not hasattr(m, "_manifold_jacobian"):
+        return gradient
+    J = m._manifold_jacobian(z, c)
+    gram = _einsum("...in,...jn->...ij", J, J)
+    return gradient - _einsum("...i,...in->...n", _solve(gram, _einsum("...in,...n->...i", J, gradient)), J)
+
+
+def _check_rattle_rule(m, rule, method):
+    """HEL of a constrained system is the discrete echo on RATTLE; leapfrog ignores constraints."""
+    if method == "rattle" and "rattle" not in m.METHODS:
+        raise ValueError(f"method 'rattle' integrates constrained systems with H = ½pᵀWp + V(q, t) "
+                         f"and a constant W; choose one of {m.METHODS}")
+    if hasattr(m, "_manifold_jacobian") and method != "rattle" and (method == "leapfrog" or rule == "HEL"):
+        raise ValueError("on a constrained system HEL is the discrete echo on RATTLE: use "
+                         "method='rattle' (leapfrog and the continuous echo ignore the constraints)")
 
 # -- static energies: relaxation, the EP family, ff-EBM chains (THEORY.md §7) ---------------
 

@@ -26,6 +26,7 @@ from glep.derive.energy import Energy as Energy
 from glep.derive.energy import EnergyCost as EnergyCost
 from glep.derive.energy import EnergyProblem as EnergyProblem
 from glep.derive.errors import CodegenError as CodegenError
+from glep.derive.errors import ConstraintError as ConstraintError
 from glep.derive.errors import CoordinateError as CoordinateError
 from glep.derive.errors import CostError as CostError
 from glep.derive.errors import DataError as DataError

@@ -197,6 +197,9 @@ def identification(problem, *, trajectories=64, seed=0) -> dict:
     band-limited forces; all positions are observed. The teacher runs through the same
     generated RK4 at the problem's steps."""
     module = load_module(problem, "numpy")
+    if hasattr(module, "tangent"):
+        raise DataError(f"{problem.name} is constrained: random initial displacements would leave "
+                        f"its constraint manifold; write a data file with z0 on the manifold")
     rng = np.random.default_rng(seed)
     t = np.linspace(0.0, problem.horizon, problem.steps + 1)
     names = module.PARAMS

@@ -135,6 +135,9 @@ def check(problem: Problem, *, rules=None, beta: float = 1e-4, steps: int | None
         raise RuleError(f"{problem.name}: no reference gradient: {failure}, and finite "
                         f"differences of the loss are not finite (does the system blow up "
                         f"within the horizon? try more --steps)")
+    if hasattr(numpy_module, "tangent"):  # constrained: z0 moves along the manifold only
+        for ref in filter(None, (adjoint, differences)):
+            ref["z0"] = numpy_module.tangent(z0, theta, ref["z0"])
     reference_name = "adjoint" if adjoint is not None else "finite_difference"
     reference = adjoint if adjoint is not None else differences
     out_rules = {}

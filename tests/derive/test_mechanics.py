@@ -18,6 +18,21 @@ def _rayleigh_forces(system):
     return [-sp.diff(system.dissipation, q.diff(system.time)) for q in system.coords]
 
 
+def _constraints(system):
+    """The declared constraints g (each meaning g = 0) as expressions."""
+    if system.constraints is None:
+        return []
+    return [c.lhs - c.rhs if isinstance(c, sp.Equality) else c for c in system.constraints.declared]
+
+
+def _constraint_forces(system):
+    """−Gᵀλ for each coordinate, G = ∂g/∂q differentiated here, λ glep's multiplier symbols."""
+    if system.constraints is None:
+        return [0] * len(system.coords)
+    G = sp.Matrix(_constraints(system)).jacobian(list(system.coords))
+    return list(-G.T * sp.Matrix(system.constraints.multipliers))
+
+
 def _is_zero(expr) -> bool:
     expr = sp.expand(expr)
     return expr == 0 or sp.simplify(expr) == 0
@@ -29,18 +44,21 @@ def test_euler_lagrange_matches_sympy_euler_equations(name):
     ours = system.euler_lagrange()
     theirs = euler_equations(system.expr, list(system.coords), system.time)
     assert len(ours) == len(theirs)
-    for a, b, force in zip(ours, theirs, _rayleigh_forces(system)):
+    forces = zip(_rayleigh_forces(system), _constraint_forces(system))
+    for a, b, (force, constraint) in zip(ours, theirs, forces):
         assert a.rhs == 0 and b.rhs == 0
-        assert _is_zero(a.lhs - b.lhs - force)
+        assert _is_zero(a.lhs - b.lhs - force - constraint)
 
 
 @pytest.mark.parametrize("name", BUNDLED)
 def test_euler_lagrange_matches_lagranges_method(name):
     system = problem(name).system
-    method = LagrangesMethod(system.expr, list(system.coords))
-    theirs = method.form_lagranges_equations()  # d/dt ∂L/∂q̇ − ∂L/∂q = 0
+    constraints = _constraints(system)
+    method = LagrangesMethod(system.expr, list(system.coords), hol_coneqs=constraints or None)
+    theirs = method.form_lagranges_equations()  # d/dt ∂L/∂q̇ − ∂L/∂q (+ Gᵀλ) = 0
+    ours = dict(zip(method.lam_vec, system.constraints.multipliers)) if constraints else {}
     for a, b, force in zip(system.euler_lagrange(), theirs, _rayleigh_forces(system)):
-        assert _is_zero(a.lhs + b - force)
+        assert _is_zero(a.lhs + b.xreplace(ours) - force)
 
 
 @pytest.mark.parametrize("name", BUNDLED)
@@ -48,6 +66,8 @@ def test_accelerations_solve_euler_lagrange(name):
     system = problem(name).system
     t = system.time
     solved = dict(zip((q.diff(t, 2) for q in system.coords), system.accelerations()))
+    if system.constraints is not None:
+        solved.update(zip(system.constraints.multipliers, system.multipliers()))
     for equation in system.euler_lagrange():
         assert _is_zero(equation.lhs.subs(solved))
 

@@ -102,7 +102,7 @@ def test_printed_terms_equal_the_generated_modules_pieces(capsys, lc, rng):
         y = np.array([v[s] for s in module.TARGETS])
         pieces = {"bulk": -module._dH_dtheta(0.4, z, c, x),
                   "running": module._cost_dtheta(0.4, z, c, y),
-                  "terminal": module._terminal_dtheta(z[: module._N], c)}
+                  "terminal": module._terminal_dtheta(0.4, z, c)}
         for j, name in enumerate(module.PARAMS):
             for term, values in pieces.items():
                 printed = _evaluate(_parse(update[name][term], module), v)

@@ -21,10 +21,11 @@ def oracle(name):
     p = problem(name)
     system = p.system
     t = system.time
-    if system.dissipation is None:
-        method = LagrangesMethod(system.expr, list(system.coords))
+    if system.dissipation is None:  # with holonomic constraints: rhs = (q̇, q̈, λ)
+        constraints = [] if system.constraints is None else list(system.constraints.declared)
+        method = LagrangesMethod(system.expr, list(system.coords), hol_coneqs=constraints or None)
         method.form_lagranges_equations()
-        rhs = method.rhs()
+        rhs = method.rhs()[: 2 * len(system.coords)]
     else:  # LagrangesMethod knows no Rayleigh function: Euler–Lagrange plus −∂F/∂q̇
         equations = [
             e.lhs - sp.diff(system.dissipation, q.diff(t))
