@@ -33,6 +33,9 @@ __all__ = ["direction_text", "gauss_newton", "identifiability", "report_text"]
 RTOL = 1e-8
 #: A relative parameter error above this, with an unidentifiable direction, is warned about.
 LARGE_ERROR = 1e-2
+#: At most this many numbers in ∂h/∂φ (parameters × samples × trajectories × targets):
+#: fewer trajectories are used when a data set is larger.
+BUDGET = 2**24
 
 
 def direction_text(vector, names, smallest=0.05, most=10) -> str:
@@ -66,16 +69,18 @@ def _jacobian(module, seen, theta, log, z0, inputs, t, epsilon):
 
 def gauss_newton(problem, data, theta, *, steps=None, trajectories=64, epsilon=1e-5):
     """``G = JᵀJ`` of the fit of ``problem`` at ``theta`` to the training set of ``data``
-    (its first ``trajectories``), simulated with ``steps`` (default: the problem's), in the
-    coordinates ``log|θ_i|`` (``θ_i`` where it is 0); and those coordinates' kinds, ``"log"``
-    or ``"theta"``. Raises :class:`DataError` when the cost is not a least-squares fit and
-    ``ArithmeticError`` when the simulation blows up."""
+    (its first ``trajectories``, fewer if ∂h/∂φ would hold more than :data:`BUDGET`
+    numbers), simulated with ``steps`` (default: the problem's), in the coordinates
+    ``log|θ_i|`` (``θ_i`` where it is 0); those coordinates' kinds, ``"log"`` or
+    ``"theta"``; and the number of trajectories used. Raises :class:`DataError` when the
+    cost is not a least-squares fit and ``ArithmeticError`` when the simulation blows up."""
     module = load_module(problem, "numpy")
     seen = observation(problem, module)
     theta = np.asarray(theta, dtype=float)
     log = theta != 0
-    count = min(trajectories, data.size)
     steps = problem.steps if steps is None else steps
+    count = max(1, min(trajectories, data.size,
+                       BUDGET // (len(theta) * (steps + 1) * len(seen.targets))))
     t = np.linspace(0.0, problem.horizon, steps + 1)
     weights = np.full(steps + 1, problem.horizon / steps / count)
     weights[[0, -1]] /= 2  # the trapezoid rule over [0, T], averaged over the batch
@@ -87,7 +92,7 @@ def gauss_newton(problem, data, theta, *, steps=None, trajectories=64, epsilon=1
     else:
         weighted = np.einsum("kl,pnbl->pnbk", np.asarray(seen.weight, dtype=float), jacobian)
     matrix = np.einsum("pnbk,qnbk,n->pq", jacobian, weighted, weights)
-    return matrix, ["log" if v else "theta" for v in log]
+    return matrix, ["log" if v else "theta" for v in log], count
 
 
 def identifiability(problem, data, theta, *, steps=None, trajectories=64, epsilon=1e-5,
@@ -100,12 +105,15 @@ def identifiability(problem, data, theta, *, steps=None, trajectories=64, epsilo
     names = list(load_module(problem, "numpy").PARAMS)
     theta = np.asarray(theta, dtype=float)
     try:
-        matrix, coordinates = gauss_newton(problem, data, theta, steps=steps,
-                                           trajectories=trajectories, epsilon=epsilon)
+        matrix, coordinates, count = gauss_newton(problem, data, theta, steps=steps,
+                                                  trajectories=trajectories, epsilon=epsilon)
     except DataError as error:
         return {"skipped": str(error)}
     except ArithmeticError as error:
         return {"skipped": f"the simulation blew up near the trained parameters: {error}"}
+    if not np.all(np.isfinite(matrix)):
+        return {"skipped": "the simulated observations near the trained parameters are not "
+                           "finite"}
     _, values, vectors = np.linalg.svd(matrix)
     leading = np.argmax(np.abs(vectors) >= 0.5 * np.abs(vectors).max(axis=1, keepdims=True),
                         axis=1)  # the first large component of each direction is positive
@@ -120,7 +128,7 @@ def identifiability(problem, data, theta, *, steps=None, trajectories=64, epsilo
     blind = [i for i in range(len(names)) if values[i] <= rtol * values[0]]
     report = {
         "parameters": names, "theta": theta.tolist(), "coordinates": coordinates,
-        "trajectories": min(trajectories, data.size),
+        "trajectories": count,
         "steps": problem.steps if steps is None else steps, "epsilon": epsilon, "rtol": rtol,
         "singular_values": values.tolist(),
         "condition_number": float(values[0] / values[-1]) if values[-1] > 0 else None,

@@ -86,6 +86,9 @@ DEFAULTS = {
 #: Options that do not change the trained parameters: a resumed run may change them.
 FREE_ON_RESUME = ("checkpoint_every", "quiet")
 
+#: The identifiability reports of a run's rules, in its directory.
+IDENTIFIABILITY_NAME = "identifiability.json"
+
 #: Exit status of ``glep train`` when a run diverges (bad input is 2, signals 128 + signum).
 EXIT_DIVERGED = 1
 
@@ -549,6 +552,7 @@ def _train_rules(args, options, meta, file, data_path, settings, out_dir, rules,
                   f"glep train --resume {out_dir})", file=sys.stderr)
             for name in stale:
                 (out_dir / name).unlink()
+        (out_dir / IDENTIFIABILITY_NAME).unlink(missing_ok=True)  # an earlier run's
         ck.atomic_write(out_dir / ck.METADATA_NAME, ck.dumps(meta, indent=2))
     init = None if meta["init"] is None else [meta["init"][n] for n in names]
 
@@ -590,7 +594,7 @@ def _train_rules(args, options, meta, file, data_path, settings, out_dir, rules,
         print(f"  log {stem}.jsonl, parameters {stem}-params.json")
         reports[rule] = identifiability(problem, data, run.theta, steps=options["steps"])
         print(report_text(reports[rule], rule))
-    path = out_dir / "identifiability.json"
+    path = out_dir / IDENTIFIABILITY_NAME
     ck.atomic_write(path, ck.dumps({"format": "glep-identifiability/1", "system": problem.name,
                                     "rules": reports}, indent=2))
     print(f"  identifiability report {path}")

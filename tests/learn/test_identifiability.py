@@ -55,7 +55,7 @@ def test_the_gauss_newton_matrix_is_the_hessian_of_the_loss_at_a_perfect_fit():
     p = problem("harmonic_oscillator")
     data = _trajectories(datasets.identification(p, trajectories=3))
     theta = data.true_theta
-    matrix, coordinates = gauss_newton(p, data, theta)
+    matrix, coordinates, _ = gauss_newton(p, data, theta)
     assert coordinates == ["log"] * 3
     module = load_module(p, "numpy")
 
