@@ -40,6 +40,7 @@ from glep.derive.problem import Problem
 from glep.derive.rules import RULES
 from glep.derive.systemfile import load_problem, parse_setting
 from glep.learn.datasets import GENERATORS
+from glep.learn.options import integer, number
 from glep.learn.train import DEFAULTS as TRAIN_DEFAULTS
 from glep.learn.train import OPTIMIZERS, TRAINING_RULES, train_command
 from glep.verify import check, report_text
@@ -173,15 +174,42 @@ def cmd_check(args) -> int:
     return 0 if all(e.get("ok", True) for e in report["rules"].values()) else 1
 
 
+def _teacher(values) -> dict:
+    """``--teacher NAME=VALUE`` (repeatable) as ``{name: value}``; the values are checked
+    with the system's parameters."""
+    teacher = {}
+    for text in values or ():
+        name, sep, value = text.partition("=")
+        name = name.strip()
+        if not sep or not name or not value.strip():
+            raise DataError(f"--teacher {text!r}: write NAME=VALUE, e.g. --teacher k1=1.2")
+        if name in teacher:
+            raise DataError(f"--teacher gives {name} twice: give each parameter once")
+        teacher[name] = value.strip()
+    return teacher
+
+
 def cmd_data(args) -> int:
     out = Path(args.out)
     if out.is_dir():
         raise WriteError(f"--out {out} is a directory: give the .npz file to write")
     seed = _seed(args.seed)
+    options = {"noise": number("noise", 0.0 if args.noise is None else args.noise, low=0,
+                               low_open=False)}
+    if args.trajectories is not None:
+        options["trajectories"] = integer("trajectories", args.trajectories,
+                                          2 if args.kind == "filter" else 1)
+    if args.kind == "identification":
+        options.update(teacher=_teacher(args.teacher), initial=args.initial or "random")
+    else:
+        for flag, value in (("--teacher", args.teacher), ("--initial", args.initial)):
+            if value is not None:
+                raise DataError(f"{flag} applies to glep data identification only (the "
+                                f"{args.kind} data's targets do not come from a teacher)")
     problem = _load(args.file, args.set)
     _only_continuous(problem, "data")
     _bounded(problem.steps, args.force, f"{problem.name} declares steps =")
-    arrays = GENERATORS[args.kind](problem, seed=seed)
+    arrays = GENERATORS[args.kind](problem, seed=seed, **options)
     buffer = io.BytesIO()
     np.savez(buffer, **arrays)
     write_atomically(Path(args.out), buffer.getvalue(), binary=True)
@@ -402,10 +430,27 @@ def parser() -> argparse.ArgumentParser:
     p.set_defaults(run=cmd_check)
 
     p = add("data", "generate a bundled data set of input/target trajectories (.npz)")
+    p.epilog = ("identification: a teacher (the system with other parameters) driven by "
+                "band-limited forces on every input; the targets are what the running cost "
+                "observes (e.g. the positions it compares). filter: one random input force "
+                "and, as the target, a band-pass filter of it (systems with one input and "
+                "one target).")
     p.add_argument("kind", choices=sorted(GENERATORS))
     p.add_argument("file", type=Path, help="the system file the data is for")
     p.add_argument("--out", required=True, help="the .npz file to write")
-    p.add_argument("--seed", default="0")
+    p.add_argument("--seed", default="0", help="random forces, initial states and noise "
+                   "(default 0)")
+    p.add_argument("--trajectories", metavar="N", help="how many (default: identification "
+                   "64; filter 128, a quarter of them held out as the test set)")
+    p.add_argument("--noise", metavar="SIGMA", help="Gaussian observation noise of standard "
+                   "deviation SIGMA added to the targets (default 0)")
+    p.add_argument("--teacher", action="append", metavar="NAME=VALUE",
+                   help="identification: a teacher parameter (repeatable); the others "
+                   "default to 1 + 0.4 sin(1.7 i + 0.3) for a name starting with k, else "
+                   "0.5 + 0.3 cos(1.3 i), i the parameter's index in the system's order")
+    p.add_argument("--initial", choices=("random", "declared"),
+                   help="identification: initial states random (default: positions "
+                   "N(0, 0.6²), velocities or momenta 0) or the system file's own")
     p.add_argument("--force", action="store_true",
                    help=f"allow a system of more than {MAX_STEPS:.0e} integration steps")
     p.set_defaults(run=cmd_data)
@@ -432,6 +477,10 @@ def parser() -> argparse.ArgumentParser:
                    help="continue the run in RUN_DIR from its checkpoints, with its options")
     p.add_argument("--init", metavar="PARAMS.json",
                    help="start from these parameters {name: value} (e.g. a -params.json)")
+    p.add_argument("--positive", metavar="NAMES",
+                   help="train these parameters in log space, so they stay positive: names or "
+                   "patterns separated by commas (m1,k2 or 'L*,C*'), or all; parameters "
+                   "declared with positive=True always are")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--force", action="store_true",
                    help=f"allow more than {MAX_STEPS:.0e} integration steps")

@@ -28,6 +28,8 @@ import numpy as np
 from glep.codegen.emit import load_module
 from glep.derive.errors import DataError
 
+from .options import integer, number
+
 REQUIRED = ("t", "inputs", "targets")
 
 
@@ -191,40 +193,94 @@ def band_limited(rng, t, count, highest, components=8, amplitude=1.0):
     return amplitude * (weights * np.sin(frequencies * t + phases)).sum(axis=1)
 
 
-def identification(problem, *, trajectories=64, seed=0) -> dict:
-    """A teacher chain with hidden springs, started from random displacements (so every
-    spring, down to the far wall, is stretched into its anharmonic range) and driven by
-    band-limited forces; all positions are observed. The teacher runs through the same
-    generated RK4 at the problem's steps."""
+def default_teacher(names) -> np.ndarray:
+    """The teacher of ``glep data identification`` unless ``--teacher`` says otherwise: a
+    parameter whose name starts with ``k`` (a spring) gets ``1 + 0.4 sin(1.7 i + 0.3)``, any
+    other ``0.5 + 0.3 cos(1.3 i)``, i its index in PARAMS."""
+    return np.array([1.0 + 0.4 * np.sin(1.7 * i + 0.3) if name.startswith("k")
+                     else 0.5 + 0.3 * np.cos(1.3 * i) for i, name in enumerate(names)])
+
+
+def _teacher(problem, names, given) -> np.ndarray:
+    teacher = default_teacher(names)
+    for name, value in dict(given or {}).items():
+        if name not in names:
+            raise DataError(f"--teacher {name}: not a parameter of {problem.name}; its "
+                            f"parameters are {list(names)}")
+        try:
+            teacher[list(names).index(name)] = number("teacher", value)
+        except DataError:
+            raise DataError(f"--teacher {name}={value}: give a finite number") from None
+    return teacher
+
+
+def _observed(rng, targets, noise):
+    """``targets`` with Gaussian observation noise of standard deviation ``noise``."""
+    noise = number("noise", noise, low=0, low_open=False)
+    return targets + noise * rng.normal(size=targets.shape) if noise else targets
+
+
+def identification(problem, *, trajectories=64, seed=0, teacher=None, noise=0.0,
+                   initial="random") -> dict:
+    """A teacher (the system with the parameters :func:`default_teacher` gives, overridden
+    by name in ``teacher``) driven by band-limited forces on every input; the targets are
+    what its running cost observes (:func:`glep.learn.observation.observation`: every
+    position of a chain that compares them all), plus Gaussian noise of standard deviation
+    ``noise``. ``initial``: ``"random"`` starts each trajectory from random positions
+    (N(0, 0.6²), so every spring of a chain is stretched into its anharmonic range) at
+    zero velocity or momentum; ``"declared"`` from the system file's initial state. The
+    teacher runs through the same generated RK4 at the problem's steps."""
+    from .observation import observation
+
     module = load_module(problem, "numpy")
-    if hasattr(module, "tangent"):
+    trajectories = integer("trajectories", trajectories, 1)
+    if initial not in ("random", "declared"):
+        raise DataError(f"--initial must be random or declared, got {initial!r}")
+    seen = observation(problem, module)
+    if initial == "random" and hasattr(module, "tangent"):
         raise DataError(f"{problem.name} is constrained: random initial displacements would leave "
-                        f"its constraint manifold; write a data file with z0 on the manifold")
+                        f"its constraint manifold; use --initial declared or write a data file "
+                        f"with z0 on the manifold")
     rng = np.random.default_rng(seed)
     t = np.linspace(0.0, problem.horizon, problem.steps + 1)
-    names = module.PARAMS
-    teacher = np.array([1.0 + 0.4 * np.sin(1.7 * i + 0.3) if name.startswith("k")
-                        else 0.5 + 0.3 * np.cos(1.3 * i) for i, name in enumerate(names)])
-    inputs = band_limited(rng, t, trajectories, highest=2.0, amplitude=1.5)[..., None]
+    theta = _teacher(problem, module.PARAMS, teacher)
+    channels = len(module.INPUTS)
+    forces = band_limited(rng, t, trajectories * channels, highest=2.0, amplitude=1.5)
+    inputs = np.moveaxis(forces.reshape(trajectories, channels, len(t)), 1, 2)
     n = len(module.STATE) // 2
-    z0 = np.concatenate([rng.normal(0.0, 0.6, size=(trajectories, n)),
-                         np.zeros((trajectories, n))], axis=1)
-    states = module.simulate(z0, teacher, inputs=inputs)  # (N + 1, B, state)
-    positions = np.moveaxis(states[..., : len(module.TARGETS)], 0, 1)
-    return {"t": t, "inputs": inputs, "targets": positions, "z0": z0, "true_theta": teacher}
+    if initial == "random":
+        z0 = np.concatenate([rng.normal(0.0, 0.6, size=(trajectories, n)),
+                             np.zeros((trajectories, n))], axis=1)
+    else:
+        z0 = np.tile(np.asarray(module.INITIAL_STATE, dtype=float), (trajectories, 1))
+    states = module.simulate(z0, theta, inputs=inputs)  # (N + 1, B, state)
+    targets = np.moveaxis(seen(t[:, None], states, theta), 0, 1)
+    return {"t": t, "inputs": inputs, "targets": _observed(rng, targets, noise), "z0": z0,
+            "true_theta": theta}
 
 
-def linear_filter(problem, *, trajectories=128, test=32, seed=0) -> dict:
-    """Random forces and, as targets, a fixed band-pass (Butterworth) filter of them."""
+def linear_filter(problem, *, trajectories=128, test=None, seed=0, noise=0.0) -> dict:
+    """Random forces and, as targets, a fixed band-pass (Butterworth) filter of them (plus
+    Gaussian noise of standard deviation ``noise``); ``test`` of the ``trajectories``
+    (default a quarter) are held out. The system needs one input and one target."""
     from scipy import signal
 
+    module = load_module(problem, "numpy")
+    if len(module.INPUTS) != 1 or len(module.TARGETS) != 1:
+        raise DataError(
+            f"glep data filter makes one input force and one target (a band-pass filter of "
+            f"it); {problem.name} has {len(module.INPUTS)} input(s) {list(module.INPUTS)} and "
+            f"{len(module.TARGETS)} target(s) {list(module.TARGETS)}: use glep data "
+            f"identification, or a system with one input and one target")
+    trajectories = integer("trajectories", trajectories, 2)
+    test = max(1, trajectories // 4) if test is None else test
     rng = np.random.default_rng(seed)
     t = np.linspace(0.0, problem.horizon, problem.steps + 1)
     forces = band_limited(rng, t, trajectories, highest=3.0)
     dt = t[1] - t[0]
     nyquist = np.pi / dt
     b, a = signal.butter(2, [0.4 / nyquist, 1.5 / nyquist], btype="band")
-    outputs = signal.lfilter(b, a, forces, axis=-1)
+    outputs = _observed(rng, signal.lfilter(b, a, forces, axis=-1), noise)
     train = trajectories - test
     return {
         "t": t,

@@ -22,6 +22,9 @@ system named ``<name>`` and each rule ``<rule>`` trained (one, or several with
                                   epoch's batch order, held-out losses so far; ``status`` is
                                   running, interrupted, complete or diverged
     <name>-compare.png            the loss curves (``--compare`` only)
+    identifiability.json          per rule: the singular values of the Gauss–Newton matrix
+                                  at the trained parameters, the directions the data
+                                  cannot see (continuous systems with a least-squares cost)
 
 Every JSON file is strict (no NaN/Infinity) and replaced atomically (temporary file in the
 same directory, fsync, rename), so a run killed at any moment leaves loadable files. A
@@ -29,9 +32,14 @@ checkpoint is written when the run starts, every ``checkpoint_every`` gradients 
 optimizer step that completes them), at the end, and on SIGINT/SIGTERM: the current step is
 finished, the checkpoint written, and ``glep train`` exits 130 (SIGINT) or 143 (SIGTERM).
 A non-finite loss or gradient stops the run (exit 1) keeping the last parameters whose loss
-and gradient were finite. ``glep train --resume RUN_DIR`` continues from the checkpoints with
-the recorded options and reproduces the uninterrupted run (same parameters to round-off:
-the batch order comes from the checkpointed generator, the optimizer from its saved state).
+and gradient were finite — except at a trial point of L-BFGS's line search, which counts as
++∞ and is backtracked from (:mod:`glep.learn.lbfgs`). ``positive`` parameters are trained in
+log space (:mod:`glep.learn.positive`); every file holds θ itself. After a completed run,
+``glep train`` prints the identifiability report (:mod:`glep.learn.identifiability`) and
+writes it to ``identifiability.json``. ``glep train --resume RUN_DIR`` continues from the
+checkpoints with the recorded options and reproduces the uninterrupted run (same parameters
+to round-off: the batch order comes from the checkpointed generator, the optimizer from its
+saved state).
 
 >>> validate_options({"lr": "0.5", "epochs": "3"})["lr"]
 0.5
@@ -57,6 +65,13 @@ from glep.derive.errors import DataError, RuleError
 
 from . import checkpoint as ck
 from .datasets import Trajectories
+from .identifiability import identifiability, report_text
+from .lbfgs import LBFGS, NonFiniteTrial
+from .options import flag as _flag
+from .options import integer as _integer
+from .options import number as _number
+from .positive import LogParameters, log_mask
+from .positive import parse as parse_positive
 from .progress import Progress
 
 TRAINING_RULES = ("HEL", "HEL-gain", "PFVP", "adjoint", "BPTT")
@@ -66,50 +81,16 @@ OPTIMIZERS = ("adam", "sgd", "lbfgs")
 DEFAULTS = {
     "rule": "HEL", "compare": None, "epochs": 10, "batch": 16, "lr": 1e-2, "lr_decay": 1.0,
     "optimizer": "adam", "seed": 0, "beta": 1e-4, "steps": None, "out_dir": "runs",
-    "checkpoint_every": 10, "init": None,
+    "checkpoint_every": 10, "init": None, "positive": None,
 }
 #: Options that do not change the trained parameters: a resumed run may change them.
 FREE_ON_RESUME = ("checkpoint_every", "quiet")
 
+#: The identifiability reports of a run's rules, in its directory.
+IDENTIFIABILITY_NAME = "identifiability.json"
+
 #: Exit status of ``glep train`` when a run diverges (bad input is 2, signals 128 + signum).
 EXIT_DIVERGED = 1
-
-
-def _flag(name: str) -> str:
-    return "--" + name.replace("_", "-")
-
-
-def _number(name, value, *, low=None, high=None, low_open=True):
-    flag = _flag(name)
-    bounds = []
-    if low is not None:
-        bounds.append(f"{'>' if low_open else '≥'} {low:g}")
-    if high is not None:
-        bounds.append(f"≤ {high:g}")
-    wanted = f"a finite number {' and '.join(bounds)}".rstrip()
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise DataError(f"{flag} must be {wanted}, got {value!r}") from None
-    if (isinstance(value, bool) or not math.isfinite(number)
-            or (low is not None and (number <= low if low_open else number < low))
-            or (high is not None and number > high)):
-        raise DataError(f"{flag} must be {wanted}, got {value!r}")
-    return number
-
-
-def _integer(name, value, minimum):
-    flag = _flag(name)
-    text = value.strip() if isinstance(value, str) else value
-    try:
-        if isinstance(text, bool) or (isinstance(text, float) and not text.is_integer()):
-            raise ValueError
-        number = int(text)
-    except (TypeError, ValueError, OverflowError):
-        raise DataError(f"{flag} must be an integer ≥ {minimum}, got {value!r}") from None
-    if number < minimum:
-        raise DataError(f"{flag} must be an integer ≥ {minimum}, got {value!r}")
-    return number
 
 
 def validate_options(options: dict) -> dict:
@@ -151,6 +132,7 @@ def validate_options(options: dict) -> dict:
     out["out_dir"] = str(out_dir)
     if out["init"] is not None and not Path(out["init"]).is_file():
         raise DataError(f"--init {out['init']}: no such file")
+    out["positive"] = parse_positive(out["positive"])
     return out
 
 
@@ -169,11 +151,13 @@ class Run:
     signal: int | None = None  # the signal that stopped the run (interrupted)
     diverged: str | None = None  # why the run stopped, if it diverged
     step: int = 0  # gradients taken (logged steps), including those before a resume
+    rejected: int = 0  # L-BFGS trial points whose loss was non-finite (backtracked from)
     checkpoint: Path | None = None
 
 
-class _Diverged(Exception):
-    pass
+class _Diverged(NonFiniteTrial):
+    """The loss, gradient or parameters became non-finite (an L-BFGS line search backtracks
+    from such a trial point; anywhere else the run stops)."""
 
 
 def _read_log(path, last_step):
@@ -198,7 +182,7 @@ def _read_log(path, last_step):
 def train(problem, data: Trajectories, *, rule="HEL", epochs=10, batch=16, lr=1e-2,
           lr_decay=1.0, optimizer="adam", seed=0, beta=1e-4, steps=None, log_path=None,
           params_path=None, progress=True, checkpoint_path=None, checkpoint_every=10,
-          resume=None, init=None, stop=None) -> Run:
+          resume=None, init=None, stop=None, positive=None) -> Run:
     """Train ``problem``'s parameters on ``data`` and return the :class:`Run`.
 
     ``checkpoint_path``: where to write checkpoints (every ``checkpoint_every`` gradients,
@@ -207,6 +191,8 @@ def train(problem, data: Trajectories, *, rule="HEL", epochs=10, batch=16, lr=1e
     ``init``: initial parameters (default: the system's). ``stop``: a
     :class:`~glep.learn.checkpoint.Stop` (default: one for this call) — SIGINT/SIGTERM then
     end the run after the current step, with ``run.interrupted`` and ``run.signal`` set.
+    ``positive``: parameters trained in log space (names or patterns, see
+    :mod:`glep.learn.positive`; with those the system file declares positive).
     A non-finite loss or gradient raises :class:`DivergedError` (a ``DataError``) after the
     last finite parameters are written; ``error.run`` is the run.
     """
@@ -214,7 +200,7 @@ def train(problem, data: Trajectories, *, rule="HEL", epochs=10, batch=16, lr=1e
 
     options = validate_options({"rule": rule, "optimizer": optimizer, "epochs": epochs,
                                 "batch": batch, "lr": lr, "lr_decay": lr_decay, "seed": seed,
-                                "beta": beta, "steps": steps,
+                                "beta": beta, "steps": steps, "positive": positive,
                                 "checkpoint_every": checkpoint_every})
     epochs, batch, lr, lr_decay = (options[k] for k in ("epochs", "batch", "lr", "lr_decay"))
     beta, checkpoint_every = options["beta"], options["checkpoint_every"]
@@ -229,11 +215,12 @@ def train(problem, data: Trajectories, *, rule="HEL", epochs=10, batch=16, lr=1e
     if len(start_values) != len(names):
         raise DataError(f"init has {len(start_values)} values; {problem.name} has "
                         f"{len(names)} parameters {names}")
-    theta = torch.nn.Parameter(torch.tensor(list(map(float, start_values)),
-                                            dtype=torch.float64))
+    logs = LogParameters(log_mask(problem, names, options["positive"]), names)
+    # the optimizer's variables: log θ for the positive parameters, θ for the others
+    theta = torch.nn.Parameter(logs.variables([float(v) for v in start_values]))
     if optimizer == "lbfgs":  # full-batch quasi-Newton: a few dozen gradients for sysid
-        opt = torch.optim.LBFGS([theta], lr=lr, max_iter=20, history_size=20,
-                                line_search_fn="strong_wolfe")
+        opt = LBFGS([theta], lr=lr, max_iter=20, history_size=20,
+                    line_search_fn="strong_wolfe")
     else:
         opt = (torch.optim.Adam if optimizer == "adam" else torch.optim.SGD)([theta], lr=lr)
     schedule = torch.optim.lr_scheduler.ExponentialLR(opt, lr_decay)
@@ -248,7 +235,7 @@ def train(problem, data: Trajectories, *, rule="HEL", epochs=10, batch=16, lr=1e
             raise ck.RunDirError(f"the checkpoint's parameters {list(resume['params'])} are "
                                  f"not {problem.name}'s {names}")
         with torch.no_grad():
-            theta.copy_(torch.tensor(list(resume["params"].values()), dtype=torch.float64))
+            theta.copy_(logs.variables(list(resume["params"].values())))
         opt.load_state_dict(ck.decode(resume["optimizer"]))
         schedule.load_state_dict(ck.decode(resume["scheduler"]))
         ck.set_generator_state(generator, resume["generator"])
@@ -264,9 +251,10 @@ def train(problem, data: Trajectories, *, rule="HEL", epochs=10, batch=16, lr=1e
             ck.atomic_write(log_path, "".join(json.dumps(r, allow_nan=False) + "\n"
                                               for r in rows))
     elif data.test is not None:
-        run.initial_test_loss = evaluate(module, theta.detach(), data.test, steps)
+        run.initial_test_loss = evaluate(module, logs.parameters(theta.detach()), data.test,
+                                         steps)
     total = epochs * per_epoch * (20 if optimizer == "lbfgs" else 1)
-    state = {"good": theta.detach().clone(), "consistent": True, "saved": step,
+    state = {"good": logs.parameters(theta.detach()), "consistent": True, "saved": step,
              "snapshot": None}
     start = time.perf_counter() - elapsed
 
@@ -275,7 +263,7 @@ def train(problem, data: Trajectories, *, rule="HEL", epochs=10, batch=16, lr=1e
             "format": ck.CHECKPOINT_FORMAT, "system": problem.name, "rule": rule,
             "status": status, "step": step, "epoch": epoch, "batch": next_batch,
             "order": None if order is None else [int(i) for i in order],
-            "params": dict(zip(names, map(float, theta.detach().tolist()))),
+            "params": dict(zip(names, map(float, logs.parameters(theta.detach()).tolist()))),
             "optimizer": ck.encode(opt.state_dict()),
             "scheduler": ck.encode(schedule.state_dict()),
             "generator": ck.generator_state(generator),
@@ -309,7 +297,7 @@ def train(problem, data: Trajectories, *, rule="HEL", epochs=10, batch=16, lr=1e
                         """One gradient by the rule; logged as one step."""
                         nonlocal step
                         opt.zero_grad()
-                        current = theta.detach()
+                        current = logs.parameters(theta.detach())
                         if not bool(torch.isfinite(current).all()):
                             raise _Diverged(f"the parameters became non-finite at step "
                                             f"{step + 1}: lower --lr")
@@ -324,7 +312,8 @@ def train(problem, data: Trajectories, *, rule="HEL", epochs=10, batch=16, lr=1e
                             raise _Diverged(f"the loss became non-finite at step {step + 1} "
                                             f"({error}): lower --lr") from None
                         loss = float(result["loss"])
-                        grad = torch.as_tensor(result["theta"], dtype=torch.float64)
+                        grad = logs.gradient(current, torch.as_tensor(result["theta"],
+                                                                      dtype=torch.float64))
                         norm = float(torch.linalg.norm(grad))
                         if not (math.isfinite(loss) and math.isfinite(norm)
                                 and bool(torch.isfinite(current).all())):
@@ -368,15 +357,15 @@ def train(problem, data: Trajectories, *, rule="HEL", epochs=10, batch=16, lr=1e
                     break
                 if data.test is not None:
                     with np.errstate(all="ignore"):
-                        run.test_losses.append(evaluate(module, theta.detach(), data.test,
-                                                        steps))
+                        run.test_losses.append(evaluate(
+                            module, logs.parameters(theta.detach()), data.test, steps))
                 epoch, next_batch, order = epoch + 1, 0, None
             if stop.requested:
                 run.interrupted, run.signal = True, stop.signum
                 save(snapshot("interrupted", signal=int(stop.signum)))
             else:
                 save(snapshot("complete"))
-            run.theta = theta.detach().numpy().copy()
+            run.theta = logs.parameters(theta.detach()).numpy().copy()
     except _Diverged as error:
         run.diverged = str(error)
         run.theta = state["good"].numpy().copy()
@@ -394,7 +383,7 @@ def train(problem, data: Trajectories, *, rule="HEL", epochs=10, batch=16, lr=1e
     except KeyboardInterrupt:
         run.interrupted, run.signal = True, stop.signum
         if state["consistent"]:
-            run.theta = theta.detach().numpy().copy()
+            run.theta = logs.parameters(theta.detach()).numpy().copy()
             save(snapshot("interrupted"))
         else:  # stopped inside an optimizer step: the last checkpoint stands
             run.theta = state["good"].numpy().copy()
@@ -403,6 +392,7 @@ def train(problem, data: Trajectories, *, rule="HEL", epochs=10, batch=16, lr=1e
         if run.theta is None:
             run.theta = state["good"].numpy().copy()
         run.step = step
+        run.rejected = getattr(opt, "rejected", 0)
         run.seconds = time.perf_counter() - start
         if log:
             log.close()
@@ -546,8 +536,10 @@ def _train_rules(args, options, meta, file, data_path, settings, out_dir, rules,
         if rule in rule_module.RULES and rule_module.RULES[rule] is not None:
             raise RuleError(f"{rule} is not available for {problem.name}: "
                             f"{rule_module.RULES[rule]}")
+    mask = log_mask(problem, names, options["positive"])
     if meta is None:
         init = ck.read_params(options["init"], names) if options["init"] else None
+        LogParameters(mask, names).variables(module.PARAM_VALUES if init is None else init)
         meta = {"format": "glep-train-run/1", "file": str(file.resolve()),
                 "set": settings, "data": str(data_path.resolve()),
                 "file_sha256": ck.sha256(file), "data_sha256": ck.sha256(data_path),
@@ -560,10 +552,11 @@ def _train_rules(args, options, meta, file, data_path, settings, out_dir, rules,
                   f"glep train --resume {out_dir})", file=sys.stderr)
             for name in stale:
                 (out_dir / name).unlink()
+        (out_dir / IDENTIFIABILITY_NAME).unlink(missing_ok=True)  # an earlier run's
         ck.atomic_write(out_dir / ck.METADATA_NAME, ck.dumps(meta, indent=2))
     init = None if meta["init"] is None else [meta["init"][n] for n in names]
 
-    runs = []
+    runs, reports = [], {}
     for rule in rules:
         stem = out_dir / f"{problem.name}-{rule}"
         checkpoint_path = Path(f"{stem}-checkpoint.json")
@@ -584,7 +577,7 @@ def _train_rules(args, options, meta, file, data_path, settings, out_dir, rules,
                 log_path=f"{stem}.jsonl", params_path=f"{stem}-params.json",
                 progress=not quiet, checkpoint_path=checkpoint_path,
                 checkpoint_every=options["checkpoint_every"], resume=resume,
-                init=init, stop=stop,
+                init=init, stop=stop, positive=options["positive"],
             )
         except DivergedError as error:
             print(f"glep: training diverged: {error}; the last finite parameters are "
@@ -599,6 +592,12 @@ def _train_rules(args, options, meta, file, data_path, settings, out_dir, rules,
             return 128 + (run.signal or 2)
         print(_summary(run, data))
         print(f"  log {stem}.jsonl, parameters {stem}-params.json")
+        reports[rule] = identifiability(problem, data, run.theta, steps=options["steps"])
+        print(report_text(reports[rule], rule))
+    path = out_dir / IDENTIFIABILITY_NAME
+    ck.atomic_write(path, ck.dumps({"format": "glep-identifiability/1", "system": problem.name,
+                                    "rules": reports}, indent=2))
+    print(f"  identifiability report {path}")
     if data.test is not None and data.inputs.shape[-1] == 1 and data.targets.shape[-1] == 1:
         # the loss is ∫ ½ (ŷ − y)² dt, so its time-averaged squared error is 2·loss/T
         def mse(loss):
@@ -623,6 +622,9 @@ def _summary(run, data) -> str:
             f"{len(run.losses)} steps, {run.seconds:.1f} s")
     if run.test_losses:
         line += f"; test loss {run.test_losses[-1]:.4e}"
+    if run.rejected:
+        line += (f"; {run.rejected} line-search trial(s) blew up (non-finite loss) and were "
+                 f"backtracked from")
     if data.true_theta is not None:
         error = np.linalg.norm(run.theta - data.true_theta) / np.linalg.norm(data.true_theta)
         line += f"; parameter error {error:.2e}"

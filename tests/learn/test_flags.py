@@ -17,7 +17,7 @@ BAD = [
     ("--compare", "HEL,HEL"), ("--compare", "HEL,EP"), ("--compare", "HEL,"),
     ("--checkpoint-every", "0"), ("--checkpoint-every", "x"),
     ("--rule", "EP"), ("--optimizer", "rmsprop"), ("--seed", "-1"),
-    ("--init", "no-such-params.json"),
+    ("--init", "no-such-params.json"), ("--positive", ","), ("--positive", "m,,k"),
 ]
 
 
