@@ -39,6 +39,8 @@ from glep.derive.errors import (
 from glep.derive.problem import Problem
 from glep.derive.rules import RULES
 from glep.derive.systemfile import load_problem, parse_setting
+from glep.learn.classify import DEFAULTS as CLASSIFY_DEFAULTS
+from glep.learn.classify import train_command as classify_command
 from glep.learn.datasets import GENERATORS
 from glep.learn.options import integer, number
 from glep.learn.train import DEFAULTS as TRAIN_DEFAULTS
@@ -46,6 +48,12 @@ from glep.learn.train import OPTIMIZERS, TRAINING_RULES, train_command
 from glep.verify import check, report_text
 
 SYSTEMS_DIR = Path(systems.__file__).resolve().parent
+
+#: ``glep train`` for the kinds that learn a classification data set.
+CLASSIFIERS = {"energy": classify_command, "chain": classify_command}
+#: Options only those kinds read.
+CLASSIFY_ONLY = ("momentum", "weight_decay", "schedule", "random_sign", "method", "tol",
+                 "max_iterations", "targets")
 
 #: More integration steps than this needs ``--force`` (minutes to hours of CPU, GBs of RAM).
 MAX_STEPS = 10**7
@@ -219,6 +227,25 @@ def cmd_data(args) -> int:
 
 
 def cmd_train(args) -> int:
+    import torch
+
+    torch.set_num_threads(integer("threads", args.threads or 1, 1))
+    if args.resume is not None and args.file is None:
+        meta = Path(args.resume) / "run.json"
+        recorded = json.loads(meta.read_text(encoding="utf-8")) if meta.is_file() else {}
+        if recorded.get("kind") == "classification":  # an energy or chain run
+            args.file, args.data = Path(recorded["system"]), recorded["data"]
+            args.out_dir, args.set = args.resume, recorded.get("settings") or []
+            for key, value in recorded["options"].items():
+                if key in ("seeds", "targets") or value is None:
+                    continue
+                setattr(args, key, ",".join(map(str, value)) if isinstance(value, list)
+                        else str(value) if not isinstance(value, bool) else value)
+            args.seed = ",".join(map(str, recorded["options"]["seeds"]))
+            args.targets = recorded["options"].get("targets")
+            problem = _load(args.file, args.set)
+            args.argv = sys.argv[2:]
+            return CLASSIFIERS[kind_of(problem).name](args, problem, problem.name)
     if args.steps is not None:
         steps = _steps_value(args.steps)
         _bounded(steps, args.force)
@@ -233,7 +260,17 @@ def cmd_train(args) -> int:
         if not Path(args.file).is_file():
             raise DataError(f"system file {args.file} does not exist: give the path of a "
                             f".py file")
-        _only_continuous(_load(args.file, args.set), "train")
+        problem = _load(args.file, args.set)
+        kind = kind_of(problem).name
+        if kind in CLASSIFIERS:
+            args.argv = sys.argv[2:]
+            return CLASSIFIERS[kind](args, problem, problem.name)
+        _only_continuous(problem, "train")
+        misplaced = [f"--{k.replace('_', '-')}" for k in CLASSIFY_ONLY
+                     if getattr(args, k, None) not in (None, False)]
+        if misplaced:
+            raise DataError(f"{', '.join(misplaced)}: options of energy, chain and HSSM "
+                            f"training, not of a continuous system")
     return train_command(args)
 
 
@@ -481,6 +518,24 @@ def parser() -> argparse.ArgumentParser:
                    help="train these parameters in log space, so they stay positive: names or "
                    "patterns separated by commas (m1,k2 or 'L*,C*'), or all; parameters "
                    "declared with positive=True always are")
+    c = CLASSIFY_DEFAULTS
+    g = p.add_argument_group(
+        "energies and ff-EBM chains (--data: digits, mnist5k, mnist1d, an aeon set or a "
+        ".npz with x, y, test_x, test_y; rules P-EP, N-EP, C-EP, CL, P-CpL, N-CpL, C-CpL, "
+        "EP for a chain, BPTT; --lr may be 0.05,W1=0.1; --seed may list seeds 0,1,2)")
+    g.add_argument("--momentum", help=f"SGD momentum (default {c['momentum']})")
+    g.add_argument("--weight-decay", help="L2 weight decay (default 0)")
+    g.add_argument("--schedule", help="constant or cosine learning rate (default constant)")
+    g.add_argument("--random-sign", action="store_true",
+                   help="draw the sign of beta per batch (one-sided rules alternate P/N)")
+    g.add_argument("--method", help="relaxation: async, sync or gradient (default: the file's)")
+    g.add_argument("--tol", help=f"relaxation residual tolerance (default {c['tol']})")
+    g.add_argument("--max-iterations", help="relaxation iteration budget per phase")
+    g.add_argument("--targets", metavar="OFF,ON", help="target values of the one-hot labels")
+    p.add_argument("--threads", help="torch threads per process (default 1: small batches "
+                   "run fastest on one thread)")
+    p.add_argument("--device", default="cpu", help="cpu or cuda (data-parallel runs under "
+                   "torchrun use gloo on cpu, nccl on cuda)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--force", action="store_true",
                    help=f"allow more than {MAX_STEPS:.0e} integration steps")

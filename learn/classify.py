@@ -42,6 +42,8 @@ from glep.derive.errors import DataError, RuleError
 from . import checkpoint as ck
 from .catalog import Classification
 from .distributed import World
+from .options import integer as _integer
+from .options import number as _number
 from .progress import Progress
 
 ENERGY_RULES = ("P-EP", "N-EP", "C-EP", "CL", "P-CpL", "N-CpL", "C-CpL", "BPTT")
@@ -332,10 +334,10 @@ def write_params(path, theta: dict) -> None:
 def _parse(options: dict) -> dict:
     """The classification options of ``glep train``, checked (strings from the command line);
     a missing option gets :data:`DEFAULTS`. ``seed`` may list several seeds (``0,1,2``)."""
-    from .train import _integer, _number
-
     out = {**DEFAULTS, **{k: v for k, v in options.items() if v is not None}}
-    out["rules"] = [r.strip() for r in str(out.get("compare") or out["rule"]).split(",")]
+    known = {r.lower(): r for r in (*ENERGY_RULES, *CHAIN_RULES)}  # any case: --rule c-ep
+    out["rules"] = [known.get(r.strip().lower(), r.strip())
+                    for r in str(out.get("compare") or out["rule"]).split(",")]
     out["seeds"] = [_integer("seed", s, 0) for s in str(out["seed"]).split(",")]
     for name, low in (("epochs", 1), ("batch", 1), ("checkpoint_every", 1)):
         out[name] = _integer(name, out[name], low)
@@ -363,10 +365,6 @@ def train_command(args, problem, name: str) -> int:
     if args.data is None:
         raise DataError("--data is required for this system: a data set name (digits, "
                         "mnist5k, mnist1d, an aeon set) or a .npz classification file")
-    if getattr(args, "threads", None):
-        import torch
-
-        torch.set_num_threads(int(args.threads))
     data = load(args.data, seed=options["seeds"][0])
     out_dir, world = Path(args.out_dir or "runs"), World.current(getattr(args, "device", "cpu"))
     results = []
@@ -374,6 +372,7 @@ def train_command(args, problem, name: str) -> int:
         if world.main:
             ck.atomic_write(out_dir / ck.METADATA_NAME, ck.dumps(
                 {"system": str(args.file), "data": str(args.data), "kind": "classification",
+             "settings": list(getattr(args, "set", None) or []),
                  "options": {k: v for k, v in options.items() if k != "rules"}}, indent=1))
         for rule in options["rules"]:
             for seed in options["seeds"]:
