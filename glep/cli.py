@@ -244,7 +244,6 @@ def cmd_train(args) -> int:
             args.seed = ",".join(map(str, recorded["options"]["seeds"]))
             args.targets = recorded["options"].get("targets")
             problem = _load(args.file, args.set)
-            args.argv = sys.argv[2:]
             return CLASSIFIERS[kind_of(problem).name](args, problem, problem.name)
     if args.steps is not None:
         steps = _steps_value(args.steps)
@@ -263,7 +262,6 @@ def cmd_train(args) -> int:
         problem = _load(args.file, args.set)
         kind = kind_of(problem).name
         if kind in CLASSIFIERS:
-            args.argv = sys.argv[2:]
             return CLASSIFIERS[kind](args, problem, problem.name)
         _only_continuous(problem, "train")
         misplaced = [f"--{k.replace('_', '-')}" for k in CLASSIFY_ONLY
@@ -564,6 +562,7 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     args = parser().parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)[1:]
     try:
         return args.run(args)
     except DerivationError as error:

@@ -347,6 +347,18 @@ def _parse(options: dict) -> dict:
     out["tol"] = _number("tol", out["tol"], low=0)
     out["momentum"] = _number("momentum", out["momentum"], low=0, high=1, low_open=False)
     out["weight_decay"] = _number("weight_decay", out["weight_decay"], low=0, low_open=False)
+    if out["optimizer"] not in ("sgd", "adam"):
+        raise DataError(f"--optimizer {out['optimizer']!r}: choose sgd or adam")
+    if out["schedule"] not in ("constant", "cosine"):
+        raise DataError(f"--schedule {out['schedule']!r}: choose constant or cosine")
+    for rule in out["rules"]:
+        if rule not in (*ENERGY_RULES, *CHAIN_RULES):
+            raise RuleError(f"--rule {rule!r}: choose one of {', '.join(ENERGY_RULES)} "
+                            f"(energies) or {', '.join(CHAIN_RULES)} (ff-EBM chains)")
+    if len(set(out["rules"])) < len(out["rules"]):
+        raise RuleError(f"--compare names a rule twice: {','.join(out['rules'])}")
+    if out["method"] not in (None, "async", "sync", "gradient"):
+        raise DataError(f"--method {out['method']!r}: choose async, sync or gradient")
     if out["targets"] is not None and not isinstance(out["targets"], list | tuple):
         parts = str(out["targets"]).split(",")
         if len(parts) != 2:
@@ -362,11 +374,15 @@ def train_command(args, problem, name: str) -> int:
 
     options = _parse({k: getattr(args, k, None) for k in
                       (*DEFAULTS, "compare")})
+    out_dir = Path(args.out_dir or "runs")
+    if out_dir.exists() and not out_dir.is_dir():
+        raise DataError(f"--out-dir {out_dir} is a file, not a directory: choose another")
+    learning_rates(options["lr"], list(load_module(problem, "numpy").PARAMS))
     if args.data is None:
         raise DataError("--data is required for this system: a data set name (digits, "
                         "mnist5k, mnist1d, an aeon set) or a .npz classification file")
     data = load(args.data, seed=options["seeds"][0])
-    out_dir, world = Path(args.out_dir or "runs"), World.current(getattr(args, "device", "cpu"))
+    world = World.current(getattr(args, "device", "cpu"))
     results = []
     with ck.RunLock(out_dir) if world.main else contextlib.nullcontext():
         if world.main:
@@ -399,7 +415,7 @@ def train_command(args, problem, name: str) -> int:
                 if result.interrupted:
                     return 128 + (stop.signum or 2)
         if world.main:
-            command = "glep train " + " ".join(getattr(args, "argv", []))
+            command = " ".join(["glep train", *getattr(args, "argv", [])])
             table = accuracy_table(results, data, command)
             ck.atomic_write(out_dir / f"{name}-accuracy.md", table)
             plot_accuracies(results, out_dir / f"{name}-accuracy.png", f"{name} on {data.name}")
