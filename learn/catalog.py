@@ -11,7 +11,8 @@ UEA/UCR names      time series shipped inside aeon (BasicMotions, ...)     aeon
                    ``test_y``                                              —
 =================  =====================================================  ==============
 
-``digits`` and ``mnist5k`` are split 80/20 (stratified, seeded); ``mnist1d`` keeps the
+``digits`` and ``mnist5k`` are split 80/20 (stratified, seeded; ``digits`` with scikit-learn's
+``train_test_split``); ``mnist1d`` keeps the
 generator's own 4,000/1,000 split; the UEA/UCR sets keep their published train/test split
 and are standardized per channel with training statistics (series of unequal length are
 padded at the front with the training mean, so that every series ends at its last sample);
@@ -21,7 +22,7 @@ extra (``pip install 'glep[data]'``).
 
 >>> data = load("digits")
 >>> data.x.shape, data.test_x.shape, data.classes[:3]
-((1438, 64), (359, 64), ('0', '1', '2'))
+((1437, 64), (360, 64), ('0', '1', '2'))
 >>> data.one_hot(data.y[:2]).shape
 (2, 10)
 """
@@ -94,9 +95,13 @@ def _split(name, x, y, classes, seed, test_fraction=0.2) -> Classification:
 
 
 def _digits(seed: int) -> Classification:
+    """scikit-learn's own stratified split (``train_test_split``, 20 %, ``random_state=seed``),
+    the split of the published digits tables."""
     data = _need("sklearn.datasets", "digits").load_digits()
-    return _split("digits", data.data / 16.0, data.target.astype(np.int64),
-                  tuple(map(str, range(10))), seed)
+    split = _need("sklearn.model_selection", "digits").train_test_split
+    x, test_x, y, test_y = split(data.data / 16.0, data.target.astype(np.int64), test_size=0.2,
+                                 random_state=seed, stratify=data.target)
+    return Classification("digits", x, y, test_x, test_y, tuple(map(str, range(10))))
 
 
 def _mnist5k(seed: int) -> Classification:
