@@ -51,6 +51,7 @@ from glep.derive.errors import SystemFileError as SystemFileError
 from glep.derive.errors import UndeclaredSymbolError as UndeclaredSymbolError
 from glep.derive.errors import VectorizedDeclarationError as VectorizedDeclarationError
 from glep.derive.hru import HRUProblem as HRUProblem
+from glep.derive.hssm import HSSMProblem as HSSMProblem
 from glep.derive.problem import Problem as Problem
 from glep.derive.problem import Signal as Signal
 from glep.derive.system import Cost as Cost

@@ -22,6 +22,7 @@ from glep.derive.energy import EnergyProblem
 from glep.derive.equilibrium import equilibrium_rules
 from glep.derive.errors import DerivationError
 from glep.derive.hru import HRUProblem
+from glep.derive.hssm import HSSMProblem
 from glep.derive.problem import Problem
 from glep.derive.rules import derive_rules
 
@@ -64,6 +65,8 @@ KINDS: tuple[Kind, ...] = (
          describe.ff_ebm_rules),
     Kind("hru", HRUProblem, "Hamiltonian recurrent unit", render_hru, describe.hru, _hru_rules,
          describe.hru_rules),
+    Kind("hssm", HSSMProblem, "Hamiltonian state-space model", lambda p, *a: render_hru(p.unit, *a),
+         HSSMProblem.describe, _hru_rules, HSSMProblem.rules_text),
 )
 
 

@@ -159,8 +159,8 @@ def test_hssm_with_glu_blocks_matches_bptt():
     from glep.learn.hssm import HSSM
 
     torch.manual_seed(3)
-    model = HSSM(3, 4, hidden=6, units=5, blocks=3, unit="nonlinear", dt=0.3, beta=1e-5,
-                 dtype=F64)
+    model = HSSM(3, 4, hidden=6, units=5, blocks=3, unit=nonlinear_hru_torch.NonlinearHRU,
+                 dt=0.3, beta=1e-5, dtype=F64)
     x = torch.randn(2, 40, 3, dtype=F64)
     labels = torch.tensor([1, 3])
     grads = {}
