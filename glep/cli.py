@@ -42,6 +42,7 @@ from glep.derive.systemfile import load_problem, parse_setting
 from glep.learn.classify import DEFAULTS as CLASSIFY_DEFAULTS
 from glep.learn.classify import train_command as classify_command
 from glep.learn.datasets import GENERATORS
+from glep.learn.hssm import train_command as hssm_command
 from glep.learn.options import integer, number
 from glep.learn.train import DEFAULTS as TRAIN_DEFAULTS
 from glep.learn.train import OPTIMIZERS, TRAINING_RULES, train_command
@@ -50,7 +51,8 @@ from glep.verify import check, report_text
 SYSTEMS_DIR = Path(systems.__file__).resolve().parent
 
 #: ``glep train`` for the kinds that learn a classification data set.
-CLASSIFIERS = {"energy": classify_command, "chain": classify_command}
+CLASSIFIERS = {"energy": classify_command, "chain": classify_command,
+               "hssm": hssm_command}
 #: Options only those kinds read.
 CLASSIFY_ONLY = ("momentum", "weight_decay", "schedule", "random_sign", "method", "tol",
                  "max_iterations", "targets")
@@ -233,7 +235,7 @@ def cmd_train(args) -> int:
     if args.resume is not None and args.file is None:
         meta = Path(args.resume) / "run.json"
         recorded = json.loads(meta.read_text(encoding="utf-8")) if meta.is_file() else {}
-        if recorded.get("kind") == "classification":  # an energy or chain run
+        if recorded.get("kind") in ("classification", "hssm"):  # energies, chains, HSSMs
             args.file, args.data = Path(recorded["system"]), recorded["data"]
             args.out_dir, args.set = args.resume, recorded.get("settings") or []
             for key, value in recorded["options"].items():
