@@ -1591,7 +1591,7 @@ class HRUSystem(_Namespace):
 
     @staticmethod
     def health(start, state):
-        """``‖½(e_K(+β) + e_K(−β)) − Σz Φ_0‖`` relative to ``max(1, ‖Φ_0‖)``."""
+        """The retrace error ``‖½(e_K(+β) + e_K(−β)) − Σz Φ_0‖ / max(1, ‖Φ_0‖)`` over the batch."""
         return _norm(start - state) / max(1.0, _norm(state))
 
     def _init_value(self, name, shape, n_inputs, like):
@@ -1635,9 +1635,8 @@ class _HRULayerBase:
 
     system = None
     RULES = ("rhel", "bptt")
-    _ADVICE = ("the dynamics are chaotic over this sequence length, β is too large or the incoming gradient "
-               "is not finite, so RHEL gradients are unreliable here. Shorten the sequence, reduce dt or "
-               "the input scale, or use rule='bptt'.")
+    _ADVICE = ("chaotic dynamics over this length, too large a β or a non-finite incoming gradient make RHEL "
+               "unreliable here: shorten the sequence, reduce dt or the input scale, or use rule='bptt'.")
 
     def _setup(self, n_units, n_inputs, dt, beta, rule, dtype):
         """Sizes, rule, β and the initial parameters ``{name: value}``."""
@@ -1683,7 +1682,7 @@ class _HRULayerBase:
 
     def _check(self, name, value, shape, expected):
         """Refuse ``value`` unless it is finite, of the layer's dtype and of ``shape`` (None: any size ≥ 1)."""
-        if getattr(value, "dtype", None) != self.dtype:
+        if not isinstance(value, torch.Tensor) or value.dtype != self.dtype:
             raise TypeError(f"{name} must be a tensor of the layer's dtype {self.dtype}, "
                             f"got {type(value).__name__} of dtype {getattr(value, 'dtype', None)}: convert it")
         size = tuple(value.shape)
@@ -1714,12 +1713,9 @@ class _HRULayerBase:
         self.health = self.system.health(start, state)
         tolerance = self.system.HEALTH_TOLERANCE[_hru_compute(self.dtype)]
         if not self.health <= tolerance:  # NaN is unhealthy
-            warnings.warn(
-                f"{type(self).__name__}: the echo missed the initial state by {self.health:.2e} "
-                f"(relative; tolerance {tolerance:g}; nan: not finite): {self._ADVICE}",
-                RuntimeWarning,
-                stacklevel=2,
-            )
+            warnings.warn(f"{type(self).__name__}: the echo missed the initial state by {self.health:.2e} (relative; "
+                          f"tolerance {tolerance:g}; nan: not finite): {self._ADVICE}", RuntimeWarning,
+                          stacklevel=2)
 
 
 class _HRUEcho(torch.autograd.Function):
