@@ -229,7 +229,7 @@ class HRUProblem(ProblemBase):
         states of size β, and the echo's retrace error, which grows with β.
         ``bench/hru_beta.py`` measured float32 over β ∈ [0.1, 10⁴], three settings,
         K = 200 and 20 000: worst error 2.0e-2 at β = 1, 2.0e-4 at β = 100 (tied with
-        300, whose retrace error is 2.5× larger). In float64 β = 1 is within 2e-11.
+        300, whose retrace error is 2.4× larger). In float64 β = 1 is within 2e-11.
         An O(β²) rule balances bias against round-off (measured: n = 64, K = 1000, δ = 0.1).
         """
         if self.hamiltonian.is_quadratic:

@@ -1751,4 +1751,4 @@ class HRULayer(_HRULayerBase):
         self._check("grad", grad, shape, f"{shape}, the last output's shape")
         grads, start = self.system.echo(u, end, _hru_cast(grad, u.dtype.name), self.dt, self.beta, params)
         self._record(start, state)
-        return {name: g.astype(self.dtype) for name, g in grads.items()}
+        return {name: g.astype(self.dtype, copy=False) for name, g in grads.items()}
