@@ -102,7 +102,7 @@ def context(problem: HRUProblem, backend: str, source: str, command: str | None 
          "BIAS_ORDER", problem.rules["RHEL"].practicality.bias_order),
         ("Default β per dtype: the total nudge, in units of the normalized gradient sequence.",
          "DEFAULT_BETA", dict(problem.default_beta)),
-        ("Health above this (relative to the state's norm) triggers a warning.",
+        ("Health (relative to max(1, ‖Φ_0‖)) above this, or NaN, warns; per compute dtype.",
          "HEALTH_TOLERANCE", {"float32": 0.02, "float64": 0.001}),
     ]
     return {

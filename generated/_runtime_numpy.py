@@ -1833,7 +1833,7 @@ class HRUSystem(_Namespace):
 
     @staticmethod
     def health(start, state):
-        """``‖½(e_K(+β) + e_K(−β)) − Σz Φ_0‖`` relative to ``max(1, ‖Φ_0‖)``."""
+        """The retrace error ``‖½(e_K(+β) + e_K(−β)) − Σz Φ_0‖ / max(1, ‖Φ_0‖)`` over the batch."""
         return _norm(start - state) / max(1.0, _norm(state))
 
     def _init_value(self, name, shape, n_inputs, like):
@@ -1843,62 +1843,137 @@ class HRUSystem(_Namespace):
         return np.random.default_rng().standard_normal(shape).astype(like.dtype) / n_inputs**0.5
 
 
+def _hru_compute(dtype):
+    """The dtype name a layer of ``dtype`` computes in (float16: float32)."""
+    compute = {"float16": "float32", "float32": "float32", "float64": "float64"}
+    name = getattr(dtype, "name", getattr(dtype, "__name__", dtype))
+    if not isinstance(name, str) or name not in compute:
+        raise TypeError(f"dtype is {dtype!r}: choose one of {', '.join('np.' + n for n in compute)} "
+                        f"(float16 compute in float32)")
+    return compute[name]
+
+
+def _hru_cast(a, name):
+    return a.astype(name, copy=False)
+
+
+def _hru_number(name, value, kind):
+    """``value`` as a positive int (``kind`` int) or a positive, finite float; else a ValueError."""
+    try:
+        number = 0 if isinstance(value, (bool, str)) else value.__index__() if kind is int else float(value)
+    except (AttributeError, TypeError, ValueError, RuntimeError):
+        number = 0
+    if not 0 < number < float("inf"):
+        raise ValueError(f"{name} is {value!r}: give a positive{' integer' if kind is int else ', finite number'}")
+    return number
+
+
 class _HRULayerBase:
-    """What the NumPy and Torch layers share; a generated layer class sets ``system``."""
+    """What the NumPy and Torch layers share; a generated layer class sets ``system``.
+
+    ``rule``, ``beta`` and ``dtype`` are checked whenever they are set (``beta = None``: the
+    compute dtype's ``DEFAULT_BETA``); inputs and parameters at every call.
+    """
 
     system = None
-    _ADVICE = "RHEL gradients are unreliable here."
+    RULES = ("rhel",)
+    _ADVICE = ("chaotic dynamics over this length, too large a β or a non-finite incoming gradient make RHEL "
+               "unreliable here: shorten the sequence, reduce dt or the input scale.")
 
-    def _setup(self, n_units, n_inputs, dt, beta, rule, dtype_name, like):
-        """Sizes, β and the initial parameters ``{name: value}``."""
-        self.n_units, self.n_inputs = int(n_units), int(n_inputs)
-        self.dt = float(dt)
-        self.beta = float(self.system.DEFAULT_BETA[dtype_name] if beta is None else beta)
-        if not self.beta > 0:
-            raise ValueError(f"beta is {self.beta}: give a positive nudging strength")
-        self.rule = rule
-        self.health = float("nan")
-        shapes = {"n": self.n_units, "m": self.n_inputs}
-        return {name: self.system._init_value(
-                    name, tuple(shapes[s] for s in self.system.PARAM_SHAPES[name]),
-                    self.n_inputs, like)
+    def _setup(self, n_units, n_inputs, dt, beta, rule, dtype):
+        """Sizes, rule, β and the initial parameters ``{name: value}``."""
+        self.n_units, self.n_inputs = _hru_number("n_units", n_units, int), _hru_number("n_inputs", n_inputs, int)
+        self.dt, self.beta, self.rule, self.health = _hru_number("dt", dt, float), beta, rule, float("nan")
+        _hru_compute(dtype)
+        like = np.zeros((), dtype=dtype)
+        return {name: self.system._init_value(name, self._shape(name), self.n_inputs, like)
                 for name in self.system.PARAMS}
 
-    def _record(self, start, state, dtype_name):
+    def _shape(self, name):
+        return tuple({"n": self.n_units, "m": self.n_inputs}[s] for s in self.system.PARAM_SHAPES[name])
+
+    @property
+    def rule(self):
+        """One of ``RULES``: ``"rhel"`` (the echo)."""
+        return self._rule
+
+    @rule.setter
+    def rule(self, value):
+        if value not in self.RULES:
+            raise ValueError(f"rule is {value!r}: choose one of {self.RULES}")
+        self._rule = value
+
+    @property
+    def beta(self):
+        """The echo's total nudge β (set to None: ``DEFAULT_BETA`` of the compute dtype)."""
+        return self.system.DEFAULT_BETA[_hru_compute(self.dtype)] if self._beta is None else self._beta
+
+    @beta.setter
+    def beta(self, value):
+        self._beta = None if value is None else _hru_number("beta", value, float)
+
+    @property
+    def dtype(self):
+        """The parameters' dtype; setting it converts them."""
+        return getattr(self, self.system.PARAMS[0]).dtype
+
+    @dtype.setter
+    def dtype(self, value):
+        _hru_compute(value)
+        self.__dict__.update({name: getattr(self, name).astype(value) for name in self.system.PARAMS})
+
+    def _check(self, name, value, shape, expected):
+        """Refuse ``value`` unless it is finite, of the layer's dtype and of ``shape`` (None: any size ≥ 1)."""
+        if not isinstance(value, np.ndarray) or value.dtype != self.dtype:
+            raise TypeError(f"{name} must be an array of the layer's dtype {self.dtype}, "
+                            f"got {type(value).__name__} of dtype {getattr(value, 'dtype', None)}: convert it")
+        size = tuple(value.shape)
+        if len(size) != len(shape) or 0 in size or any(s not in (None, v) for s, v in zip(shape, size)):
+            raise ValueError(f"{name} has shape {size}: expected {expected}")
+        if not _finite(value):
+            raise ValueError(f"{name} has non-finite values (NaN or inf)")
+
+    def _inputs(self, u, state):
+        """``u``, ``state`` (zero if None) and the parameters, checked, in the compute dtype."""
+        n, m, compute = self.n_units, self.n_inputs, _hru_compute(self.dtype)
+        self._check("u", u, (None, None, m), f"(batch, K, n_inputs) = (batch, K, {m}) with batch, K ≥ 1")
+        state = _zeros_typed((u.shape[0], 2 * n), u) if state is None else state
+        self._check("state", state, (u.shape[0], 2 * n), f"(batch, 2·n_units) = ({u.shape[0]}, {2 * n})")
+        params = tuple(getattr(self, name) for name in self.system.PARAMS)
+        for name, p in zip(self.system.PARAMS, params):
+            self._check(f"parameter {name}", p, self._shape(name), self._shape(name))
+        return _hru_cast(u, compute), _hru_cast(state, compute), tuple(_hru_cast(p, compute) for p in params)
+
+    def _output(self, out):
+        if not _finite(out):
+            raise FloatingPointError(f"{type(self).__name__}: the state overflowed to NaN/inf from finite inputs: "
+                                     f"the leapfrog is unstable at dt = {self.dt:g} (needs dt·ω < 2) or u is too large")
+        return _hru_cast(out, str(self.dtype).removeprefix("torch."))
+
+    def _record(self, start, state):
+        """Keep the echo's health; warn when it is above HEALTH_TOLERANCE or not finite."""
         self.health = self.system.health(start, state)
-        tolerance = self.system.HEALTH_TOLERANCE[dtype_name]
-        if self.health > tolerance:
-            warnings.warn(
-                f"{type(self).__name__}: the echo missed the initial state by {self.health:.2e} "
-                f"(relative; tolerance {tolerance:g}): {self._ADVICE}",
-                RuntimeWarning,
-                stacklevel=3,
-            )
+        tolerance = self.system.HEALTH_TOLERANCE[_hru_compute(self.dtype)]
+        if not self.health <= tolerance:  # NaN is unhealthy
+            warnings.warn(f"{type(self).__name__}: the echo missed the initial state by {self.health:.2e} (relative; "
+                          f"tolerance {tolerance:g}; nan: not finite): {self._ADVICE}", RuntimeWarning,
+                          stacklevel=3)
 
 
 class HRULayer(_HRULayerBase):
     """A NumPy HRU layer: forward, then ``backward(grad)`` by the discrete echo (RHEL)."""
 
     def __init__(self, n_units, n_inputs, *, dt, beta=None, rule="rhel", dtype=np.float64):
-        if rule != "rhel":
-            raise ValueError(f"rule {rule!r}: the NumPy layer implements 'rhel' only")
-        like = np.zeros((), dtype=dtype)
-        values = self._setup(n_units, n_inputs, dt, beta, rule, np.dtype(dtype).name, like)
-        for name, value in values.items():
+        for name, value in self._setup(n_units, n_inputs, dt, beta, rule, dtype).items():
             setattr(self, name, value)
         self._saved = None
 
-    @property
-    def params(self):
-        return tuple(getattr(self, name) for name in self.system.PARAMS)
-
     def forward(self, u, state=None):
         """Positions (batch, K, n) for inputs ``u`` (batch, K, m) from ``state`` (batch, 2n)."""
-        if state is None:
-            state = np.zeros((u.shape[0], 2 * self.n_units), dtype=u.dtype)
-        out, end = self.system.simulate(u, state, self.dt, self.params)
-        self._saved = (u, state, end)
-        return out
+        u, state, params = self._inputs(u, state)
+        out, end = self.system.simulate(u, state, self.dt, params)
+        self._saved = (u, state, end, params)
+        return self._output(out)
 
     __call__ = forward
 
@@ -1907,7 +1982,9 @@ class HRULayer(_HRULayerBase):
         ``grad`` = dC/dφ_k of the last forward pass's outputs."""
         if self._saved is None:
             raise RuntimeError("call forward before backward")
-        u, state, end = self._saved
-        grads, start = self.system.echo(u, end, grad, self.dt, self.beta, self.params)
-        self._record(start, state, state.dtype.name)
-        return grads
+        u, state, end, params = self._saved
+        shape = (u.shape[0], u.shape[1], self.n_units)
+        self._check("grad", grad, shape, f"{shape}, the last output's shape")
+        grads, start = self.system.echo(u, end, _hru_cast(grad, u.dtype.name), self.dt, self.beta, params)
+        self._record(start, state)
+        return {name: g.astype(self.dtype, copy=False) for name, g in grads.items()}

@@ -1831,7 +1831,7 @@ class HRUSystem(_Namespace):
 
     @staticmethod
     def health(start, state):
-        """``‖½(e_K(+β) + e_K(−β)) − Σz Φ_0‖`` relative to ``max(1, ‖Φ_0‖)``."""
+        """The retrace error ``‖½(e_K(+β) + e_K(−β)) − Σz Φ_0‖ / max(1, ‖Φ_0‖)`` over the batch."""
         return _norm(start - state) / max(1.0, _norm(state))
 
     def _init_value(self, name, shape, n_inputs, like):
@@ -1841,39 +1841,121 @@ class HRUSystem(_Namespace):
         return torch.randn(shape, dtype=like.dtype, device=like.device) / n_inputs**0.5
 
 
+def _hru_compute(dtype):
+    """The dtype name a layer of ``dtype`` computes in (float16, bfloat16: float32)."""
+    compute = {"float16": "float32", "bfloat16": "float32", "float32": "float32", "float64": "float64"}
+    name = str(dtype).removeprefix("torch.") if isinstance(dtype, torch.dtype) else None
+    if not isinstance(name, str) or name not in compute:
+        raise TypeError(f"dtype is {dtype!r}: choose one of {', '.join('torch.' + n for n in compute)} "
+                        f"(float16 and bfloat16 compute in float32)")
+    return compute[name]
+
+
+def _hru_cast(a, name):
+    return a.to(getattr(torch, name))
+
+
+def _hru_number(name, value, kind):
+    """``value`` as a positive int (``kind`` int) or a positive, finite float; else a ValueError."""
+    try:
+        number = 0 if isinstance(value, (bool, str)) else value.__index__() if kind is int else float(value)
+    except (AttributeError, TypeError, ValueError, RuntimeError):
+        number = 0
+    if not 0 < number < float("inf"):
+        raise ValueError(f"{name} is {value!r}: give a positive{' integer' if kind is int else ', finite number'}")
+    return number
+
+
 class _HRULayerBase:
-    """What the NumPy and Torch layers share; a generated layer class sets ``system``."""
+    """What the NumPy and Torch layers share; a generated layer class sets ``system``.
+
+    ``rule``, ``beta`` and ``dtype`` are checked whenever they are set (``beta = None``: the
+    compute dtype's ``DEFAULT_BETA``); inputs and parameters at every call.
+    """
 
     system = None
-    _ADVICE = ("the dynamics are chaotic over this sequence length or β is too large, so RHEL "
-               "gradients are unreliable here. Shorten the sequence, reduce dt or the input "
-               "scale, or use rule='bptt'.")
+    RULES = ("rhel", "bptt")
+    _ADVICE = ("chaotic dynamics over this length, too large a β or a non-finite incoming gradient make RHEL "
+               "unreliable here: shorten the sequence, reduce dt or the input scale, or use rule='bptt'.")
 
-    def _setup(self, n_units, n_inputs, dt, beta, rule, dtype_name, like):
-        """Sizes, β and the initial parameters ``{name: value}``."""
-        self.n_units, self.n_inputs = int(n_units), int(n_inputs)
-        self.dt = float(dt)
-        self.beta = float(self.system.DEFAULT_BETA[dtype_name] if beta is None else beta)
-        if not self.beta > 0:
-            raise ValueError(f"beta is {self.beta}: give a positive nudging strength")
-        self.rule = rule
-        self.health = float("nan")
-        shapes = {"n": self.n_units, "m": self.n_inputs}
-        return {name: self.system._init_value(
-                    name, tuple(shapes[s] for s in self.system.PARAM_SHAPES[name]),
-                    self.n_inputs, like)
+    def _setup(self, n_units, n_inputs, dt, beta, rule, dtype):
+        """Sizes, rule, β and the initial parameters ``{name: value}``."""
+        self.n_units, self.n_inputs = _hru_number("n_units", n_units, int), _hru_number("n_inputs", n_inputs, int)
+        self.dt, self.beta, self.rule, self.health = _hru_number("dt", dt, float), beta, rule, float("nan")
+        _hru_compute(dtype)
+        like = torch.zeros((), dtype=dtype)
+        return {name: self.system._init_value(name, self._shape(name), self.n_inputs, like)
                 for name in self.system.PARAMS}
 
-    def _record(self, start, state, dtype_name):
+    def _shape(self, name):
+        return tuple({"n": self.n_units, "m": self.n_inputs}[s] for s in self.system.PARAM_SHAPES[name])
+
+    @property
+    def rule(self):
+        """One of ``RULES``: ``"rhel"`` (the echo) or ``"bptt"`` (autograd)."""
+        return self._rule
+
+    @rule.setter
+    def rule(self, value):
+        if value not in self.RULES:
+            raise ValueError(f"rule is {value!r}: choose one of {self.RULES}")
+        self._rule = value
+
+    @property
+    def beta(self):
+        """The echo's total nudge β (set to None: ``DEFAULT_BETA`` of the compute dtype)."""
+        return self.system.DEFAULT_BETA[_hru_compute(self.dtype)] if self._beta is None else self._beta
+
+    @beta.setter
+    def beta(self, value):
+        self._beta = None if value is None else _hru_number("beta", value, float)
+
+    @property
+    def dtype(self):
+        """The parameters' dtype; setting it converts them."""
+        return getattr(self, self.system.PARAMS[0]).dtype
+
+    @dtype.setter
+    def dtype(self, value):
+        _hru_compute(value)
+        self.to(value)
+
+    def _check(self, name, value, shape, expected):
+        """Refuse ``value`` unless it is finite, of the layer's dtype and of ``shape`` (None: any size ≥ 1)."""
+        if not isinstance(value, torch.Tensor) or value.dtype != self.dtype:
+            raise TypeError(f"{name} must be a tensor of the layer's dtype {self.dtype}, "
+                            f"got {type(value).__name__} of dtype {getattr(value, 'dtype', None)}: convert it")
+        size = tuple(value.shape)
+        if len(size) != len(shape) or 0 in size or any(s not in (None, v) for s, v in zip(shape, size)):
+            raise ValueError(f"{name} has shape {size}: expected {expected}")
+        if not _finite(value):
+            raise ValueError(f"{name} has non-finite values (NaN or inf)")
+
+    def _inputs(self, u, state):
+        """``u``, ``state`` (zero if None) and the parameters, checked, in the compute dtype."""
+        n, m, compute = self.n_units, self.n_inputs, _hru_compute(self.dtype)
+        self._check("u", u, (None, None, m), f"(batch, K, n_inputs) = (batch, K, {m}) with batch, K ≥ 1")
+        state = _zeros_typed((u.shape[0], 2 * n), u) if state is None else state
+        self._check("state", state, (u.shape[0], 2 * n), f"(batch, 2·n_units) = ({u.shape[0]}, {2 * n})")
+        params = tuple(getattr(self, name) for name in self.system.PARAMS)
+        for name, p in zip(self.system.PARAMS, params):
+            self._check(f"parameter {name}", p, self._shape(name), self._shape(name))
+        return _hru_cast(u, compute), _hru_cast(state, compute), tuple(_hru_cast(p, compute) for p in params)
+
+    def _output(self, out):
+        if not _finite(out):
+            raise FloatingPointError(f"{type(self).__name__}: the state overflowed to NaN/inf from finite inputs: "
+                                     f"the leapfrog is unstable at dt = {self.dt:g} (needs dt·ω < 2) or u is too large")
+        return _hru_cast(out, str(self.dtype).removeprefix("torch."))
+
+    def _record(self, start, state):
+        """Keep the echo's health; warn when it is above HEALTH_TOLERANCE or not finite."""
         self.health = self.system.health(start, state)
-        tolerance = self.system.HEALTH_TOLERANCE[dtype_name]
-        if self.health > tolerance:
-            warnings.warn(
-                f"{type(self).__name__}: the echo missed the initial state by {self.health:.2e} "
-                f"(relative; tolerance {tolerance:g}): {self._ADVICE}",
-                RuntimeWarning,
-                stacklevel=2,
-            )
+        tolerance = self.system.HEALTH_TOLERANCE[_hru_compute(self.dtype)]
+        if not self.health <= tolerance:  # NaN is unhealthy
+            warnings.warn(f"{type(self).__name__}: the echo missed the initial state by {self.health:.2e} (relative; "
+                          f"tolerance {tolerance:g}; nan: not finite): {self._ADVICE}", RuntimeWarning,
+                          stacklevel=2)
 
 
 class _HRUEcho(torch.autograd.Function):
@@ -1894,7 +1976,7 @@ class _HRUEcho(torch.autograd.Function):
         with torch.no_grad():
             grads, start = layer.system.echo(u, end, grad.contiguous(), layer.dt, layer.beta,
                                              params)
-        layer._record(start, state, str(state.dtype).removeprefix("torch."))
+        layer._record(start, state)
         return (None, grads["u"], grads["state"], *(grads[name] for name in layer.system.PARAMS))
 
 
@@ -1903,12 +1985,7 @@ class HRULayer(_HRULayerBase, nn.Module):
 
     def __init__(self, n_units, n_inputs, *, dt, beta=None, rule="rhel", dtype=torch.float32):
         super().__init__()
-        if rule not in ("rhel", "bptt"):
-            raise ValueError(f"rule {rule!r}: choose 'rhel' (echo) or 'bptt' (autograd)")
-        like = torch.zeros((), dtype=dtype)
-        values = self._setup(n_units, n_inputs, dt, beta, rule,
-                             str(dtype).removeprefix("torch."), like)
-        for name, value in values.items():
+        for name, value in self._setup(n_units, n_inputs, dt, beta, rule, dtype).items():
             self.register_parameter(name, nn.Parameter(value))
 
     def extra_repr(self):
@@ -1917,15 +1994,13 @@ class HRULayer(_HRULayerBase, nn.Module):
 
     def forward(self, u, state=None):
         """Positions (batch, K, n) for inputs ``u`` (batch, K, m) from ``state`` (batch, 2n)."""
-        params = tuple(getattr(self, name) for name in self.system.PARAMS)
-        if state is None:
-            state = u.new_zeros((u.shape[0], 2 * self.n_units))
-        if self.rule == "bptt":
-            n = self.n_units
-            phi, pi = state[:, :n], state[:, n:]
-            out = []
-            for k in range(u.shape[1]):
-                phi, pi = self.system.leapfrog_step(phi, pi, u[:, k], self.dt, params)
-                out.append(phi)
-            return torch.stack(out, 1)
-        return _HRUEcho.apply(self, u, state, *params)
+        u, state, params = self._inputs(u, state)
+        if self.rule == "rhel":
+            return self._output(_HRUEcho.apply(self, u, state, *params))
+        n = self.n_units
+        phi, pi = state[:, :n], state[:, n:]
+        out = []
+        for k in range(u.shape[1]):
+            phi, pi = self.system.leapfrog_step(phi, pi, u[:, k], self.dt, params)
+            out.append(phi)
+        return self._output(torch.stack(out, 1))

@@ -18,10 +18,13 @@ step ``dt``.
 ``Σ_k ‖g_k‖ = 1`` so that β does not depend on the loss scale or the sequence length; no
 hidden state is stored. It returns
 the gradients of the parameters, of ``u`` and of ``state``, and records the echo's health
-``‖½(e_K(+β) + e_K(−β)) − Σz Φ_0‖`` in ``layer.health`` (a warning when it is large: the
-dynamics are chaotic at this length and the echo no longer retraces the forward pass).
-``rule="bptt"``: plain autograd through the same leapfrog.
+``‖½(e_K(+β) + e_K(−β)) − Σz Φ_0‖ / max(1, ‖Φ_0‖)`` in ``layer.health``, warning above
+HEALTH_TOLERANCE or at NaN. It measures how far the echo failed to retrace the forward
+pass (round-off, chaos), not the gradient error: the 1/β cancellation error does not show in
+it, the O(β²) bias only in part (README). ``rule="bptt"``: plain autograd through the same
+leapfrog.
 The Hamiltonian is quadratic: RHEL equals BPTT through the same leapfrog at every β.
+float16 and bfloat16 layers keep their values in half precision and compute in float32.
 The leapfrog, the echo and the layer logic are the runtime's ``HRUSystem`` and
 ``HRULayer``, bound to the per-unit kernels printed below.
 """
@@ -43,8 +46,8 @@ INIT = {"A": (0.0, 1.0)}
 #: Order in β of RHEL's bias (0: exact at every β, the Hamiltonian is quadratic).
 BIAS_ORDER = 0
 #: Default β per dtype: the total nudge, in units of the normalized gradient sequence.
-DEFAULT_BETA = {"float32": 1.0, "float64": 1.0}
-#: Health above this (relative to the state's norm) triggers a warning.
+DEFAULT_BETA = {"float32": 100.0, "float64": 1.0}
+#: Health (relative to max(1, ‖Φ_0‖)) above this, or NaN, warns; per compute dtype.
 HEALTH_TOLERANCE = {"float32": 0.02, "float64": 0.001}
 
 

@@ -18,6 +18,7 @@ two echoes at ±β nudged by ``grad`` (shape (batch, K, n)) and returns a dict o
 ``{name: array}`` for every parameter and for ``"u"`` and ``"state"`` (RHEL; NumPy has no
 autograd, so there is no BPTT rule here — use the Torch module for it).
 The Hamiltonian is quadratic: RHEL equals BPTT through the same leapfrog at every β.
+float16 layers keep their values in half precision and compute in float32.
 The leapfrog, the echo and the layer logic are the runtime's ``HRUSystem`` and
 ``HRULayer``, bound to the per-unit kernels printed below.
 """
@@ -37,8 +38,8 @@ INIT = {"A": (0.0, 1.0)}
 #: Order in β of RHEL's bias (0: exact at every β, the Hamiltonian is quadratic).
 BIAS_ORDER = 0
 #: Default β per dtype: the total nudge, in units of the normalized gradient sequence.
-DEFAULT_BETA = {"float32": 1.0, "float64": 1.0}
-#: Health above this (relative to the state's norm) triggers a warning.
+DEFAULT_BETA = {"float32": 100.0, "float64": 1.0}
+#: Health (relative to max(1, ‖Φ_0‖)) above this, or NaN, warns; per compute dtype.
 HEALTH_TOLERANCE = {"float32": 0.02, "float64": 0.001}
 
 

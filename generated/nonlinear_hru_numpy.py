@@ -18,6 +18,7 @@ two echoes at ±β nudged by ``grad`` (shape (batch, K, n)) and returns a dict o
 ``{name: array}`` for every parameter and for ``"u"`` and ``"state"`` (RHEL; NumPy has no
 autograd, so there is no BPTT rule here — use the Torch module for it).
 The Hamiltonian is not quadratic: RHEL's bias is O(β²) (centered echoes).
+float16 layers keep their values in half precision and compute in float32.
 The leapfrog, the echo and the layer logic are the runtime's ``HRUSystem`` and
 ``HRULayer``, bound to the per-unit kernels printed below.
 """
@@ -40,7 +41,7 @@ INIT = {"A": (0.5, 1.5), "b": (-0.1, 0.1), "alpha": (0.0, 1.0)}
 BIAS_ORDER = 2
 #: Default β per dtype: the total nudge, in units of the normalized gradient sequence.
 DEFAULT_BETA = {"float32": 0.02, "float64": 0.001}
-#: Health above this (relative to the state's norm) triggers a warning.
+#: Health (relative to max(1, ‖Φ_0‖)) above this, or NaN, warns; per compute dtype.
 HEALTH_TOLERANCE = {"float32": 0.02, "float64": 0.001}
 
 

@@ -18,10 +18,13 @@ step ``dt``.
 ``Σ_k ‖g_k‖ = 1`` so that β does not depend on the loss scale or the sequence length; no
 hidden state is stored. It returns
 the gradients of the parameters, of ``u`` and of ``state``, and records the echo's health
-``‖½(e_K(+β) + e_K(−β)) − Σz Φ_0‖`` in ``layer.health`` (a warning when it is large: the
-dynamics are chaotic at this length and the echo no longer retraces the forward pass).
-``rule="bptt"``: plain autograd through the same leapfrog.
+``‖½(e_K(+β) + e_K(−β)) − Σz Φ_0‖ / max(1, ‖Φ_0‖)`` in ``layer.health``, warning above
+HEALTH_TOLERANCE or at NaN. It measures how far the echo failed to retrace the forward
+pass (round-off, chaos), not the gradient error: the 1/β cancellation error does not show in
+it, the O(β²) bias only in part (README). ``rule="bptt"``: plain autograd through the same
+leapfrog.
 The Hamiltonian is not quadratic: RHEL's bias is O(β²) (centered echoes).
+float16 and bfloat16 layers keep their values in half precision and compute in float32.
 The leapfrog, the echo and the layer logic are the runtime's ``HRUSystem`` and
 ``HRULayer``, bound to the per-unit kernels printed below.
 """
@@ -44,7 +47,7 @@ INIT = {"A": (0.5, 1.5), "b": (-0.1, 0.1), "alpha": (0.0, 1.0)}
 BIAS_ORDER = 2
 #: Default β per dtype: the total nudge, in units of the normalized gradient sequence.
 DEFAULT_BETA = {"float32": 0.02, "float64": 0.001}
-#: Health above this (relative to the state's norm) triggers a warning.
+#: Health (relative to max(1, ‖Φ_0‖)) above this, or NaN, warns; per compute dtype.
 HEALTH_TOLERANCE = {"float32": 0.02, "float64": 0.001}
 
 
