@@ -55,6 +55,18 @@ def test_no_import_runs_back_up(room):
 #: The code generator's size: 4,300 lines when one pipeline replaced four; each feature added
 #: since then brings its own lines, listed here so that growth stays deliberate.
 CODEGEN_CAP = 4300 + sum({
+    "energy and chain modules: argument checks, relaxation stopped on the residual": 95,
+    "HRU layers: checked attributes and inputs, half precision": 69,
+    "holonomic constraints: RATTLE, its echo and BPTT": 192,
+    "costs on velocities and momenta, HEL-gain": 15,
+    "HSSM kind": 3,
+}.values())
+#: The generated code of the systems bundled then (runtimes included): 16,000 lines; the
+#: runtimes' share of the features above is added (both backends).
+GENERATED_CAP = 16000 + sum({
+    "energy and chain modules: argument checks, residual stop": 173,
+    "HRU layers: checks, half precision": 152,
+    "holonomic constraints: RATTLE": 302,
 }.values())
 
 
@@ -64,6 +76,6 @@ def test_code_sizes_and_generated_lines():
     spec.loader.exec_module(line_counts)
     c = line_counts.counts()
     assert c["codegen"] <= CODEGEN_CAP, c["codegen"]
-    assert c["generated_layout_systems"] <= 16000, c["generated_layout_systems"]
+    assert c["generated_layout_systems"] <= GENERATED_CAP, c["generated_layout_systems"]
     assert c["longest_generated_line"][0] <= 120, c["longest_generated_line"]
     assert c["exec_calls"] == []
