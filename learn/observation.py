@@ -76,7 +76,10 @@ def observation(problem, module=None) -> Observation:
     if weight.det() == 0:
         raise DataError(f"{where} does not fix every target (∂²c/∂y² is singular): each "
                         f"target needs its own squared error")
-    expressions = tuple(sp.simplify(h) for h in weight.LUsolve(rhs))
+    system = problem.system
+    # a Hamiltonian declaration's velocities are q̇ = ∂H/∂p, functions of the state
+    velocities = dict(zip(system.v, system.plain_rhs[0])) if hasattr(system, "momenta") else {}
+    expressions = tuple(sp.simplify(h.xreplace(velocities)) for h in weight.LUsolve(rhs))
     allowed = {*module.STATE, *module.PARAMS}
     for name in sorted({s.name for e in (*expressions, *weight) for s in e.free_symbols}
                        - allowed - {problem.system.time.name}):
