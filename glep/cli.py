@@ -44,6 +44,7 @@ from glep.learn.classify import train_command as classify_command
 from glep.learn.datasets import GENERATORS
 from glep.learn.hssm import train_command as hssm_command
 from glep.learn.options import integer, number
+from glep.learn.progress import Progress
 from glep.learn.train import DEFAULTS as TRAIN_DEFAULTS
 from glep.learn.train import OPTIMIZERS, TRAINING_RULES, train_command
 from glep.verify import check, report_text
@@ -170,13 +171,13 @@ def cmd_check(args) -> int:
     if args.steps is None and kind_of(problem).name == "continuous":
         _bounded(problem.steps, args.force, f"{problem.name} declares steps =")
     names = _rule_names(problem)
-    rule = _canonical_rule(args.rule, names, problem) if args.rule is not None else None
-    if kind_of(problem).name == "hru" and rule is not None and len(names) > 1:
+    rules = None if args.rule is None else [_canonical_rule(args.rule, names, problem)]
+    if kind_of(problem).name == "hru" and rules is not None and len(names) > 1:
         raise RuleError(f"glep check runs every rule of a {kind_of(problem).title}: drop "
                         f"--rule {args.rule}")
-    with _progress(problem, [rule] if rule else names, quiet=args.json):
-        report = check(problem, rules=[rule] if rule else None, beta=args.beta,
-                       steps=args.steps)
+    with _progress(problem, rules or names, quiet=args.json) as progress:
+        report = check(problem, rules=rules, beta=args.beta, steps=args.steps,
+                       progress=progress)
     if args.json:
         print(json.dumps(report, indent=2, ensure_ascii=False))
     else:
@@ -275,46 +276,37 @@ def cmd_train(args) -> int:
 
 
 class _progress:
-    """Per-rule progress lines of ``glep check`` on stderr: the generated module's
-    ``gradient`` is wrapped while the check runs and reports each new rule it is asked."""
+    """Progress of ``glep check`` on stderr, fed by the check's ``progress`` callback: the
+    project's progress bar on a terminal; elsewhere (a log) one line per rule as it starts,
+    unless ``quiet``. Only continuous systems report their solves."""
 
     def __init__(self, problem, rules, quiet):
         self.problem, self.rules, self.quiet = problem, list(rules), quiet
 
     def __enter__(self):
-        self.start = time.monotonic()
-        self.module = self.original = None
-        if self.quiet:
-            return self
-        print(f"glep check: {self.problem.name}: {len(self.rules)} rule(s) "
-              f"({', '.join(self.rules)}); computing references...", file=sys.stderr,
-              flush=True)
-        if kind_of(self.problem).name != "continuous":
-            return self
-        from glep.codegen.emit import load_module
-
-        module = load_module(self.problem, "numpy")
-        original = getattr(module, "gradient", None)
-        if original is None:
-            return self
-        seen = []
-
-        def gradient(*a, **k):
-            rule = k.get("rule", "HEL")
-            if rule not in seen:
-                seen.append(rule)
-                index = self.rules.index(rule) + 1 if rule in self.rules else len(seen)
-                print(f"glep check: [{index}/{len(self.rules)}] {rule} "
-                      f"({time.monotonic() - self.start:.1f} s)", file=sys.stderr, flush=True)
-            return original(*a, **k)
-
-        self.module, self.original = module, original
-        module.gradient = gradient
+        self.start, self.rule = time.monotonic(), None
+        continuous = kind_of(self.problem).name == "continuous"
+        self.bar = Progress(1, f"check {self.problem.name}", continuous)
+        self.lines = not (self.quiet or self.bar.enabled)
+        self._line(f"{self.problem.name}: {len(self.rules)} rule(s) "
+                   f"({', '.join(self.rules)}); computing references...")
         return self
 
+    def _line(self, text):
+        if self.lines:
+            print(f"glep check: {text}", file=sys.stderr, flush=True)
+
+    def __call__(self, done, total, rule, what):
+        self.bar.total = total
+        self.bar.update(done, text=f"{rule or 'reference'} {what}" if what else rule or "")
+        if rule is not None and rule != self.rule:
+            self.rule = rule
+            index = self.rules.index(rule) + 1 if rule in self.rules else "?"
+            self._line(f"[{index}/{len(self.rules)}] {rule} "
+                       f"({time.monotonic() - self.start:.1f} s)")
+
     def __exit__(self, *exc):
-        if self.module is not None:
-            self.module.gradient = self.original
+        self.bar.close()
         if not self.quiet and exc[0] is None:
             print(f"glep check: done in {time.monotonic() - self.start:.1f} s",
                   file=sys.stderr, flush=True)
@@ -459,7 +451,8 @@ def parser() -> argparse.ArgumentParser:
     p = add("check", "gradients of every rule against the adjoint and finite differences")
     p.add_argument("file", type=Path)
     p.add_argument("--json", action="store_true", help="print one JSON object")
-    p.add_argument("--rule", help=f"check one rule only ({', '.join(RULES)}, or an EP rule)")
+    p.add_argument("--rule", help=f"check one rule only, any case ({', '.join(RULES)}, or an "
+                   f"EP rule)")
     p.add_argument("--beta", default="1e-4", help="nudging strength (default 1e-4)")
     p.add_argument("--steps", help="integration steps (default: the file's)")
     p.add_argument("--force", action="store_true",

@@ -17,15 +17,17 @@ from . import chain, continuous, energy, hru
 CHECKS = {"continuous": continuous, "energy": energy, "chain": chain, "hru": hru}
 
 
-def check(problem, *, rules=None, beta: float = 1e-4, steps: int | None = None) -> dict:
+def check(problem, *, rules=None, beta: float = 1e-4, steps: int | None = None,
+          progress=None) -> dict:
     """Every requested rule (default: all) of ``problem`` against its references, at
     nudging strength ``beta``; ``steps`` overrides the integration steps of a continuous
-    system or a recurrent unit."""
+    system or a recurrent unit. ``progress(done, total, rule, what)`` hears of each solve
+    of a continuous system's check as it starts."""
     name = kind_of(problem).name
     if name in ("continuous", "hru"):
         options = {"steps": steps}
         if name == "continuous":
-            options["rules"] = rules
+            options.update(rules=rules, progress=progress)
         return CHECKS[name].check(problem, beta=beta, **options)
     return CHECKS[name].check(problem, rules=rules, beta=beta)
 

@@ -40,6 +40,39 @@ def central_differences(loss, x, *, relative_step: float = 1e-5, absolute_step=N
     return (values[:half] - values[half:]) / (2 * steps)
 
 
+def directions(x, count: int = 3, seed: int = 0) -> np.ndarray:
+    """``count`` directions to differentiate along at ``x`` (rows): the coordinate axes when
+    ``x`` has no more entries than that, else random unit vectors drawn with ``seed``; each
+    scaled entrywise by ``max(1, |x_i|)``, the step scale of :func:`central_differences`.
+
+    >>> directions(np.array([2.0, 0.5]))
+    array([[2., 0.],
+           [0., 1.]])
+    >>> directions(np.zeros(10)).shape
+    (3, 10)
+    """
+    x = np.asarray(x, dtype=float).ravel()
+    if x.size <= count:
+        unit = np.eye(x.size)
+    else:
+        unit = np.random.default_rng(seed).standard_normal((count, x.size))
+        unit /= np.linalg.norm(unit, axis=1, keepdims=True)
+    return unit * np.maximum(1.0, np.abs(x))
+
+
+def directional_differences(loss, x, rows, *, step: float = 1e-5) -> np.ndarray:
+    """``(loss(x + h·d) − loss(x − h·d)) / 2h`` for each row ``d`` of ``rows``: the
+    derivative of ``loss`` along ``d``, two evaluations per direction whatever ``len(x)``.
+
+    >>> directional_differences(lambda v: float(v @ v), np.array([1.0, -2.0]),
+    ...                         np.array([[1.0, 1.0]])).round(8)
+    array([-2.])
+    """
+    x = np.asarray(x, dtype=float)
+    values = np.array([[float(loss(x + sign * step * d)) for d in rows] for sign in (1, -1)])
+    return (values[0] - values[1]) / (2 * step)
+
+
 def dict_differences(loss, theta: dict, *, step: float = 1e-6, names=None) -> dict:
     """Central differences of ``loss(theta)`` for a mapping of named arrays (all entries of
     ``names``, default every parameter), with an absolute step."""
