@@ -3,7 +3,7 @@
 :func:`check` runs a problem's rules through its generated modules and compares them
 with independent references (the continuous adjoint of torchdiffeq and finite differences
 for continuous systems; implicit differentiation and finite differences for energies and
-ff-EBM chains; autograd BPTT for recurrent units). Every kind returns the same schema
+ff-EBM chains; autograd BPTT for recurrent units, and for the unit of an HSSM). Every kind returns the same schema
 (:mod:`glep.verify.common`).
 """
 
@@ -24,6 +24,8 @@ def check(problem, *, rules=None, beta: float = 1e-4, steps: int | None = None,
     system or a recurrent unit. ``progress(done, total, rule, what)`` hears of each solve
     of a continuous system's check as it starts."""
     name = kind_of(problem).name
+    if name == "hssm":  # an HSSM learns through its unit's rules: check the unit
+        problem, name = problem.unit, "hru"
     if name in ("continuous", "hru"):
         options = {"steps": steps}
         if name == "continuous":
@@ -34,4 +36,5 @@ def check(problem, *, rules=None, beta: float = 1e-4, steps: int | None = None,
 
 def report_text(problem, report: dict) -> str:
     """The report as ``glep check`` prints it."""
-    return CHECKS[kind_of(problem).name].report_text(report)
+    name = kind_of(problem).name
+    return CHECKS["hru" if name == "hssm" else name].report_text(report)

@@ -180,3 +180,12 @@ def test_train_command_writes_the_run_directory(tmp_path, monkeypatch, motions):
     args.epochs = "0"
     with pytest.raises(DataError, match="epochs"):
         hssm.train_command(args, problem, "hssm_linear")
+
+
+def test_glep_check_on_an_hssm_checks_its_unit(capsys):
+    from glep.cli import main
+
+    assert main(["check", "systems/hssm_linear.py", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["system"] == "linear_hru" and report["rules"]
+    assert all(rule["ok"] for rule in report["rules"].values() if rule.get("available", True))
