@@ -110,6 +110,8 @@ def _only_continuous(problem, command: str) -> None:
         raise KindError(
             f"glep {command} does not apply to a {kind.title} ({problem.name}) yet: it needs a "
             f"continuous system (a Lagrangian or Hamiltonian Problem with a horizon)"
+            + (" — to train a unit, declare an HSSMProblem around it (systems/hssm_linear.py)"
+               if kind.name == "hru" and command == "train" else "")
         )
 
 

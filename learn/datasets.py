@@ -29,6 +29,7 @@ from glep.codegen.emit import load_module
 from glep.derive.errors import DataError
 
 from .options import integer, number
+from .progress import Progress
 
 REQUIRED = ("t", "inputs", "targets")
 
@@ -221,7 +222,7 @@ def _observed(rng, targets, noise):
 
 
 def identification(problem, *, trajectories=64, seed=0, teacher=None, noise=0.0,
-                   initial="random") -> dict:
+                   initial="random", progress=True) -> dict:
     """A teacher (the system with the parameters :func:`default_teacher` gives, overridden
     by name in ``teacher``) driven by band-limited forces on every input; the targets are
     what its running cost observes (:func:`glep.learn.observation.observation`: every
@@ -229,7 +230,8 @@ def identification(problem, *, trajectories=64, seed=0, teacher=None, noise=0.0,
     ``noise``. ``initial``: ``"random"`` starts each trajectory from random positions
     (N(0, 0.6²), so every spring of a chain is stretched into its anharmonic range) at
     zero velocity or momentum; ``"declared"`` from the system file's initial state. The
-    teacher runs through the same generated RK4 at the problem's steps."""
+    teacher runs through the same generated RK4 at the problem's steps, eight trajectories at
+    a time under a progress bar (on a terminal, with ``progress``)."""
     from .observation import observation
 
     module = load_module(problem, "numpy")
@@ -253,7 +255,13 @@ def identification(problem, *, trajectories=64, seed=0, teacher=None, noise=0.0,
                              np.zeros((trajectories, n))], axis=1)
     else:
         z0 = np.tile(np.asarray(module.INITIAL_STATE, dtype=float), (trajectories, 1))
-    states = module.simulate(z0, theta, inputs=inputs)  # (N + 1, B, state)
+    runs = []  # (N + 1, B, state), in groups of eight trajectories
+    with Progress(trajectories, f"simulating {problem.name}", progress) as bar:
+        for first in range(0, trajectories, 8):
+            runs.append(module.simulate(z0[first:first + 8], theta,
+                                        inputs=inputs[first:first + 8]))
+            bar.update(min(first + 8, trajectories))
+    states = np.concatenate(runs, axis=1)
     targets = np.moveaxis(seen(t[:, None], states, theta), 0, 1)
     return {"t": t, "inputs": inputs, "targets": _observed(rng, targets, noise), "z0": z0,
             "true_theta": theta}

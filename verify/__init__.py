@@ -3,8 +3,8 @@
 :func:`check` runs a problem's rules through its generated modules and compares them
 with independent references (the continuous adjoint of torchdiffeq and finite differences
 for continuous systems; implicit differentiation and finite differences for energies and
-ff-EBM chains; autograd BPTT for recurrent units, and for the unit of an HSSM). Every kind returns the same schema
-(:mod:`glep.verify.common`).
+ff-EBM chains; autograd BPTT for recurrent units, and for the unit of an HSSM). Every kind
+returns the same schema (:mod:`glep.verify.common`).
 """
 
 from __future__ import annotations

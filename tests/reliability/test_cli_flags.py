@@ -70,9 +70,9 @@ TRAIN = (
         (["train", "--resume", "{tmp}/nowhere"], "--resume"),
         (["train", "--resume", "{tmp}"], "--resume"),
         (["train", "{tmp}/missing.py", "--data", "{tmp}/d.npz"], "missing.py"),
-        (["train", E, "--data", "{tmp}/d.npz", "--out-dir", "{tmp}/runs"], "static energy"),
+        (["train", E, "--data", "{tmp}/d.npz", "--out-dir", "{tmp}/runs"], "--data"),
         (["train", R, "--data", "{tmp}/d.npz", "--out-dir", "{tmp}/runs"], "recurrent unit"),
-        (["train", C, "--data", "{tmp}/d.npz", "--out-dir", "{tmp}/runs"], "ff-EBM"),
+        (["train", C, "--data", "{tmp}/d.npz", "--out-dir", "{tmp}/runs"], "--data"),
     ]
 )
 
