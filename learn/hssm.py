@@ -50,6 +50,7 @@ from glep.derive.hssm import HSSMProblem
 from . import checkpoint as ck
 from .catalog import Classification
 from .classify import output_paths, write_params
+from .distributed import World
 from .progress import Progress
 
 RULES = ("RHEL", "BPTT")
@@ -244,6 +245,10 @@ def train(problem: HSSMProblem, data: Classification, *, rule="RHEL", seed=0, ep
     checkpoint_every = _integer("checkpoint_every", checkpoint_every, 1)
     lr = _number("lr", lr, low=0)
     threads = None if threads is None else _integer("threads", threads, 1)
+    world = World.current()
+    if batch < world.size:
+        raise DataError(f"--batch {batch} is smaller than the {world.size} ranks: every rank "
+                        f"needs a shard of each batch")
     dtype = getattr(torch, problem.dtype)
     x, y, test_x, test_y = sequences(data, dtype)
     per_epoch = -(-len(x) // batch)
@@ -265,7 +270,7 @@ def train(problem: HSSMProblem, data: Classification, *, rule="RHEL", seed=0, ep
             result.initial_accuracy = accuracy(model, test_x, test_y)
 
         def save(status):
-            if checkpoint_path:
+            if checkpoint_path and world.main:
                 ck.atomic_write(checkpoint_path, ck.dumps({
                     "format": ck.CHECKPOINT_FORMAT, "system": problem.name, "rule": rule,
                     "seed": seed, "status": status, "step": result.step, "epoch": epoch,
@@ -278,8 +283,11 @@ def train(problem: HSSMProblem, data: Classification, *, rule="RHEL", seed=0, ep
                     "health": result.health}))
 
         stop = ck.Stop() if stop is None else stop
-        bar = Progress(total, f"{problem.name} {rule} seed {seed}", progress, start=result.step)
-        log = open(log_path, "a" if resume else "w", encoding="utf-8") if log_path else None
+        bar = Progress(total, f"{problem.name} {rule} seed {seed}", progress and world.main,
+                       start=result.step)
+        log = None
+        if log_path and world.main:
+            log = open(log_path, "a" if resume else "w", encoding="utf-8")
         started = time.perf_counter() - result.seconds
         try:
             with stop, bar:
@@ -288,10 +296,14 @@ def train(problem: HSSMProblem, data: Classification, *, rule="RHEL", seed=0, ep
                         len(x)))
                     while position < per_epoch and not stop.requested:
                         index = order[position * batch:(position + 1) * batch]
-                        loss = nn.functional.cross_entropy(model(x[index]), y[index])
+                        shard = world.shard(index)  # data-parallel: this rank's share
+                        loss = nn.functional.cross_entropy(model(x[shard]), y[shard])
                         opt.zero_grad()
                         loss.backward()
                         grads = [p.grad for p in model.parameters()]
+                        world.mean(grads, len(shard) / len(index))
+                        loss = torch.tensor(world.mean_scalar(loss.item(),
+                                                              len(shard) / len(index)))
                         if not (math.isfinite(loss.item())
                                 and all(bool(torch.isfinite(g).all()) for g in grads)):
                             raise DataError(f"{rule}: the loss or gradient became non-finite "
@@ -440,14 +452,16 @@ def train_command(args, problem, name: str) -> int:
     resume = getattr(args, "resume", None)
     out_dir = Path(getattr(args, "out_dir", None)
                    or (resume if isinstance(resume, str | Path) else None) or "runs")
-    stop, results = ck.Stop(), []
+    stop, results, main = ck.Stop(), [], World.current().main  # rank 0 writes
     try:
-        with ck.RunLock(out_dir), stop:
-            ck.remove_stale_temporaries(out_dir)
-            ck.atomic_write(out_dir / ck.METADATA_NAME, ck.dumps(
-                {"system": str(getattr(args, "file", None)), "data": str(args.data),
-                 "kind": "hssm", "options": {k: v for k, v in options.items()
-                                             if k not in ("rules", "rule", "seed")}}, indent=1))
+        with ck.RunLock(out_dir) if main else contextlib.nullcontext(), stop:
+            if main:
+                ck.remove_stale_temporaries(out_dir)
+                ck.atomic_write(out_dir / ck.METADATA_NAME, ck.dumps(
+                    {"system": str(getattr(args, "file", None)), "data": str(args.data),
+                     "kind": "hssm", "options": {k: v for k, v in options.items()
+                                                 if k not in ("rules", "rule", "seed")}},
+                    indent=1))
             for rule in options["rules"]:
                 for seed in options["seeds"]:
                     label = rule if len(options["seeds"]) == 1 else f"{rule}-seed{seed}"
@@ -462,12 +476,13 @@ def train_command(args, problem, name: str) -> int:
                         progress=not getattr(args, "quiet", False),
                         checkpoint_path=paths["checkpoint"], log_path=paths["log"],
                         checkpoint_every=options["checkpoint_every"], resume=state, stop=stop)
-                    write_params(paths["params"], result.theta)
                     results.append(result)
-                    print(f"{label}: test accuracy {100 * result.accuracies[-1]:.2f} % after "
-                          f"{len(result.accuracies)} epochs, {result.seconds:.1f} s"
-                          if result.accuracies else f"{label}: stopped before one epoch",
-                          flush=True)
+                    if main:
+                        write_params(paths["params"], result.theta)
+                        print(f"{label}: test accuracy {100 * result.accuracies[-1]:.2f} % "
+                              f"after {len(result.accuracies)} epochs, {result.seconds:.1f} s"
+                              if result.accuracies else f"{label}: stopped before one epoch",
+                              flush=True)
                     if result.interrupted:
                         print(f"glep: stopped; continue with --resume {out_dir}",
                               file=sys.stderr)
@@ -478,6 +493,8 @@ def train_command(args, problem, name: str) -> int:
         str(getattr(args, "file", None) or name), "--data", str(args.data), "--compare",
         ",".join(options["rules"]), "--seed", ",".join(map(str, options["seeds"])),
         "--epochs", str(options["epochs"])]
+    if not main:
+        return 0
     table = accuracy_table(results, data, "glep train " + " ".join(argv))
     ck.atomic_write(out_dir / f"{name}-accuracy.md", table)
     plot_accuracies(results, out_dir / f"{name}-accuracy.png", f"{name} on {data.name}")

@@ -1,23 +1,32 @@
-"""Run by tests/learn/test_distributed.py, alone or under torchrun: train a few steps and
-write the final parameters (rank 0) to the JSON file given as the last argument."""
+"""Run by tests/learn/test_distributed.py, alone or under torchrun: train a few steps of one
+kind (``ep`` or ``hssm``, the first argument) and write the final parameters (rank 0) to the
+JSON file given as the last argument."""
 
 import json
 import sys
 
+import numpy as np
 import torch
 
 import glep
 from glep.learn.catalog import load
-from glep.learn.classify import train
+from glep.learn.distributed import World
 
 torch.set_num_threads(1)
-problem = glep.load_problem("systems/hopfield_digits.py")
-result = train(problem, load("digits").head(64, 8), rule="C-EP", epochs=1, batch=16,
-               lr="0.05", tol=1e-14, progress=False)
-if result.theta is not None:
-    from glep.learn.distributed import World
+if sys.argv[1] == "ep":
+    from glep.learn.classify import train
 
-    if World.current().main:
-        with open(sys.argv[-1], "w", encoding="utf-8") as f:
-            json.dump({"ranks": World.current().size,
-                       **{k: v.tolist() for k, v in result.theta.items()}}, f)
+    problem = glep.load_problem("systems/hopfield_digits.py")
+    result = train(problem, load("digits").head(64, 8), rule="C-EP", epochs=1, batch=16,
+                   lr="0.05", tol=1e-14, progress=False)
+else:
+    from glep.learn.hssm import train
+
+    problem = glep.load_problem("systems/hssm_linear.py", {"dtype": "float64", "hidden": 8,
+                                                            "units": 6})
+    result = train(problem, load("BasicMotions").head(16, 4), rule="RHEL", epochs=1, batch=8,
+                   lr=1e-2, progress=False)
+if World.current().main:
+    with open(sys.argv[-1], "w", encoding="utf-8") as f:
+        json.dump({"ranks": World.current().size,
+                   **{k: np.asarray(v).tolist() for k, v in result.theta.items()}}, f)

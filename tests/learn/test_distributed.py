@@ -27,22 +27,31 @@ def test_shards_cover_a_batch_once():
             assert covered == list(range(count))
 
 
-def _run(tmp_path, name, ranks):
-    out = tmp_path / f"{name}.json"
+def _run(tmp_path, kind, ranks):
+    out = tmp_path / f"{kind}-{ranks}.json"
     env = {k: v for k, v in os.environ.items() if k not in ("WORLD_SIZE", "RANK")}
     env["OMP_NUM_THREADS"] = "1"
     launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone",
                 f"--nproc-per-node={ranks}"] if ranks > 1 else [sys.executable]
-    subprocess.run([*launcher, str(SCRIPT), str(out)], cwd=ROOT, env=env, check=True,
+    subprocess.run([*launcher, str(SCRIPT), kind, str(out)], cwd=ROOT, env=env, check=True,
                    timeout=600, capture_output=True)
     return json.loads(out.read_text())
 
 
 @pytest.mark.slow
 def test_two_ranks_equal_one_process_for_an_ep_rule(tmp_path):
-    one, two = _run(tmp_path, "one", 1), _run(tmp_path, "two", 2)
+    one, two = _run(tmp_path, "ep", 1), _run(tmp_path, "ep", 2)
     assert (one.pop("ranks"), two.pop("ranks")) == (1, 2)
     start = load_module(glep.load_problem(ROOT / "systems/hopfield_digits.py")).initial_params(0)
     for name in one:
         assert np.allclose(np.array(two[name]), np.array(one[name]), rtol=0, atol=1e-12), name
         assert not np.allclose(np.array(one[name]), start[name], rtol=0, atol=1e-6), name
+
+
+@pytest.mark.slow
+def test_two_ranks_equal_one_process_for_an_hssm_trained_by_rhel(tmp_path):
+    one, two = _run(tmp_path, "hssm", 1), _run(tmp_path, "hssm", 2)
+    assert (one.pop("ranks"), two.pop("ranks")) == (1, 2)
+    assert one.keys() == two.keys() and len(one) > 5
+    for name in one:
+        assert np.allclose(np.array(two[name]), np.array(one[name]), rtol=0, atol=1e-12), name
