@@ -51,6 +51,7 @@ glep.derive.errors.DataError: --lr must be a finite number > 0, got 'nan'
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import sys
@@ -65,6 +66,7 @@ from glep.derive.errors import DataError, RuleError
 
 from . import checkpoint as ck
 from .datasets import Trajectories
+from .distributed import World
 from .identifiability import identifiability, report_text
 from .lbfgs import LBFGS, NonFiniteTrial
 from .options import flag as _flag
@@ -204,6 +206,10 @@ def train(problem, data: Trajectories, *, rule="HEL", epochs=10, batch=16, lr=1e
                                 "checkpoint_every": checkpoint_every})
     epochs, batch, lr, lr_decay = (options[k] for k in ("epochs", "batch", "lr", "lr_decay"))
     beta, checkpoint_every = options["beta"], options["checkpoint_every"]
+    world = World.current()
+    if batch < world.size:
+        raise DataError(f"--batch {batch} is smaller than the {world.size} ranks: every rank "
+                        f"needs a shard of each batch")
     module = load_module(problem, "torch" if rule == "BPTT" else "numpy")
     if rule in module.RULES and module.RULES[rule] is not None:
         raise RuleError(f"{rule} is not available for {problem.name}: {module.RULES[rule]}")
@@ -273,14 +279,14 @@ def train(problem, data: Trajectories, *, rule="HEL", epochs=10, batch=16, lr=1e
         return payload
 
     def save(payload):
-        if checkpoint_path:
+        if checkpoint_path and world.main:
             ck.atomic_write(checkpoint_path, ck.dumps(payload))
         state["saved"], state["snapshot"] = payload["step"], payload
 
     log = None
-    if log_path:
+    if log_path and world.main:
         log = open(log_path, "a" if resume is not None else "w", encoding="utf-8")
-    bar = Progress(total, f"{problem.name} {rule}", progress, start=step)
+    bar = Progress(total, f"{problem.name} {rule}", progress and world.main, start=step)
     stop = ck.Stop() if stop is None else stop
     try:
         with stop:
@@ -301,19 +307,25 @@ def train(problem, data: Trajectories, *, rule="HEL", epochs=10, batch=16, lr=1e
                         if not bool(torch.isfinite(current).all()):
                             raise _Diverged(f"the parameters became non-finite at step "
                                             f"{step + 1}: lower --lr")
+                        part = world.shard(index)  # data-parallel: this rank's share
+                        share, failure = len(part) / len(index), None
                         try:
                             with np.errstate(all="ignore"):
                                 result = module.gradient(
-                                    z0[index], convert(current.clone()), rule=rule,
-                                    beta=beta, steps=steps, inputs=inputs[index],
-                                    targets=targets[index],
+                                    z0[part], convert(current.clone()), rule=rule,
+                                    beta=beta, steps=steps, inputs=inputs[part],
+                                    targets=targets[part],
                                 )
+                            loss = float(result["loss"])
+                            raw = torch.as_tensor(result["theta"], dtype=torch.float64)
                         except ArithmeticError as error:  # the simulation blew up
+                            loss, raw, failure = math.nan, current * math.nan, error
+                        world.mean([raw], share)  # every rank sees the batch's mean
+                        loss = world.mean_scalar(loss, share)
+                        if failure is not None:
                             raise _Diverged(f"the loss became non-finite at step {step + 1} "
-                                            f"({error}): lower --lr") from None
-                        loss = float(result["loss"])
-                        grad = logs.gradient(current, torch.as_tensor(result["theta"],
-                                                                      dtype=torch.float64))
+                                            f"({failure}): lower --lr")
+                        grad = logs.gradient(current, raw)
                         norm = float(torch.linalg.norm(grad))
                         if not (math.isfinite(loss) and math.isfinite(norm)
                                 and bool(torch.isfinite(current).all())):
@@ -505,7 +517,8 @@ def train_command(args) -> int:
     rules = options["compare"].split(",") if options["compare"] else [options["rule"]]
 
     try:
-        with ck.RunLock(out_dir), ck.Stop() as stop:
+        lock = ck.RunLock(out_dir) if World.current().main else contextlib.nullcontext()
+        with lock, ck.Stop() as stop:
             return _train_rules(args, options, meta, file, data_path, settings, out_dir,
                                 rules, quiet, stop)
     except KeyboardInterrupt:  # a second signal: stopped at once, the last checkpoint stands
@@ -520,7 +533,8 @@ def _train_rules(args, options, meta, file, data_path, settings, out_dir, rules,
 
     from .datasets import fir_baseline, load_data
 
-    ck.remove_stale_temporaries(out_dir)
+    if World.current().main:
+        ck.remove_stale_temporaries(out_dir)
     if meta is not None:
         for key, path in (("file_sha256", file), ("data_sha256", data_path)):
             if ck.sha256(path) != meta[key]:
@@ -547,7 +561,7 @@ def _train_rules(args, options, meta, file, data_path, settings, out_dir, rules,
                 "init": None if init is None else dict(zip(names, init)),
                 "options": {k: options[k] for k in DEFAULTS}}
         stale = [p.name for p in out_dir.glob(f"{problem.name}-*-checkpoint.json")]
-        if stale:
+        if stale and World.current().main:
             print(f"note: starting a new run in {out_dir} (continue an earlier one with "
                   f"glep train --resume {out_dir})", file=sys.stderr)
             for name in stale:

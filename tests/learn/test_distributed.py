@@ -55,3 +55,12 @@ def test_two_ranks_equal_one_process_for_an_hssm_trained_by_rhel(tmp_path):
     assert one.keys() == two.keys() and len(one) > 5
     for name in one:
         assert np.allclose(np.array(two[name]), np.array(one[name]), rtol=0, atol=1e-12), name
+
+
+@pytest.mark.slow
+def test_two_ranks_equal_one_process_for_a_continuous_system_trained_by_hel(tmp_path):
+    one, two = _run(tmp_path, "hel", 1), _run(tmp_path, "hel", 2)
+    assert (one.pop("ranks"), two.pop("ranks")) == (1, 2)
+    start = load_module(glep.load_problem(ROOT / "systems/chain_identification.py")).PARAM_VALUES
+    assert np.allclose(two["theta"], one["theta"], rtol=0, atol=1e-12)
+    assert not np.allclose(one["theta"], start, rtol=0, atol=1e-8)
