@@ -20,6 +20,10 @@ ALL_SYSTEMS = sorted(p.stem for p in SYSTEMS.glob("*.py") if not p.name.startswi
 ENERGIES = sorted(n for n in ALL_SYSTEMS if "EnergyProblem(" in (SYSTEMS / f"{n}.py").read_text())
 BUNDLED = [n for n in ALL_SYSTEMS
            if isinstance(load_problem(SYSTEMS / f"{n}.py"), Problem) and n not in ENERGIES]
+#: The bundled systems declared by a Lagrangian (SymPy's LagrangesMethod is their oracle) and
+#: by a Hamiltonian.
+LAGRANGIANS = [n for n in BUNDLED if load_problem(SYSTEMS / f"{n}.py").system.kind == "lagrangian"]
+HAMILTONIANS = [n for n in BUNDLED if n not in LAGRANGIANS]
 
 
 @functools.cache

@@ -8,7 +8,7 @@ from sympy.calculus.euler import euler_equations
 from sympy.physics.mechanics import LagrangesMethod, dynamicsymbols
 
 from glep.derive import Hamiltonian, Lagrangian
-from tests.conftest import BUNDLED, problem
+from tests.conftest import HAMILTONIANS, LAGRANGIANS, problem
 
 
 def _rayleigh_forces(system):
@@ -38,7 +38,7 @@ def _is_zero(expr) -> bool:
     return expr == 0 or sp.simplify(expr) == 0
 
 
-@pytest.mark.parametrize("name", BUNDLED)
+@pytest.mark.parametrize("name", LAGRANGIANS)
 def test_euler_lagrange_matches_sympy_euler_equations(name):
     system = problem(name).system
     ours = system.euler_lagrange()
@@ -50,7 +50,7 @@ def test_euler_lagrange_matches_sympy_euler_equations(name):
         assert _is_zero(a.lhs - b.lhs - force - constraint)
 
 
-@pytest.mark.parametrize("name", BUNDLED)
+@pytest.mark.parametrize("name", LAGRANGIANS)
 def test_euler_lagrange_matches_lagranges_method(name):
     system = problem(name).system
     constraints = _constraints(system)
@@ -61,7 +61,7 @@ def test_euler_lagrange_matches_lagranges_method(name):
         assert _is_zero(a.lhs + b.xreplace(ours) - force)
 
 
-@pytest.mark.parametrize("name", BUNDLED)
+@pytest.mark.parametrize("name", LAGRANGIANS)
 def test_accelerations_solve_euler_lagrange(name):
     system = problem(name).system
     t = system.time
@@ -72,7 +72,7 @@ def test_accelerations_solve_euler_lagrange(name):
         assert _is_zero(equation.lhs.subs(solved))
 
 
-@pytest.mark.parametrize("name", BUNDLED)
+@pytest.mark.parametrize("name", LAGRANGIANS)
 def test_legendre_round_trip_gives_back_the_lagrangian(name):
     system = problem(name).system
     back = system.to_hamiltonian().to_lagrangian()
@@ -136,3 +136,13 @@ def test_hamiltonian_separability():
     assert Hamiltonian(p**2 / (2 * m) + q**4, [q], [p], [m]).is_separable()
     assert not Hamiltonian(p**2 * (1 + q**2) / 2, [q], [p], []).is_separable()
     assert not problem("double_pendulum").system.to_hamiltonian().is_separable()
+
+
+@pytest.mark.parametrize("name", HAMILTONIANS)
+def test_hamilton_equations_are_the_derivatives_of_h(name):
+    """q̇ = ∂H/∂p, ṗ = −∂H/∂q, differentiated here from the declared H."""
+    system = problem(name).system
+    equations = {eq.lhs: eq.rhs for eq in system.hamilton_equations()}
+    for q, p in zip(system.coords, system.momenta):
+        assert _is_zero(equations[q.diff(system.time)] - sp.diff(system.expr, p))
+        assert _is_zero(equations[p.diff(system.time)] + sp.diff(system.expr, q))
