@@ -517,6 +517,7 @@ def parser() -> argparse.ArgumentParser:
     g = p.add_argument_group(
         "energies and ff-EBM chains (--data: digits, mnist5k, mnist1d, an aeon set or a "
         ".npz with x, y, test_x, test_y; rules P-EP, N-EP, C-EP, CL, P-CpL, N-CpL, C-CpL, "
+        "continual-EP, "
         "EP for a chain, BPTT; --lr may be 0.05,W1=0.1; --seed may list seeds 0,1,2)")
     g.add_argument("--momentum", help=f"SGD momentum (default {c['momentum']})")
     g.add_argument("--weight-decay", help="L2 weight decay (default 0)")

@@ -4,7 +4,8 @@ set, with an EP-family rule or backpropagation through the relaxation, crash-saf
 The targets are the one-hot labels scaled to ``[off, on]`` (default 0.1 / 0.9 when the output
 units are boxed in [0, 1], else 0 / 1); the prediction is the arg-max of the output units at
 the free fixed point. The rule's gradient (``P-EP``, ``N-EP``, ``C-EP``, ``CL``, ``P-CpL``,
-``N-CpL``, ``C-CpL`` from the NumPy module; ``EP`` for a chain, its centered block-wise
+``N-CpL``, ``C-CpL`` from the NumPy module; ``continual-EP``, read from the parameters'
+total move during a continual nudged phase; ``EP`` for a chain, its centered block-wise
 estimate; ``BPTT``: autograd through the Torch module's relaxation from rest) is written into
 the parameters' ``.grad`` and a ``torch.optim`` optimizer steps them: SGD with momentum or
 Adam, a learning rate per parameter (``--lr 0.05,W1=0.1``), weight decay, a constant or
@@ -46,7 +47,11 @@ from .options import integer as _integer
 from .options import number as _number
 from .progress import Progress
 
-ENERGY_RULES = ("P-EP", "N-EP", "C-EP", "CL", "P-CpL", "N-CpL", "C-CpL", "BPTT")
+ENERGY_RULES = ("P-EP", "N-EP", "C-EP", "CL", "P-CpL", "N-CpL", "C-CpL", "continual-EP",
+                "BPTT")
+#: Continual EP's own rate η and nudged steps: its total update is −η ĝ_P + O(η²K/β), read
+#: as the estimate ĝ = −total/η that the optimizer then steps with.
+CONTINUAL_ETA, CONTINUAL_STEPS = 1e-4, 40
 CHAIN_RULES = ("EP", "BPTT")
 #: A one-sided rule and its mirror (``--random-sign``).
 MIRROR = {"P-EP": "N-EP", "N-EP": "P-EP", "P-CpL": "N-CpL", "N-CpL": "P-CpL"}
@@ -196,6 +201,14 @@ def train(problem, data: Classification, *, rule="C-EP", epochs=10, batch=32, lr
             grads = torch.autograd.grad(loss, list(leaves.values()))
             return loss.item(), {k: g.clone() for k, g in zip(leaves, grads)}
         chosen = MIRROR.get(rule, rule) if signs.random() < 0.5 and random_sign else rule
+        if chosen == "continual-EP":
+            free = module.relax(params(), x, y, **options)
+            _, total = module.continual_ep(params(), x, y, beta=beta, eta=CONTINUAL_ETA,
+                                           steps=options.get("max_iterations", CONTINUAL_STEPS),
+                                           method=method)
+            return float(module.cost(free, y).mean()), {
+                k: torch.as_tensor(-np.asarray(v, dtype=np.float64) / CONTINUAL_ETA)
+                for k, v in total.items()}
         kw = {"beta": 1.0 if chosen == "CL" else beta, "check": False, **options}
         if not chain:
             kw["rule"] = chosen

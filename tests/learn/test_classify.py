@@ -102,3 +102,24 @@ def test_random_sign_uses_both_one_sided_rules(digits, monkeypatch):
     seen.clear()
     train(problem, data, rule="P-EP", epochs=1, batch=16, progress=False)
     assert set(seen) == {"P-EP"}
+
+
+def test_continual_ep_estimates_the_one_sided_gradient(digits):
+    """Continual EP's total move, read as −η ĝ, equals P-EP's estimate to O(ηK/β)."""
+    from glep.learn.classify import CONTINUAL_ETA, CONTINUAL_STEPS
+
+    problem, data = digits
+    module = load_module(problem, "numpy")
+    theta = module.initial_params(0)
+    x, y = data.x[:16], 0.1 + 0.8 * data.one_hot(data.y[:16])
+    _, total = module.continual_ep(theta, x, y, beta=0.2, eta=CONTINUAL_ETA,
+                                   steps=CONTINUAL_STEPS, method="async")
+    one_sided = module.gradient(theta, x, y, rule="P-EP", beta=0.2, method="async",
+                                check=False)["grad"]
+    for name in theta:
+        estimate = -total[name] / CONTINUAL_ETA
+        error = np.linalg.norm(estimate - one_sided[name]) / np.linalg.norm(one_sided[name])
+        assert error < 1e-2, (name, error)
+    result = train(problem, data, rule="continual-EP", epochs=1, batch=16, lr="0.02",
+                   progress=False)
+    assert result.accuracies[-1] > result.initial_accuracy + 0.3
