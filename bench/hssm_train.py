@@ -85,7 +85,7 @@ def table(rows, command: str) -> str:
              "Default sizes of systems/hssm_*.py: hidden 32, 32 units, 2 blocks, dt = 0.5; Adam "
              f"{LR:g}, one torch thread, 2 cores shared with other jobs. Test accuracy after "
              "the last epoch; paired: the same seed gives both rules the same initialization "
-             "and batch order. Acceptance: |RHEL − BPTT| ≤ max(2 points, 2 SE).", "",
+             "and batch order. Criterion: |RHEL − BPTT| ≤ max(2 points, 2 SE).", "",
              "| data set | unit (dtype, β) | epochs, batch | RHEL test acc. (%) | "
              "BPTT test acc. (%) | RHEL − BPTT (points) | SE | within max(2, 2 SE) | "
              "s/run RHEL / BPTT | max echo health |", "|---|---|---|---|---|---|---|---|---|---|"]
@@ -111,7 +111,7 @@ def table(rows, command: str) -> str:
                      f"| {'yes' if within else 'NO'} ({len(seeds)} seeds) | "
                      f"{secs[0]:.0f} / {secs[1]:.0f} | {health:.1e} |")
     total = sum(r["seconds"] for r in rows)
-    lines += ["", f"Acceptance met in {sum(verdicts)} of {len(verdicts)} rows; training time "
+    lines += ["", f"Criterion met in {sum(verdicts)} of {len(verdicts)} rows; training time "
                   f"{total / 60:.1f} min in all."]
     return "\n".join(lines) + "\n"
 

@@ -1,6 +1,6 @@
 """RHEL versus BPTT on one HRU layer: gradient time, peak memory, accuracy, retrace error.
 
-Setting (issue 5): n = 64 units, m = 8 inputs, batch 8, dt = 0.1, float32 layers at their
+Setting: n = 64 units, m = 8 inputs, batch 8, dt = 0.1, float32 layers at their
 class defaults (β per dtype), inputs N(0, 1), loss ``½ Σ_k ‖φ_k − y_k‖²`` (the incoming
 gradient is ``φ − y``). For each K and rule, a fresh subprocess
 

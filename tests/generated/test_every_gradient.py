@@ -100,7 +100,7 @@ problem = Problem(
 )
 '''
 
-ACCEPTANCE = [("ladder", {}), ("masses", {"damping": "general"}), ("relativistic", {})]
+CASES = [("ladder", {}), ("masses", {"damping": "general"}), ("relativistic", {})]
 
 
 @pytest.fixture(scope="module")
@@ -127,7 +127,7 @@ def differences(module):
     return finite_difference(module.loss, module.PARAM_VALUES, module.INITIAL_STATE)
 
 
-@pytest.mark.parametrize(("name", "overrides"), ACCEPTANCE, ids=[n for n, _ in ACCEPTANCE])
+@pytest.mark.parametrize(("name", "overrides"), CASES, ids=[n for n, _ in CASES])
 def test_adjoint_and_bptt_match_finite_differences(files, name, overrides):
     p, numpy_module, torch_module = modules(files, name, **overrides)
     assert numpy_module.RULES["adjoint"] is None

@@ -1,6 +1,6 @@
 """HRU layers: RHEL (the discrete echo) against autograd BPTT through the same leapfrog.
 
-Reference setting (issue 5): n = 5, m = 3, K = 60, dt = 0.3, batch 2, loss
+Reference setting: n = 5, m = 3, K = 60, dt = 0.3, batch 2, loss
 ``½ Σ_k ‖R φ_k − y_k‖²`` with R and y standard normal; float64 where exactness is tested.
 """
 

@@ -96,7 +96,7 @@ def test_a_cost_that_is_no_least_squares_fit_gets_no_report(tmp_path):
 
 @pytest.mark.slow
 def test_the_ladder_identification_reports_the_scaling_direction(tmp_path, capsys):
-    """Acceptance: a teacher on the scaling orbit of the default one (its data are the same)
+    """A teacher on the scaling orbit of the default one (its data are the same)
     drives the ladder from rest; the student fits the data, its parameter error stays large,
     and the report names the scaling as the one direction the data cannot see."""
     names = load_module(problem("lc_ladder"), "numpy").PARAMS
