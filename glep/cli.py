@@ -530,8 +530,9 @@ def parser() -> argparse.ArgumentParser:
     g.add_argument("--targets", metavar="OFF,ON", help="target values of the one-hot labels")
     p.add_argument("--threads", help="torch threads per process (default 1: small batches "
                    "run fastest on one thread)")
-    p.add_argument("--device", default="cpu", help="cpu or cuda (data-parallel runs under "
-                   "torchrun use gloo on cpu, nccl on cuda)")
+    p.add_argument("--device", default="cpu", choices=("cpu", "cuda"),
+                   help="the process group's backend under torchrun: gloo on cpu, nccl on "
+                   "cuda (the arrays stay on the CPU)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--force", action="store_true",
                    help=f"allow more than {MAX_STEPS:.0e} integration steps")

@@ -377,6 +377,9 @@ def _parse(options: dict) -> dict:
         if len(parts) != 2:
             raise DataError(f"--targets {out['targets']!r}: give OFF,ON, e.g. 0.1,0.9")
         out["targets"] = [_number("targets", v) for v in parts]
+        if not out["targets"][0] < out["targets"][1]:
+            raise DataError(f"--targets {options['targets']!r}: OFF must be below ON, "
+                            f"e.g. 0.1,0.9")
     return out
 
 

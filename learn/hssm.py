@@ -51,6 +51,8 @@ from . import checkpoint as ck
 from .catalog import Classification
 from .classify import output_paths, write_params
 from .distributed import World
+from .options import integer as _integer
+from .options import number as _number
 from .progress import Progress
 
 RULES = ("RHEL", "BPTT")
@@ -234,8 +236,6 @@ def train(problem: HSSMProblem, data: Classification, *, rule="RHEL", seed=0, ep
     the same batch with the same parameters, optimizer state and random state. Torch's global
     random state is restored on return.
     """
-    from .train import _integer, _number
-
     if not isinstance(problem, HSSMProblem):
         raise DataError(f"an HSSM is declared by glep.HSSMProblem, not a "
                         f"{type(problem).__name__}")
@@ -413,8 +413,6 @@ def plot_accuracies(results: list[Result], path, title: str) -> None:
 
 def _options(args) -> dict:
     """The options of ``glep train`` for an HSSM, checked before any data is loaded."""
-    from .train import _integer, _number
-
     get = {k: getattr(args, k, None) for k in (*DEFAULTS, "compare")}
     options = {**DEFAULTS, **{k: v for k, v in get.items() if v is not None}}
     options["rules"] = [_rule(r) for r in str(get["compare"] or options["rule"]).split(",")]

@@ -61,3 +61,9 @@ def test_one_command_writes_the_table_the_figure_and_resumes(tmp_path, capsys):
     assert main(["train", "--resume", str(out), "--quiet"]) == 0  # complete: nothing to redo
     again = json.loads((out / "hopfield_digits-C-EP-params.json").read_text())
     assert again == params
+
+
+def test_targets_in_the_wrong_order_are_refused(tmp_path, capsys):
+    assert main(["train", DIGITS, "--data", "digits", "--targets", "0.9,0.1",
+                 "--out-dir", str(tmp_path / "runs")]) == 2
+    assert "--targets" in capsys.readouterr().err
