@@ -467,10 +467,10 @@ class Learning:
             {"dC/dq0": "−∂_β p(0)", "dC/db": "+∂_β p(T)"},
             self._practicality(
                 "CBVP", forward_only=False, same_system=True, passes=3,
-                memory="O(T) (collocation mesh)", needs_jacobian=False, needs_bvp=True,
+                memory="O(1) (shooting)", needs_jacobian=False, needs_bvp=True,
                 local=True, bias_order=2, reads=self._reads(),
-                why="acausal: every pass is a two-point boundary value solve (collocation, "
-                    "O(T) memory, Newton iterations), not a physical forward run",
+                why="acausal: every pass is a two-point boundary value solve (shooting: "
+                    "Newton iterations on p(0), a forward run each), not a physical forward run",
             ),
         )
 

@@ -805,113 +805,74 @@ def _leapfrog_hel(m, z, c, signals, dt, steps, horizon, beta, centered, kick, re
     return loss + m._terminal_cost(horizon, qp_final, c), grad, z0, {"retrace_error": retrace}
 
 
-def _cbvp(m, z, theta, c, x_signal, y_signal, horizon, steps, beta, boundary):
-    """CBVP: the free and ±β nudged runs solve q(0) = q0, q(T) = b (scipy's solve_bvp)."""
-    _N = m._N
-    from scipy.integrate import solve_bvp
-
+def _cbvp(m, z, c, x_signal, signals, dt, horizon, beta, boundary):
+    """CBVP: the free and ±β nudged runs solve q(0) = q0, q(T) = b for p(0), batched, by
+    Newton on the RK4 shooting map, with the free run's Jacobian J = ∂q(T)/∂p(0) (central
+    differences, batched) kept while the iteration contracts; the integrals ride along."""
+    _N, steps = m._N, round(horizon / dt)
     if z.ndim != 1:
         raise ValueError("CBVP solves one trajectory at a time: give a 1-D z0")
     if boundary is None:  # the free run's end at the file's parameters, then frozen
         boundary = m.simulate(z, m.PARAM_VALUES, horizon=horizon, steps=steps, inputs=x_signal)
         boundary = boundary[-1][:_N]
-    boundary = _as_array(boundary)
-    if beta is None:  # loss only
-        condition = None
-    else:
-        condition = _shooting_condition(m, z, theta, x_signal, horizon, steps)
-    if condition is not None and condition > 1e8:
-        raise ValueError(
-            f"CBVP: the boundary value problem is ill-conditioned (condition of "
-            f"dq(T)/dq̇(0) = {condition:.3g} > 1e8): the horizon is near a conjugate point; "
-            f"change the horizon or use PFVP/HEL"
-        )
+    boundary, q0 = _as_array(boundary), _to_canonical(m, z, c)[:_N]
+    betas = np.array([0.0] if beta is None else [0.0, beta, -beta])[:, None]
 
-    def signals_at(times):
-        def at(signal, default):
-            if signal is None:
-                return default(times)
-            return np.stack([signal(t) for t in times], axis=0)
-        return at(x_signal, m.default_inputs), at(y_signal, m.default_targets)
+    def shoot(p, b, integrals=True):
+        def field(t, y, s):
+            return m._nudged_field(t, y, c, s[0], s[1], b)
 
-    def solve(b, guess_t, guess_y):
-        def fun(t, y):
-            x, target = signals_at(t)
-            f = m._rule_field(t, y.T, c, x) + b * m._nudge(t, y.T, c, target)
-            return f.T
+        def integrand(t, y, s):
+            x, target = s
+            return [m._dH_dtheta(t, y, c, x), m._running_cost(t, y, c, target),
+                    m._cost_dtheta(t, y, c, target)]
 
-        def jac(t, y):
-            x, target = signals_at(t)
-            J = m._rule_jacobian(t, y.T, c, x)
-            if b:
-                eps = 1e-7
-                for i in range(2 * _N):
-                    shift = np.zeros(2 * _N)
-                    shift[i] = eps
-                    up = m._nudge(t, y.T + shift, c, target)
-                    down = m._nudge(t, y.T - shift, c, target)
-                    J[:, :, i] += b * (up - down) / (2 * eps)
-            return np.moveaxis(J, 0, -1)
+        start = np.concatenate([np.broadcast_to(q0, p.shape), p], axis=-1)
+        if not integrals:
+            return _rk4_path(lambda t, y, s: [field(t, y[0], s)], [start], 0.0, dt,
+                             signals(0.0, dt))[0]
+        return _rk4_quadrature(field, integrand, start, 0.0, dt, signals(0.0, dt))
 
-        def bc(ya, yb):
-            return np.concatenate([ya[:_N] - z[:_N], yb[:_N] - boundary])
+    def jacobian(p, eps=1e-6):
+        shifts = eps * max(1.0, _max_abs(p)) * np.eye(_N)
+        end = shoot(np.concatenate([p + shifts, p - shifts]), np.zeros((2 * _N, 1)), False)
+        J = (end[:_N, :_N] - end[_N:, :_N]).T / (2 * shifts[0, 0])
+        singular = np.linalg.svd(J, compute_uv=False)  # J is singular at a conjugate point
+        condition = max(singular[0], horizon) / singular[-1] if singular[-1] > 0 else np.inf
+        if condition > 1e8:
+            raise ValueError(
+                f"CBVP: the boundary value problem is ill-conditioned (condition of "
+                f"dq(T)/dp(0) = {condition:.3g} > 1e8): the horizon is near a conjugate point; "
+                f"change the horizon or use PFVP/HEL")
+        return J, condition
 
-        solution = solve_bvp(fun, bc, guess_t, guess_y, fun_jac=jac, tol=1e-10,
-                             max_nodes=200000)
-        if not solution.success:
-            raise ValueError(f"CBVP: solve_bvp failed: {solution.message}")
-        return solution
-
-    guess_t = np.linspace(0.0, horizon, min(steps, 2000) + 1)
-    guess = m.simulate(z, theta, horizon=horizon, steps=len(guess_t) - 1, inputs=x_signal)
-    guess_y = _to_canonical(m, guess, c).T
-    free = solve(0.0, guess_t, guess_y)
-    nodes, weights = np.polynomial.legendre.leggauss(5)
-    mesh = free.x
-    a, h = mesh[:-1, None], np.diff(mesh)[:, None]
-    times = (a + h * (nodes + 1) / 2).ravel()
-    w = (h * weights / 2).ravel()
-
-    def integrals(solution):
-        y = solution.sol(times).T
-        x, target = signals_at(times)
-        return (w @ m._dH_dtheta(times, y, c, x), w @ m._running_cost(times, y, c, target),
-                w @ m._cost_dtheta(times, y, c, target))
-
-    _, loss, cost_dtheta = integrals(free)
+    p = np.repeat(_to_canonical(m, z, c)[None, _N:], len(betas), axis=0)
+    (J, condition), previous, fresh = jacobian(p[0]), np.inf, True
+    scale = max(_max_abs(boundary), _max_abs(q0), 1e-300)
+    for _ in range(60):
+        end, (dH, cost, cost_dtheta) = shoot(p, betas)
+        miss = _max_abs(end[:, :_N] - boundary)
+        if miss <= 1e-13 * scale:
+            break
+        if miss > previous / 2:  # not contracting: a fresh Jacobian, else the rounding floor
+            if fresh:
+                break
+            (J, condition), fresh = jacobian(p[0]), True
+        else:
+            fresh = False
+        previous = miss
+        p = p - np.linalg.solve(J, (end[:, :_N] - boundary).T).T
+    if miss > 1e-9 * scale:
+        raise ValueError(f"CBVP: shooting misses q(T) = b by {miss:.3g} (relative to {scale:.3g})"
+                         f": the system is too unstable over the horizon; use PFVP/HEL")
     final = np.concatenate([boundary, 0 * boundary])  # ψ reads positions only here
-    loss = loss + m._terminal_cost(horizon, final, c)
+    loss = cost[0] + m._terminal_cost(horizon, final, c)
     if beta is None:
         return loss, None, None, {}
-    ends = []
-    contrast = []
-    for b in (beta, -beta):
-        nudged = solve(b, free.x, free.y)
-        contrast.append(integrals(nudged)[0])
-        ends.append((nudged.sol(0.0), nudged.sol(horizon)))
-    grad = -(contrast[0] - contrast[1]) / (2 * beta) + cost_dtheta
-    grad = grad + m._terminal_dtheta(horizon, final, c)
-    dp0 = (ends[0][0][_N:] - ends[1][0][_N:]) / (2 * beta)
-    dpT = (ends[0][1][_N:] - ends[1][1][_N:]) / (2 * beta)
+    grad = -(dH[1] - dH[2]) / (2 * beta) + cost_dtheta[0] + m._terminal_dtheta(horizon, final, c)
+    dp0, dpT = (p[1] - p[2]) / (2 * beta), (end[1, _N:] - end[2, _N:]) / (2 * beta)
     return loss, grad, None, {"condition": condition, "dC/dq0": -dp0, "dC/db": dpT,
                               "boundary": boundary}
-
-
-def _shooting_condition(m, z, theta, x_signal, horizon, steps, eps=1e-6):
-    """How ill-posed the BVP is: the larger of cond(J) and T‖J⁻¹‖ for J = ∂q(T)/∂q̇(0)
-    (central differences of batched RK4 shooting). J is singular at a conjugate point,
-    where q(T) no longer determines q̇(0); T‖J⁻¹‖ catches that even for one coordinate."""
-    _N = m._N
-    batch = np.repeat(z[None], 2 * _N, axis=0)
-    for i in range(_N):
-        batch[2 * i, _N + i] += eps
-        batch[2 * i + 1, _N + i] -= eps
-    end = m.simulate(batch, theta, horizon=horizon, steps=steps, inputs=x_signal)[-1][:, :_N]
-    jacobian = (end[0::2] - end[1::2]).T / (2 * eps)
-    singular = np.linalg.svd(jacobian, compute_uv=False)
-    if singular[-1] <= 0:
-        return float("inf")
-    return float(max(singular[0] / singular[-1], horizon / singular[-1]))
 
 
 def _signal_pairs(m, x_signal, y_signal, steps, like):
@@ -998,8 +959,8 @@ def _continuous_api(m):
 
         ``rule``: ``HEL`` (forward echo), ``HEL-gain`` (forward echo with gain, for mass-
         proportional damping), ``PFVP`` (backward integration), ``CIVP`` (forward
-        nudging + residual R_T from forward sensitivities), ``CBVP`` (boundary value solves,
-        NumPy only; ``boundary`` is b, by default the free run's q(T) at PARAM_VALUES),
+        nudging + residual R_T from forward sensitivities), ``CBVP`` (boundary value solves by
+        shooting, NumPy only; ``boundary`` is b, by default the free run's q(T) at PARAM_VALUES),
         ``adjoint`` (continuous adjoint).
         ``beta`` is the nudging strength, ``centered`` uses ±β (bias O(β²)) instead of +β
         (O(β)). ``method`` is ``rk4`` (integrals carried as extra states), ``leapfrog``
@@ -1031,7 +992,7 @@ def _continuous_api(m):
         if rule == "adjoint":
             out = _adjoint(m, z, c, signals, dt, steps, horizon)
         elif rule == "CBVP":
-            out = _cbvp(m, z, theta, c, x_signal, y_signal, horizon, steps, beta, boundary)
+            out = _cbvp(m, z, c, x_signal, signals, dt, horizon, beta, boundary)
         elif rule == "CIVP":
             out = _civp(m, z, c, signals, dt, steps, horizon, beta, centered, momentum_kick,
                         boundary_residual)
@@ -1097,7 +1058,8 @@ def _continuous_api(m):
         horizon, steps = _check_run(m, horizon, steps, "rk4")
         x_signal = _resolve(inputs, len(m.INPUTS), horizon, z, "inputs")
         y_signal = _resolve(targets, len(m.TARGETS), horizon, z, "targets")
-        return _cbvp(m, z, theta, m.prepare(theta), x_signal, y_signal, horizon, steps, None,
+        signals = _signal_pairs(m, x_signal, y_signal, steps, z)
+        return _cbvp(m, z, m.prepare(theta), x_signal, signals, horizon / steps, horizon, None,
                      boundary)[0]
 
     api = {name: value for name, value in locals().items() if callable(value)}

@@ -944,8 +944,8 @@ def _continuous_api(m):
 
         ``rule``: ``HEL`` (forward echo), ``HEL-gain`` (forward echo with gain, for mass-
         proportional damping), ``PFVP`` (backward integration), ``CIVP`` (forward
-        nudging + residual R_T from forward sensitivities), ``CBVP`` (boundary value solves,
-        NumPy only; ``boundary`` is b, by default the free run's q(T) at PARAM_VALUES),
+        nudging + residual R_T from forward sensitivities), ``CBVP`` (boundary value solves by
+        shooting, NumPy only; ``boundary`` is b, by default the free run's q(T) at PARAM_VALUES),
         ``adjoint`` (continuous adjoint), ``BPTT`` (autograd through the integrator).
         ``beta`` is the nudging strength, ``centered`` uses ±β (bias O(β²)) instead of +β
         (O(β)). ``method`` is ``rk4`` (integrals carried as extra states), ``leapfrog``
@@ -979,7 +979,7 @@ def _continuous_api(m):
         if rule == "adjoint":
             out = _adjoint(m, z, c, signals, dt, steps, horizon)
         elif rule == "CBVP":
-            raise ValueError("CBVP needs scipy's solve_bvp: use the NumPy module")
+            raise ValueError("CBVP is implemented in the NumPy module: use it")
         elif rule == "CIVP":
             out = _civp(m, z, c, signals, dt, steps, horizon, beta, centered, momentum_kick,
                         boundary_residual)

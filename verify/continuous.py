@@ -15,7 +15,8 @@ reference that costs a fixed number of solves however many parameters the system
   pass is stable), when torch is installed: a second, independent check of the adjoint rule.
 
 CBVP, whose loss is that of its own boundary-value trajectory, is compared with central
-differences of that loss along the same directions (two boundary-value solves each).
+differences of that loss along the same directions (two boundary-value solves each, by
+shooting on the same RK4 grid).
 References are computed when a requested rule first needs them.
 
 Verdicts come from :func:`glep.verify.common.judge` over three β (one for the exact
@@ -60,38 +61,6 @@ STEP = 1e-5
 SAFETY = 10.0
 #: Relative rounding of one run, per square root of its steps: the least noise assumed.
 ROUNDING = 1e-15
-
-#: Peak bytes of one CBVP boundary-value solve per (state dimension)² per node of its
-#: initial mesh: scipy's solve_bvp factors a sparse collocation Jacobian, and its mesh
-#: refines to several times CBVP's guess of min(steps, 2000) + 1 nodes at tolerance 1e-10
-#: (measured: 4.1 GB for the 32-mass anharmonic chain, 1601 guess nodes, 7471 at the end).
-BVP_BYTES = 625
-
-
-def _available_memory() -> int | None:
-    """Bytes of memory available now (Linux ``MemAvailable``), None when unknown."""
-    try:
-        with open("/proc/meminfo", encoding="ascii") as info:
-            for line in info:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError):
-        return None
-    return None
-
-
-def cbvp_memory_note(module, steps: int) -> str | None:
-    """Why a whole check skips CBVP: its boundary-value solves would need more than half
-    the memory available now (None: it fits, or the memory available is unknown)."""
-    size = len(module.INITIAL_STATE)
-    need = BVP_BYTES * size**2 * (min(steps, 2000) + 1)
-    available = _available_memory()
-    if available is None or need <= available / 2:
-        return None
-    return (f"skipped: CBVP's boundary-value solves (scipy's solve_bvp, a {size}-dimensional "
-            f"state) would need about {need / 1e9:.0f} GB, more than half the "
-            f"{available / 1e9:.0f} GB available; check it alone with --rule CBVP")
-
 
 def torchdiffeq_reference(torch_module, problem: Problem, steps: int) -> dict:
     """Loss and gradients from torchdiffeq on the generated Torch vector field."""
@@ -552,10 +521,7 @@ def check(problem: Problem, *, rules=None, beta: float = 1e-4, steps: int | None
     theta = np.asarray(numpy_module.PARAM_VALUES, dtype=float)
     params = [p.name for p in problem.params]
     has_adjoint = derived["adjoint"].available
-    note = None if rules or not derived["CBVP"].available else cbvp_memory_note(
-        numpy_module, steps)
-    skipped = {"CBVP": note} if note else {}
-    checked = [r for r in requested if derived[r].practicality.available and r not in skipped]
+    checked = [r for r in requested if derived[r].practicality.available]
     work = _Work(progress, _work_estimate(derived, checked, has_adjoint))
     refs = _References(problem, numpy_module, z0, theta, steps, work, has_adjoint)
     refs.compute(checked)
@@ -565,11 +531,6 @@ def check(problem: Problem, *, rules=None, beta: float = 1e-4, steps: int | None
         if not practicality.available:
             out_rules[rule] = {"available": False, "reason": practicality.reason,
                                "practical": False, "seconds": 0.0}
-            continue
-        if rule in skipped:
-            out_rules[rule] = {"available": True, "practical": practicality.practical,
-                               "bias_order": practicality.bias_order,
-                               "skipped": skipped[rule], "seconds": 0.0}
             continue
         began = time.perf_counter()
         work.begin(rule)
@@ -620,10 +581,6 @@ def report_text(report: dict) -> str:
                        f"{'':>8}  {entry['reason']}")
             continue
         practical = "yes" if entry["practical"] else "no"
-        if "skipped" in entry:
-            out.append(f"  {name:<8} {'—':>9} {'':>6} {'':<18} {practical:<9} "
-                       f"{entry['seconds']:>8.1f}  {entry['skipped']}")
-            continue
         if entry["rel_err"] is None:
             out.append(f"  {name:<8} {'—':>9} {'':>6} {'':<18} {practical:<9} "
                        f"{entry['seconds']:>8.1f}  {entry['verdict']}")

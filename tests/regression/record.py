@@ -45,8 +45,9 @@ such a change of environment, record that commit's modules again in the new envi
     git archive 5461ac5 generated | tar -x -C /tmp/before
     python tests/regression/record.py --generated /tmp/before/generated --out gradients.json
 
-and put back the entries listed under ``restopped`` (calls whose numbers changed on purpose
-since, recorded from the current modules).
+and put back the entries listed under ``restopped``: groups of calls whose numbers changed on
+purpose since, each with why and how the new numbers were checked, recorded from the modules
+after that change.
 """
 
 from __future__ import annotations
