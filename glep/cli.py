@@ -173,7 +173,8 @@ def cmd_check(args) -> int:
     if args.steps is None and kind_of(problem).name == "continuous":
         _bounded(problem.steps, args.force, f"{problem.name} declares steps =")
     names = _rule_names(problem)
-    rules = None if args.rule is None else [_canonical_rule(args.rule, names, problem)]
+    rules = None if args.rule is None else list(dict.fromkeys(
+        _canonical_rule(r, names, problem) for r in args.rule.split(",")))
     if kind_of(problem).name == "hru" and rules is not None and len(names) > 1:
         raise RuleError(f"glep check runs every rule of a {kind_of(problem).title}: drop "
                         f"--rule {args.rule}")
@@ -453,8 +454,8 @@ def parser() -> argparse.ArgumentParser:
     p = add("check", "gradients of every rule against the adjoint and finite differences")
     p.add_argument("file", type=Path)
     p.add_argument("--json", action="store_true", help="print one JSON object")
-    p.add_argument("--rule", help=f"check one rule only, any case ({', '.join(RULES)}, or an "
-                   f"EP rule)")
+    p.add_argument("--rule", help=f"check these rules only, comma-separated, any case "
+                   f"({', '.join(RULES)}, or EP rules), e.g. --rule hel,adjoint")
     p.add_argument("--beta", default="1e-4", help="nudging strength (default 1e-4)")
     p.add_argument("--steps", help="integration steps (default: the file's)")
     p.add_argument("--force", action="store_true",

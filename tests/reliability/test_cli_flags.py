@@ -22,7 +22,8 @@ CHECK = (
        (["check", H, "--steps", "10000001"], "--force"),
        (["check", H, "--steps", "20000000"], "--force"),
        (["check", R, "--steps", "100000000"], "--force")]
-    + [(["check", H, "--rule", r], "--rule") for r in ["nope", "HELL", "EP", "", "hel,civp"]]
+    + [(["check", H, "--rule", r], "--rule")
+       for r in ["nope", "HELL", "EP", "", "hel,nope", "hel,"]]
     + [(["check", E, "--rule", "HEL"], "--rule"), (["check", R, "--rule", "CIVP"], "--rule"),
        (["check", C, "--rule", "nope"], "--rule")]
     + [(["check", "{base}", "--set", "S=30000000"], "--force")]

@@ -114,10 +114,10 @@ def test_the_floor_follows_the_reference_accuracy_at_coarse_steps():
 
 
 def test_json_has_per_rule_seconds(capsys):
-    code = main(["check", str(SYSTEMS / "pendulum.py"), "--rule", "hEl", "--steps", str(STEPS),
-                 "--json"])
+    code = main(["check", str(SYSTEMS / "pendulum.py"), "--rule", "hEl, ADJOINT,hel",
+                 "--steps", str(STEPS), "--json"])
     report = json.loads(capsys.readouterr().out)
-    assert code == 0 and list(report["rules"]) == ["HEL"]
+    assert code == 0 and list(report["rules"]) == ["HEL", "adjoint"]
     entry = report["rules"]["HEL"]
     assert isinstance(entry["seconds"], float) and 0 < entry["seconds"] <= report["seconds"]
     assert all(isinstance(ref["seconds"], float) for ref in report["reference"].values())
