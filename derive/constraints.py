@@ -205,14 +205,19 @@ _NOT_DERIVED = {
 }
 
 
-def constrained_reasons(reasons: dict, system) -> dict:
-    """Rule → None or why not, for a constrained system (updates ``reasons``)."""
+def constrained_reasons(reasons: dict, system, cost_on_motion: bool = False) -> dict:
+    """Rule → None or why not, for a constrained system (updates ``reasons``);
+    ``cost_on_motion``: the cost reads velocities or momenta."""
     for rule, why in _NOT_DERIVED.items():
         if reasons[rule] is None:
             reasons[rule] = f"not derived for constrained systems: {why}{_ELSEWHERE}"
     rattle = rattle_reason(system)
     if reasons["HEL"] is None and rattle is not None:
         reasons["HEL"] = f"the discrete echo runs on RATTLE, which needs {rattle}"
+    if reasons["HEL"] is None and cost_on_motion:
+        reasons["HEL"] = ("the discrete echo on RATTLE nudges momenta by a cost on positions; a "
+                          "cost on velocities or momenta is not derived for it; use BPTT (Torch) "
+                          "or the adjoint")
     return reasons
 
 

@@ -188,7 +188,9 @@ class Learning:
         if reasons["HEL"] is None and self.form.weight != 1:
             reasons["HEL"] = "the variational form depends on time explicitly"
         if system.constraints is not None:
-            constrained_reasons(reasons, system)
+            motion = (problem.running_cost + problem.terminal_cost).free_symbols & {
+                *system.v, *system.p}
+            constrained_reasons(reasons, system, bool(motion))
         return reasons
 
     # -- expressions ---------------------------------------------------------------------

@@ -145,3 +145,29 @@ def test_constrained_modules_refuse_what_would_leave_the_manifold():
         module.gradient(rule="PFVP", steps=5)
     with pytest.raises(ValueError, match="'rattle' integrates constrained systems"):
         generated("pendulum").gradient(rule="HEL", method="rattle", steps=5)
+
+
+def test_a_velocity_cost_has_the_adjoint_and_bptt_but_no_echo():
+    """HEL on RATTLE nudges by a cost on positions only: with ½(x − x_ref)² + ¼ẋ² it is
+    refused, and the adjoint (RK4) and BPTT (through RATTLE) match central differences."""
+    t = sp.Symbol("t")
+    x, y, u, ref = (sp.Function(n)(t) for n in ("x", "y", "u", "x_ref"))
+    m, g = sp.symbols("m g")
+    problem = Problem(
+        Lagrangian(m * (x.diff(t) ** 2 + y.diff(t) ** 2) / 2 - m * g * y + u * sp.atan2(x, -y),
+                   [x, y], [m, g], [u], constraints=[x**2 + y**2 - L**2]),
+        Cost(running=(x - ref) ** 2 / 2 + x.diff(t) ** 2 / 4, targets=[ref]),
+        params={m: 1.0, g: 9.81}, initial={x: math.sin(0.5), y: -math.cos(0.5),
+                                           x.diff(t): 0.0, y.diff(t): 0.0},
+        inputs={u: sp.sin(2 * t) / 2}, targets={ref: sp.sin(t) / 5},
+        horizon=1.0, steps=2000, name="pendulum_velocity_cost")
+    numpy_module, torch_module = load_module(problem, "numpy"), load_module(problem, "torch")
+    assert "cost on velocities" in numpy_module.RULES["HEL"]
+    with pytest.raises(ValueError, match="cost on velocities"):
+        numpy_module.gradient(rule="HEL")
+    theta, step = np.asarray(numpy_module.PARAM_VALUES), 1e-5
+    fd = [(numpy_module.loss(theta=theta + e) - numpy_module.loss(theta=theta - e)) / (2 * step)
+          for e in step * np.eye(len(theta))]
+    assert relative_error(numpy_module.gradient(rule="adjoint")["theta"], fd) <= 1e-6
+    bptt = torch_module.gradient(rule="BPTT")["theta"].numpy()
+    assert relative_error(bptt, fd) <= 1e-5  # RATTLE's trapezoid loss: O(dt²) from RK4's
