@@ -808,34 +808,25 @@ def _leapfrog_hel(m, z, c, signals, dt, steps, horizon, beta, centered, kick, re
 def _cbvp(m, z, c, x_signal, signals, dt, horizon, beta, boundary):
     """CBVP: the free and ±β nudged runs solve q(0) = q0, q(T) = b for p(0), batched, by
     Newton on the RK4 shooting map, with the free run's Jacobian J = ∂q(T)/∂p(0) (central
-    differences, batched) kept while the iteration contracts; the integrals ride along."""
-    _N, steps = m._N, round(horizon / dt)
+    differences, batched) kept while the iteration contracts; then one run for the integrals."""
+    _N = m._N
     if z.ndim != 1:
         raise ValueError("CBVP solves one trajectory at a time: give a 1-D z0")
-    if boundary is None:  # the free run's end at the file's parameters, then frozen
-        boundary = m.simulate(z, m.PARAM_VALUES, horizon=horizon, steps=steps, inputs=x_signal)
-        boundary = boundary[-1][:_N]
-    boundary, q0 = _as_array(boundary), _to_canonical(m, z, c)[:_N]
     betas = np.array([0.0] if beta is None else [0.0, beta, -beta])[:, None]
 
-    def shoot(p, b, integrals=True):
-        def field(t, y, s):
-            return m._nudged_field(t, y, c, s[0], s[1], b)
+    def shoot(p, b, c=c):
+        start = np.concatenate([np.broadcast_to(z[:_N], p.shape), p], axis=-1)
+        return _rk4_path(lambda t, y, s: [m._nudged_field(t, y[0], c, s[0], s[1], b)], [start],
+                         0.0, dt, signals(0.0, dt))[0]
 
-        def integrand(t, y, s):
-            x, target = s
-            return [m._dH_dtheta(t, y, c, x), m._running_cost(t, y, c, target),
-                    m._cost_dtheta(t, y, c, target)]
-
-        start = np.concatenate([np.broadcast_to(q0, p.shape), p], axis=-1)
-        if not integrals:
-            return _rk4_path(lambda t, y, s: [field(t, y[0], s)], [start], 0.0, dt,
-                             signals(0.0, dt))[0]
-        return _rk4_quadrature(field, integrand, start, 0.0, dt, signals(0.0, dt))
+    if boundary is None:  # the free run's end at the file's parameters, then frozen
+        c0 = m.prepare(_as_array(m.PARAM_VALUES, z))
+        boundary = shoot(_to_canonical(m, z, c0)[None, _N:], betas[:1], c0)[0, :_N]
+    boundary = _as_array(boundary)
 
     def jacobian(p, eps=1e-6):
         shifts = eps * max(1.0, _max_abs(p)) * np.eye(_N)
-        end = shoot(np.concatenate([p + shifts, p - shifts]), np.zeros((2 * _N, 1)), False)
+        end = shoot(np.concatenate([p + shifts, p - shifts]), np.zeros((2 * _N, 1)))
         J = (end[:_N, :_N] - end[_N:, :_N]).T / (2 * shifts[0, 0])
         singular = np.linalg.svd(J, compute_uv=False)  # J is singular at a conjugate point
         condition = max(singular[0], horizon) / singular[-1] if singular[-1] > 0 else np.inf
@@ -847,11 +838,13 @@ def _cbvp(m, z, c, x_signal, signals, dt, horizon, beta, boundary):
         return J, condition
 
     p = np.repeat(_to_canonical(m, z, c)[None, _N:], len(betas), axis=0)
-    (J, condition), previous, fresh = jacobian(p[0]), np.inf, True
-    scale = max(_max_abs(boundary), _max_abs(q0), 1e-300)
+    (J, condition), previous, fresh, best = jacobian(p[0]), np.inf, True, None
+    scale = max(_max_abs(boundary), _max_abs(z[:_N]), 1e-300)
     for _ in range(60):
-        end, (dH, cost, cost_dtheta) = shoot(p, betas)
-        miss = _max_abs(end[:, :_N] - boundary)
+        residual = shoot(p, betas)[:, :_N] - boundary
+        miss = _max_abs(residual)
+        if best is None or miss < best[0]:
+            best = miss, p
         if miss <= 1e-13 * scale:
             break
         if miss > previous / 2:  # not contracting: a fresh Jacobian, else the rounding floor
@@ -861,10 +854,23 @@ def _cbvp(m, z, c, x_signal, signals, dt, horizon, beta, boundary):
         else:
             fresh = False
         previous = miss
-        p = p - np.linalg.solve(J, (end[:, :_N] - boundary).T).T
+        p = p - np.linalg.solve(J, residual.T).T
+    miss, p = best
     if miss > 1e-9 * scale:
         raise ValueError(f"CBVP: shooting misses q(T) = b by {miss:.3g} (relative to {scale:.3g})"
                          f": the system is too unstable over the horizon; use PFVP/HEL")
+
+    def integrand(t, y, s):
+        x, target = s
+        return [m._dH_dtheta(t, y, c, x), m._running_cost(t, y, c, target),
+                m._cost_dtheta(t, y, c, target)]
+
+    def field(t, y, s):
+        return m._nudged_field(t, y, c, s[0], s[1], betas)
+
+    start = np.concatenate([np.broadcast_to(z[:_N], p.shape), p], axis=-1)
+    end, (dH, cost, cost_dtheta) = _rk4_quadrature(field, integrand, start, 0.0, dt,
+                                                   signals(0.0, dt))
     final = np.concatenate([boundary, 0 * boundary])  # ψ reads positions only here
     loss = cost[0] + m._terminal_cost(horizon, final, c)
     if beta is None:
