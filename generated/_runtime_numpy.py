@@ -824,10 +824,12 @@ def _cbvp(m, z, c, x_signal, signals, dt, horizon, beta, boundary):
         boundary = shoot(_to_canonical(m, z, c0)[None, _N:], betas[:1], c0)[0, :_N]
     boundary = _as_array(boundary)
 
-    def jacobian(p, eps=1e-6):
-        shifts = eps * max(1.0, _max_abs(p)) * np.eye(_N)
-        end = shoot(np.concatenate([p + shifts, p - shifts]), np.zeros((2 * _N, 1)))
-        J = (end[:_N, :_N] - end[_N:, :_N]).T / (2 * shifts[0, 0])
+    def jacobian(p, b=betas[:1]):
+        """Shoots the rows p (nudged by b, row 0 free) and p[0] + ε e_i: J = ∂q(T)/∂p(0)."""
+        eps = 1e-7 * max(1.0, _max_abs(p[0]))
+        end = shoot(np.concatenate([p, p[0] + eps * np.eye(_N)]),
+                    np.concatenate([b, np.zeros((_N, 1))]))
+        J = (end[len(p):, :_N] - end[0, :_N]).T / eps
         singular = np.linalg.svd(J, compute_uv=False)  # J is singular at a conjugate point
         condition = max(singular[0], horizon) / singular[-1] if singular[-1] > 0 else np.inf
         if condition > 1e8:
@@ -835,26 +837,27 @@ def _cbvp(m, z, c, x_signal, signals, dt, horizon, beta, boundary):
                 f"CBVP: the boundary value problem is ill-conditioned (condition of "
                 f"dq(T)/dp(0) = {condition:.3g} > 1e8): the horizon is near a conjugate point; "
                 f"change the horizon or use PFVP/HEL")
-        return J, condition
+        return end[:len(p)], J, condition
 
     p = np.repeat(_to_canonical(m, z, c)[None, _N:], len(betas), axis=0)
-    (J, condition), previous, fresh, best = jacobian(p[0]), np.inf, True, None
+    (end, J, condition), previous, fresh, best = jacobian(p, betas), np.inf, True, None
     scale = max(_max_abs(boundary), _max_abs(z[:_N]), 1e-300)
     for _ in range(60):
-        residual = shoot(p, betas)[:, :_N] - boundary
+        residual = end[:, :_N] - boundary
         miss = _max_abs(residual)
         if best is None or miss < best[0]:
             best = miss, p
-        if miss <= 1e-13 * scale:
+        if miss <= 1e-15 * scale:
             break
-        if miss > previous / 2:  # not contracting: a fresh Jacobian, else the rounding floor
-            if fresh:
+        if miss > previous / 2:  # not contracting: the rounding floor, else a fresh Jacobian
+            if fresh or miss <= 1e-12 * scale:
                 break
-            (J, condition), fresh = jacobian(p[0]), True
+            (_, J, condition), fresh = jacobian(p[:1]), True
         else:
             fresh = False
         previous = miss
         p = p - np.linalg.solve(J, residual.T).T
+        end = shoot(p, betas)
     miss, p = best
     if miss > 1e-9 * scale:
         raise ValueError(f"CBVP: shooting misses q(T) = b by {miss:.3g} (relative to {scale:.3g})"
