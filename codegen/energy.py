@@ -20,7 +20,6 @@ True
 
 from __future__ import annotations
 
-import json
 import re
 import textwrap
 
@@ -31,50 +30,12 @@ from glep.derive.equilibrium import availability
 
 from .backends import backend as backend_module
 from .printers import MatrixPrinter, printed_common
-from .templating import environment, printer
+from .templating import LINE_LIMIT, environment, literal, printer
 
 RESERVED = frozenset({"z", "theta", "x", "y", "v", "np", "torch", "beta", "ref", "out"})
-#: No line of an emitted energy, chain or HRU module is longer than this.
-LINE_LIMIT = 120
 
 
 # -- layout shared by the energy, chain and HRU modules ---------------------------------------
-
-
-def literal(value, indent: int = 0, limit: int = LINE_LIMIT) -> str:
-    """``value`` (numbers, strings, None, tuples, lists, dicts of them) as a Python literal,
-    broken over lines (items packed, one level at a time) to fit ``limit`` at ``indent``."""
-    if isinstance(value, str):
-        pieces = textwrap.wrap(value, limit - indent - 8, drop_whitespace=False)
-        if indent + len(json.dumps(value, ensure_ascii=False)) <= limit or len(pieces) < 2:
-            return json.dumps(value, ensure_ascii=False)
-        inner = "".join(f"\n{' ' * (indent + 4)}{json.dumps(p, ensure_ascii=False)}"
-                        for p in pieces)
-        return f"({inner}\n{' ' * indent})"
-    if isinstance(value, dict):
-        items = [f"{json.dumps(k)}: {literal(v, indent + 4, limit)}" for k, v in value.items()]
-        brackets = "{}"
-    elif isinstance(value, (list, tuple)):
-        items = [literal(v, indent + 4, limit) for v in value]
-        brackets = "[]" if isinstance(value, list) else "()"
-    else:
-        return repr(value)
-    tail = "," if isinstance(value, tuple) and len(items) == 1 else ""
-    one = f"{brackets[0]}{', '.join(items)}{tail}{brackets[1]}"
-    if indent + len(one) <= limit and "\n" not in one:
-        return one
-    lines, line = [], ""
-    for item in items:
-        if line and ("\n" in item or indent + 4 + len(line) + len(item) + 2 > limit):
-            lines.append(line)
-            line = ""
-        line += f"{item}, " if "\n" not in item else f"{item},"
-        if "\n" in item:
-            lines.append(line)
-            line = ""
-    lines += [line] if line else []
-    body = "".join(f"\n{' ' * (indent + 4)}{text.rstrip()}" for text in lines)
-    return f"{brackets[0]}{body}\n{' ' * indent}{brackets[1]}"
 
 
 def wrap_code(line: str, indent: int, limit: int = LINE_LIMIT) -> str:

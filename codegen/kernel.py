@@ -40,12 +40,11 @@ from glep.derive.errors import CodegenError
 
 from .hoist import PREFIX, hoist
 from .printers import TEMPORARY_PREFIX, eliminate_common
+from .templating import LINE_LIMIT
 from .templating import printer as backend_printer
 
 __all__ = ["LINE_LIMIT", "Function", "Kernel", "print_kernels"]
 
-#: No generated line is longer than this.
-LINE_LIMIT = 120
 _INDENT = 4
 
 

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import functools
 import json
+import textwrap
 
 import jinja2
 
 from .backends import BACKENDS, backend
 
-__all__ = ["BACKENDS", "environment", "literal", "printer"]
+__all__ = ["BACKENDS", "LINE_LIMIT", "environment", "literal", "printer"]
+
+#: No line of an emitted module is longer than this.
+LINE_LIMIT = 120
 
 
 @functools.cache
@@ -34,9 +38,37 @@ def printer(name: str, names: dict | None = None):
     return backend(name).Printer(names)
 
 
-def literal(values) -> str:
-    """A tuple literal with double-quoted strings, as a formatter would write it."""
-    items = [json.dumps(v) if isinstance(v, str) else repr(v) for v in values]
-    return "(" + ", ".join(items) + ("," if len(items) == 1 else "") + ")"
-
-
+def literal(value, indent: int = 0, limit: int = LINE_LIMIT) -> str:
+    """``value`` (numbers, strings, None, tuples, lists, dicts of them) as a Python literal,
+    broken over lines (items packed, one level at a time) to fit ``limit`` at ``indent``."""
+    if isinstance(value, str):
+        pieces = textwrap.wrap(value, limit - indent - 8, drop_whitespace=False)
+        if indent + len(json.dumps(value, ensure_ascii=False)) <= limit or len(pieces) < 2:
+            return json.dumps(value, ensure_ascii=False)
+        inner = "".join(f"\n{' ' * (indent + 4)}{json.dumps(p, ensure_ascii=False)}"
+                        for p in pieces)
+        return f"({inner}\n{' ' * indent})"
+    if isinstance(value, dict):
+        items = [f"{json.dumps(k)}: {literal(v, indent + 4, limit)}" for k, v in value.items()]
+        brackets = "{}"
+    elif isinstance(value, (list, tuple)):
+        items = [literal(v, indent + 4, limit) for v in value]
+        brackets = "[]" if isinstance(value, list) else "()"
+    else:
+        return repr(value)
+    tail = "," if isinstance(value, tuple) and len(items) == 1 else ""
+    one = f"{brackets[0]}{', '.join(items)}{tail}{brackets[1]}"
+    if indent + len(one) <= limit and "\n" not in one:
+        return one
+    lines, line = [], ""
+    for item in items:
+        if line and ("\n" in item or indent + 4 + len(line) + len(item) + 2 > limit):
+            lines.append(line)
+            line = ""
+        line += f"{item}, " if "\n" not in item else f"{item},"
+        if "\n" in item:
+            lines.append(line)
+            line = ""
+    lines += [line] if line else []
+    body = "".join(f"\n{' ' * (indent + 4)}{text.rstrip()}" for text in lines)
+    return f"{brackets[0]}{body}\n{' ' * indent}{brackets[1]}"
