@@ -171,22 +171,17 @@ class Network:
 
     def jacobians(self, n: int, s_prev):
         """Per example: J_F of layer n at s_{n−1} and J_G of feedback n at s_n, as matrices
-        (out × in and in × out, flattened states)."""
-        torch = _torch()
-        from torch.func import jacrev, vmap
+        (out × in and in × out, flattened states). The examples are independent, so the
+        Jacobian of the batch sum holds every example's."""
+        from torch.func import jacrev
 
+        s_prev = s_prev.detach()
         s = self.F(n, s_prev).detach()
-
-        def f(v):
-            return self.F(n, v.reshape(1, *self.shapes[n - 1])).flatten()
-
-        def g(v):
-            return self.G(n, v.reshape(1, *self.shapes[n])).flatten()
-
-        with torch.no_grad():
-            jf = vmap(jacrev(f))(s_prev.detach().flatten(1))
-            jg = vmap(jacrev(g))(s.flatten(1))
-        return jf, jg
+        batch = len(s_prev)
+        jf = jacrev(lambda v: self.F(n, v).sum(0))(s_prev).detach()
+        jg = jacrev(lambda v: self.G(n, v).sum(0))(s).detach()
+        jf = jf.reshape(s[0].numel(), batch, s_prev[0].numel()).transpose(0, 1)
+        return jf, jg.reshape(s_prev[0].numel(), batch, s[0].numel()).transpose(0, 1)
 
     def distance(self, n: int, s_prev) -> float:
         """Mean over the batch of ‖J_G − J_Fᵀ‖_F / ‖J_F‖_F for feedback layer n."""
