@@ -29,7 +29,7 @@ from glep.learn.catalog import load  # noqa: E402
 from glep.learn.dtp import train  # noqa: E402
 
 #: The options every run shares (the L-DRL ones are the system file's unless given here).
-OPTIONS = {"epochs": 10, "batch": 32, "lr": 0.05, "momentum": 0.9, "feedback_lr": 0.02}
+OPTIONS = {"epochs": 10, "batch": 32, "lr": 0.02, "momentum": 0.9, "feedback_lr": 0.02}
 TOLERANCE = 1.5  # points of test accuracy
 
 

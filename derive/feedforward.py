@@ -5,8 +5,11 @@ A network ``s_n = F_n(s_{n−1})``, ``n = 1 … N``, of dense and 2-D convolutio
 followed by the declared activation (the last one is linear: its states are the logits of
 the cost). Every layer but the first has a feedback layer ``G_n`` mapping ``s_n``'s space back
 onto ``s_{n−1}``'s: its shapes are the forward layer's transposed (a dense ``V_n`` of shape
-``(in, out)``, a transposed convolution with ``F_n``'s kernel, stride and padding), followed
-by the activation of layer n−1. The rules, with a cost ℓ per example:
+``(in, out)``, a transposed convolution with ``F_n``'s kernel, stride and padding) plus a
+bias ``c_n``, with no activation: its Jacobian ``V_nᵀ`` can then equal ``J_Fᵀ`` wherever
+layer n is linear (the logits) and its average over the data elsewhere, where an
+activation after it would scale its rows by a factor F_n's Jacobian does not have. The
+rules, with a cost ℓ per example:
 
     first target:  t_N = s_N − β ∂ℓ/∂s_N
     difference TP: t_{n−1} = s_{n−1} + G_n(t_n) − G_n(s_n)
@@ -201,7 +204,7 @@ class FeedforwardProblem(ProblemBase):
             kind = "dense" if isinstance(self.layers[n - 1], Dense) else "transposed conv"
             lines.append(f"  G{n}: {kind} {self.shapes[n]} → {self.shapes[n - 1]}   V{n} "
                          f"{self.layers[n - 1].weight_shape(self.shapes[n - 1])} read "
-                         f"transposed, then the activation of layer {n - 1}")
+                         f"transposed, + c{n}")
         return "\n".join(lines)
 
     def rules_text(self, latex: bool = False) -> str:

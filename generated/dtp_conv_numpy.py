@@ -6,8 +6,8 @@ Regenerate with: glep emit systems/dtp_conv.py
   F1: conv 3×3 stride 1 padding 1: (1, 8, 8) → (8, 8, 8)   W1 (8, 1, 3, 3)
   F2: conv 3×3 stride 2 padding 1: (8, 8, 8) → (16, 4, 4)   W2 (16, 8, 3, 3)
   F3: dense 256 → 10   W3 (10, 256)
-  G2: transposed conv (16, 4, 4) → (8, 8, 8)   V2 (16, 8, 3, 3) read transposed, then the activation of layer 1
-  G3: dense (10,) → (16, 4, 4)   V3 (10, 256) read transposed, then the activation of layer 2
+  G2: transposed conv (16, 4, 4) → (8, 8, 8)   V2 (16, 8, 3, 3) read transposed, + c2
+  G3: dense (10,) → (16, 4, 4)   V3 (10, 256) read transposed, + c3
 
 LAYERS: ("dense", units) or ("conv2d", channels, kernel, stride, padding); SHAPES: the states
 s_0 … s_N; glep.learn.dtp builds, trains (DTP with L-DRL feedback, or BP) and diagnoses it.

@@ -6,8 +6,8 @@ Regenerate with: glep emit systems/dtp_digits.py
   F1: dense 64 → 128   W1 (128, 64)
   F2: dense 128 → 128   W2 (128, 128)
   F3: dense 128 → 10   W3 (10, 128)
-  G2: dense (128,) → (128,)   V2 (128, 128) read transposed, then the activation of layer 1
-  G3: dense (10,) → (128,)   V3 (10, 128) read transposed, then the activation of layer 2
+  G2: dense (128,) → (128,)   V2 (128, 128) read transposed, + c2
+  G3: dense (10,) → (128,)   V3 (10, 128) read transposed, + c3
 
 LAYERS: ("dense", units) or ("conv2d", channels, kernel, stride, padding); SHAPES: the states
 s_0 … s_N; glep.learn.dtp builds, trains (DTP with L-DRL feedback, or BP) and diagnoses it.

@@ -3,7 +3,7 @@ backpropagation, for the feedforward networks of :mod:`glep.derive.feedforward`.
 
 :class:`Network` builds a generated feedforward module's layers in Torch: ``F(n, s)`` (layer n
 of the forward network), ``G(n, s)`` (its feedback layer: the transposed dense map or the
-transposed convolution, then the activation of layer n − 1), the difference targets, the
+transposed convolution, plus a bias), the difference targets, the
 forward update ∇_θ Σ L_n^F, the L-DRL loss and the diagnostics of Ernoult et al. (2022): the
 Jacobian distance ‖J_G − J_Fᵀ‖/‖J_F‖ of each feedback layer and the angle between each
 layer's DTP update and the backpropagation gradient. Sums run over the batch: with
@@ -103,14 +103,12 @@ class Network:
         V, c, layer = omega[f"V{n}"], omega[f"c{n}"], self.layers[n - 1]
         shape = self.shapes[n - 1]
         if layer[0] == "dense":
-            z = s @ V.flatten(1)
-            z = (z.reshape(-1, *shape) + c.reshape(-1, *[1] * (len(shape) - 1)))
-            return self.act(n - 1, z)
+            return (s @ V.flatten(1)).reshape(-1, *shape) + c.reshape(-1, *[1] * (len(shape) - 1))
         _, kernel, stride, padding = layer[1:]
         extra = [shape[i + 1] - ((self.shapes[n][i + 1] - 1) * stride - 2 * padding + kernel)
                  for i in range(2)]
-        return self.act(n - 1, f.conv_transpose2d(s, V, c, stride=stride, padding=padding,
-                                                  output_padding=tuple(extra)))
+        return f.conv_transpose2d(s, V, c, stride=stride, padding=padding,
+                                  output_padding=tuple(extra))
 
     def forward(self, x, theta=None) -> list:
         """The states ``[s_0, …, s_N]``, ``s_0 = x`` reshaped to the input shape."""

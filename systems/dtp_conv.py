@@ -5,7 +5,7 @@ layer is the transposed convolution with the same kernel size, stride and paddin
     s_1 = elu(conv_{3×3, pad 1}(x; W1) + b1)              (8 channels, 8 × 8)
     s_2 = elu(conv_{3×3, stride 2, pad 1}(s_1; W2) + b2)  (16 channels, 4 × 4)
     s_3 = W3 s_2 + b3 (logits)
-    G_2(s) = elu(conv_transposed(s; V2) + c2),  G_3(s) = elu(V3ᵀ s + c3).
+    G_2(s) = conv_transposed(s; V2) + c2,  G_3(s) = V3ᵀ s + c3.
 
 ``glep train systems/dtp_conv.py --data digits --rule DTP --compare BP``.
 """

@@ -2,7 +2,7 @@
 propagation with learned feedback (L-DRL; Ernoult et al. 2022) or by backpropagation:
 
     s_1 = tanh(W1 x + b1),  s_2 = tanh(W2 s_1 + b2),  s_3 = W3 s_2 + b3 (logits),
-    ℓ = cross-entropy(s_3, label);  feedback  G_n(s) = tanh(V_nᵀ s + c_n),  n = 2, 3.
+    ℓ = cross-entropy(s_3, label);  feedback  G_n(s) = V_nᵀ s + c_n,  n = 2, 3.
 
 ``glep train systems/dtp_digits.py --data digits --rule DTP --compare BP``; for mnist5k,
 ``--set side=28``.
