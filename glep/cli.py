@@ -241,6 +241,9 @@ def cmd_train(args) -> int:
     if args.resume is not None and args.file is None:
         meta = Path(args.resume) / "run.json"
         recorded = json.loads(meta.read_text(encoding="utf-8")) if meta.is_file() else {}
+        if recorded.get("kind") == "feedforward":
+            raise DataError(f"--resume {args.resume}: DTP and BP runs are not checkpointed: "
+                            f"run them again")
         if recorded.get("kind") in ("classification", "hssm"):  # energies, chains, HSSMs
             args.file, args.data = Path(recorded["system"]), recorded["data"]
             args.out_dir, args.set = args.resume, recorded.get("settings") or []
