@@ -20,9 +20,10 @@ DTP the distance and angle of every layer), ``<name>-<rule>-params.json``,
 >>> import glep
 >>> from glep.learn.catalog import load
 >>> net = glep.load_problem("systems/dtp_digits.py")
->>> result = train(net, load("digits").head(64, 64), rule="DTP", epochs=1, progress=False)
->>> len(result.diagnostics[-1]["angle"])
-2
+>>> result = train(net, load("digits").head(64, 64), rule="DTP", epochs=1,
+...                feedback_iterations=2, progress=False)
+>>> [len(result.diagnostics[-1][k]) for k in ("distance", "angle")]  # layers 2-3, 1-3
+[2, 3]
 """
 
 from __future__ import annotations
