@@ -50,6 +50,9 @@ from glep.derive.errors import StepsError as StepsError
 from glep.derive.errors import SystemFileError as SystemFileError
 from glep.derive.errors import UndeclaredSymbolError as UndeclaredSymbolError
 from glep.derive.errors import VectorizedDeclarationError as VectorizedDeclarationError
+from glep.derive.feedforward import Conv2d as Conv2d
+from glep.derive.feedforward import Dense as Dense
+from glep.derive.feedforward import FeedforwardProblem as FeedforwardProblem
 from glep.derive.hru import HRUProblem as HRUProblem
 from glep.derive.hssm import HSSMProblem as HSSMProblem
 from glep.derive.problem import Problem as Problem

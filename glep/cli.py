@@ -42,6 +42,7 @@ from glep.derive.systemfile import load_problem, parse_setting
 from glep.learn.classify import DEFAULTS as CLASSIFY_DEFAULTS
 from glep.learn.classify import train_command as classify_command
 from glep.learn.datasets import GENERATORS
+from glep.learn.dtp import train_command as dtp_command
 from glep.learn.hssm import train_command as hssm_command
 from glep.learn.options import integer, number
 from glep.learn.progress import Progress
@@ -53,10 +54,12 @@ SYSTEMS_DIR = Path(systems.__file__).resolve().parent
 
 #: ``glep train`` for the kinds that learn a classification data set.
 CLASSIFIERS = {"energy": classify_command, "chain": classify_command,
-               "hssm": hssm_command}
+               "hssm": hssm_command, "feedforward": dtp_command}
 #: Options only those kinds read.
 CLASSIFY_ONLY = ("momentum", "weight_decay", "schedule", "random_sign", "method", "tol",
                  "max_iterations", "targets")
+#: Options only feedforward networks read (DTP's feedback training).
+DTP_ONLY = ("sigma", "feedback_iterations", "feedback_lr")
 
 #: More integration steps than this needs ``--force`` (minutes to hours of CPU, GBs of RAM).
 MAX_STEPS = 10**7
@@ -239,6 +242,9 @@ def cmd_train(args) -> int:
     if args.resume is not None and args.file is None:
         meta = Path(args.resume) / "run.json"
         recorded = json.loads(meta.read_text(encoding="utf-8")) if meta.is_file() else {}
+        if recorded.get("kind") == "feedforward":
+            raise DataError(f"--resume {args.resume}: DTP and BP runs are not checkpointed: "
+                            f"run them again")
         if recorded.get("kind") in ("classification", "hssm"):  # energies, chains, HSSMs
             args.file, args.data = Path(recorded["system"]), recorded["data"]
             args.out_dir, args.set = args.resume, recorded.get("settings") or []
@@ -267,6 +273,11 @@ def cmd_train(args) -> int:
                             f".py file")
         problem = _load(args.file, args.set)
         kind = kind_of(problem).name
+        misplaced = [f"--{k.replace('_', '-')}" for k in DTP_ONLY
+                     if kind != "feedforward" and getattr(args, k, None) is not None]
+        if misplaced:
+            raise DataError(f"{', '.join(misplaced)}: options of DTP, for feedforward "
+                            f"networks, not of a {kind_of(problem).title}")
         if kind in CLASSIFIERS:
             return CLASSIFIERS[kind](args, problem, problem.name)
         _only_continuous(problem, "train")
@@ -500,7 +511,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--lr-decay", help="learning-rate factor per step, in (0, 1] (default 1)")
     p.add_argument("--optimizer", help=f"{', '.join(OPTIMIZERS)} (default {d['optimizer']})")
     p.add_argument("--seed", help=f"initial batch order (default {d['seed']})")
-    p.add_argument("--beta", help=f"nudging strength (default {d['beta']})")
+    p.add_argument("--beta", help=f"nudging strength (default {d['beta']}; DTP: the first "
+                   f"target's β, t_N = s_N − β ∂ℓ/∂s_N, e.g. 0.7)")
     p.add_argument("--steps", help="integration steps (default: the file's)")
     p.add_argument("--out-dir", help=f"the run directory: logs, parameters, checkpoints, "
                    f"figures (default {d['out_dir']})")
@@ -529,6 +541,17 @@ def parser() -> argparse.ArgumentParser:
     g.add_argument("--tol", help=f"relaxation residual tolerance (default {c['tol']})")
     g.add_argument("--max-iterations", help="relaxation iteration budget per phase")
     g.add_argument("--targets", metavar="OFF,ON", help="target values of the one-hot labels")
+    g = p.add_argument_group(
+        "feedforward networks (--data digits, mnist5k or a .npz; rules DTP, difference target "
+        "propagation with L-DRL feedback training, and BP, backpropagation; defaults: the "
+        "system file's; --lr, --batch, --epochs, --momentum, --optimizer sgd|adam and --seed "
+        "0,1,2 as above)")
+    g.add_argument("--sigma", help="L-DRL noise scale of each feedback layer, layers 2 … N: "
+                   "one number or one per layer, e.g. 0.4,0.2,0.08")
+    g.add_argument("--feedback-iterations", help="L-DRL steps of every feedback layer per "
+                   "batch, before the forward step (e.g. 20)")
+    g.add_argument("--feedback-lr", help="learning rate of the feedback layers (SGD, momentum "
+                   "0.9)")
     p.add_argument("--threads", help="torch threads per process (default 1: small batches "
                    "run fastest on one thread)")
     p.add_argument("--device", default="cpu", choices=("cpu", "cuda"),

@@ -60,6 +60,7 @@ CODEGEN_CAP = 4300 + sum({
     "holonomic constraints: RATTLE, its echo and BPTT": 192,
     "costs on velocities and momenta, HEL-gain": 15,
     "HSSM kind": 3,
+    "feedforward kind (DTP): the declared layers rendered as constants": 29,
 }.values())
 #: The generated code of the systems bundled then (runtimes included): 16,000 lines; the
 #: runtimes' share of the features above is added (both backends).

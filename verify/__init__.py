@@ -10,6 +10,7 @@ returns the same schema (:mod:`glep.verify.common`).
 from __future__ import annotations
 
 from glep.codegen.kinds import kind_of
+from glep.derive.errors import KindError
 
 from . import chain, continuous, energy, hru
 
@@ -24,6 +25,10 @@ def check(problem, *, rules=None, beta: float = 1e-4, steps: int | None = None,
     system or a recurrent unit. ``progress(done, total, rule, what)`` hears of each solve
     of a continuous system's check as it starts."""
     name = kind_of(problem).name
+    if name == "feedforward":
+        raise KindError(f"glep check has no reference run for a feedforward network "
+                        f"({problem.name}): train it with glep train --rule DTP --compare BP, "
+                        f"whose log reports ‖J_G − J_Fᵀ‖/‖J_F‖ and the angle to backprop")
     if name == "hssm":  # an HSSM learns through its unit's rules: check the unit
         problem, name = problem.unit, "hru"
     if name in ("continuous", "hru"):

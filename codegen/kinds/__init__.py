@@ -21,6 +21,7 @@ from glep.derive.chain import EnergyChain, chain_rules
 from glep.derive.energy import EnergyProblem
 from glep.derive.equilibrium import equilibrium_rules
 from glep.derive.errors import DerivationError
+from glep.derive.feedforward import FeedforwardProblem
 from glep.derive.hru import HRUProblem
 from glep.derive.hssm import HSSMProblem
 from glep.derive.problem import Problem
@@ -28,6 +29,7 @@ from glep.derive.rules import derive_rules
 
 from ..continuous import render_continuous
 from ..energy import render_energy
+from ..feedforward import render_feedforward
 from ..ffebm import render_chain
 from ..hru import render_hru
 
@@ -67,6 +69,8 @@ KINDS: tuple[Kind, ...] = (
          describe.hru_rules),
     Kind("hssm", HSSMProblem, "Hamiltonian state-space model", lambda p, *a: render_hru(p.unit, *a),
          HSSMProblem.describe, _hru_rules, HSSMProblem.rules_text),
+    Kind("feedforward", FeedforwardProblem, "feedforward network", render_feedforward,
+         FeedforwardProblem.describe, _hru_rules, FeedforwardProblem.rules_text),
 )
 
 
