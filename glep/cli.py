@@ -206,9 +206,16 @@ def cmd_report(args) -> int:
         _bounded(steps, args.force)
         if steps is None and kind_of(problem).name == "continuous":
             _bounded(problem.steps, args.force, f"{problem.name} declares steps =")
-        with _progress(problem, _rule_names(problem), quiet=False) as progress:
-            report = check(problem, beta=args.beta, steps=steps, progress=progress,
-                           quick=args.quick)
+        names = _rule_names(problem)
+        rules = None if args.rule is None else [_canonical_rule(args.rule, names, problem)]
+        try:
+            with _progress(problem, rules or names, quiet=False) as progress:
+                report = check(problem, rules=rules, beta=args.beta, steps=steps,
+                               progress=progress, quick=args.quick)
+        except DerivationError as error:  # the page shows it, as glep check would print it
+            print(f"glep report: the check stopped: {error}", file=sys.stderr)
+            report = {"system": problem.name, "beta": args.beta, "error": str(error),
+                      "rules": {}}
     text = build(problem, report, source=source_name(args.file), steps=steps,
                  run_dir=args.run_dir)
     write_atomically(out, text)
@@ -516,6 +523,7 @@ def parser() -> argparse.ArgumentParser:
                    "curves and comparison table of a glep train run directory")
     p.add_argument("--check", metavar="JSON", help="use this glep check --json output "
                    "instead of running the check")
+    p.add_argument("--rule", help="check one rule only (default: every rule)")
     p.add_argument("--beta", default="1e-4", help="the check's nudging strength (default 1e-4)")
     p.add_argument("--steps", help="the check's integration steps (default: the file's)")
     p.add_argument("--quick", action="store_true", help="skip the finite differences of "

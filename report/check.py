@@ -6,6 +6,7 @@ relaxation of an energy."""
 from __future__ import annotations
 
 from glep.codegen.kinds import kind_of
+from glep.derive.errors import DerivationError
 
 from . import dynamics, figures
 from .page import Section, esc, paragraph, table, verdict
@@ -61,8 +62,19 @@ def _dynamics(problem, steps) -> str:
     return ""
 
 
+def _plotted(problem, steps) -> str:
+    try:
+        return _dynamics(problem, steps)
+    except (DerivationError, ArithmeticError, RuntimeError, ValueError) as error:
+        return paragraph(f"The dynamics could not be run for a plot: {error}")
+
+
 def section(problem, report: dict, steps: int | None = None) -> Section:
-    """The check ``report`` of ``problem`` (what ``glep check --json`` prints)."""
+    """The check ``report`` of ``problem`` (what ``glep check --json`` prints; with an
+    ``error`` instead of rules when the check stopped)."""
+    if "error" in report:
+        return Section("check", "Numerical check", paragraph(
+            f"glep check stopped: {report['error']}") + _plotted(problem, steps))
     passed = all(e.get("ok", True) for e in report["rules"].values())
     head = (f"Loss {report['loss']:.6g}; β = {report['beta']:g}"
             + (f"; {report['steps']} steps" if report.get("steps") else "")
@@ -75,5 +87,5 @@ def section(problem, report: dict, steps: int | None = None) -> Section:
     plot = figures.error_vs_beta(report["rules"])
     if plot:
         body.append("<h3>Error against β</h3>" + plot)
-    body.append(_dynamics(problem, steps))
+    body.append(_plotted(problem, steps))
     return Section("check", "Numerical check", "".join(body))

@@ -136,15 +136,22 @@ def energy(problem) -> list[Section]:
 
 def chain(chain) -> list[Section]:
     """An ff-EBM chain: each block's energy and its map to the next block."""
-    body = [paragraph(f"ff-EBM chain of {len(chain.blocks)} energy blocks.")]
+    body = []
     for k, (problem, (x, o)) in enumerate(zip(chain.block_problems(), chain.ports)):
         body.append(f"<h3>Block {k + 1}: input {esc(x.name)}, output {esc(o.name)}</h3>")
         body += _energy_body(problem, str(k + 1))
         if k + 1 < len(chain.blocks):
             body.append(paragraph(f"map {k + 2}: {chain.map_text(k)}"))
-    body.append(paragraph("Cost") + equation(sp.Symbol("C"), chain.cost.expr))
-    return [Section("dynamics", "Blocks and relaxation", "".join(body)
-                    + _derive_text(chain))]
+    values = [[esc(name), _value(v)] for problem in chain.block_problems()
+              for name, v in problem.param_values.items()]
+    values += [[esc(name), _value(v)] for name, v in chain.map_values.items()]
+    declaration = "".join([
+        paragraph(f"ff-EBM chain of {len(chain.blocks)} energy blocks, each fed by a map of "
+                  f"the previous block's output."),
+        table(["parameter", "value"], values), paragraph("Cost"),
+        equation(sp.Symbol("C"), chain.cost.expr)])
+    return [Section("declaration", "Declaration", declaration),
+            Section("dynamics", "Blocks and relaxation", "".join(body) + _derive_text(chain))]
 
 
 def hru(problem, outer=None) -> list[Section]:

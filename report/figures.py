@@ -79,7 +79,9 @@ def echo(times, forward, back, retrace, names) -> str:
         top.plot(times, back[:, i], "--", color=line.get_color(), label=f"{name} echo")
     top.set_ylabel("position")
     top.legend(fontsize=7, ncol=2)
-    bottom.semilogy(times, np.maximum(retrace, 1e-300))
+    retrace = np.asarray(retrace, float)
+    shown = retrace > 0  # the echo starts on the forward end state: zero there
+    bottom.semilogy(np.asarray(times)[shown], retrace[shown])
     bottom.set_xlabel("time")
     bottom.set_ylabel("retrace error")
     bottom.grid(True, which="both", alpha=0.3)

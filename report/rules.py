@@ -8,8 +8,8 @@ import sympy as sp
 
 from glep.codegen.kinds import kind_of
 
-from .math import equation, inline
-from .page import Section, details, esc, paragraph, pre, table
+from .math import equation, formula, inline
+from .page import Section, esc, paragraph, table
 
 #: The practicality columns, as ``glep rules`` prints them.
 COLUMNS = ("rule", "available", "forward only", "same system", "passes", "memory",
@@ -47,11 +47,16 @@ def _estimator(rule) -> str:
 
 
 def _shown(value, to_time) -> str:
+    """A boundary term: typeset, a large matrix by its shape, text as it is."""
+    if isinstance(value, sp.MatrixBase):
+        if max(value.shape) > 6:
+            nonzero = sum(1 for e in value if e != 0)
+            return paragraph(f"{value.shape[0]}×{value.shape[1]} matrix, {nonzero} non-zero "
+                             f"entries")
+        return formula(value.applyfunc(to_time))
     if isinstance(value, sp.Basic):
-        return equation(sp.Symbol("R"), to_time(value)) if not isinstance(
-            value, sp.MatrixBase) or max(value.shape) <= 6 else esc(
-            f"{value.shape[0]}×{value.shape[1]} matrix")
-    return esc(value)
+        return formula(to_time(value))
+    return paragraph(str(value))
 
 
 def _updates(problem, rule) -> str:
@@ -105,5 +110,4 @@ def section(problem) -> Section:
     if kind.name in ("energy", "chain"):
         body.append(paragraph("Δθ = −η [∂θE(B) − ∂θE(A)] / (β_B − β_A)"))
     body += [_rule_body(problem, kind.name, rule) for rule in rules.values()]
-    body.append(details("As glep rules prints it", pre(kind.rules_text(problem))))
     return Section("rules", "Learning rules", "".join(body))

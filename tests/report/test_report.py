@@ -17,10 +17,9 @@ import sympy as sp
 
 from glep.cli import main
 from glep.codegen.emit import load_module
-from glep.report import build, dynamics, figures, run
+from glep.report import dynamics, figures, run
 from glep.report.math import equation, presentation
-from glep.verify import check
-from tests.conftest import SYSTEMS, problem
+from tests.conftest import ALL_SYSTEMS, SYSTEMS, problem
 
 
 def _xml(mathml: str):
@@ -92,10 +91,9 @@ def test_the_relaxation_descends_to_the_fixed_point():
 
 
 @pytest.fixture(scope="module")
-def oscillator_page():
-    p = problem("harmonic_oscillator")
-    report = check(p, beta=1e-4, steps=200)
-    return p, report, build(p, report, source="systems/harmonic_oscillator.py", steps=200)
+def oscillator_page(report_of):
+    p, report, path = report_of("harmonic_oscillator")
+    return p, report, path.read_text(encoding="utf-8")
 
 
 def test_a_page_is_offline_with_contents_alt_text_and_both_colour_schemes(oscillator_page):
@@ -169,7 +167,8 @@ def test_report_cli_reads_a_recorded_check_and_a_run(tmp_path, oscillator_page, 
     recorded = tmp_path / "check.json"
     recorded.write_text(json.dumps(report))
     out = tmp_path / "page.html"
-    runs = _run_dir(tmp_path / "runs" if (tmp_path / "runs").mkdir() is None else None)
+    (tmp_path / "runs").mkdir()
+    runs = _run_dir(tmp_path / "runs")
     assert main(["report", str(SYSTEMS / "harmonic_oscillator.py"), "--check", str(recorded),
                  "--run", str(runs), "--out", str(out)]) == 0
     page = out.read_text(encoding="utf-8")
@@ -179,3 +178,18 @@ def test_report_cli_reads_a_recorded_check_and_a_run(tmp_path, oscillator_page, 
     assert main(["report", str(SYSTEMS / "harmonic_oscillator.py"), "--check", str(recorded),
                  "--run", str(tmp_path / "bare"), "--out", str(out)]) == 2
     assert "run.json" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_every_bundled_system_has_a_report_under_2_mb(report_of):
+    sizes = {}
+    for name in ALL_SYSTEMS:
+        _, report, path = report_of(name)
+        page = path.read_text(encoding="utf-8")
+        sizes[name] = len(page.encode())
+        assert page.count('<section id="') >= 4 and page.count("<math") > 3, name
+        assert 'id="check"' in page and ("error" in report or report["rules"]), name
+        for rule in report.get("rules", {}):
+            assert f"<td>{rule}</td>" in page, (name, rule)
+    largest = max(sizes, key=sizes.get)
+    assert sizes[largest] < 2_000_000, (largest, sizes[largest])
