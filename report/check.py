@@ -37,7 +37,7 @@ def _references(report: dict) -> str:
     for name, ref in report.get("reference", {}).items():
         notes = [f"{k} {v:.1e}" if isinstance(v, float) else f"{k} {v}"
                  for k, v in ref.items() if k not in ("grad", "z0", "directions", "derivative")]
-        rows.append([esc(name), esc("; ".join(notes))])
+        rows.append([esc(name), esc("; ".join(notes) or "—")])
     return table(["reference", "method and accuracy"], rows) if rows else ""
 
 

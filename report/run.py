@@ -54,6 +54,21 @@ def _summary(logs: dict) -> str:
                  "Comparison of the rules run")
 
 
+def _identifiability(record: dict) -> str:
+    """Per rule: the trained parameters, the singular values of the Gauss–Newton matrix there
+    and its condition number."""
+    rows = []
+    for rule, entry in record.get("rules", {}).items():
+        trained = ", ".join(f"{n} = {v:.4g}" for n, v in zip(entry.get("parameters", []),
+                                                               entry.get("theta", [])))
+        values = ", ".join(f"{v:.2e}" for v in entry.get("singular_values", []))
+        condition = entry.get("condition_number")
+        rows.append([esc(rule), esc(trained), esc(values),
+                     esc("—" if condition is None else f"{condition:.2e}")])
+    return table(["rule", "trained parameters", "singular values", "condition number"], rows,
+                 "Identifiability at the trained parameters (Gauss–Newton matrix)")
+
+
 def section(run_dir, name: str) -> Section:
     """The run in ``run_dir`` of the system ``name``."""
     run_dir = Path(run_dir)
@@ -78,7 +93,5 @@ def section(run_dir, name: str) -> Section:
         body.append(plot)
     identifiability = run_dir / "identifiability.json"
     if identifiability.is_file():
-        body.append(paragraph("Identifiability (singular values of the Gauss–Newton matrix "
-                              "at the trained parameters)")
-                    + pre(identifiability.read_text(encoding="utf-8")[:4000]))
+        body.append(_identifiability(json.loads(identifiability.read_text(encoding="utf-8"))))
     return Section("training", "Training run", "".join(body))

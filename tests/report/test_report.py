@@ -131,9 +131,13 @@ def _run_dir(tmp_path, name="harmonic_oscillator"):
 
 
 def test_a_run_directory_gives_its_curves_and_final_numbers(tmp_path):
+    (tmp_path / "identifiability.json").write_text(json.dumps({"rules": {"HEL": {
+        "parameters": ["m", "k"], "theta": [1.25, 2.0], "singular_values": [2.5, 1e-16],
+        "condition_number": 2.5e16}}}))
     section = run.section(_run_dir(tmp_path), "harmonic_oscillator")
     assert "<td>0.25</td>" in section.body and "<td>0.3</td>" in section.body
     assert "HEL final loss 0.25" in section.body
+    assert "<td>m = 1.25, k = 2</td><td>2.50e+00, 1.00e-16</td><td>2.50e+16</td>" in section.body
     assert len(_images(section.body)) == 1
 
 
