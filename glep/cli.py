@@ -509,7 +509,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--beta", default="1e-4", help="nudging strength (default 1e-4)")
     p.add_argument("--steps", help="integration steps (default: the file's)")
     p.add_argument("--quick", action="store_true", help="skip the finite differences of "
-                   "an energy or chain of more than 200 parameters (implicit differentiation "
+                   "an energy or chain of more than 100 parameters (implicit differentiation "
                    "stays the reference)")
     p.add_argument("--force", action="store_true",
                    help=f"allow more than {MAX_STEPS:.0e} integration steps")
@@ -527,7 +527,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--beta", default="1e-4", help="the check's nudging strength (default 1e-4)")
     p.add_argument("--steps", help="the check's integration steps (default: the file's)")
     p.add_argument("--quick", action="store_true", help="skip the finite differences of "
-                   "an energy or chain of more than 200 parameters (implicit differentiation "
+                   "an energy or chain of more than 100 parameters (implicit differentiation "
                    "stays the reference)")
     p.add_argument("--force", action="store_true",
                    help=f"allow more than {MAX_STEPS:.0e} integration steps")

@@ -19,7 +19,7 @@ CHECKS = {"continuous": continuous, "energy": energy, "chain": chain, "hru": hru
 
 #: ``quick``: finite differences of an energy or a chain only up to this many parameters
 #: (implicit differentiation stays the reference of every rule).
-QUICK_FD_PARAMS = 200
+QUICK_FD_PARAMS = 100
 
 
 def check(problem, *, rules=None, beta: float = 1e-4, steps: int | None = None,
