@@ -22,8 +22,9 @@ def _value(value) -> str:
     array = np.asarray(value, dtype=float)
     if array.ndim == 0:
         return esc(f"{float(array):g}")
-    if array.size <= 6:
-        return esc(", ".join(f"{v:g}" for v in array.ravel()))
+    if array.size <= 12:
+        rows = array.reshape(-1, array.shape[-1])
+        return esc("; ".join(", ".join(f"{v:g}" for v in row) for row in rows))
     return esc(f"{'×'.join(map(str, array.shape))} array in [{array.min():g}, {array.max():g}]")
 
 
@@ -119,9 +120,14 @@ def energy(problem) -> list[Section]:
     layers = ", ".join(f"{layer.name} ({layer.size})" for layer in model.layers)
     declared = [paragraph(f"{'Layered' if model.layered else 'Scalar'} energy; layers {layers}; "
                           f"box {model.box or 'none'}; outputs "
-                          f"{[model.layers[i].name for i in model.outputs]}."),
+                          f"{', '.join(model.layers[i].name for i in model.outputs)}."),
                 table(["parameter", "value"],
                       [[esc(k), _value(v)] for k, v in problem.param_values.items()])]
+    signals = [[esc(what), _value(values)] for what, values in
+               (("inputs x (one row per sample)", problem.input_values),
+                ("targets y (one row per sample)", problem.target_values)) if values]
+    if signals:
+        declared.append(table(["signal", "value"], signals))
     if problem.cost is not None:
         declared.append(equation(sp.Symbol("C"), problem.cost.expr))
     if model.curvature is not None:

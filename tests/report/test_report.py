@@ -197,3 +197,14 @@ def test_every_bundled_system_has_a_report_under_2_mb(report_of):
             assert f"<td>{rule}</td>" in page, (name, rule)
     largest = max(sizes, key=sizes.get)
     assert sizes[largest] < 2_000_000, (largest, sizes[largest])
+
+
+def test_an_energy_declaration_shows_its_parameters_inputs_and_targets():
+    from glep.report.derivation import energy
+
+    p = problem("hopfield_smooth")
+    body = energy(p)[0].body
+    for name, value in p.param_values.items():
+        assert f"<td>{name}</td><td>{float(value):g}</td>" in body
+    rows = "; ".join(", ".join(f"{v:g}" for v in row) for row in p.input_values)
+    assert f"<td>{rows}</td>" in body
