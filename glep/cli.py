@@ -198,6 +198,12 @@ def cmd_report(args) -> int:
                         f"glep train run")
     problem = _load(args.file, args.set)
     if args.check is not None:
+        given = [flag for flag, value in (("--rule", args.rule), ("--steps", args.steps),
+                                          ("--quick", args.quick), ("--beta", args.beta))
+                 if value not in (None, False, "1e-4")]
+        if given:
+            raise DataError(f"{', '.join(given)}: options of the check, which --check reads "
+                            f"as it was run: drop them, or drop --check to run it anew")
         report = _recorded_check(Path(args.check), problem)
         steps = report.get("steps")
     else:

@@ -34,7 +34,7 @@ figcaption { color: var(--muted); font-size: .85rem; }
   :root { --fg: #000; --bg: #fff; --panel: #f2f2f2; --rule: #999; }
   body { max-width: none; font-size: 11pt; padding: 0; } nav { display: none; }
   h2 { break-after: avoid; } figure, table, math { break-inside: avoid; }
-  details > * { display: block; } a { text-decoration: none; }
+  a { text-decoration: none; }
 }
 """
 

@@ -159,6 +159,8 @@ def test_report_cli_errors_name_the_argument(tmp_path, capsys):
     other.write_text(json.dumps({"system": "pendulum", "rules": {}}))
     assert main(["report", system, "--check", str(other)]) == 2
     assert "pendulum" in capsys.readouterr().err
+    assert main(["report", system, "--check", str(other), "--steps", "10"]) == 2
+    assert "--steps" in capsys.readouterr().err
     other.write_text("not json")
     assert main(["report", system, "--check", str(other)]) == 2
     assert "--check" in capsys.readouterr().err
