@@ -15,17 +15,14 @@ from .page import page
 
 
 def sections_of(problem) -> list:
-    """The declaration and derivation sections of ``problem``, by kind."""
+    """The declaration and derivation sections of ``problem``, by kind (a kind without its
+    own typesetting shows the text of ``glep derive``)."""
     kind = kind_of(problem).name
-    if kind == "continuous":
-        return derivation.continuous(problem)
-    if kind == "energy":
-        return derivation.energy(problem)
-    if kind == "chain":
-        return derivation.chain(problem)
     if kind == "hssm":
         return derivation.hru(problem.unit, problem)
-    return derivation.hru(problem)
+    typeset = {"continuous": derivation.continuous, "energy": derivation.energy,
+               "chain": derivation.chain, "hru": derivation.hru}
+    return typeset.get(kind, derivation.generic)(problem)
 
 
 def build(problem, report: dict, *, source: str, steps: int | None = None,

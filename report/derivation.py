@@ -180,3 +180,8 @@ def hru(problem, outer=None) -> list[Section]:
     body.append(_derive_text(outer or problem))
     return [Section("declaration", "Declaration", "".join(declared)),
             Section("dynamics", "Hamiltonian and leapfrog", "".join(body))]
+
+
+def generic(problem) -> list[Section]:
+    """A kind without a typeset derivation of its own: what ``glep derive`` prints."""
+    return [Section("dynamics", "Derivation", pre(kind_of(problem).describe(problem)))]

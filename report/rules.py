@@ -33,13 +33,16 @@ def practicality_rows(rules: dict) -> list[list[str]]:
 
 
 def _phases(rule) -> str:
-    rows = [[esc(i), esc(ph.trajectory), esc(ph.direction), esc(ph.boundary), esc(ph.nudging),
-             esc(getattr(ph, "signals", ""))] for i, ph in enumerate(rule.phases, 1)]
+    fields = ("trajectory", "direction", "boundary", "nudging", "signals")
+    rows = [[esc(i), *(esc(getattr(ph, f, "")) for f in fields)]
+            for i, ph in enumerate(getattr(rule, "phases", ()), 1)]
     return table(["#", "trajectory", "direction", "from", "nudging", "signals"], rows)
 
 
 def _estimator(rule) -> str:
-    estimator = rule.estimator
+    estimator = getattr(rule, "estimator", None)
+    if not estimator:
+        return ""
     if isinstance(estimator, dict):
         return "".join(paragraph(f"Estimator ({form}): {text}") for form, text in
                        estimator.items())
@@ -71,10 +74,11 @@ def _updates(problem, rule) -> str:
     return table(["θ", "update terms", "reads"], rows)
 
 
-def _rule_body(problem, kind, rule) -> str:
+def _rule_body(problem, kind, name, rule) -> str:
     status = "available" if rule.practicality.available else (
         f"unavailable — {rule.practicality.reason}")
-    out = [f"<h3 id=\"rule-{esc(rule.name)}\">{esc(rule.name)}: {esc(rule.title)}</h3>",
+    title = getattr(rule, "title", "")
+    out = [f"<h3 id=\"rule-{esc(name)}\">{esc(name)}: {esc(title)}</h3>",
            paragraph(status), _phases(rule), _estimator(rule)]
     if kind == "continuous" and rule.residual:
         out.append(paragraph("Boundary terms R"))
@@ -83,7 +87,7 @@ def _rule_body(problem, kind, rule) -> str:
     if getattr(rule, "first", None):
         out.append(paragraph(f"A = {rule.first[0]} (β_A = {rule.first[1]}), "
                              f"B = {rule.second[0]} (β_B = {rule.second[1]})"))
-    if kind in ("hru", "hssm"):
+    if kind in ("hru", "hssm") and getattr(rule, "bulk", None):
         reads = rule.practicality.reads
         rows = [[inline(k), inline(v), esc(", ".join(reads.get(str(k), [])))]
                 for k, v in rule.bulk.items()]
@@ -109,5 +113,5 @@ def section(problem) -> Section:
         body.append(_updates(problem, bulk_rule))
     if kind.name in ("energy", "chain"):
         body.append(paragraph("Δθ = −η [∂θE(B) − ∂θE(A)] / (β_B − β_A)"))
-    body += [_rule_body(problem, kind.name, rule) for rule in rules.values()]
+    body += [_rule_body(problem, kind.name, name, rule) for name, rule in rules.items()]
     return Section("rules", "Learning rules", "".join(body))

@@ -6,6 +6,7 @@ command's errors."""
 from __future__ import annotations
 
 import base64
+import html
 import io
 import json
 import re
@@ -210,3 +211,17 @@ def test_an_energy_declaration_shows_its_parameters_inputs_and_targets():
         assert f"<td>{name}</td><td>{float(value):g}</td>" in body
     rows = "; ".join(", ".join(f"{v:g}" for v in row) for row in p.input_values)
     assert f"<td>{rows}</td>" in body
+
+
+def test_a_kind_without_typesetting_shows_its_derivation_text_and_bare_rules():
+    from types import SimpleNamespace
+
+    from glep.codegen.kinds import kind_of
+    from glep.report import derivation, rules
+
+    p = problem("linear_hru")
+    (section,) = derivation.generic(p)
+    assert html.escape(kind_of(p).describe(p)) in section.body
+    bare = SimpleNamespace(practicality=p.rules["RHEL"].practicality)  # no phases, no title
+    body = rules._rule_body(p, "other", "R", bare)
+    assert body.startswith('<h3 id="rule-R">R: </h3>') and "<table>" in body
