@@ -183,12 +183,69 @@ def cmd_check(args) -> int:
                         f"--rule {args.rule}")
     with _progress(problem, rules or names, quiet=args.json) as progress:
         report = check(problem, rules=rules, beta=args.beta, steps=args.steps,
-                       progress=progress)
+                       progress=progress, quick=args.quick)
     if args.json:
         print(json.dumps(report, indent=2, ensure_ascii=False))
     else:
         print(report_text(problem, report))
     return 0 if all(e.get("ok", True) for e in report["rules"].values()) else 1
+
+
+def cmd_report(args) -> int:
+    from glep.report import build
+
+    out = Path(args.out)
+    if out.is_dir():
+        raise WriteError(f"--out {out} is a directory: give the .html file to write")
+    if args.run_dir is not None and not Path(args.run_dir).is_dir():
+        raise DataError(f"--run {args.run_dir}: no such directory: give the --out-dir of a "
+                        f"glep train run")
+    problem = _load(args.file, args.set)
+    if args.check is not None:
+        given = [flag for flag, value in (("--rule", args.rule), ("--steps", args.steps),
+                                          ("--quick", args.quick), ("--beta", args.beta))
+                 if value not in (None, False, "1e-4")]
+        if given:
+            raise DataError(f"{', '.join(given)}: options of the check, which --check reads "
+                            f"as it was run: drop them, or drop --check to run it anew")
+        report = _recorded_check(Path(args.check), problem)
+        steps = report.get("steps")
+    else:
+        args.beta = _beta(args.beta)
+        steps = None if args.steps is None else _steps_value(args.steps)
+        _bounded(steps, args.force)
+        if steps is None and kind_of(problem).name == "continuous":
+            _bounded(problem.steps, args.force, f"{problem.name} declares steps =")
+        names = _rule_names(problem)
+        rules = None if args.rule is None else [_canonical_rule(args.rule, names, problem)]
+        try:
+            with _progress(problem, rules or names, quiet=False) as progress:
+                report = check(problem, rules=rules, beta=args.beta, steps=steps,
+                               progress=progress, quick=args.quick)
+        except DerivationError as error:  # the page shows it, as glep check would print it
+            print(f"glep report: the check stopped: {error}", file=sys.stderr)
+            report = {"system": problem.name, "beta": args.beta, "error": str(error),
+                      "rules": {}}
+    text = build(problem, report, source=source_name(args.file), steps=steps,
+                 run_dir=args.run_dir)
+    write_atomically(out, text)
+    print(f"wrote {out} ({len(text.encode()) / 1e3:.0f} kB)")
+    return 0
+
+
+def _recorded_check(path: Path, problem) -> dict:
+    """``--check FILE``: a ``glep check --json`` output of the same system."""
+    try:
+        report = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise DataError(f"--check {path}: cannot read it as JSON ({error}): give the output "
+                        f"of glep check --json") from None
+    if not isinstance(report, dict) or not isinstance(report.get("rules"), dict):
+        raise DataError(f"--check {path}: not a glep check --json output (no rules)")
+    if report.get("system") != problem.name:
+        raise DataError(f"--check {path} is the check of {report.get('system')!r}, not of "
+                        f"{problem.name!r}: run glep check --json on the same file")
+    return report
 
 
 def _teacher(values) -> dict:
@@ -469,9 +526,30 @@ def parser() -> argparse.ArgumentParser:
                    f"({', '.join(RULES)}, or EP rules), e.g. --rule hel,adjoint")
     p.add_argument("--beta", default="1e-4", help="nudging strength (default 1e-4)")
     p.add_argument("--steps", help="integration steps (default: the file's)")
+    p.add_argument("--quick", action="store_true", help="skip the finite differences of "
+                   "an energy or chain of more than 100 parameters (implicit differentiation "
+                   "stays the reference)")
     p.add_argument("--force", action="store_true",
                    help=f"allow more than {MAX_STEPS:.0e} integration steps")
     p.set_defaults(run=cmd_check)
+
+    p = add("report", "one self-contained HTML page: equations, rules, check and plots")
+    p.add_argument("file", type=Path)
+    p.add_argument("--out", default="report.html", help="the page to write "
+                   "(default report.html)")
+    p.add_argument("--run", dest="run_dir", metavar="RUN_DIR", help="include the training "
+                   "curves and comparison table of a glep train run directory")
+    p.add_argument("--check", metavar="JSON", help="use this glep check --json output "
+                   "instead of running the check")
+    p.add_argument("--rule", help="check one rule only (default: every rule)")
+    p.add_argument("--beta", default="1e-4", help="the check's nudging strength (default 1e-4)")
+    p.add_argument("--steps", help="the check's integration steps (default: the file's)")
+    p.add_argument("--quick", action="store_true", help="skip the finite differences of "
+                   "an energy or chain of more than 100 parameters (implicit differentiation "
+                   "stays the reference)")
+    p.add_argument("--force", action="store_true",
+                   help=f"allow more than {MAX_STEPS:.0e} integration steps")
+    p.set_defaults(run=cmd_report)
 
     p = add("data", "generate a bundled data set of input/target trajectories (.npz)")
     p.epilog = ("identification: a teacher (the system with other parameters) driven by "

@@ -10,7 +10,8 @@ import pkgutil
 import pytest
 
 #: glep's rooms are folders of their own (setuptools package-dir), so each is walked.
-ROOMS = ("glep", "glep.derive", "glep.codegen", "glep.learn", "glep.verify", "glep.generated")
+ROOMS = ("glep", "glep.derive", "glep.codegen", "glep.learn", "glep.verify", "glep.generated",
+         "glep.report")
 
 
 def _modules() -> list[str]:

@@ -18,12 +18,18 @@ from . import chain, continuous, energy, hru
 CHECKS = {"continuous": continuous, "energy": energy, "chain": chain, "hru": hru}
 
 
+#: ``quick``: finite differences of an energy or a chain only up to this many parameters
+#: (implicit differentiation stays the reference of every rule).
+QUICK_FD_PARAMS = 100
+
+
 def check(problem, *, rules=None, beta: float = 1e-4, steps: int | None = None,
-          progress=None) -> dict:
+          progress=None, quick: bool = False) -> dict:
     """Every requested rule (default: all) of ``problem`` against its references, at
     nudging strength ``beta``; ``steps`` overrides the integration steps of a continuous
     system or a recurrent unit. ``progress(done, total, rule, what)`` hears of each solve
-    of a continuous system's check as it starts."""
+    of a continuous system's check as it starts. ``quick`` skips the finite differences of
+    an energy or a chain of more than :data:`QUICK_FD_PARAMS` parameters."""
     name = kind_of(problem).name
     if name == "feedforward":
         raise KindError(f"glep check has no reference run for a feedforward network "
@@ -36,7 +42,8 @@ def check(problem, *, rules=None, beta: float = 1e-4, steps: int | None = None,
         if name == "continuous":
             options.update(rules=rules, progress=progress)
         return CHECKS[name].check(problem, beta=beta, **options)
-    return CHECKS[name].check(problem, rules=rules, beta=beta)
+    limit = {"max_fd_params": QUICK_FD_PARAMS} if quick else {}
+    return CHECKS[name].check(problem, rules=rules, beta=beta, **limit)
 
 
 def report_text(problem, report: dict) -> str:
