@@ -117,14 +117,18 @@ class Phase:
         #: ∂θE is read every `every` steps of the window (the traces vary on the scale τ)
         self.every = max(1, int(tau / (4 * dt)))
 
-    def run(self, state, seed, record=True):
+    def run(self, state, seed, record=True, forced=None):
+        """``forced``: spike trains ``(units, inputs)`` of shapes (steps, batch, ·) to read
+        instead of the neurons' own (a probe of the update, e.g. the STDP window)."""
         m, theta, x = self.module, self.theta, self.x
         u, phase, trace, xphase, xtrace = (a.copy() for a in state)
         rng = np.random.default_rng(seed) if self.neuron == "bernoulli" else None
         half, dtheta, count, rates = self.steps // 2, None, 0, np.zeros_like(u)
         spikes, events = 0.0, 0.0
         for k in range(self.steps):
-            if rng is None:  # integrate-and-fire: the phase gains ρ per step, fires at 1
+            if forced is not None:
+                s, sx = forced[0][k], forced[1][k]
+            elif rng is None:  # integrate-and-fire: the phase gains ρ per step, fires at 1
                 phase += np.clip(u, 0.0, 1.0)
                 xphase += x
                 s, sx = (phase >= 1).astype(np.float64), (xphase >= 1).astype(np.float64)
