@@ -190,7 +190,7 @@ def train(problem, data: Classification, *, rule="C-EP", epochs=10, batch=32, lr
         if rule == "EqSpike":
             free = spiking.free_rates(module, params(), x, seed=seed, **spikes)
             tally(free, len(x), "inference")
-            out = free["rates"][..., last.OUTPUT_UNITS]
+            out = free["potentials"][..., last.OUTPUT_UNITS]  # rates could tie
         elif chain:
             states, _ = module.forward(params(), x, encode(labels), **options)
             out = states[-1][..., last.OUTPUT_UNITS]

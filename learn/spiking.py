@@ -123,7 +123,8 @@ class Phase:
         m, theta, x = self.module, self.theta, self.x
         u, phase, trace, xphase, xtrace = (a.copy() for a in state)
         rng = np.random.default_rng(seed) if self.neuron == "bernoulli" else None
-        half, dtheta, count, rates = self.steps // 2, None, 0, np.zeros_like(u)
+        half, dtheta, count = self.steps // 2, None, 0
+        rates, potentials = np.zeros_like(u), np.zeros_like(u)
         spikes, events = 0.0, 0.0
         for k in range(self.steps):
             if forced is not None:
@@ -145,12 +146,14 @@ class Phase:
             events += float((s @ self.fanout[0]).sum() + (sx @ self.fanout[1]).sum())
             if k >= half:
                 rates += s
+                potentials += u
                 if record and (k - half) % self.every == 0:
                     d = m.energy_dtheta(trace, theta, xtrace)
                     dtheta = d if dtheta is None else {n: dtheta[n] + d[n] for n in d}
                     count += 1
         batch = len(u)
-        out = {"rates": rates / (self.steps - half), "spikes": spikes / batch,
+        out = {"rates": rates / (self.steps - half),
+               "potentials": potentials / (self.steps - half), "spikes": spikes / batch,
                "events": events / batch}
         if record:
             out["dtheta"] = {n: v / count for n, v in dtheta.items()}
@@ -166,8 +169,9 @@ def _rest(module, x, seed):
 
 def free_rates(module, theta, x=None, *, dt=DEFAULTS["dt"], duration=DEFAULTS["duration"],
                tau=DEFAULTS["tau"], neuron=DEFAULTS["neuron"], seed=0) -> dict:
-    """The free phase from rest: ``{"rates", "spikes", "events"}`` (rates: spike counts per
-    step over the phase's second half; spikes, events: per example)."""
+    """The free phase from rest: ``{"rates", "potentials", "spikes", "events"}`` (rates: spike
+    counts per step over the phase's second half; potentials: their mean there; spikes,
+    events: per example)."""
     check_energy(module)
     dt, duration, tau = check_options(dt, duration, tau)
     x = check_inputs(module, x)
@@ -177,8 +181,9 @@ def free_rates(module, theta, x=None, *, dt=DEFAULTS["dt"], duration=DEFAULTS["d
 
 
 def predict(module, theta, x, **options) -> np.ndarray:
-    """The output units' free-phase rates."""
-    return free_rates(module, theta, x, **options)["rates"][..., module.OUTPUT_UNITS]
+    """The output units' mean potentials in the free phase (their arg-max is the class: a
+    spike count, at a resolution of one spike in the window, can tie)."""
+    return free_rates(module, theta, x, **options)["potentials"][..., module.OUTPUT_UNITS]
 
 
 def gradient(module, theta, x=None, y=None, *, beta=0.2, sides="centered",
