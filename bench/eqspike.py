@@ -7,7 +7,7 @@ The energy is ``systems/hopfield_digits.py`` (64-32-10 on digits; ``n_in=784`` o
 integrate-and-fire neurons (time step dt, phases of ``--spike-time`` membrane time constants,
 rates and traces averaged over each phase's second half, trace constant τ = 1).
 
-Reproduce the committed table (bench/results/train/eqspike.md; ~35 min on 2 shared cores)::
+Reproduce the committed table (bench/results/train/eqspike.md; ~25 min on 2 idle cores)::
 
     .venv/bin/python bench/eqspike.py --seeds 0 1 2
 
@@ -30,8 +30,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "bench" / "results" / "train" / "eqspike.md"
 #: data set → (settings of the system file, epochs, learning rate, spike dt, phase duration)
-SETUPS = {"digits": ({}, 10, "0.01", 0.05, 20.0),
-          "mnist5k": ({"n_in": 784}, 3, "0.01", 0.1, 10.0)}
+SETUPS = {"digits": ({}, 10, "0.01", 0.1, 10.0),
+          "mnist5k": ({"n_in": 784}, 2, "0.01", 0.1, 10.0)}
 
 
 def run(name, seeds, quick):

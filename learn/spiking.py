@@ -153,7 +153,7 @@ class Phase:
                     count += 1
         batch = len(u)
         out = {"rates": rates / (self.steps - half),
-               "potentials": potentials / (self.steps - half), "spikes": spikes / batch,
+               "potentials": potentials / (self.steps - half), "spikes": float(spikes) / batch,
                "events": events / batch}
         if record:
             out["dtheta"] = {n: v / count for n, v in dtheta.items()}
