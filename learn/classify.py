@@ -259,6 +259,7 @@ def train(problem, data: Classification, *, rule="C-EP", epochs=10, batch=32, lr
         signs.bit_generator.state = resume["signs"]
         result.losses, result.accuracies = resume["losses"], resume["accuracies"]
         result.initial_accuracy, result.seconds = resume["initial_accuracy"], resume["seconds"]
+        result.cost = {k: list(v) for k, v in resume.get("cost", {}).items()}
     else:
         result.initial_accuracy = accuracy(data.test_x, data.test_y)
     sums = list(resume["sums"]) if resume is not None else [0.0, 0]
@@ -273,7 +274,8 @@ def train(problem, data: Classification, *, rule="C-EP", epochs=10, batch=32, lr
                 "optimizer": ck.encode(opt.state_dict()),
                 "scheduler": ck.encode(sched.state_dict()), "signs": signs.bit_generator.state,
                 "losses": result.losses, "accuracies": result.accuracies, "sums": sums,
-                "initial_accuracy": result.initial_accuracy, "seconds": result.seconds}))
+                "initial_accuracy": result.initial_accuracy, "seconds": result.seconds,
+                "cost": result.cost}))
 
     stop = ck.Stop() if stop is None else stop
     bar = Progress(total, f"{problem.name} {rule}", progress and world.main, start=result.step)
