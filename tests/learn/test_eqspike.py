@@ -113,3 +113,18 @@ def test_glep_train_eqspike_reports_spikes_per_example(tmp_path, capsys):
     assert main(["train", "systems/hopfield_digits.py", "--data", str(data), "--rule",
                  "EqSpike", "--spike-dt", "2", "--out-dir", str(tmp_path / "bad")]) == 2
     assert "--spike-dt" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_three_layer_free_rates_converge_to_the_fixed_point_as_the_phase_grows():
+    """hopfield_deep (8-6-5-3): its slowest mode relaxes in ~30 membrane time constants, so
+    the rates settle with the phase duration (dt fixed), to the module's ``relax``."""
+    module = load_module(problem("hopfield_deep", n_in=8, hidden1=6, hidden2=5, n_out=3))
+    theta = module.initial_params(0)
+    rng = np.random.default_rng(0)
+    x = rng.random((64, 8))
+    fixed_point = module.relax(theta, x, np.zeros((64, 3)))
+    errors = [relative_error(spiking.free_rates(module, theta, x, dt=0.05, duration=duration,
+                                                seed=1)["rates"], fixed_point)
+              for duration in (40.0, 160.0)]
+    assert errors[1] < errors[0] / 4 and errors[1] <= 1e-2, errors
