@@ -1,10 +1,12 @@
-"""EqSpike: equilibrium propagation with stochastic spiking neurons (docs/eqspike.md).
+"""EqSpike: equilibrium propagation with spiking neurons (docs/eqspike.md).
 
 A runtime over a generated energy module (``glep.codegen.emit.load_module(problem)``) whose
 energy is layered (``BLOCK_EXACT``: Hessian blocks a_l·I, no coupling inside a layer) and
-whose states are boxed in [0, 1]. Every unit i has a membrane potential u_i and, at each
-time step dt, fires (σ_i = 1) with probability ρ(u_i) = clip(u_i, 0, 1); an input x_k ∈ [0, 1]
-fires with probability x_k. The membrane integrates its neighbours' spikes:
+whose states are boxed in [0, 1]. Every unit i has a membrane potential u_i and fires
+(σ_i = 1) at most once per time step dt, at the rate ρ(u_i) = clip(u_i, 0, 1) per step:
+integrate-and-fire (a phase φ_i gains ρ(u_i) per step and fires at 1, losing 1) or
+Bernoulli (probability ρ(u_i) per step); an input x_k ∈ [0, 1] fires at the rate x_k. The
+membrane integrates its neighbours' spikes:
 
     u ← u + dt·(v(σ) − u),   v_l(σ) = σ_l − ∂_l F(σ) / (a_l + β c_l),   F = E + βC,
 
@@ -17,7 +19,7 @@ product of the pre- and post-synaptic traces) averaged over the second half of e
     ĝ = [⟨∂θE(T)⟩_(β_b) − ⟨∂θE(T)⟩_(β_a)] / (β_b − β_a),
 
 centered (β_a, β_b = −β, β) or positive (0, β), the two phases starting from the end of the
-free phase and driven by the same noise (the same uniform numbers draw the spikes). Its
+free phase and driven by the same noise (the same uniform numbers, or the same phases φ). Its
 expectation tends to the rate-based EP estimate as dt → 0 (many spikes per phase) with the
 phase long enough to settle.
 
@@ -100,7 +102,7 @@ def fan_out(module, theta) -> tuple[np.ndarray, np.ndarray]:
 
 class Phase:
     """One phase of the spiking network at strength β: ``run`` advances the state
-    ``(u, T, T_x)`` and returns the averages over the phase's second half."""
+    ``(u, φ, T, φ_x, T_x)`` and returns the averages over the phase's second half."""
 
     def __init__(self, module, theta, x, y, beta, dt, duration, tau, fanout, neuron):
         if neuron not in NEURONS:
