@@ -57,7 +57,7 @@ CLASSIFIERS = {"energy": classify_command, "chain": classify_command,
                "hssm": hssm_command, "feedforward": dtp_command}
 #: Options only those kinds read.
 CLASSIFY_ONLY = ("momentum", "weight_decay", "schedule", "random_sign", "method", "tol",
-                 "max_iterations", "targets")
+                 "max_iterations", "targets", "spike_dt", "spike_time", "spike_tau", "neuron")
 #: Options only feedforward networks read (DTP's feedback training).
 DTP_ONLY = ("sigma", "feedback_iterations", "feedback_lr")
 
@@ -608,7 +608,7 @@ def parser() -> argparse.ArgumentParser:
     g = p.add_argument_group(
         "energies and ff-EBM chains (--data: digits, mnist5k, mnist1d, an aeon set or a "
         ".npz with x, y, test_x, test_y; rules P-EP, N-EP, C-EP, CL, P-CpL, N-CpL, C-CpL, "
-        "continual-EP, "
+        "continual-EP, EqSpike (spiking EP, docs/eqspike.md), "
         "EP for a chain, BPTT; --lr may be 0.05,W1=0.1; --seed may list seeds 0,1,2)")
     g.add_argument("--momentum", help=f"SGD momentum (default {c['momentum']})")
     g.add_argument("--weight-decay", help="L2 weight decay (default 0)")
@@ -619,6 +619,14 @@ def parser() -> argparse.ArgumentParser:
     g.add_argument("--tol", help=f"relaxation residual tolerance (default {c['tol']})")
     g.add_argument("--max-iterations", help="relaxation iteration budget per phase")
     g.add_argument("--targets", metavar="OFF,ON", help="target values of the one-hot labels")
+    g.add_argument("--spike-dt", metavar="DT", help=f"EqSpike time step, in membrane time "
+                   f"constants (default {c['spike_dt']}); smaller: more spikes per phase")
+    g.add_argument("--spike-time", metavar="T", help=f"EqSpike phase duration, in membrane "
+                   f"time constants (default {c['spike_time']}; rates averaged over its 2nd half)")
+    g.add_argument("--spike-tau", metavar="TAU", help=f"EqSpike synaptic trace time constant "
+                   f"(default {c['spike_tau']})")
+    g.add_argument("--neuron", help=f"EqSpike neurons: integrate-and-fire or bernoulli "
+                   f"(default {c['neuron']}); spikes are seeded by --seed and the step")
     g = p.add_argument_group(
         "feedforward networks (--data digits, mnist5k or a .npz; rules DTP, difference target "
         "propagation with L-DRL feedback training, and BP, backpropagation; defaults: the "

@@ -41,6 +41,7 @@ from glep.codegen.emit import load_module
 from glep.derive.errors import DataError, RuleError
 
 from . import checkpoint as ck
+from . import spiking
 from .catalog import Classification
 from .distributed import World
 from .options import integer as _integer
@@ -48,7 +49,7 @@ from .options import number as _number
 from .progress import Progress
 
 ENERGY_RULES = ("P-EP", "N-EP", "C-EP", "CL", "P-CpL", "N-CpL", "C-CpL", "continual-EP",
-                "BPTT")
+                "EqSpike", "BPTT")
 #: Continual EP's own rate η and nudged steps: its total update is −η ĝ_P + O(η²K/β), read
 #: as the estimate ĝ = −total/η that the optimizer then steps with.
 CONTINUAL_ETA, CONTINUAL_STEPS = 1e-4, 40
@@ -58,7 +59,9 @@ MIRROR = {"P-EP": "N-EP", "N-EP": "P-EP", "P-CpL": "N-CpL", "N-CpL": "P-CpL"}
 DEFAULTS = {"rule": "C-EP", "epochs": 10, "batch": 32, "lr": "0.005", "optimizer": "sgd",
             "momentum": 0.9, "weight_decay": 0.0, "schedule": "constant", "seed": 0,
             "beta": 0.2, "random_sign": False, "method": None, "tol": 1e-6,
-            "max_iterations": None, "checkpoint_every": 50, "targets": None}
+            "max_iterations": None, "checkpoint_every": 50, "targets": None,
+            "spike_dt": spiking.DEFAULTS["dt"], "spike_time": spiking.DEFAULTS["duration"],
+            "spike_tau": spiking.DEFAULTS["tau"], "neuron": spiking.DEFAULTS["neuron"]}
 
 
 @dataclass
@@ -73,6 +76,8 @@ class Result:
     seconds: float = 0.0
     step: int = 0
     interrupted: bool = False
+    #: EqSpike: spikes and synaptic events per example, in training and in inference
+    cost: dict = field(default_factory=dict)
 
 
 def learning_rates(text, names) -> dict[str, float]:
@@ -126,8 +131,10 @@ def _encode(data: Classification, block, targets):
 def train(problem, data: Classification, *, rule="C-EP", epochs=10, batch=32, lr="0.005",
           optimizer="sgd", momentum=0.9, weight_decay=0.0, schedule="constant", seed=0,
           beta=0.2, random_sign=False, method=None, tol=1e-6, max_iterations=None,
-          targets=None, progress=True, checkpoint_path=None, checkpoint_every=50,
-          log_path=None, resume=None, stop=None) -> Result:
+          targets=None, spike_dt=spiking.DEFAULTS["dt"],
+          spike_time=spiking.DEFAULTS["duration"], spike_tau=spiking.DEFAULTS["tau"],
+          neuron=spiking.DEFAULTS["neuron"], progress=True, checkpoint_path=None,
+          checkpoint_every=50, log_path=None, resume=None, stop=None) -> Result:
     """Train ``problem`` (an energy or an ff-EBM chain) on ``data``; returns a :class:`Result`.
 
     ``resume``: a checkpoint written by an earlier call with the same options (it then
@@ -144,7 +151,14 @@ def train(problem, data: Classification, *, rule="C-EP", epochs=10, batch=32, lr
     if rule not in rules:
         raise RuleError(f"--rule {rule!r}: choose one of {', '.join(rules)}")
     module = load_module(problem, "numpy")
+    spikes = {"dt": spike_dt, "duration": spike_time, "tau": spike_tau, "neuron": neuron}
+    if rule == "EqSpike":
+        spiking.check_energy(module)
+        spiking.check_options(spike_dt, spike_time, spike_tau)
+        spiking.check_inputs(module, data.x)
+        spiking.check_inputs(module, data.test_x)
     torch_module = load_module(problem, "torch") if rule == "BPTT" else None
+    result = Result(rule)
     last = _fits(module, data, chain)
     encode = _encode(data, last, targets)
     names = list(module.PARAMS)
@@ -173,12 +187,22 @@ def train(problem, data: Classification, *, rule="C-EP", epochs=10, batch=32, lr
         return {k: v.detach().numpy() for k, v in theta.items()}
 
     def accuracy(x, labels):  # the free phase: the targets do not enter
-        if chain:
+        if rule == "EqSpike":
+            free = spiking.free_rates(module, params(), x, seed=seed, **spikes)
+            tally(free, len(x), "inference")
+            out = free["potentials"][..., last.OUTPUT_UNITS]  # rates could tie
+        elif chain:
             states, _ = module.forward(params(), x, encode(labels), **options)
             out = states[-1][..., last.OUTPUT_UNITS]
         else:
             out = module.relax(params(), x, encode(labels), **options)[..., last.OUTPUT_UNITS]
         return float((np.asarray(out).argmax(-1) == labels).mean())
+
+    def tally(out, examples, stage):
+        total = result.cost.setdefault(stage, [0.0, 0.0, 0])
+        total[0] += out["spikes"] * examples
+        total[1] += out["events"] * examples
+        total[2] += examples
 
     def gradient(batch_index, signs):
         index = world.shard(batch_index)
@@ -200,6 +224,12 @@ def train(problem, data: Classification, *, rule="C-EP", epochs=10, batch=32, lr
                 loss = torch_module.cost(z, yt).mean()
             grads = torch.autograd.grad(loss, list(leaves.values()))
             return loss.item(), {k: g.clone() for k, g in zip(leaves, grads)}
+        if rule == "EqSpike":
+            out = spiking.gradient(module, params(), x, y, beta=beta, seed=[seed, result.step],
+                                   **spikes)
+            tally(out, len(x), "training")
+            return out["loss"], {k: torch.as_tensor(np.array(g, dtype=np.float64))
+                                 for k, g in out["grad"].items()}
         chosen = MIRROR.get(rule, rule) if signs.random() < 0.5 and random_sign else rule
         if chosen == "continual-EP":
             free = module.relax(params(), x, y, **options)
@@ -216,7 +246,6 @@ def train(problem, data: Classification, *, rule="C-EP", epochs=10, batch=32, lr
         return float(out["loss"]), {k: torch.as_tensor(np.array(g, dtype=np.float64)) for k, g
                                     in out["grad"].items()}
 
-    result = Result(rule)
     epoch, position, order = 0, 0, None
     signs = np.random.default_rng([seed, 1])
     if resume is not None:
@@ -230,6 +259,7 @@ def train(problem, data: Classification, *, rule="C-EP", epochs=10, batch=32, lr
         signs.bit_generator.state = resume["signs"]
         result.losses, result.accuracies = resume["losses"], resume["accuracies"]
         result.initial_accuracy, result.seconds = resume["initial_accuracy"], resume["seconds"]
+        result.cost = {k: list(v) for k, v in resume.get("cost", {}).items()}
     else:
         result.initial_accuracy = accuracy(data.test_x, data.test_y)
     sums = list(resume["sums"]) if resume is not None else [0.0, 0]
@@ -244,7 +274,8 @@ def train(problem, data: Classification, *, rule="C-EP", epochs=10, batch=32, lr
                 "optimizer": ck.encode(opt.state_dict()),
                 "scheduler": ck.encode(sched.state_dict()), "signs": signs.bit_generator.state,
                 "losses": result.losses, "accuracies": result.accuracies, "sums": sums,
-                "initial_accuracy": result.initial_accuracy, "seconds": result.seconds}))
+                "initial_accuracy": result.initial_accuracy, "seconds": result.seconds,
+                "cost": result.cost}))
 
     stop = ck.Stop() if stop is None else stop
     bar = Progress(total, f"{problem.name} {rule}", progress and world.main, start=result.step)
@@ -358,6 +389,15 @@ def _parse(options: dict) -> dict:
         out["max_iterations"] = _integer("max_iterations", out["max_iterations"], 1)
     out["beta"] = _number("beta", out["beta"], low=0)
     out["tol"] = _number("tol", out["tol"], low=0)
+    for name in ("spike_dt", "spike_time", "spike_tau"):
+        out[name] = _number(name, out[name], low=0)
+    if out["spike_dt"] > 1 or out["spike_tau"] < out["spike_dt"] or \
+            out["spike_time"] < 4 * out["spike_dt"]:
+        raise DataError(f"--spike-dt {out['spike_dt']:g}, --spike-tau {out['spike_tau']:g}, "
+                        f"--spike-time {out['spike_time']:g}: need dt <= 1, tau >= dt and a "
+                        f"phase of at least 4 steps (e.g. 0.05, 1, 20)")
+    if out["neuron"] not in spiking.NEURONS:
+        raise DataError(f"--neuron {out['neuron']!r}: choose {' or '.join(spiking.NEURONS)}")
     out["momentum"] = _number("momentum", out["momentum"], low=0, high=1, low_open=False)
     out["weight_decay"] = _number("weight_decay", out["weight_decay"], low=0, low_open=False)
     if out["optimizer"] not in ("sgd", "adam"):
@@ -428,6 +468,9 @@ def train_command(args, problem, name: str) -> int:
                     print(f"{label}: test accuracy {100 * result.accuracies[-1]:.2f} % after "
                           f"{len(result.accuracies)} epochs, {result.seconds:.1f} s",
                           flush=True)
+                    for stage, (spikes, events, n) in result.cost.items():
+                        print(f"{label}: {stage}: {spikes / n:,.0f} spikes, {events / n:,.0f} "
+                              f"synaptic events per example", flush=True)
                 if result.interrupted:
                     return 128 + (stop.signum or 2)
         if world.main:
