@@ -21,7 +21,8 @@ def sections_of(problem) -> list:
     if kind == "hssm":
         return derivation.hru(problem.unit, problem)
     typeset = {"continuous": derivation.continuous, "energy": derivation.energy,
-               "chain": derivation.chain, "hru": derivation.hru}
+               "chain": derivation.chain, "hru": derivation.hru,
+               "feedforward": derivation.feedforward}
     return typeset.get(kind, derivation.generic)(problem)
 
 

@@ -185,3 +185,38 @@ def hru(problem, outer=None) -> list[Section]:
 def generic(problem) -> list[Section]:
     """A kind without a typeset derivation of its own: what ``glep derive`` prints."""
     return [Section("dynamics", "Derivation", pre(kind_of(problem).describe(problem)))]
+
+
+def feedforward(problem) -> list[Section]:
+    """A feedforward network: its layers and feedback layers, and the equations of DTP with
+    learned feedback (L-DRL) typeset."""
+    layers = [[esc(f"F{n}"), esc(layer.text(shape)), esc(str(layer.weight_shape(shape)))]
+              for n, (layer, shape) in enumerate(zip(problem.layers, problem.shapes), 1)]
+    feedback = [[esc(name), esc(str(shape))] for name, shape in problem.feedback_params]
+    settings = [["activation", problem.activation], ["cost", problem.cost],
+                ["β (first target)", f"{problem.beta:g}"],
+                ["σ (feedback noise, layers 2 … N)", ", ".join(f"{s:g}" for s in problem.sigma)],
+                ["feedback iterations per batch", str(problem.feedback_iterations)],
+                ["feedback learning rate", f"{problem.feedback_lr:g}"]]
+    declared = [table(["layer", "map", "weight shape"], layers),
+                table(["feedback parameter", "shape"], feedback),
+                table(["setting", "value"], [[esc(a), esc(b)] for a, b in settings])]
+    n, beta, sigma = sp.Symbol("n", integer=True), sp.Symbol("beta"), sp.Symbol("sigma")
+    s, t = sp.IndexedBase("s"), sp.IndexedBase("t")
+    F, G, loss = sp.Function("F_n"), sp.Function("G_n"), sp.Function("ℓ")
+    eps, eta, top = sp.Symbol("epsilon"), sp.Symbol("eta"), sp.Symbol("N")
+    body = [paragraph("Forward pass s_n = F_n(s_{n−1}); first target, then difference targets "
+                      "carried down by the feedback layers G_n:"),
+            equation(s[n], F(s[n - 1])),
+            equation(t[top], s[top] - beta * sp.Derivative(loss(s[top]), s[top])),
+            equation(t[n - 1], s[n - 1] + G(t[n]) - G(s[n])),
+            paragraph("Each layer moves toward its target (gradient through θ_n only):"),
+            equation(sp.Symbol("L_n^F"), (s[n] - t[n]) ** 2 / 2),
+            paragraph("Feedback layers minimise the Local Difference Reconstruction Loss "
+                      "(ε, η ~ N(0, I)); its minimiser has J_G = J_Fᵀ:"),
+            equation(sp.Symbol("L_n^G"),
+                     -2 * sigma * eps * (G(F(s[n - 1] + sigma * eps)) - G(F(s[n - 1])))
+                     + (G(s[n] + sigma * eta) - G(s[n])) ** 2),
+            _derive_text(problem)]
+    return [Section("declaration", "Declaration", "".join(declared)),
+            Section("dynamics", "Forward pass, targets and feedback training", "".join(body))]
