@@ -20,6 +20,7 @@ import numpy as np
 from glep import systems
 from glep.codegen.emit import (
     BACKENDS,
+    emits,
     module_name,
     render,
     render_runtime,
@@ -369,7 +370,7 @@ def cmd_emit(args) -> int:
         if path.name == "__init__.py":
             continue
         problem, source, command, file_name = _emission(path, args.set, name)
-        for backend in args.target:
+        for backend in (b for b in args.target if emits(problem, b)):
             text = render(problem, backend, source, command, standalone=args.standalone)
             target = out_dir / file_name(backend)
             write_atomically(target, text)
@@ -404,7 +405,7 @@ def _check(out_dir: Path, backends, files=None, settings=None, name=None) -> int
         problem, source, command, file_name = _emission(path, settings if files else (),
                                                         name if files else None)
         command = command if files and (settings or name) else None
-        for backend in backends:
+        for backend in (b for b in backends if emits(problem, b)):
             expected.add(file_name(backend))
             _compare(out_dir / file_name(backend), render(problem, backend, source, command),
                      stale)
