@@ -150,7 +150,8 @@ def _cell(value, unit):
 def main():
     lines = ["# Compiled backend: coupled oscillators, loss gradient w.r.t. 17 parameters",
              "", f"One run of `{' '.join(['.venv/bin/python', *sys.argv])}`; dt = {DT}, float64, "
-             "best of 3 runs after compilation for JAX/diffrax, one run for NumPy/Torch. Error: relative to adaptive Tsit5 at 1e-12.", ""]
+             "best of 3 runs after compilation for JAX/diffrax, one run for NumPy/Torch. "
+             "Error: relative to adaptive Tsit5 at 1e-12.", ""]
     summary = []
     for K in KS:
         rows, reference = measure(K)
