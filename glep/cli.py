@@ -180,7 +180,7 @@ def cmd_check(args) -> int:
                         f"--rule {args.rule}")
     with _progress(problem, rules or names, quiet=args.json) as progress:
         report = check(problem, rules=rules, beta=args.beta, steps=args.steps,
-                       progress=progress)
+                       progress=progress, diffrax=args.diffrax)
     if args.json:
         print(json.dumps(report, indent=2, ensure_ascii=False))
     else:
@@ -458,6 +458,9 @@ def parser() -> argparse.ArgumentParser:
                    f"EP rule)")
     p.add_argument("--beta", default="1e-4", help="nudging strength (default 1e-4)")
     p.add_argument("--steps", help="integration steps (default: the file's)")
+    p.add_argument("--diffrax", action="store_true",
+                   help="continuous systems: diffrax (Dopri8, tol 1e-12) as a further reference "
+                        "of the adjoint (needs glep[jax]; compiling takes up to a minute)")
     p.add_argument("--force", action="store_true",
                    help=f"allow more than {MAX_STEPS:.0e} integration steps")
     p.set_defaults(run=cmd_check)

@@ -18,18 +18,19 @@ CHECKS = {"continuous": continuous, "energy": energy, "chain": chain, "hru": hru
 
 
 def check(problem, *, rules=None, beta: float = 1e-4, steps: int | None = None,
-          progress=None) -> dict:
+          progress=None, diffrax: bool = False) -> dict:
     """Every requested rule (default: all) of ``problem`` against its references, at
     nudging strength ``beta``; ``steps`` overrides the integration steps of a continuous
     system or a recurrent unit. ``progress(done, total, rule, what)`` hears of each solve
-    of a continuous system's check as it starts."""
+    of a continuous system's check as it starts; ``diffrax``: diffrax's adjoint as a
+    further reference of a continuous system (JAX installed)."""
     name = kind_of(problem).name
     if name == "hssm":  # an HSSM learns through its unit's rules: check the unit
         problem, name = problem.unit, "hru"
     if name in ("continuous", "hru"):
         options = {"steps": steps}
         if name == "continuous":
-            options.update(rules=rules, progress=progress)
+            options.update(rules=rules, progress=progress, diffrax=diffrax)
         return CHECKS[name].check(problem, beta=beta, **options)
     return CHECKS[name].check(problem, rules=rules, beta=beta)
 
