@@ -113,3 +113,15 @@ def test_glep_without_jax_imports_and_the_jax_modules_say_how_to_install():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.splitlines() == ["(3, 2)",
                                        "glep's JAX modules need JAX: pip install 'glep[jax]'"]
+
+
+@pytest.mark.slow
+def test_a_batch_of_states_with_sampled_inputs_matches_numpy():
+    rng = np.random.default_rng(0)
+    module, reference = generated("oscillator_filter", "jax"), generated("oscillator_filter")
+    z0 = 0.1 * rng.normal(size=(3, len(module.STATE)))
+    options = {"rule": "HEL", "steps": 60, "beta": 1e-2,
+               "inputs": rng.normal(size=(3, 21, len(module.INPUTS)))}
+    got, expected = module.gradient(z0, **options), reference.gradient(z0, **options)
+    for key in ("loss", "theta", "z0"):
+        assert relative_error(np.asarray(got[key]), expected[key]) <= 1e-10, key
