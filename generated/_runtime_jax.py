@@ -168,6 +168,18 @@ def _from_canonical(m, z, c):
     return _concat([z[..., :m._N], m._velocity_of_momentum(z, c)]) if m._MOMENTUM_OF_STATE else z
 
 
+def _loop(step, carry, steps):
+    """``lax.scan`` of ``step(carry, k)`` for k < steps with the counter carried: no array
+    of the K step numbers, memory flat in K."""
+
+    def counted(state, _):
+        carry, out = step(state[0], state[1])
+        return (carry, state[1] + 1), out
+
+    (carry, _), out = lax.scan(counted, (carry, 0), None, length=steps)
+    return carry, out
+
+
 def _rk4(field, y, t0, dt, steps, signals, keep=False):
     """Classic RK4 on a list of arrays, raveled into one vector (one buffer: XLA runs it
     fastest), in a lax.scan; ``signals(t)`` at t, t + dt/2, t + dt. Returns the end (and,
@@ -187,7 +199,7 @@ def _rk4(field, y, t0, dt, steps, signals, keep=False):
         v = v + dt / 6 * (k1 + k4 + 2 * (k2 + k3))
         return v, unravel(v)[0] if keep else None
 
-    v, path = lax.scan(step, v, jnp.arange(steps))
+    v, path = _loop(step, v, steps)
     return unravel(v), path
 
 
@@ -211,7 +223,7 @@ def _leapfrog_run(m, q, p, c, dt, steps, mid_time, x_of, carry, after):
         q_new = q_half + dt / 2 * m._drift_velocity(p_new, c)
         return (q_new, *after(k, q_new, p_new, q_half, p, acc)), None
 
-    return lax.scan(step, (q, p, carry), jnp.arange(steps))[0]
+    return _loop(step, (q, p, carry), steps)[0]
 
 
 def _implicit_midpoint(m, z, c, x_of, dt, steps, tolerance=1e-13, max_iterations=50):
@@ -241,7 +253,7 @@ def _implicit_midpoint(m, z, c, x_of, dt, steps, tolerance=1e-13, max_iterations
         mid, correction, _ = lax.while_loop(going, newton, (mid, jnp.full_like(mid, jnp.inf), 0))
         return 2 * mid - z, (2 * mid - z, converged(mid, correction))
 
-    return lax.scan(step, z, jnp.arange(steps))[1]
+    return _loop(step, z, steps)[1]
 
 
 @functools.partial(jax.jit, static_argnames=("m", "steps", "method", "xfun"))
