@@ -13,7 +13,7 @@ $(BIN)/python:
 # torch first, pinned: the local CPU build (an unpinned torch pulls CUDA wheels).
 $(STAMP): $(BIN)/python pyproject.toml
 	$(BIN)/pip install --quiet torch==2.13.0
-	$(BIN)/pip install --quiet -e '.[torch,plot,data,test]'
+	$(BIN)/pip install --quiet -e '.[torch,jax,plot,data,test]'
 	touch $(STAMP)
 
 demo: $(STAMP)

@@ -37,7 +37,8 @@ from .templating import BACKENDS, environment, literal
 #: Names generated functions use themselves; a declared symbol with one of these names is
 #: printed with a trailing underscore (``x`` → ``x_``).
 RESERVED = frozenset(
-    {"t", "z", "c", "theta", "x", "y", "np", "torch", "nn", "warnings", "float", "abs", "max"}
+    {"t", "z", "c", "theta", "x", "y", "np", "torch", "nn", "jnp", "warnings", "float", "abs",
+     "max"}
 )
 
 
@@ -279,7 +280,7 @@ def _api(model, learn, backend) -> list[str]:
             names.append("boundary_value_loss")
     if backend == "torch":
         names.append("VectorField")
-    return names
+    return [n for n in names if n != "tangent"] if backend == "jax" else names
 
 
 def context(problem: Problem, backend: str, source: str, command: str | None = None,
@@ -360,9 +361,10 @@ def runtime_imports(text: str, backend: str, candidates) -> str:
     """The import lines of a module: its backend if the printed code calls it, then ONE
     statement importing the runtime names it uses (``glep emit --standalone`` replaces
     that statement by the runtime's text); ``_resolve``, ``IntegrationError`` re-exported."""
-    module = {"numpy": "import numpy as np", "torch": "import torch"}[backend]
-    alias = {"numpy": "np", "torch": "torch"}[backend]
-    lines = [module, ""] if re.search(rf"\b{alias}\.", text) else []
+    alias = {"numpy": "np", "torch": "torch"}.get(backend)  # JAX's jnp: from its runtime
+    module = {"np": "import numpy as np"}.get(alias, "import torch")
+    lines = [module, ""] if alias and re.search(rf"\b{alias}\.", text) else []
+    candidates = (*candidates, "jnp") if alias is None else candidates
     exported = ("_resolve", "IntegrationError")
     used = sorted((n for n in candidates if re.search(rf"\b{re.escape(n)}\b", text)
                    or n in exported), key=lambda n: (n[0] != "I", n.lower()))

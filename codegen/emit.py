@@ -29,7 +29,7 @@ from .backends import backend as backend_module
 from .kinds import kind_of
 from .templating import environment
 
-__all__ = ["BACKENDS", "load_module", "module_name", "render", "render_runtime",
+__all__ = ["BACKENDS", "emits", "load_module", "module_name", "render", "render_runtime",
            "runtime_name", "write_atomically"]
 
 #: The one statement of a generated module that imports the shared runtime.
@@ -43,11 +43,21 @@ def render(problem, backend: str, source: str, command: str | None = None,
     to the kind's renderer (e.g. ``rules=False``: a continuous system's simulator only)."""
     if backend not in BACKENDS:
         raise CodegenError(f"unknown target {backend!r}: choose from {BACKENDS}")
+    if not emits(problem, backend):
+        raise CodegenError(f"the {backend} backend writes continuous systems without constraints "
+                           f"only: {source} is not one; use --target numpy torch")
     text = kind_of(problem).render(problem, backend, source, command, **options)
     if standalone:
         text = _RUNTIME_IMPORT.sub(lambda _: _inlined(backend), text, count=1)
     compile(text, f"<glep {backend} module for {source}>", "exec")
     return text
+
+
+def emits(problem, backend: str) -> bool:
+    """Whether ``backend`` writes a module for ``problem`` (every backend without a
+    ``supports(kind, problem)`` writes every kind)."""
+    supports = getattr(backend_module(backend), "supports", None)
+    return supports is None or supports(kind_of(problem).name, problem)
 
 
 def runtime_name(backend: str) -> str:

@@ -172,7 +172,8 @@ def _print(kernel: Kernel, exprs, backend, names, time, limit) -> Function:
         unpack.insert(0, f"t = _time(t, {reference})")
     ref = f"{kernel.args[0][0]}[..., 0]" if kernel.args else "t"
     assignments, reduced = eliminate_common(exprs)
-    budget = {"matrix": limit - _INDENT - len(f"_out[..., {kernel.shape}] = ") + 2,
+    entry = f"_out[..., {kernel.shape}] = " + ("_out = .at.set()" if backend == "jax" else "")
+    budget = {"matrix": limit - _INDENT - len(entry) + 2,
               "scalar": limit - _INDENT - len(f"return _scalar(, {ref})")}
     room = budget.get(kernel.kind, limit - 2 * _INDENT - 1)
     return _lines(kernel, assignments, reduced, backend, names, limit, room, ref, unpack)

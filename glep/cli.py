@@ -20,6 +20,7 @@ import numpy as np
 from glep import systems
 from glep.codegen.emit import (
     BACKENDS,
+    emits,
     module_name,
     render,
     render_runtime,
@@ -183,7 +184,7 @@ def cmd_check(args) -> int:
                         f"--rule {args.rule}")
     with _progress(problem, rules or names, quiet=args.json) as progress:
         report = check(problem, rules=rules, beta=args.beta, steps=args.steps,
-                       progress=progress, quick=args.quick)
+                       progress=progress, quick=args.quick, diffrax=args.diffrax)
     if args.json:
         print(json.dumps(report, indent=2, ensure_ascii=False))
     else:
@@ -438,7 +439,7 @@ def cmd_emit(args) -> int:
         if path.name == "__init__.py":
             continue
         problem, source, command, file_name = _emission(path, args.set, name)
-        for backend in args.target:
+        for backend in (b for b in args.target if emits(problem, b)):
             text = render(problem, backend, source, command, standalone=args.standalone)
             target = out_dir / file_name(backend)
             write_atomically(target, text)
@@ -473,7 +474,7 @@ def _check(out_dir: Path, backends, files=None, settings=None, name=None) -> int
         problem, source, command, file_name = _emission(path, settings if files else (),
                                                         name if files else None)
         command = command if files and (settings or name) else None
-        for backend in backends:
+        for backend in (b for b in backends if emits(problem, b)):
             expected.add(file_name(backend))
             _compare(out_dir / file_name(backend), render(problem, backend, source, command),
                      stale)
@@ -529,6 +530,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--quick", action="store_true", help="skip the finite differences of "
                    "an energy or chain of more than 100 parameters (implicit differentiation "
                    "stays the reference)")
+    p.add_argument("--diffrax", action="store_true",
+                   help="continuous systems: diffrax (Dopri8, tol 1e-12) as a further reference "
+                        "of the adjoint (needs glep[jax]; compiling takes up to a minute)")
     p.add_argument("--force", action="store_true",
                    help=f"allow more than {MAX_STEPS:.0e} integration steps")
     p.set_defaults(run=cmd_check)

@@ -24,12 +24,13 @@ QUICK_FD_PARAMS = 100
 
 
 def check(problem, *, rules=None, beta: float = 1e-4, steps: int | None = None,
-          progress=None, quick: bool = False) -> dict:
+          progress=None, quick: bool = False, diffrax: bool = False) -> dict:
     """Every requested rule (default: all) of ``problem`` against its references, at
     nudging strength ``beta``; ``steps`` overrides the integration steps of a continuous
     system or a recurrent unit. ``progress(done, total, rule, what)`` hears of each solve
     of a continuous system's check as it starts. ``quick`` skips the finite differences of
-    an energy or a chain of more than :data:`QUICK_FD_PARAMS` parameters."""
+    an energy or a chain of more than :data:`QUICK_FD_PARAMS` parameters; ``diffrax``:
+    diffrax's adjoint as a further reference of a continuous system (JAX installed)."""
     name = kind_of(problem).name
     if name == "feedforward":
         raise KindError(f"glep check has no reference run for a feedforward network "
@@ -40,7 +41,7 @@ def check(problem, *, rules=None, beta: float = 1e-4, steps: int | None = None,
     if name in ("continuous", "hru"):
         options = {"steps": steps}
         if name == "continuous":
-            options.update(rules=rules, progress=progress)
+            options.update(rules=rules, progress=progress, diffrax=diffrax)
         return CHECKS[name].check(problem, beta=beta, **options)
     limit = {"max_fd_params": QUICK_FD_PARAMS} if quick else {}
     return CHECKS[name].check(problem, rules=rules, beta=beta, **limit)

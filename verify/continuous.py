@@ -12,7 +12,11 @@ reference that costs a fixed number of solves however many parameters the system
   the reference of the adjoint rule;
 - ``torchdiffeq``: the continuous adjoint of torchdiffeq (``odeint_adjoint``, dopri5,
   rtol = atol = 1e-10; for dissipative systems autograd through ``odeint``, whose backward
-  pass is stable), when torch is installed: a second, independent check of the adjoint rule.
+  pass is stable), when torch is installed: a second, independent check of the adjoint rule;
+- ``diffrax``: ``diffeqsolve`` with Dopri8 at rtol = atol = 1e-12, differentiated by
+  ``RecursiveCheckpointAdjoint``, on the generated JAX module's kernels (float64), when JAX is
+  installed and the system has a JAX module, on request (``glep check --diffrax``: its
+  compilation takes seconds to a minute): a third check, independent of Torch.
 
 CBVP, whose loss is that of its own boundary-value trajectory, is compared with central
 differences of that loss along the same directions (two boundary-value solves each, by
@@ -37,7 +41,7 @@ from functools import cached_property
 
 import numpy as np
 
-from glep.codegen.emit import load_module
+from glep.codegen.emit import emits, load_module
 from glep.derive.errors import RuleError
 from glep.derive.problem import Problem
 from glep.derive.rules import RULES, Learning
@@ -106,6 +110,37 @@ def torchdiffeq_reference(torch_module, problem: Problem, steps: int) -> dict:
     }
 
 
+def diffrax_reference(problem: Problem) -> dict:
+    """Loss and gradients from diffrax (Dopri8, rtol = atol = 1e-12, backprop through the
+    solver by ``RecursiveCheckpointAdjoint``) on the generated JAX module's kernels."""
+    import diffrax
+    import jax
+
+    jax.config.update("jax_enable_x64", True)
+    m = load_module(problem, "jax")
+    jnp = m.jnp
+
+    def loss(theta, z0):
+        c = m.prepare(theta)
+
+        def field(t, state, c):
+            z = state[:-1]
+            dz = m._vector_field(t, z, c, m.default_inputs(t))
+            return jnp.concatenate([dz, m._state_running_cost(t, z, c, m.default_targets(t))[None]])
+
+        controller = diffrax.PIDController(rtol=1e-12, atol=1e-12)
+        end = diffrax.diffeqsolve(
+            diffrax.ODETerm(field), diffrax.Dopri8(), 0.0, problem.horizon, None,
+            jnp.concatenate([z0, jnp.zeros(1)]), args=c, stepsize_controller=controller,
+            adjoint=diffrax.RecursiveCheckpointAdjoint(), max_steps=200_000).ys[-1]
+        return end[-1] + m._state_terminal_cost(problem.horizon, end[:-1], c)
+
+    theta, z0 = jnp.asarray(m.PARAM_VALUES, float), jnp.asarray(m.INITIAL_STATE, float)
+    value, (grad, grad_z0) = jax.jit(jax.value_and_grad(loss, argnums=(0, 1)))(theta, z0)
+    return {"loss": float(value), "grad": np.asarray(grad), "z0": np.asarray(grad_z0),
+            "method": "diffrax diffeqsolve (Dopri8, tol 1e-12, RecursiveCheckpointAdjoint)"}
+
+
 def finite_difference(loss, theta, z0, relative_step=1e-5) -> dict:
     """Central differences of ``loss(z0, theta)`` in every entry (batched: one call per
     argument, 2·len(θ) + 2·len(z0) trajectories); the check itself differentiates along
@@ -166,6 +201,21 @@ def _torchdiffeq(problem, steps):
     return adjoint, None
 
 
+def _diffrax(problem):
+    """diffrax's gradient, or the reason it could not be computed."""
+    if importlib.util.find_spec("diffrax") is None:
+        return None, "diffrax is not installed (pip install 'glep[jax]')"
+    if not emits(problem, "jax"):
+        return None, "the system has no JAX module (constrained)"
+    try:
+        reference = diffrax_reference(problem)
+    except (RuntimeError, ValueError, OverflowError) as error:
+        return None, f"diffrax failed: {type(error).__name__}: {error}"
+    if not _finite(reference["grad"], reference["z0"]):
+        return None, "diffrax returned non-finite numbers"
+    return reference, None
+
+
 class _Work:
     """Counts the check's solves for ``progress(done, total, rule, what)``, called as
     each one starts (``rule`` None for the shared references)."""
@@ -192,8 +242,9 @@ class _Work:
 class _References:
     """The shared references of one check, each computed when first needed and timed."""
 
-    def __init__(self, problem, module, z0, theta, steps, work, has_adjoint):
+    def __init__(self, problem, module, z0, theta, steps, work, has_adjoint, diffrax=False):
         self.problem, self.module, self.z0, self.theta = problem, module, z0, theta
+        self.use_diffrax = diffrax
         self.steps, self.work, self.has_adjoint = steps, work, has_adjoint
         self.seconds: dict[str, float] = {}
 
@@ -228,6 +279,10 @@ class _References:
         return self._timed("torchdiffeq", lambda: _torchdiffeq(self.problem, self.steps))
 
     @cached_property
+    def diffrax(self):
+        return self._timed("diffrax", lambda: _diffrax(self.problem))
+
+    @cached_property
     def differences(self):
         def run():
             return directional_reference(
@@ -255,6 +310,7 @@ class _References:
             _ = self.adjoint
         if "adjoint" in rules:
             _ = self.torchdiffeq, self.differences
+            _ = self.diffrax if self.use_diffrax else None
 
     def for_rules(self):
         """The reference of the GLEP rules: name, θ and z0 comparison, accuracy."""
@@ -287,6 +343,11 @@ class _References:
             out["torchdiffeq"] = {"failed": failure} if tdq is None else {
                 "grad": _named(params, tdq["grad"]), "z0": _floats(tdq["z0"]),
                 "method": tdq["method"]}
+        if "diffrax" in self.__dict__:
+            reference, failure = self.diffrax
+            out["diffrax"] = {"failed": failure} if reference is None else {
+                "grad": _named(params, reference["grad"]), "z0": _floats(reference["z0"]),
+                "method": reference["method"]}
         if "differences" in self.__dict__:
             out["finite_difference"] = _differences_json(self.differences, params)
         if "adjoint_accuracy" in self.__dict__:
@@ -423,16 +484,14 @@ def _adjoint_row(rule, practicality, refs, steps, beta, params):
     entry = {"grad": _named(params, adjoint["theta"]), "reference": "finite_difference",
              "z0": _floats(adjoint["z0"]), "z0_rel_err": z0_error}
     problems = []
-    tdq, why = refs.torchdiffeq
-    if tdq is None:
-        entry["torchdiffeq"] = why
-    else:
-        entry["torchdiffeq_rel_err"] = distance = relative_error(adjoint["theta"], tdq["grad"])
-        if distance > FLOOR:
-            limit = max(FLOOR, SAFETY * refs.adjoint_accuracy)
-            if distance > limit:
-                problems.append(f"differs from torchdiffeq by {distance:.1e} (limit "
-                                f"{limit:.1e})")
+    for name in ("torchdiffeq", "diffrax")[:1 + refs.use_diffrax]:
+        reference, why = getattr(refs, name)
+        if reference is None:
+            entry[name] = why
+            continue
+        entry[f"{name}_rel_err"] = distance = relative_error(adjoint["theta"], reference["grad"])
+        if distance > FLOOR and distance > (limit := max(FLOOR, SAFETY * refs.adjoint_accuracy)):
+            problems.append(f"differs from {name} by {distance:.1e} (limit {limit:.1e})")
     return (entry, [beta], [error],
             lambda: refs.adjoint_accuracy + fd["theta"]["accuracy"], problems)
 
@@ -502,8 +561,9 @@ def _work_estimate(derived, available, has_adjoint) -> int:
 
 
 def check(problem: Problem, *, rules=None, beta: float = 1e-4, steps: int | None = None,
-          name: str | None = None, progress=None) -> dict:
-    """Run the requested rules (default: all) and compare them with the references.
+          name: str | None = None, progress=None, diffrax: bool = False) -> dict:
+    """Run the requested rules (default: all) and compare them with the references
+    (``diffrax``: diffrax's too, when JAX is installed).
 
     ``progress(done, total, rule, what)`` is called as each solve starts (``rule`` None for
     a shared reference) and once at the end.
@@ -522,8 +582,8 @@ def check(problem: Problem, *, rules=None, beta: float = 1e-4, steps: int | None
     params = [p.name for p in problem.params]
     has_adjoint = derived["adjoint"].available
     checked = [r for r in requested if derived[r].practicality.available]
-    work = _Work(progress, _work_estimate(derived, checked, has_adjoint))
-    refs = _References(problem, numpy_module, z0, theta, steps, work, has_adjoint)
+    work = _Work(progress, _work_estimate(derived, checked, has_adjoint) + diffrax)
+    refs = _References(problem, numpy_module, z0, theta, steps, work, has_adjoint, diffrax)
     refs.compute(checked)
     out_rules = {}
     for rule in requested:
@@ -586,8 +646,9 @@ def report_text(report: dict) -> str:
                        f"{entry['seconds']:>8.1f}  {entry['verdict']}")
             continue
         health = {**entry.get("health", {})}
-        if "torchdiffeq_rel_err" in entry:
-            health["vs torchdiffeq"] = entry["torchdiffeq_rel_err"]
+        for name in ("torchdiffeq", "diffrax"):
+            if f"{name}_rel_err" in entry:
+                health[f"vs {name}"] = entry[f"{name}_rel_err"]
         shown = ", ".join(f"{k} {v:.2g}" for k, v in health.items())
         slope = "" if entry["bias_slope"] is None else f"{entry['bias_slope']:.2f}"
         out.append(f"  {name:<8} {entry['rel_err']:>9.1e} {slope:>6} {entry['reference']:<18} "

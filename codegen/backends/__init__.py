@@ -12,7 +12,7 @@ import importlib
 from types import ModuleType
 
 #: Every backend, in the order ``glep emit`` writes them.
-BACKENDS = ("numpy", "torch")
+BACKENDS = ("numpy", "torch", "jax")
 
 
 def backend(name: str) -> ModuleType:

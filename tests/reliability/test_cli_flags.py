@@ -78,7 +78,7 @@ TRAIN = (
 )
 
 EMIT = [
-    (["emit", H, "--target", "jax", "--out", "{tmp}/gen"], "--target"),
+    (["emit", H, "--target", "julia", "--out", "{tmp}/gen"], "--target"),
     (["emit", H, "--out", "{tmp}/file.txt"], "--out"),
     (["emit", "--check", "--out", "{tmp}/file.txt"], "--out"),
     (["emit", "--check", "--out", "{tmp}/nowhere"], "--out"),

@@ -1,0 +1,175 @@
+"""The compiled JAX backend against the interpreted NumPy/Torch modules and against diffrax.
+
+Problem: ``systems/coupled_oscillators.py`` (12 states, 17 parameters), the loss ∫c dt + ψ
+and its gradient w.r.t. all parameters, one trajectory, float64, RK4 step dt = 0.0025 (its
+bundled 2000 steps over 5 s), K = 1e3, 1e4, 1e5 steps (horizon K·dt).
+
+Columns, in one run of this script (after compilation; compile time reported separately;
+compiled code: the best of 3 calls, the interpreted modules: one call):
+
+* glep NumPy HEL, glep Torch HEL (β = 1e-4, centered): the interpreted modules;
+* glep JAX HEL (the same rule, ``generated/coupled_oscillators_jax.py``) and, for scale,
+  glep JAX ``simulate`` (a forward run of the same K);
+* diffrax: fixed-step Tsit5 at the same dt with backprop through the solver
+  (``RecursiveCheckpointAdjoint``), and adaptive Tsit5 at rtol = atol = 1e-9 with
+  ``BacksolveAdjoint`` and with ``RecursiveCheckpointAdjoint``, on the module's own vector
+  field and cost kernels (the same loss).
+
+Error: relative to adaptive Tsit5 at rtol = atol = 1e-12 (``RecursiveCheckpointAdjoint``).
+Peak memory: the compiled program's buffers (XLA's memory analysis: arguments, outputs
+and temporaries) for JAX/diffrax; ``tracemalloc``'s peak for NumPy; not measured for Torch.
+
+    .venv/bin/python bench/compiled.py            # writes bench/results/compiled.md
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+import tracemalloc
+from pathlib import Path
+
+import jax
+
+jax.config.update("jax_enable_x64", True)
+
+import diffrax  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+from glep.generated import _runtime_jax as runtime  # noqa: E402
+from glep.generated import coupled_oscillators_jax as J  # noqa: E402
+from glep.generated import coupled_oscillators_numpy as N  # noqa: E402
+from glep.generated import coupled_oscillators_torch as T  # noqa: E402
+
+DT = 0.0025
+KS = tuple(int(k) for k in sys.argv[1:]) or (1_000, 10_000, 100_000)
+INTERPRETED_MAX = 10_000  # NumPy/Torch beyond this: minutes per run, not run
+OUT = Path(__file__).parent / "results" / "compiled.md"
+THETA = jnp.asarray(J.PARAM_VALUES)
+Z0 = jnp.asarray(J.INITIAL_STATE, dtype=float)
+M = runtime._Module(J.__dict__)
+
+
+def _loss_of(theta, horizon, solver, controller, adjoint, max_steps):
+    """diffrax's loss: the state plus the running-cost integral, one diffeqsolve."""
+    c = J.prepare(theta)
+
+    def field(t, y, c):
+        z = y[:-1]
+        dz = J._vector_field(t, z, c, J.default_inputs(t))
+        cost = J._state_running_cost(t, z, c, J.default_targets(t))
+        return jnp.concatenate([dz, cost[None]])
+
+    y0 = jnp.concatenate([Z0, jnp.zeros(1)])
+    solution = diffrax.diffeqsolve(diffrax.ODETerm(field), solver, 0.0, horizon, DT, y0,
+                                   args=c, stepsize_controller=controller, adjoint=adjoint,
+                                   max_steps=max_steps)
+    end = solution.ys[-1]
+    return end[-1] + J._state_terminal_cost(horizon, end[:-1], c)
+
+
+def diffrax_gradient(horizon, kind, steps):
+    """A compiled gradient function of diffrax variant ``kind``."""
+    solver = diffrax.Tsit5()
+    if kind == "fixed":
+        args = (diffrax.ConstantStepSize(), diffrax.RecursiveCheckpointAdjoint(), steps + 8)
+    else:
+        tol = {"reference": 1e-12}.get(kind, 1e-9)
+        adjoint = diffrax.BacksolveAdjoint() if kind == "backsolve" else (
+            diffrax.RecursiveCheckpointAdjoint())
+        args = (diffrax.PIDController(rtol=tol, atol=tol), adjoint, 1_000_000)
+    return jax.jit(jax.value_and_grad(lambda th: _loss_of(th, horizon, solver, *args)))
+
+
+def _compiled(fn, *args, **kwargs):
+    start = time.perf_counter()
+    compiled = fn.lower(*args, **kwargs).compile()
+    memory = compiled.memory_analysis()
+    bytes_ = (memory.temp_size_in_bytes + memory.argument_size_in_bytes
+              + memory.output_size_in_bytes) if memory is not None else float("nan")
+    return compiled, time.perf_counter() - start, bytes_
+
+
+def _timed(run, repeat=3):
+    """The output and the best of ``repeat`` timings (the machine is shared)."""
+    best = float("inf")
+    for _ in range(repeat):
+        start = time.perf_counter()
+        out = jax.block_until_ready(run())
+        best = min(best, time.perf_counter() - start)
+    return out, best
+
+
+def measure(K):
+    horizon = K * DT
+    rows, reference = {}, None
+    fn = diffrax_gradient(horizon, "reference", K)
+    compiled, _, _ = _compiled(fn, THETA)
+    reference = np.asarray(compiled(THETA)[1])
+
+    options = {"m": M, "rule": "HEL", "method": "rk4", "steps": K, "centered": True, "kick": True,
+               "residual": True, "xfun": None, "yfun": None}
+    args = (Z0, THETA, horizon, jnp.asarray(1e-4), None, None)
+    compiled, compile_s, memory = _compiled(runtime._gradient_core, *args, **options)
+    out, seconds = _timed(lambda: compiled(*args))
+    rows["glep JAX HEL"] = (seconds, compile_s, memory, np.asarray(out["theta"]))
+    sim_args = (Z0, THETA, horizon, None)
+    sim = {"m": M, "steps": K, "method": "rk4", "xfun": None}
+    compiled, compile_s, memory = _compiled(runtime._simulate_core, *sim_args, **sim)
+    _, seconds = _timed(lambda: compiled(*sim_args))
+    rows["glep JAX simulate (forward only)"] = (seconds, compile_s, memory, None)
+    for kind, label in (("fixed", "diffrax Tsit5 fixed step, backprop"),
+                        ("backsolve", "diffrax Tsit5 1e-9, BacksolveAdjoint"),
+                        ("checkpoint", "diffrax Tsit5 1e-9, RecursiveCheckpointAdjoint")):
+        compiled, compile_s, memory = _compiled(diffrax_gradient(horizon, kind, K), THETA)
+        out, seconds = _timed(lambda c=compiled: c(THETA))
+        rows[label] = (seconds, compile_s, memory, np.asarray(out[1]))
+    if K <= INTERPRETED_MAX:
+        tracemalloc.start()
+        start = time.perf_counter()
+        g = N.gradient(rule="HEL", horizon=horizon, steps=K)
+        seconds = time.perf_counter() - start
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        rows["glep NumPy HEL"] = (seconds, None, peak, g["theta"])
+        torch.set_num_threads(1)
+        start = time.perf_counter()
+        g = T.gradient(rule="HEL", horizon=horizon, steps=K)
+        rows["glep Torch HEL"] = (time.perf_counter() - start, None, None, g["theta"].numpy())
+    return rows, reference
+
+
+def _cell(value, unit):
+    if value is None or value != value:
+        return "–"
+    return {"ms": f"{value * 1e3:.3g} ms", "MB": f"{value / 2**20:.3g} MB"}[unit]
+
+
+def main():
+    lines = ["# Compiled backend: coupled oscillators, loss gradient w.r.t. 17 parameters",
+             "", f"One run of `{' '.join(['.venv/bin/python', *sys.argv])}`; dt = {DT}, float64, "
+             "best of 3 runs after compilation for JAX/diffrax, one run for NumPy/Torch. "
+             "Error: relative to adaptive Tsit5 at 1e-12.", ""]
+    summary = []
+    for K in KS:
+        rows, reference = measure(K)
+        hel = rows["glep JAX HEL"][0]
+        lines += [f"## K = {K:,} steps (horizon {K * DT:g})", "",
+                  "| method | time | ÷ JAX HEL | compile | peak memory | relative error |",
+                  "|---|---|---|---|---|---|"]
+        for label, (seconds, compile_s, memory, grad) in rows.items():
+            error = "–" if grad is None else (
+                f"{np.linalg.norm(grad - reference) / np.linalg.norm(reference):.2g}")
+            lines.append(f"| {label} | {_cell(seconds, 'ms')} | {seconds / hel:.3g} | "
+                         f"{_cell(compile_s, 'ms')} | {_cell(memory, 'MB')} | {error} |")
+        lines.append("")
+        summary.append((K, rows))
+        print("\n".join(lines[-len(rows) - 4:]), flush=True)
+    OUT.write_text("\n".join(lines) + "\n")
+    print(f"wrote {OUT}")
+
+
+if __name__ == "__main__":
+    main()
