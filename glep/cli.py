@@ -56,7 +56,7 @@ CLASSIFIERS = {"energy": classify_command, "chain": classify_command,
                "hssm": hssm_command}
 #: Options only those kinds read.
 CLASSIFY_ONLY = ("momentum", "weight_decay", "schedule", "random_sign", "method", "tol",
-                 "max_iterations", "targets")
+                 "max_iterations", "targets", "gamma", "tau", "meta")
 
 #: More integration steps than this needs ``--force`` (minutes to hours of CPU, GBs of RAM).
 MAX_STEPS = 10**7
@@ -497,7 +497,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--batch", help=f"default {d['batch']}")
     p.add_argument("--lr", help=f"learning rate (default {d['lr']})")
     p.add_argument("--lr-decay", help="learning-rate factor per step, in (0, 1] (default 1)")
-    p.add_argument("--optimizer", help=f"{', '.join(OPTIMIZERS)} (default {d['optimizer']})")
+    p.add_argument("--optimizer", help=f"{', '.join(OPTIMIZERS)} (default {d['optimizer']}); "
+                   "energies and chains: sgd (default), adam, flip, metaplastic")
     p.add_argument("--seed", help=f"initial batch order (default {d['seed']})")
     p.add_argument("--beta", help=f"nudging strength (default {d['beta']})")
     p.add_argument("--steps", help="integration steps (default: the file's)")
@@ -528,6 +529,14 @@ def parser() -> argparse.ArgumentParser:
     g.add_argument("--tol", help=f"relaxation residual tolerance (default {c['tol']})")
     g.add_argument("--max-iterations", help="relaxation iteration budget per phase")
     g.add_argument("--targets", metavar="OFF,ON", help="target values of the one-hot labels")
+    g.add_argument("--gamma", help="--optimizer flip: the momentum rate γ in (0, 1] of the binary "
+                   f"weights' flip rule, per weight like --lr (default {c['gamma']}; the "
+                   "paper: 1e-5 to 2e-7 per layer)")
+    g.add_argument("--tau", help="--optimizer flip: the flip threshold τ ≥ 0, per weight "
+                   f"(default {c['tau']}; the paper: 1e-8 to 5e-7)")
+    g.add_argument("--meta", help="--optimizer metaplastic: the metaplasticity m ≥ 0 "
+                   f"(f = 1 − tanh²(m·|W_h|) on steps toward zero), per parameter like --lr "
+                   f"(default {c['meta']}; 0 is Adam)")
     p.add_argument("--threads", help="torch threads per process (default 1: small batches "
                    "run fastest on one thread)")
     p.add_argument("--device", default="cpu", choices=("cpu", "cuda"),
