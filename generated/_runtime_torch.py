@@ -1409,7 +1409,8 @@ class EnergySystem(_Namespace):
         in _STALL iterations: the float floor).
 
         ``clamp``: ``(mask, values)`` holds the masked units at ``values`` (CL, CpL).
-        ``strict``: raise when the budget runs out; a divergence (non-finite or exploding
+        ``strict``: raise when the budget runs out (binary neurons, which may cycle, stop at the
+        budget: the paper's fixed number of steps); a divergence (non-finite or exploding
         states) always raises ``ArithmeticError``. ``info=True`` also returns
         ``{"iterations", "converged", "residual"}``.
         """
@@ -1442,7 +1443,7 @@ class EnergySystem(_Namespace):
             z = self.iterate(z, theta, x, y, beta, nudge, method, step, g)
             if clamp is not None:
                 z = _where(free, z, _as_array(clamp[1], z))
-        if strict and not converged:
+        if strict and not converged and self._namespace.get("_BINARY_UNITS") is None:  # binary: may cycle
             raise RuntimeError(f"the relaxation did not converge in {budget} iterations (residual "
                                f"{residual:.3g}, tol {tol}): raise max_iterations or the step")
         return (z, {"iterations": k, "converged": converged, "residual": residual}) if info else z

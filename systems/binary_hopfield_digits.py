@@ -7,9 +7,10 @@ sized for scikit-learn's digits (Laydevant et al. 2021):
 ``binary=[W1, W2]`` declares the weights as signs with a per-layer scale ``alpha_W1``,
 ``alpha_W2`` (initialised to the mean |W| of the float draw); ``--set activations=True`` also
 makes the hidden layer emit H(h − ½), relaxed by s ← (1 − γ_n)s + γ_n·clip(…) with γ_n = 0.5
-(gradient flow with step 0.5). The output layer stays continuous (the cost reads it). Train
-the signs with the flip rule: ``glep train systems/binary_hopfield_digits.py --data digits
---optimizer flip`` (the README's binary section).
+(gradient flow with step 0.5) for at most 40 steps (the dynamics may cycle instead of
+converging: the paper's fixed number of steps). The output layer stays continuous (the cost
+reads it). Train the signs with the flip rule: ``glep train systems/binary_hopfield_digits.py
+--data digits --optimizer flip`` (the README's binary section).
 """
 
 import random
@@ -49,5 +50,6 @@ problem = EnergyProblem(
     targets={y: labels},
     relaxation="gradient" if activations else "async",
     step=0.5,
+    max_iterations=40 if activations else 100_000,
     seed=seed,
 )
