@@ -5,8 +5,9 @@ with a random sign per batch, targets 0.1/0.9), on digits and mnist5k (``learn/c
 
 - **full precision**: ``systems/hopfield_digits.py``, SGD with momentum 0.9 (lr 0.005),
 - **binary weights**: ``systems/binary_hopfield_digits.py`` (W = α·sign, α per layer fixed
-  at its initial mean |W|), the signs stepped by the flip rule (``--optimizer flip``),
-  biases by the same SGD,
+  at its initial mean |W|), the signs stepped by the flip rule (``--optimizer flip``, γ = 1e-2,
+  τ_W = 1.5e-3·α_W per layer: the gradient of a sign is α_W·dC/dW_eff), biases by the same
+  SGD,
 - **binary weights + activations**: the same with ``--set activations=True`` (hidden
   neurons emit H(h − ½), 40 damped steps of γ_n = 0.5 per phase, β = 0.5; the output layer
   stays continuous).
@@ -37,6 +38,8 @@ from glep.learn.classify import train
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "bench" / "results" / "train" / "binary_ep.md"
 FIXED_SCALES = "alpha_W1=1e-12,alpha_W2=1e-12"
+#: The flip threshold of a layer, τ_W = TAU_PER_ALPHA·α_W (1e-4 for digits' layers).
+TAU_PER_ALPHA = 1.5e-3
 VARIANTS = {
     "full precision": ("hopfield_digits.py", {}, {"optimizer": "sgd", "lr": "0.005"}),
     "binary weights": ("binary_hopfield_digits.py", {}, {
@@ -53,6 +56,10 @@ def run(data_name, variant, seed, epochs, hidden):
     settings = {**settings, "hidden": hidden, "n_in": data.features}
     problem = glep.load_problem(ROOT / "systems" / file, settings)
     options = {"beta": 0.2, **options}
+    if "tau" in options:  # the gradient of a sign is α·dC/dW_eff: thresholds scale with α
+        theta = glep.load_module(problem, "numpy").initial_params(seed)
+        options["tau"] = ",".join(f"{w}={TAU_PER_ALPHA * float(theta[f'alpha_{w}']):.3g}"
+                                  for w in ("W1", "W2"))
     start = time.perf_counter()
     result = train(problem, data, rule="C-EP", epochs=epochs, batch=32, seed=seed,
                    random_sign=True, progress=False, **options)
