@@ -25,6 +25,7 @@ import textwrap
 
 import sympy as sp
 
+from glep.derive import binary
 from glep.derive.energy import EnergyModel, EnergyProblem
 from glep.derive.equilibrium import availability
 
@@ -266,6 +267,7 @@ def constants(problem: EnergyProblem) -> dict:
         "_PARITY": [i % 2 for i, layer in enumerate(model.layers) for _ in range(layer.size)],
         "_COST_CURVATURE": cost_curvature,
         "_FAN_IN": {k: (v[1] if len(v) == 2 else 1) for k, v in shapes.items()},
+        **binary.constants(problem.energy, model),
     }
 
 

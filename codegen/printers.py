@@ -299,6 +299,9 @@ class MatrixPrinter:
             return f"({code})", kind
         if isinstance(e, sp.MatMul):
             return self._print_product(e)
+        if isinstance(e, (sp.Mul, sp.Add)):  # scalars and traces of 1×1 forms
+            codes = [self._print(a)[0] for a in e.args]
+            return f"({(' * ' if isinstance(e, sp.Mul) else ' + ').join(codes)})", "scalar"
         raise CodegenError(
             f"glep cannot print {type(e).__name__} ({e}) in a layered energy: use sums, "
             f"products and transposes of layers and weights"
@@ -322,4 +325,6 @@ class MatrixPrinter:
             return f"-{code}", kind
         if kind == "scalar" or not coefficient.free_symbols:
             return f"{self.scalar_printer.doprint(coefficient)}*{code}", kind
+        if not coefficient.has(sp.MatrixSymbol):  # a scalar parameter (a binary weight's scale)
+            return f"({self.scalar_printer.doprint(coefficient)}*{code})", kind
         raise CodegenError(f"cannot print a state-dependent coefficient in {e}")

@@ -44,6 +44,7 @@ from functools import cached_property
 import sympy as sp
 from sympy.matrices.expressions.matexpr import MatrixExpr
 
+from .binary import binarize
 from .errors import (
     CostError,
     EnergyError,
@@ -123,9 +124,11 @@ class Energy:
 
     ``outputs`` are the states a cost reads (the output layer); ``box=(0, 1)`` clips every
     state to the box (hard sigmoid), making relaxation a projected minimization.
+    ``binary=[W1, h]`` makes weight matrices ``α·sign`` and state layers binary neurons
+    (:mod:`glep.derive.binary`).
     """
 
-    def __init__(self, expr, states, params=(), inputs=(), outputs=(), box=None):
+    def __init__(self, expr, states, params=(), inputs=(), outputs=(), box=None, binary=()):
         states = tuple(states)
         if not states:
             raise EnergyError("an energy needs at least one state: states=[s1, ...]")
@@ -143,8 +146,6 @@ class Energy:
                 f"{[str(s) for s in self.states]}: list output units in states=[...] too"
             )
         self.outputs = outputs
-        check_unique([s.name for s in self.states + self.params + self.inputs],
-                     "energy declaration")
         declared = set(self.states) | set(self.params) | set(self.inputs)
         unknown = sorted(str(s) for s in _symbols_of(self.expr) - declared)
         if unknown:
@@ -161,6 +162,13 @@ class Energy:
                 raise EnergyError(f"box={box!r}: give finite bounds with low < high")
             box = (lo, hi)
         self.box = box
+        found = binarize(self.expr, self.states, self.params, binary)
+        self.expr, self.scales, self.binary_layers = found.expr, found.scales, found.layers
+        if self.matrix_expr is not None:
+            self.matrix_expr = self.matrix_expr.subs({w: a * w for w, a in self.scales.items()})
+        self.params += tuple(self.scales.values())
+        check_unique([s.name for s in self.states + self.params + self.inputs],
+                     "energy declaration")
 
 
 class EnergyCost:
@@ -284,11 +292,11 @@ class EnergyProblem(ProblemBase):
         for name, symbol in known.items():
             shape = shape_of(symbol)
             if name not in by_name:
-                if not shape:
+                if not shape and symbol not in self.energy.scales.values():
                     raise ParameterValueError(
                         f"no value for parameter {name}: add it to params={{...}}"
                     )
-                continue  # drawn by initial_params(seed)
+                continue  # drawn by initial_params(seed) (a binary weight's scale: mean |W|)
             value = by_name[name]
             if not shape:
                 out[name] = _finite(value, f"parameter {name}")
@@ -336,9 +344,13 @@ def directional(expr, tangent: dict):
     direction), by the product rule; ``None`` when it vanishes."""
     if isinstance(expr, sp.MatrixSymbol):
         return tangent.get(expr)
-    if isinstance(expr, sp.Transpose):
+    if isinstance(expr, (sp.Transpose, sp.Trace)):
         inner = directional(expr.arg, tangent)
-        return None if inner is None else inner.T
+        return None if inner is None else type(expr)(inner)
+    if isinstance(expr, sp.Mul) and expr.has(sp.MatrixSymbol):  # a scalar factor times a form
+        terms = [sp.Mul(*expr.args[:i], d, *expr.args[i + 1:]) for i, d in
+                 enumerate(directional(f, tangent) for f in expr.args) if d is not None]
+        return sp.Add(*terms) if terms else None
     if isinstance(expr, sp.MatAdd):
         terms = [t for t in (directional(a, tangent) for a in expr.args) if t is not None]
         return sp.MatAdd(*terms).doit() if terms else None

@@ -1334,12 +1334,18 @@ class EnergySystem(_Namespace):
     """
 
     def initial_params(self, seed=None, values=None):
-        """Parameters: the file's values; matrices it leaves out drawn uniformly in ±1/√fan-in."""
+        """Parameters: the file's values; matrices it leaves out drawn uniformly in ±1/√fan-in.
+        A binary weight W becomes sign(W), its scale alpha_W (unless given) mean |W|."""
         seed = self.SEED if seed is None else _number(seed, "seed", "count")
         values = self.PARAM_VALUES if values is None else values
         rng = _rng(seed)
-        return {name: _as_array(values[name] if name in values else _uniform(
+        theta = {name: _as_array(values[name] if name in values else _uniform(
             self.SHAPES[name], self._FAN_IN[name] ** -0.5, rng)) for name in self.PARAMS}
+        for w, scale in self._namespace.get("_BINARY_SCALES", {}).items():
+            flat = abs(theta[w]).reshape(-1).tolist()  # the same sum in both backends
+            theta[scale] = _as_array(values[scale] if scale in values else sum(flat) / len(flat))
+            theta[w] = _where(theta[w] < 0, theta[w] * 0 - 1, theta[w] * 0 + 1)
+        return {name: theta[name] for name in self.PARAMS}
 
     def _signals(self, theta, x, y, z=None, name="z0"):
         """Checked ``theta``, ``x``, ``y`` and a state ``z`` named ``name`` (``_validated``)."""
@@ -1349,8 +1355,12 @@ class EnergySystem(_Namespace):
                           **{name: (z, None, self.N, f"STATES = {self.STATES} of sizes {self.SIZES}")})
 
     def descent(self, z, theta, x, y, beta=0.0, nudge=None):
-        """∂F/∂s with F = E + βC (``nudge``: a fixed ∂C/∂s, e.g. a linearized cost)."""
-        g = self.energy_gradient(z, theta, x)
+        """∂F/∂s with F = E + βC (``nudge``: a fixed ∂C/∂s, e.g. a linearized cost); binary
+        neurons read their neighbours' H(s − ½): ∂E/∂s at the emitted states, a·(s − H) added."""
+        emitted = self.emitted(z)
+        g = self.energy_gradient(emitted, theta, x)
+        if emitted is not z:
+            g = g + self.layer_curvature(theta) * (z - emitted)
         if beta != 0:
             g = g + beta * (self.cost_gradient(z, y) if nudge is None else nudge)
         return g
@@ -1399,7 +1409,8 @@ class EnergySystem(_Namespace):
         in _STALL iterations: the float floor).
 
         ``clamp``: ``(mask, values)`` holds the masked units at ``values`` (CL, CpL).
-        ``strict``: raise when the budget runs out; a divergence (non-finite or exploding
+        ``strict``: raise when the budget runs out (binary neurons, which may cycle, stop at the
+        budget: the paper's fixed number of steps); a divergence (non-finite or exploding
         states) always raises ``ArithmeticError``. ``info=True`` also returns
         ``{"iterations", "converged", "residual"}``.
         """
@@ -1432,7 +1443,7 @@ class EnergySystem(_Namespace):
             z = self.iterate(z, theta, x, y, beta, nudge, method, step, g)
             if clamp is not None:
                 z = _where(free, z, _as_array(clamp[1], z))
-        if strict and not converged:
+        if strict and not converged and self._namespace.get("_BINARY_UNITS") is None:  # binary: may cycle
             raise RuntimeError(f"the relaxation did not converge in {budget} iterations (residual "
                                f"{residual:.3g}, tol {tol}): raise max_iterations or the step")
         return (z, {"iterations": k, "converged": converged, "residual": residual}) if info else z
@@ -1482,7 +1493,16 @@ class EnergySystem(_Namespace):
         out[..., self.OUTPUT_UNITS] = o
         return out
 
+    def emitted(self, z):
+        """The states the neurons emit: H(s − ½) on binary units (``_BINARY_UNITS``), else s."""
+        units = self._namespace.get("_BINARY_UNITS")
+        if units is None:
+            return z
+        binary = _mask(units, z)
+        return _where(binary & (z > 0.5), z * 0 + 1, _where(binary, z * 0, z))
+
     def _contrast(self, first, second, beta_first, beta_second, theta, x):
+        first, second = self.emitted(first), self.emitted(second)
         a, b = self.energy_dtheta(first, theta, x), self.energy_dtheta(second, theta, x)
         return {k: _mean0(b[k] - a[k]) / (beta_second - beta_first) for k in a}
 

@@ -65,3 +65,13 @@ from glep.derive.variables import momentum as momentum
 from glep.derive.vectorized import InputMatrix as InputMatrix
 from glep.derive.vectorized import LogCosh as LogCosh
 from glep.derive.vectorized import VectorizedHamiltonian as VectorizedHamiltonian
+
+
+def __getattr__(name):
+    """The optimizers ``BinaryFlip`` and ``Metaplastic``, imported on first use (they need
+    torch, which ``import glep`` does not load)."""
+    if name in ("BinaryFlip", "Metaplastic"):
+        from glep.learn import optimizers
+
+        return getattr(optimizers, name)
+    raise AttributeError(f"module 'glep' has no attribute {name!r}")

@@ -58,7 +58,8 @@ CLASSIFIERS = {"energy": classify_command, "chain": classify_command,
                "hssm": hssm_command, "feedforward": dtp_command}
 #: Options only those kinds read.
 CLASSIFY_ONLY = ("momentum", "weight_decay", "schedule", "random_sign", "method", "tol",
-                 "max_iterations", "targets", "spike_dt", "spike_time", "spike_tau", "neuron")
+                 "max_iterations", "targets", "spike_dt", "spike_time", "spike_tau", "neuron",
+                 "gamma", "tau", "meta")
 #: Options only feedforward networks read (DTP's feedback training).
 DTP_ONLY = ("sigma", "feedback_iterations", "feedback_lr")
 
@@ -591,7 +592,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--batch", help=f"default {d['batch']}")
     p.add_argument("--lr", help=f"learning rate (default {d['lr']})")
     p.add_argument("--lr-decay", help="learning-rate factor per step, in (0, 1] (default 1)")
-    p.add_argument("--optimizer", help=f"{', '.join(OPTIMIZERS)} (default {d['optimizer']})")
+    p.add_argument("--optimizer", help=f"{', '.join(OPTIMIZERS)} (default {d['optimizer']}); "
+                   "energies and chains: sgd (default), adam, flip, metaplastic")
     p.add_argument("--seed", help=f"initial batch order (default {d['seed']})")
     p.add_argument("--beta", help=f"nudging strength (default {d['beta']}; DTP: the first "
                    f"target's β, t_N = s_N − β ∂ℓ/∂s_N, e.g. 0.7)")
@@ -631,6 +633,14 @@ def parser() -> argparse.ArgumentParser:
                    f"(default {c['spike_tau']})")
     g.add_argument("--neuron", help=f"EqSpike neurons: integrate-and-fire or bernoulli "
                    f"(default {c['neuron']}); spikes are seeded by --seed and the step")
+    g.add_argument("--gamma", help="--optimizer flip: the momentum rate γ in (0, 1] of the binary "
+                   f"weights' flip rule, per weight like --lr (default {c['gamma']}; the "
+                   "paper: 1e-5 to 2e-7 per layer)")
+    g.add_argument("--tau", help="--optimizer flip: the flip threshold τ ≥ 0, per weight "
+                   f"(default {c['tau']}; the paper: 1e-8 to 5e-7)")
+    g.add_argument("--meta", help="--optimizer metaplastic: the metaplasticity m ≥ 0 "
+                   f"(f = 1 − tanh²(m·|W_h|) on steps toward zero), per parameter like --lr "
+                   f"(default {c['meta']}; 0 is Adam)")
     g = p.add_argument_group(
         "feedforward networks (--data digits, mnist5k or a .npz; rules DTP, difference target "
         "propagation with L-DRL feedback training, and BP, backpropagation; defaults: the "

@@ -12,6 +12,13 @@ Adam, a learning rate per parameter (``--lr 0.05,W1=0.1``), weight decay, a cons
 cosine schedule. With ``--random-sign`` the sign of β is drawn per batch (a one-sided rule
 then alternates between its positive and negative form, as in the reference EP codes).
 
+Binary synapses (:mod:`glep.learn.optimizers`): ``--optimizer flip`` steps the binary
+weights of an energy declared with ``binary=[...]`` by the flip rule (``--gamma``, ``--tau``,
+per weight like ``--lr``) and the other parameters (biases, scales α) by SGD with their
+``--lr``; ``--optimizer metaplastic`` is Adam with metaplastic attenuation ``--meta`` (per
+parameter), on hidden weights whose signs the energy's binary weights read (float weights of
+other energies are its hidden weights directly). The optimizers' state is checkpointed.
+
 The run directory holds, per rule: ``<name>-<rule>.jsonl`` (one line per epoch: step, epoch,
 train loss, test accuracy, seconds), ``<name>-<rule>-params.json``, an atomic checkpoint
 ``<name>-<rule>-checkpoint.json`` (every ``--checkpoint-every`` batches, at the end and on
@@ -61,7 +68,9 @@ DEFAULTS = {"rule": "C-EP", "epochs": 10, "batch": 32, "lr": "0.005", "optimizer
             "beta": 0.2, "random_sign": False, "method": None, "tol": 1e-6,
             "max_iterations": None, "checkpoint_every": 50, "targets": None,
             "spike_dt": spiking.DEFAULTS["dt"], "spike_time": spiking.DEFAULTS["duration"],
-            "spike_tau": spiking.DEFAULTS["tau"], "neuron": spiking.DEFAULTS["neuron"]}
+            "spike_tau": spiking.DEFAULTS["tau"], "neuron": spiking.DEFAULTS["neuron"],
+            "gamma": "1e-2", "tau": "1e-4", "meta": "1.35"}
+OPTIMIZERS = ("sgd", "adam", "flip", "metaplastic")
 
 
 @dataclass
@@ -80,8 +89,9 @@ class Result:
     cost: dict = field(default_factory=dict)
 
 
-def learning_rates(text, names) -> dict[str, float]:
-    """``"0.05"`` or ``"0.05,W1=0.1"``: a default and per-parameter values, all > 0.
+def learning_rates(text, names, option="lr", zero=False) -> dict[str, float]:
+    """``"0.05"`` or ``"0.05,W1=0.1"``: a default and per-parameter values, all > 0 (≥ 0 with
+    ``zero``); ``option`` names the flag (``lr``, ``gamma``, ``tau``, ``meta``).
 
     >>> learning_rates("0.01,W1=0.1", ["W1", "b1"])
     {'W1': 0.1, 'b1': 0.01}
@@ -91,22 +101,62 @@ def learning_rates(text, names) -> dict[str, float]:
         name, _, value = part.rpartition("=")
         name = name.strip()
         if name and name not in names:
-            raise DataError(f"--lr names {name!r}, not a parameter: choose from {list(names)}")
+            raise DataError(f"--{option} names {name!r}, not a parameter it applies to: choose "
+                            f"from {list(names)}")
         try:
             number = float(value)
         except ValueError:
             number = math.nan
-        if not (math.isfinite(number) and number > 0):
-            raise DataError(f"--lr {part.strip()!r}: a learning rate must be a finite number "
-                            f"> 0 (e.g. --lr 0.05 or --lr 0.05,W1=0.1)")
+        if not (math.isfinite(number) and (number >= 0 if zero else number > 0)):
+            raise DataError(f"--{option} {part.strip()!r}: give a finite number "
+                            f"{'≥' if zero else '>'} 0 (e.g. --{option} 0.05 or "
+                            f"--{option} 0.05,{names[0] if names else 'W1'}=0.1)")
         if name:
             given[name] = number
         else:
             default = number
     missing = [n for n in names if n not in given]
     if missing and default is None:
-        raise DataError(f"--lr gives no rate for {missing}: add a default (e.g. --lr 0.05,...)")
+        word = "rate" if option == "lr" else "value"
+        raise DataError(f"--{option} gives no {word} for {missing}: add a default (e.g. "
+                        f"--{option} 0.05,...)")
     return {n: given.get(n, default) for n in names}
+
+
+def _optimizers(kind, theta, names, binary, rates, options):
+    """``(main, flip)``: the optimizer of the parameters other than the flipped binary weights
+    (all of them unless ``kind`` is ``flip``), and the flip rule's (None unless ``flip``)."""
+    import torch
+
+    from .optimizers import BinaryFlip, Metaplastic
+
+    flipped = binary if kind == "flip" else []
+    if kind == "flip" and not binary:
+        raise DataError("--optimizer flip steps binary weights, and this energy has none: "
+                        "declare them with Energy(..., binary=[W1, ...]) or choose sgd, adam "
+                        "or metaplastic")
+    groups = [{"params": [theta[k]], "lr": rates[k]} for k in names if k not in flipped]
+    momentum, decay = options["momentum"], options["weight_decay"]
+    if kind in ("sgd", "flip"):
+        main = torch.optim.SGD(groups, momentum=momentum, weight_decay=decay)
+    elif kind == "adam":
+        main = torch.optim.Adam(groups, weight_decay=decay)
+    elif kind == "metaplastic":
+        meta = learning_rates(options["meta"], names, "meta", zero=True)
+        for group, k in zip(groups, names):
+            group["meta"] = meta[k]
+        main = Metaplastic(groups, weight_decay=decay)
+    else:
+        raise DataError(f"--optimizer {kind!r}: choose one of {', '.join(OPTIMIZERS)}")
+    if not flipped:
+        return main, None
+    gamma = learning_rates(options["gamma"], flipped, "gamma")
+    tau = learning_rates(options["tau"], flipped, "tau", zero=True)
+    if max(gamma.values()) > 1:
+        raise DataError(f"--gamma {options['gamma']!r}: the flip rule's momentum rate must be "
+                        f"in (0, 1]")
+    return main, BinaryFlip([{"params": [theta[k]], "gamma": gamma[k], "tau": tau[k]}
+                             for k in flipped])
 
 
 def _fits(module, data: Classification, chain: bool):
@@ -133,12 +183,15 @@ def train(problem, data: Classification, *, rule="C-EP", epochs=10, batch=32, lr
           beta=0.2, random_sign=False, method=None, tol=1e-6, max_iterations=None,
           targets=None, spike_dt=spiking.DEFAULTS["dt"],
           spike_time=spiking.DEFAULTS["duration"], spike_tau=spiking.DEFAULTS["tau"],
-          neuron=spiking.DEFAULTS["neuron"], progress=True, checkpoint_path=None,
-          checkpoint_every=50, log_path=None, resume=None, stop=None) -> Result:
+          neuron=spiking.DEFAULTS["neuron"], gamma="1e-2", tau="1e-4", meta="1.35",
+          progress=True, checkpoint_path=None, checkpoint_every=50, log_path=None,
+          resume=None, stop=None) -> Result:
     """Train ``problem`` (an energy or an ff-EBM chain) on ``data``; returns a :class:`Result`.
 
     ``resume``: a checkpoint written by an earlier call with the same options (it then
     continues at the same batch with the same optimizer state and batch order).
+    ``gamma``, ``tau``: the flip rule's (``optimizer="flip"``); ``meta``: the metaplasticity
+    (``optimizer="metaplastic"``); each a number or per-parameter values like ``lr``.
     """
     import torch
 
@@ -165,13 +218,14 @@ def train(problem, data: Classification, *, rule="C-EP", epochs=10, batch=32, lr
     rates = learning_rates(lr, names)
     theta = {k: torch.nn.Parameter(torch.as_tensor(np.array(v, dtype=np.float64)))
              for k, v in module.initial_params(seed).items()}
-    groups = [{"params": [theta[k]], "lr": rates[k]} for k in names]
-    if optimizer == "sgd":
-        opt = torch.optim.SGD(groups, momentum=momentum, weight_decay=weight_decay)
-    elif optimizer == "adam":
-        opt = torch.optim.Adam(groups, weight_decay=weight_decay)
-    else:
-        raise DataError(f"--optimizer {optimizer!r}: choose sgd or adam")
+    binary = list(getattr(module, "_BINARY_SCALES", {}))
+    hidden = binary if optimizer == "metaplastic" else []  # the network reads their signs
+    with torch.no_grad():
+        for k in hidden:
+            theta[k].mul_(float(theta[f"alpha_{k}"]))
+    opt, flip = _optimizers(optimizer, theta, names, binary, rates, {
+        "momentum": momentum, "weight_decay": weight_decay, "gamma": gamma, "tau": tau,
+        "meta": meta})
     per_epoch = -(-len(data.x) // batch)
     total = epochs * per_epoch
     if schedule not in ("constant", "cosine"):
@@ -184,7 +238,8 @@ def train(problem, data: Classification, *, rule="C-EP", epochs=10, batch=32, lr
         options["max_iterations"] = max_iterations
 
     def params():
-        return {k: v.detach().numpy() for k, v in theta.items()}
+        return {k: np.sign(v.detach().numpy()) if k in hidden else v.detach().numpy()
+                for k, v in theta.items()}
 
     def accuracy(x, labels):  # the free phase: the targets do not enter
         if rule == "EqSpike":
@@ -253,6 +308,8 @@ def train(problem, data: Classification, *, rule="C-EP", epochs=10, batch=32, lr
             for k, v in resume["params"].items():
                 theta[k].copy_(torch.as_tensor(np.array(v, dtype=np.float64)))
         opt.load_state_dict(ck.decode(resume["optimizer"]))
+        if flip is not None:
+            flip.load_state_dict(ck.decode(resume["flip"]))
         sched.load_state_dict(ck.decode(resume["scheduler"]))
         epoch, position, result.step = resume["epoch"], resume["batch"], resume["step"]
         order = None if resume["order"] is None else np.asarray(resume["order"])
@@ -270,8 +327,9 @@ def train(problem, data: Classification, *, rule="C-EP", epochs=10, batch=32, lr
                 "format": ck.CHECKPOINT_FORMAT, "system": problem.name, "rule": rule,
                 "status": status, "step": result.step, "epoch": epoch, "batch": position,
                 "order": None if order is None else [int(i) for i in order],
-                "params": {k: v.tolist() for k, v in params().items()},
+                "params": {k: v.detach().numpy().tolist() for k, v in theta.items()},
                 "optimizer": ck.encode(opt.state_dict()),
+                **({"flip": ck.encode(flip.state_dict())} if flip is not None else {}),
                 "scheduler": ck.encode(sched.state_dict()), "signs": signs.bit_generator.state,
                 "losses": result.losses, "accuracies": result.accuracies, "sums": sums,
                 "initial_accuracy": result.initial_accuracy, "seconds": result.seconds,
@@ -298,6 +356,8 @@ def train(problem, data: Classification, *, rule="C-EP", epochs=10, batch=32, lr
                     for k, g in grads.items():
                         theta[k].grad = g.to(theta[k].dtype).reshape(theta[k].shape)
                     opt.step()
+                    if flip is not None:
+                        flip.step()
                     sched.step()
                     sums[0], sums[1] = sums[0] + loss, sums[1] + 1
                     position, result.step = position + 1, result.step + 1
@@ -314,6 +374,9 @@ def train(problem, data: Classification, *, rule="C-EP", epochs=10, batch=32, lr
                         log.write(json.dumps({"step": result.step, "epoch": epoch,
                                               "loss": result.losses[-1],
                                               "test_accuracy": result.accuracies[-1],
+                                              **({"flips": sum(st["total_flips"] for st in
+                                                               flip.state.values())}
+                                                 if flip is not None else {}),
                                               "seconds": round(result.seconds, 3)}) + "\n")
                         log.flush()
             result.interrupted = stop.requested
@@ -400,8 +463,9 @@ def _parse(options: dict) -> dict:
         raise DataError(f"--neuron {out['neuron']!r}: choose {' or '.join(spiking.NEURONS)}")
     out["momentum"] = _number("momentum", out["momentum"], low=0, high=1, low_open=False)
     out["weight_decay"] = _number("weight_decay", out["weight_decay"], low=0, low_open=False)
-    if out["optimizer"] not in ("sgd", "adam"):
-        raise DataError(f"--optimizer {out['optimizer']!r}: choose sgd or adam")
+    if out["optimizer"] not in OPTIMIZERS:
+        raise DataError(f"--optimizer {out['optimizer']!r}: choose one of "
+                        f"{', '.join(OPTIMIZERS)}")
     if out["schedule"] not in ("constant", "cosine"):
         raise DataError(f"--schedule {out['schedule']!r}: choose constant or cosine")
     for rule in out["rules"]:

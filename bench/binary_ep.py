@@ -1,0 +1,111 @@
+"""Binary EP against full-precision EP on the same architecture, seeds and batches.
+
+Three variants of the layered hard-sigmoid Hopfield network (n_in-H-10, centered EP, β = 0.2
+with a random sign per batch, targets 0.1/0.9), on digits and mnist5k (``learn/catalog.py``):
+
+- **full precision**: ``systems/hopfield_digits.py``, SGD with momentum 0.9 (lr 0.005),
+- **binary weights**: ``systems/binary_hopfield_digits.py`` (W = α·sign, α per layer fixed
+  at its initial mean |W|), the signs stepped by the flip rule (``--optimizer flip``, γ = 1e-2,
+  τ_W = 1.5e-3·α_W per layer: the gradient of a sign is α_W·dC/dW_eff), biases by the same
+  SGD,
+- **binary weights + activations**: the same with ``--set activations=True`` (hidden
+  neurons emit H(h − ½), 40 damped steps of γ_n = 0.5 per phase, β = 0.5; the output layer
+  stays continuous).
+
+Every run goes through ``glep.learn.classify.train`` (what ``glep train`` runs). The table
+gives the final test accuracy (mean ± std over the seeds), the per-seed values and the gap
+to full precision; the criteria (binary weights within 1 point on mnist5k, binary weights
+and activations within 2 points) are checked as measured. Reproduce the committed table::
+
+    .venv/bin/python bench/binary_ep.py --seeds 0 1 2
+
+(writes bench/results/train/binary_ep.md; ``--quick`` runs one seed, one epoch, no file).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+import glep
+from glep.learn.catalog import load
+from glep.learn.classify import train
+
+ROOT = Path(__file__).resolve().parent.parent
+OUT = ROOT / "bench" / "results" / "train" / "binary_ep.md"
+FIXED_SCALES = "alpha_W1=1e-12,alpha_W2=1e-12"
+#: The flip threshold of a layer, τ_W = TAU_PER_ALPHA·α_W (1e-4 for digits' layers).
+TAU_PER_ALPHA = 1.5e-3
+VARIANTS = {
+    "full precision": ("hopfield_digits.py", {}, {"optimizer": "sgd", "lr": "0.005"}),
+    "binary weights": ("binary_hopfield_digits.py", {}, {
+        "optimizer": "flip", "lr": f"0.005,{FIXED_SCALES}", "gamma": "1e-2", "tau": "1e-4"}),
+    "binary weights + activations": ("binary_hopfield_digits.py", {"activations": True}, {
+        "optimizer": "flip", "lr": f"0.005,{FIXED_SCALES}", "gamma": "1e-2", "tau": "1e-4",
+        "beta": 0.5}),
+}
+
+
+def run(data_name, variant, seed, epochs, hidden):
+    data = load(data_name, seed=0)
+    file, settings, options = VARIANTS[variant]
+    settings = {**settings, "hidden": hidden, "n_in": data.features}
+    problem = glep.load_problem(ROOT / "systems" / file, settings)
+    options = {"beta": 0.2, **options}
+    if "tau" in options:  # the gradient of a sign is α·dC/dW_eff: thresholds scale with α
+        theta = glep.load_module(problem, "numpy").initial_params(seed)
+        options["tau"] = ",".join(f"{w}={TAU_PER_ALPHA * float(theta[f'alpha_{w}']):.3g}"
+                                  for w in ("W1", "W2"))
+    start = time.perf_counter()
+    result = train(problem, data, rule="C-EP", epochs=epochs, batch=32, seed=seed,
+                   random_sign=True, progress=False, **options)
+    if not result.accuracies:
+        raise SystemExit(f"{data_name} {variant} seed {seed}: interrupted before one epoch")
+    return 100 * result.accuracies[-1], time.perf_counter() - start
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--epochs", type=int, nargs=2, default=[10, 3],
+                        metavar=("DIGITS", "MNIST5K"), help="epochs per data set")
+    parser.add_argument("--hidden", type=int, default=32)
+    parser.add_argument("--quick", action="store_true")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.seeds, args.epochs = args.seeds[:1], [1, 1]
+    command = "python bench/binary_ep.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    lines = ["# Binary EP vs full-precision EP", "", f"Command: `{command.strip()}`", "",
+             f"Network n_in-{args.hidden}-10, C-EP with a random sign of β per batch, batch 32, "
+             f"seeds {args.seeds}; epochs: digits {args.epochs[0]}, mnist5k {args.epochs[1]}.",
+             "", "| data | variant | test accuracy (%) | per seed | gap to full precision "
+             "(points) | seconds per run |", "|---|---|---|---|---|---|"]
+    verdicts = []
+    for data_name, epochs in zip(("digits", "mnist5k"), args.epochs):
+        reference = None
+        for variant in VARIANTS:
+            found = [run(data_name, variant, s, epochs, args.hidden) for s in args.seeds]
+            acc = np.array([a for a, _ in found])
+            reference = acc.mean() if reference is None else reference
+            gap = acc.mean() - reference
+            lines.append(f"| {data_name} | {variant} | {acc.mean():.2f} ± {acc.std():.2f} | "
+                         f"{', '.join(f'{a:.1f}' for a in acc)} | "
+                         f"{'—' if variant == 'full precision' else f'{gap:+.2f}'} | "
+                         f"{np.mean([t for _, t in found]):.1f} |")
+            print(lines[-1], flush=True)
+            if data_name == "mnist5k" and variant != "full precision":
+                bound = 1.0 if variant == "binary weights" else 2.0
+                verdicts.append(f"- {variant} within {bound:g} point(s) of full precision on "
+                                f"mnist5k: {'yes' if gap >= -bound else 'no'} ({gap:+.2f})")
+    text = "\n".join([*lines, "", "Criteria (as measured):", *verdicts]) + "\n"
+    print(text)
+    if not args.quick:
+        OUT.write_text(text, encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()
