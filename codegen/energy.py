@@ -30,6 +30,7 @@ from glep.derive.energy import EnergyModel, EnergyProblem
 from glep.derive.equilibrium import availability
 
 from .backends import backend as backend_module
+from .convolution import NAMES
 from .printers import MatrixPrinter, printed_common
 from .templating import environment, printer
 
@@ -121,7 +122,7 @@ def render(template: str, backend: str, context: dict, candidates) -> str:
 
 #: Runtime names an energy or chain module may use.
 RUNTIME_NAMES = ("EnergySystem", "FFEBM", "_as_array", "_columns", "_concat", "_dot", "_eye",
-                 "_fit", "_matvec", "_outer", "_swap", "_vecmat", "_zeros_batch")
+                 "_fit", "_matvec", "_outer", "_swap", "_vecmat", "_zeros_batch", *NAMES)
 
 
 # -- printing the primitives -----------------------------------------------------------------

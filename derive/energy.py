@@ -44,6 +44,7 @@ from functools import cached_property
 import sympy as sp
 from sympy.matrices.expressions.matexpr import MatrixExpr
 
+from . import convolution
 from .errors import (
     CostError,
     EnergyError,
@@ -353,6 +354,8 @@ def directional(expr, tangent: dict):
         return sp.MatAdd(*terms).doit() if terms else None
     if isinstance(expr, (sp.Identity, sp.ZeroMatrix)) or not isinstance(expr, MatrixExpr):
         return None
+    if isinstance(expr, convolution.Operator):
+        return expr.directional(tangent, directional)
     raise EnergyError(
         f"the layered form cannot differentiate {type(expr).__name__} ({expr}): write the "
         f"energy with sums, products and transposes of layers and weights"
@@ -411,20 +414,28 @@ class EnergyModel:
     @classmethod
     def derive(cls, problem: EnergyProblem) -> EnergyModel:
         energy = problem.energy
-        E = energy.expr
         states = energy.states
+        features = convolution.stand_ins(energy.expr) if energy.layered else {}
+        E = energy.expr.xreplace({f: u for u, f in features.items()})
+        cotangent = convolution.cotangents(E, features, _diff)
+
+        def diff(expr, wrt):
+            return convolution.chain(_diff(expr, wrt), cotangent, features, wrt)
+
         layers = _layers(states)
-        gradient = tuple(_diff(E, s) for s in states)
+        gradient = tuple(diff(E, s) for s in states)
         hessian = {}
-        for i, g in enumerate(gradient):
+        for i, g in enumerate(_diff(E, s) for s in states):
             for j, s in enumerate(states):
                 block = _diff(g, s)
                 if not _is_zero(block):
                     hessian[(i, j)] = _transpose(block)
-        dtheta = tuple(_diff(E, p) for p in energy.params)
+        convolution.couple(hessian, cotangent, features, states, _diff, _transpose)
+        dtheta = tuple(diff(E, p) for p in energy.params)
         if energy.layered:
             directions = tuple(sp.MatrixSymbol(f"v_{s.name}", size_of(s), 1) for s in states)
             tangent = dict(zip(states, directions))
+            tangent.update(convolution.tangents(features, tangent))
             jvp = []
             for d in dtheta:
                 out = directional(d, tangent) if not _is_zero(d) else None
@@ -436,7 +447,7 @@ class EnergyModel:
                 sp.Add(*[v * _diff(d, s) for v, s in zip(directions, states)])
                 for d in dtheta
             )
-        dx = tuple(_diff(E, x) for x in energy.inputs)
+        dx = tuple(diff(E, x) for x in energy.inputs)
         C = problem.cost_expr
         cost_gradient = tuple(_diff(C, s) for s in states)
         cost_states = _symbols_of(C) & set(states)
@@ -469,6 +480,14 @@ class EnergyModel:
             if cost_curvature is None:
                 break
             cost_curvature.append(a)
+
+        def back(e):
+            return convolution.restore(e, features)
+
+        E = back(E)
+        gradient, dtheta, dtheta_jvp, dx = (tuple(map(back, e))
+                                            for e in (gradient, dtheta, dtheta_jvp, dx))
+        hessian = {k: back(v) for k, v in hessian.items()}
         reads = {
             p.name: sorted(s.name for s in _symbols_of(d) - set(energy.params))
             for p, d in zip(energy.params, dtheta)

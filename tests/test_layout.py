@@ -60,6 +60,7 @@ CODEGEN_CAP = 4300 + sum({
     "holonomic constraints: RATTLE, its echo and BPTT": 192,
     "costs on velocities and momenta, HEL-gain": 15,
     "HSSM kind": 3,
+    "convolution and pooling in layered energies (printing, runtime section)": 128,
 }.values())
 #: The generated code of the systems bundled then (runtimes included): 16,000 lines; the
 #: runtimes' share of the features above is added (both backends).
@@ -67,6 +68,7 @@ GENERATED_CAP = 16000 + sum({
     "energy and chain modules: argument checks, residual stop": 173,
     "HRU layers: checks, half precision": 152,
     "holonomic constraints: RATTLE": 302,
+    "convolution and pooling in layered energies": 162,
 }.values())
 
 
