@@ -303,7 +303,7 @@ def constants(problem: EnergyProblem) -> dict:
         "BLOCK_EXACT": model.curvature is not None,
         "BLOCK_REASON": model.block_reason,
         "RULES": availability(problem),
-        "_PARITY": [i % 2 for i, layer in enumerate(model.layers) for _ in range(layer.size)],
+        "_PARITY": [c for c, layer in zip(model.colours, model.layers) for _ in range(layer.size)],
         "_COST_CURVATURE": cost_curvature,
         "_FAN_IN": {k: (v[1] if len(v) == 2 else 1) for k, v in shapes.items()},
     }

@@ -15,8 +15,9 @@ Two forms share one interface:
 Each state is a *layer* (a scalar state is a layer of one unit). When the energy is
 quadratic in each layer given the others, with a Hessian block ``a·I``, the exact
 block-coordinate update of a layer is one Newton step, clipped to the box when declared:
-``s_l ← clip(s_l − ∇_l F / a_l)``; when no two layers of the same parity interact, the
-asynchronous schedule (even layers, then odd layers) minimizes F exactly block by block.
+``s_l ← clip(s_l − ∇_l F / a_l)``; when the layer graph (an edge per interacting pair) is
+two-coloured, the asynchronous schedule (colour 0, then colour 1: "even" and "odd" layers,
+whatever the declaration order) minimizes F exactly block by block.
 
 >>> import sympy as sp
 >>> s1, s2, w, x = sp.symbols("s1 s2 w x")
@@ -376,6 +377,26 @@ def _identity_coefficient(block):
     return block
 
 
+def layer_colours(count: int, hessian: dict) -> tuple[tuple[int, ...], tuple | None]:
+    """A two-colouring of the layer graph (an edge per non-zero off-diagonal Hessian block),
+    found breadth-first from each uncoloured layer in declaration order (colour 0 first), and
+    ``None``; or, when an odd cycle forbids one, the declaration parity and an offending pair.
+    Layers of one colour do not interact: updating a colour at a time is exact."""
+    colours: list = [None] * count
+    for root in range(count):
+        if colours[root] is not None:
+            continue
+        colours[root], queue = 0, [root]
+        for i in queue:
+            for j in sorted(b for a, b in hessian if a == i and b != i):
+                if colours[j] is None:
+                    colours[j] = 1 - colours[i]
+                    queue.append(j)
+                elif colours[j] == colours[i]:
+                    return tuple(k % 2 for k in range(count)), (i, j)
+    return tuple(colours), None
+
+
 @dataclass(frozen=True)
 class EnergyModel:
     """Everything relaxation, the EP family and implicit differentiation print.
@@ -402,6 +423,7 @@ class EnergyModel:
     cost: object
     cost_gradient: tuple
     curvature: tuple | None  # a_l of E's diagonal blocks a_l·I (None: not block-exact)
+    colours: tuple[int, ...]  # per layer: 0 or 1, no interacting pair alike (async schedule)
     cost_curvature: tuple | None  # the same for the cost
     block_reason: str | None
     cost_reads: tuple[str, ...]  # states the cost depends on
@@ -460,12 +482,11 @@ class EnergyModel:
                           f"a·I given its neighbours")
                 break
             curvature.append(a)
-        if reason is None:
-            for (i, j) in hessian:
-                if i != j and (i - j) % 2 == 0:
-                    reason = (f"layers {states[i].name} and {states[j].name} have the same "
-                              f"parity and interact: even/odd updates would not be exact")
-                    break
+        colours, clash = layer_colours(len(states), hessian)
+        if reason is None and clash is not None:
+            i, j = clash
+            reason = (f"layers {states[i].name} and {states[j].name} interact within an odd "
+                      f"cycle of the layer graph: no two-colouring makes even/odd updates exact")
         cost_curvature = []
         for i, s in enumerate(states):
             block = _diff(cost_gradient[i], s)
@@ -510,6 +531,7 @@ class EnergyModel:
             cost=C,
             cost_gradient=cost_gradient,
             curvature=tuple(curvature) if reason is None else None,
+            colours=colours,
             cost_curvature=tuple(cost_curvature) if cost_curvature is not None else None,
             block_reason=reason,
             cost_reads=tuple(s.name for s in states if s in cost_states),
