@@ -528,6 +528,9 @@ def parser() -> argparse.ArgumentParser:
     g.add_argument("--tol", help=f"relaxation residual tolerance (default {c['tol']})")
     g.add_argument("--max-iterations", help="relaxation iteration budget per phase")
     g.add_argument("--targets", metavar="OFF,ON", help="target values of the one-hot labels")
+    g.add_argument("--precision", choices=("float64", "float32", "float16", "bfloat16"),
+                   help="float type of the relaxations (Torch); 16-bit types keep float32 "
+                   "parameters (default: float64, NumPy)")
     p.add_argument("--threads", help="torch threads per process (default 1: small batches "
                    "run fastest on one thread)")
     p.add_argument("--device", default="cpu", choices=("cpu", "cuda"),

@@ -58,7 +58,10 @@ MIRROR = {"P-EP": "N-EP", "N-EP": "P-EP", "P-CpL": "N-CpL", "N-CpL": "P-CpL"}
 DEFAULTS = {"rule": "C-EP", "epochs": 10, "batch": 32, "lr": "0.005", "optimizer": "sgd",
             "momentum": 0.9, "weight_decay": 0.0, "schedule": "constant", "seed": 0,
             "beta": 0.2, "random_sign": False, "method": None, "tol": 1e-6,
-            "max_iterations": None, "checkpoint_every": 50, "targets": None}
+            "max_iterations": None, "checkpoint_every": 50, "targets": None, "precision": None}
+#: ``--precision``: the float type of the relaxations (Torch); the parameters the optimizer
+#: steps stay float32 under the 16-bit types (float64 by default, with the NumPy module).
+PRECISIONS = ("float64", "float32", "float16", "bfloat16")
 
 
 @dataclass
@@ -126,8 +129,8 @@ def _encode(data: Classification, block, targets):
 def train(problem, data: Classification, *, rule="C-EP", epochs=10, batch=32, lr="0.005",
           optimizer="sgd", momentum=0.9, weight_decay=0.0, schedule="constant", seed=0,
           beta=0.2, random_sign=False, method=None, tol=1e-6, max_iterations=None,
-          targets=None, progress=True, checkpoint_path=None, checkpoint_every=50,
-          log_path=None, resume=None, stop=None) -> Result:
+          targets=None, precision=None, progress=True, checkpoint_path=None,
+          checkpoint_every=50, log_path=None, resume=None, stop=None) -> Result:
     """Train ``problem`` (an energy or an ff-EBM chain) on ``data``; returns a :class:`Result`.
 
     ``resume``: a checkpoint written by an earlier call with the same options (it then
@@ -143,14 +146,19 @@ def train(problem, data: Classification, *, rule="C-EP", epochs=10, batch=32, lr
     rules = CHAIN_RULES if chain else ENERGY_RULES
     if rule not in rules:
         raise RuleError(f"--rule {rule!r}: choose one of {', '.join(rules)}")
-    module = load_module(problem, "numpy")
-    torch_module = load_module(problem, "torch") if rule == "BPTT" else None
+    if precision is not None and (chain or precision not in PRECISIONS):
+        raise DataError(f"--precision {precision!r}: choose one of {', '.join(PRECISIONS)} "
+                        f"(for an energy; a chain relaxes in float64)")
+    low = None if precision is None else getattr(torch, precision)
+    module = load_module(problem, "numpy" if low is None else "torch")
+    torch_module = load_module(problem, "torch") if rule == "BPTT" or low is not None else None
     last = _fits(module, data, chain)
     encode = _encode(data, last, targets)
     names = list(module.PARAMS)
     rates = learning_rates(lr, names)
-    theta = {k: torch.nn.Parameter(torch.as_tensor(np.array(v, dtype=np.float64)))
-             for k, v in module.initial_params(seed).items()}
+    master = torch.float64 if low is None else torch.promote_types(low, torch.float32)
+    theta = {k: torch.nn.Parameter(torch.as_tensor(np.array(v, dtype=np.float64)).to(master))
+             for k, v in load_module(problem, "numpy").initial_params(seed).items()}
     groups = [{"params": [theta[k]], "lr": rates[k]} for k in names]
     if optimizer == "sgd":
         opt = torch.optim.SGD(groups, momentum=momentum, weight_decay=weight_decay)
@@ -170,15 +178,20 @@ def train(problem, data: Classification, *, rule="C-EP", epochs=10, batch=32, lr
         options["max_iterations"] = max_iterations
 
     def params():
-        return {k: v.detach().numpy() for k, v in theta.items()}
+        return {k: v.detach().numpy() if low is None else v.detach().to(low)
+                for k, v in theta.items()}
+
+    def arrays(*values):  # the module's arrays: NumPy, or Torch tensors of the precision
+        return values if low is None else [torch.as_tensor(v).to(low) for v in values]
 
     def accuracy(x, labels):  # the free phase: the targets do not enter
         if chain:
             states, _ = module.forward(params(), x, encode(labels), **options)
             out = states[-1][..., last.OUTPUT_UNITS]
         else:
-            out = module.relax(params(), x, encode(labels), **options)[..., last.OUTPUT_UNITS]
-        return float((np.asarray(out).argmax(-1) == labels).mean())
+            out = module.relax(params(), *arrays(x, encode(labels)), **options)
+            out = out[..., last.OUTPUT_UNITS]
+        return float((_tensor(out).numpy().argmax(-1) == labels).mean())
 
     def gradient(batch_index, signs):
         index = world.shard(batch_index)
@@ -188,9 +201,9 @@ def train(problem, data: Classification, *, rule="C-EP", epochs=10, batch=32, lr
         return world.mean_scalar(loss, share), grads
 
     def local_gradient(index, signs):
-        x, y = data.x[index], encode(data.y[index])
+        x, y = arrays(data.x[index], encode(data.y[index]))
         if rule == "BPTT":
-            leaves = {k: v.detach().clone().requires_grad_() for k, v in theta.items()}
+            leaves = {k: torch.as_tensor(v).clone().requires_grad_() for k, v in params().items()}
             xt, yt = torch.as_tensor(x), torch.as_tensor(y)
             if chain:
                 states, _ = torch_module.forward(leaves, xt, yt, **options)
@@ -207,14 +220,12 @@ def train(problem, data: Classification, *, rule="C-EP", epochs=10, batch=32, lr
                                            steps=options.get("max_iterations", CONTINUAL_STEPS),
                                            method=method)
             return float(module.cost(free, y).mean()), {
-                k: torch.as_tensor(-np.asarray(v, dtype=np.float64) / CONTINUAL_ETA)
-                for k, v in total.items()}
+                k: -_tensor(v) / CONTINUAL_ETA for k, v in total.items()}
         kw = {"beta": 1.0 if chosen == "CL" else beta, "check": False, **options}
         if not chain:
             kw["rule"] = chosen
         out = module.gradient(params(), x, y, **kw)
-        return float(out["loss"]), {k: torch.as_tensor(np.array(g, dtype=np.float64)) for k, g
-                                    in out["grad"].items()}
+        return float(out["loss"]), {k: _tensor(g) for k, g in out["grad"].items()}
 
     result = Result(rule)
     epoch, position, order = 0, 0, None
@@ -240,7 +251,7 @@ def train(problem, data: Classification, *, rule="C-EP", epochs=10, batch=32, lr
                 "format": ck.CHECKPOINT_FORMAT, "system": problem.name, "rule": rule,
                 "status": status, "step": result.step, "epoch": epoch, "batch": position,
                 "order": None if order is None else [int(i) for i in order],
-                "params": {k: v.tolist() for k, v in params().items()},
+                "params": {k: _tensor(v).tolist() for k, v in theta.items()},
                 "optimizer": ck.encode(opt.state_dict()),
                 "scheduler": ck.encode(sched.state_dict()), "signs": signs.bit_generator.state,
                 "losses": result.losses, "accuracies": result.accuracies, "sums": sums,
@@ -290,8 +301,17 @@ def train(problem, data: Classification, *, rule="C-EP", epochs=10, batch=32, lr
     finally:
         if log:
             log.close()
-    result.theta = params()
+    result.theta = {k: _tensor(v).numpy() for k, v in theta.items()}
     return result
+
+
+def _tensor(value):
+    """A NumPy array or a tensor of any float type as a detached float64 tensor."""
+    import torch
+
+    if torch.is_tensor(value):
+        return value.detach().double()
+    return torch.as_tensor(np.asarray(value, dtype=np.float64))
 
 
 def accuracy_table(results: list[Result], data: Classification, command: str) -> str:
@@ -370,6 +390,8 @@ def _parse(options: dict) -> dict:
                             f"(energies) or {', '.join(CHAIN_RULES)} (ff-EBM chains)")
     if len(set(out["rules"])) < len(out["rules"]):
         raise RuleError(f"--compare names a rule twice: {','.join(out['rules'])}")
+    if out["precision"] not in (None, *PRECISIONS):
+        raise DataError(f"--precision {out['precision']!r}: choose one of {', '.join(PRECISIONS)}")
     if out["method"] not in (None, "async", "sync", "gradient"):
         raise DataError(f"--method {out['method']!r}: choose async, sync or gradient")
     if out["targets"] is not None and not isinstance(out["targets"], list | tuple):

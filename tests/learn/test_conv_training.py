@@ -49,3 +49,21 @@ def test_every_rule_trains_the_conv_energy(digits):
         assert any(not np.allclose(result.theta[k], start[k]) for k in start), rule
         if epochs == 2:
             assert result.accuracies[-1] > 0.5, (rule, result.accuracies)
+
+
+def test_reduced_precision_relaxation_steps_like_float64(digits):
+    """One SGD step with the relaxations in bfloat16 / float16 (float32 parameters) against
+    the float64 NumPy step: the same update to a few per cent; a bad type is refused."""
+    problem, data = digits
+    tiny = data.head(16, 16)
+    start = load_module(problem, "numpy").initial_params(0)
+    options = {"rule": "C-EP", "epochs": 1, "batch": 16, "lr": "0.05", "momentum": 0.0,
+               "progress": False}
+    reference = train(problem, tiny, **options).theta
+    for precision in ("bfloat16", "float16"):
+        theta = train(problem, tiny, precision=precision, **options).theta
+        for name in start:
+            step, ref = theta[name] - start[name], reference[name] - start[name]
+            assert np.linalg.norm(step - ref) <= 0.05 * np.linalg.norm(ref), (precision, name)
+    with pytest.raises(glep.DataError, match="--precision 'half'"):
+        train(problem, tiny, precision="half", **options)
