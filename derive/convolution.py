@@ -66,6 +66,20 @@ class Operator(MatrixExpr):
         _, _, fh, fw = geometry(spec_of(self))
         return int(self.weight.shape[0]) * fh * fw
 
+    def _feature_text(self, printer, layer) -> str:
+        spec = spec_of(self)
+        text = (f"conv({printer._print(self.weight)}, {printer._print(layer)}, "
+                f"k={spec.kernel}, stride={spec.stride}, pad={spec.padding})")
+        pool = {1: "maxpool", 2: "avgpool"}.get(spec.pool)
+        return f"{pool}{spec.size}({text})" if pool else text
+
+    def _sympystr(self, printer):
+        g = printer._print(self.args[2]) if len(self.args) > 3 else ""
+        return {Feature: "{f}", Adjoint: "J[{f}]ᵀ({g})", Jacobian: "J[{f}]",
+                WeightGrad: "∂/∂W⟨{g}, {f}⟩"}[type(self)].format(
+            f=self._feature_text(printer, self.args[3] if len(self.args) > 4 else self.source),
+            g=g)
+
 
 class Feature(Operator):
     """``P(W ⋆ s)``, a column of ``C_out·H'·W'`` units."""

@@ -3,7 +3,7 @@
 Generated from systems/conv_hopfield_digits.py; do not edit by hand.
 Regenerate with: glep emit systems/conv_hopfield_digits.py
 
-Energy (layered): E = -b1.T*h - b2.T*o - h.T*Feature(W1, x, (1, 8, 8, 3, 1, 1, 1, 2)) +
+Energy (layered): E = -b1.T*h - b2.T*o - h.T*maxpool2(conv(W1, x, k=3, stride=1, pad=1)) +
 (1/2)*h.T*h - o.T*W2*h + (1/2)*o.T*o
 Cost: C = (1/2)*(o.T - y.T)*(o - y)
 
