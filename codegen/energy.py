@@ -30,6 +30,7 @@ from glep.derive.energy import EnergyModel, EnergyProblem
 from glep.derive.equilibrium import availability
 
 from .backends import backend as backend_module
+from .convolution import NAMES
 from .printers import MatrixPrinter, printed_common
 from .templating import LINE_LIMIT, environment, literal, printer
 
@@ -83,7 +84,7 @@ def render(template: str, backend: str, context: dict, candidates) -> str:
 
 #: Runtime names an energy or chain module may use.
 RUNTIME_NAMES = ("EnergySystem", "FFEBM", "_as_array", "_columns", "_concat", "_dot", "_eye",
-                 "_fit", "_matvec", "_outer", "_swap", "_vecmat", "_zeros_batch")
+                 "_fit", "_matvec", "_outer", "_swap", "_vecmat", "_zeros_batch", *NAMES)
 
 
 # -- printing the primitives -----------------------------------------------------------------
@@ -264,7 +265,7 @@ def constants(problem: EnergyProblem) -> dict:
         "BLOCK_EXACT": model.curvature is not None,
         "BLOCK_REASON": model.block_reason,
         "RULES": availability(problem),
-        "_PARITY": [i % 2 for i, layer in enumerate(model.layers) for _ in range(layer.size)],
+        "_PARITY": [c for c, layer in zip(model.colours, model.layers) for _ in range(layer.size)],
         "_COST_CURVATURE": cost_curvature,
         "_FAN_IN": {k: (v[1] if len(v) == 2 else 1) for k, v in shapes.items()},
         **binary.constants(problem.energy, model),

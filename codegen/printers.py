@@ -27,7 +27,10 @@ import sympy as sp
 from sympy.printing.precedence import PRECEDENCE, precedence
 from sympy.printing.pycode import PythonCodePrinter, _known_functions_math
 
+from glep.derive.convolution import Operator
 from glep.derive.errors import CodegenError
+
+from .convolution import printed
 
 #: Prefix reserved for common-subexpression temporaries in generated code.
 TEMPORARY_PREFIX = "_t"
@@ -299,6 +302,8 @@ class MatrixPrinter:
             return f"({code})", kind
         if isinstance(e, sp.MatMul):
             return self._print_product(e)
+        if isinstance(e, Operator):
+            return printed(e, self._print)
         if isinstance(e, (sp.Mul, sp.Add)):  # scalars and traces of 1×1 forms
             codes = [self._print(a)[0] for a in e.args]
             return f"({(' * ' if isinstance(e, sp.Mul) else ' + ').join(codes)})", "scalar"

@@ -15,8 +15,9 @@ Two forms share one interface:
 Each state is a *layer* (a scalar state is a layer of one unit). When the energy is
 quadratic in each layer given the others, with a Hessian block ``a·I``, the exact
 block-coordinate update of a layer is one Newton step, clipped to the box when declared:
-``s_l ← clip(s_l − ∇_l F / a_l)``; when no two layers of the same parity interact, the
-asynchronous schedule (even layers, then odd layers) minimizes F exactly block by block.
+``s_l ← clip(s_l − ∇_l F / a_l)``; when the layer graph (an edge per interacting pair) is
+two-coloured, the asynchronous schedule (colour 0, then colour 1: "even" and "odd" layers,
+whatever the declaration order) minimizes F exactly block by block.
 
 >>> import sympy as sp
 >>> s1, s2, w, x = sp.symbols("s1 s2 w x")
@@ -44,6 +45,7 @@ from functools import cached_property
 import sympy as sp
 from sympy.matrices.expressions.matexpr import MatrixExpr
 
+from . import convolution
 from .binary import binarize
 from .errors import (
     CostError,
@@ -365,6 +367,8 @@ def directional(expr, tangent: dict):
         return sp.MatAdd(*terms).doit() if terms else None
     if isinstance(expr, (sp.Identity, sp.ZeroMatrix)) or not isinstance(expr, MatrixExpr):
         return None
+    if isinstance(expr, convolution.Operator):
+        return expr.directional(tangent, directional)
     raise EnergyError(
         f"the layered form cannot differentiate {type(expr).__name__} ({expr}): write the "
         f"energy with sums, products and transposes of layers and weights"
@@ -383,6 +387,26 @@ def _identity_coefficient(block):
                 return sp.Mul(*[a for a in block.args if not isinstance(a, MatrixExpr)])
         return None
     return block
+
+
+def layer_colours(count: int, hessian: dict) -> tuple[tuple[int, ...], tuple | None]:
+    """A two-colouring of the layer graph (an edge per non-zero off-diagonal Hessian block),
+    found breadth-first from each uncoloured layer in declaration order (colour 0 first), and
+    ``None``; or, when an odd cycle forbids one, the declaration parity and an offending pair.
+    Layers of one colour do not interact: updating a colour at a time is exact."""
+    colours: list = [None] * count
+    for root in range(count):
+        if colours[root] is not None:
+            continue
+        colours[root], queue = 0, [root]
+        for i in queue:
+            for j in sorted(b for a, b in hessian if a == i and b != i):
+                if colours[j] is None:
+                    colours[j] = 1 - colours[i]
+                    queue.append(j)
+                elif colours[j] == colours[i]:
+                    return tuple(k % 2 for k in range(count)), (i, j)
+    return tuple(colours), None
 
 
 @dataclass(frozen=True)
@@ -411,6 +435,7 @@ class EnergyModel:
     cost: object
     cost_gradient: tuple
     curvature: tuple | None  # a_l of E's diagonal blocks a_l·I (None: not block-exact)
+    colours: tuple[int, ...]  # per layer: 0 or 1, no interacting pair alike (async schedule)
     cost_curvature: tuple | None  # the same for the cost
     block_reason: str | None
     cost_reads: tuple[str, ...]  # states the cost depends on
@@ -423,20 +448,28 @@ class EnergyModel:
     @classmethod
     def derive(cls, problem: EnergyProblem) -> EnergyModel:
         energy = problem.energy
-        E = energy.expr
         states = energy.states
+        features = convolution.stand_ins(energy.expr) if energy.layered else {}
+        E = energy.expr.xreplace({f: u for u, f in features.items()})
+        cotangent = convolution.cotangents(E, features, _diff)
+
+        def diff(expr, wrt):
+            return convolution.chain(_diff(expr, wrt), cotangent, features, wrt)
+
         layers = _layers(states)
-        gradient = tuple(_diff(E, s) for s in states)
+        gradient = tuple(diff(E, s) for s in states)
         hessian = {}
-        for i, g in enumerate(gradient):
+        for i, g in enumerate(_diff(E, s) for s in states):
             for j, s in enumerate(states):
                 block = _diff(g, s)
                 if not _is_zero(block):
                     hessian[(i, j)] = _transpose(block)
-        dtheta = tuple(_diff(E, p) for p in energy.params)
+        convolution.couple(hessian, cotangent, features, states, _diff, _transpose)
+        dtheta = tuple(diff(E, p) for p in energy.params)
         if energy.layered:
             directions = tuple(sp.MatrixSymbol(f"v_{s.name}", size_of(s), 1) for s in states)
             tangent = dict(zip(states, directions))
+            tangent.update(convolution.tangents(features, tangent))
             jvp = []
             for d in dtheta:
                 out = directional(d, tangent) if not _is_zero(d) else None
@@ -448,7 +481,7 @@ class EnergyModel:
                 sp.Add(*[v * _diff(d, s) for v, s in zip(directions, states)])
                 for d in dtheta
             )
-        dx = tuple(_diff(E, x) for x in energy.inputs)
+        dx = tuple(diff(E, x) for x in energy.inputs)
         C = problem.cost_expr
         cost_gradient = tuple(_diff(C, s) for s in states)
         cost_states = _symbols_of(C) & set(states)
@@ -461,12 +494,11 @@ class EnergyModel:
                           f"a·I given its neighbours")
                 break
             curvature.append(a)
-        if reason is None:
-            for (i, j) in hessian:
-                if i != j and (i - j) % 2 == 0:
-                    reason = (f"layers {states[i].name} and {states[j].name} have the same "
-                              f"parity and interact: even/odd updates would not be exact")
-                    break
+        colours, clash = layer_colours(len(states), hessian)
+        if reason is None and clash is not None:
+            i, j = clash
+            reason = (f"layers {states[i].name} and {states[j].name} interact within an odd "
+                      f"cycle of the layer graph: no two-colouring makes even/odd updates exact")
         cost_curvature = []
         for i, s in enumerate(states):
             block = _diff(cost_gradient[i], s)
@@ -481,6 +513,14 @@ class EnergyModel:
             if cost_curvature is None:
                 break
             cost_curvature.append(a)
+
+        def back(e):
+            return convolution.restore(e, features)
+
+        E = back(E)
+        gradient, dtheta, dtheta_jvp, dx = (tuple(map(back, e))
+                                            for e in (gradient, dtheta, dtheta_jvp, dx))
+        hessian = {k: back(v) for k, v in hessian.items()}
         reads = {
             p.name: sorted(s.name for s in _symbols_of(d) - set(energy.params))
             for p, d in zip(energy.params, dtheta)
@@ -503,6 +543,7 @@ class EnergyModel:
             cost=C,
             cost_gradient=cost_gradient,
             curvature=tuple(curvature) if reason is None else None,
+            colours=colours,
             cost_curvature=tuple(cost_curvature) if cost_curvature is not None else None,
             block_reason=reason,
             cost_reads=tuple(s.name for s in states if s in cost_states),

@@ -1741,6 +1741,83 @@ class FFEBM(_Namespace):
         states, _ = self.forward(theta, x, **options)
         return states[-1][..., self.BLOCKS[-1].OUTPUT_UNITS]
 
+# -- convolution and pooling in layered energies (derive/convolution.py) ----------------------
+# spec = (C, H, W, kernel, stride, padding, pool: 0 none / 1 max / 2 avg, pool size); a layer of
+# C·H·W units is a row-major image, a weight (C_out, C·k·k) a kernel (C_out, C, k, k).
+
+
+def _conv_out(W, s, spec):
+    """W ⋆ s for images ``s`` (B, C·H·W): (B, C_out, H_c, W_c)."""
+    c, h, w, k, stride, pad = spec[:6]
+    return torch.nn.functional.conv2d(s.reshape(-1, c, h, w), W.reshape(-1, c, k, k), stride=stride, padding=pad)
+
+
+def _patches(v, spec):
+    """im2col: the receptive fields of images ``v``, (B, H_c·W_c, C·k·k)."""
+    c, h, w, k, stride, pad = spec[:6]
+    return torch.nn.functional.unfold(v.reshape(-1, c, h, w), k, padding=pad, stride=stride).swapaxes(1, 2)
+
+
+def _windows(u, size):
+    """Pooling windows of ``u`` (B, C, H, W): (B, C, H/size, W/size, size²)."""
+    b, c, h, w = u.shape
+    return u.reshape(b, c, h // size, size, w // size, size).swapaxes(3, 4).reshape(
+        b, c, h // size, w // size, size * size)
+
+
+def _pool_weights(u, spec):
+    """The windows of ``u`` and each unit's weight in its pooled value: one-hot at the first
+    arg-max (max pooling's switches) or uniform (average pooling)."""
+    win = _windows(u, spec[7])
+    return win, _eye(spec[7] ** 2, u)[win.argmax(-1)] if spec[6] == 1 else win * 0 + spec[7] ** -2
+
+
+def _conv_pool(W, s, spec):
+    """The feature P(W ⋆ s), (B, C_out·H'·W')."""
+    u = _conv_out(W, s, spec)
+    if spec[6]:
+        win, weights = _pool_weights(u, spec)
+        u = (win * weights).sum(-1)
+    return u.reshape(len(u), -1)
+
+
+def _unpool(W, s, g, spec):
+    """Pᵀ g with the switches of W ⋆ s: a feature-sized ``g`` → (B, C_out, H_c, W_c)."""
+    u = _conv_out(W, s, spec)
+    c, hc, wc = u.shape[1:]
+    if not spec[6]:
+        return g.reshape(-1, c, hc, wc)
+    size = spec[7]
+    d = g.reshape(-1, c, hc // size, wc // size, 1) * _pool_weights(u, spec)[1]
+    return d.reshape(-1, c, hc // size, wc // size, size, size).swapaxes(3, 4).reshape(-1, c, hc, wc)
+
+
+def _conv_adjoint(W, s, g, spec):
+    """Jᵀ g: ``g`` unpooled with the switches of W ⋆ s, then the transposed convolution."""
+    c, h, w, k, stride, pad = spec[:6]
+    d = _unpool(W, s, g, spec)
+    hc, wc = d.shape[2:]
+    extra = (h + 2 * pad - k - (hc - 1) * stride, w + 2 * pad - k - (wc - 1) * stride)
+    out = torch.nn.functional.conv_transpose2d(d, W.reshape(-1, c, k, k), stride=stride, padding=pad,
+                                               output_padding=extra)
+    return out.reshape(len(out), -1)
+
+
+def _conv_weight(W, s, g, v, spec):
+    """∂⟨g, P(W ⋆ v)⟩/∂W per sample, with the switches of W ⋆ s: (B, C_out, C·k·k)."""
+    d = _unpool(W, s, g, spec)
+    return d.reshape(len(d), len(W), -1) @ _patches(v, spec)
+
+
+def _conv_jacobian(W, s, spec):
+    """J = ∂P(W ⋆ s)/∂s at the switches of W ⋆ s, per sample: (B, C_out·H'·W', C·H·W)."""
+    n = s.shape[-1]
+    basis = _conv_out(W, _eye(n, s), spec)  # W ⋆ e_i: the columns of the convolution
+    if not spec[6]:
+        return basis.reshape(n, -1).T + s[:, :1, None] * 0
+    weights = _pool_weights(_conv_out(W, s, spec), spec)[1]
+    return _einsum("bcpqw,icpqw->bcpqi", weights, _windows(basis, spec[7])).reshape(len(s), -1, n)
+
 # -- Hamiltonian recurrent units: leapfrog, the discrete echo (RHEL), layers (THEORY.md §5) --
 
 

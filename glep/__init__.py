@@ -22,6 +22,7 @@ from glep._api import load_module as load_module
 from glep._api import train as train
 from glep.derive.chain import EnergyChain as EnergyChain
 from glep.derive.chain import FeedForward as FeedForward
+from glep.derive.convolution import conv as conv
 from glep.derive.energy import Energy as Energy
 from glep.derive.energy import EnergyCost as EnergyCost
 from glep.derive.energy import EnergyProblem as EnergyProblem

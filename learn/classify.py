@@ -69,8 +69,12 @@ DEFAULTS = {"rule": "C-EP", "epochs": 10, "batch": 32, "lr": "0.005", "optimizer
             "max_iterations": None, "checkpoint_every": 50, "targets": None,
             "spike_dt": spiking.DEFAULTS["dt"], "spike_time": spiking.DEFAULTS["duration"],
             "spike_tau": spiking.DEFAULTS["tau"], "neuron": spiking.DEFAULTS["neuron"],
-            "gamma": "1e-2", "tau": "1e-4", "meta": "1.35"}
+            "gamma": "1e-2", "tau": "1e-4", "meta": "1.35",
+            "precision": None}
 OPTIMIZERS = ("sgd", "adam", "flip", "metaplastic")
+#: ``--precision``: the float type of the relaxations (Torch); the parameters the optimizer
+#: steps stay float32 under the 16-bit types (float64 by default, with the NumPy module).
+PRECISIONS = ("float64", "float32", "float16", "bfloat16")
 
 
 @dataclass
@@ -184,7 +188,7 @@ def train(problem, data: Classification, *, rule="C-EP", epochs=10, batch=32, lr
           targets=None, spike_dt=spiking.DEFAULTS["dt"],
           spike_time=spiking.DEFAULTS["duration"], spike_tau=spiking.DEFAULTS["tau"],
           neuron=spiking.DEFAULTS["neuron"], gamma="1e-2", tau="1e-4", meta="1.35",
-          progress=True, checkpoint_path=None, checkpoint_every=50, log_path=None,
+          precision=None, progress=True, checkpoint_path=None, checkpoint_every=50, log_path=None,
           resume=None, stop=None) -> Result:
     """Train ``problem`` (an energy or an ff-EBM chain) on ``data``; returns a :class:`Result`.
 
@@ -203,21 +207,28 @@ def train(problem, data: Classification, *, rule="C-EP", epochs=10, batch=32, lr
     rules = CHAIN_RULES if chain else ENERGY_RULES
     if rule not in rules:
         raise RuleError(f"--rule {rule!r}: choose one of {', '.join(rules)}")
-    module = load_module(problem, "numpy")
+    if precision is not None and (chain or precision not in PRECISIONS):
+        raise DataError(f"--precision {precision!r}: choose one of {', '.join(PRECISIONS)} "
+                        f"(for an energy; a chain relaxes in float64)")
+    if precision is not None and rule == "EqSpike":
+        raise DataError(f"--precision {precision}: EqSpike runs in float64 (NumPy): drop it")
+    low = None if precision is None else getattr(torch, precision)
+    module = load_module(problem, "numpy" if low is None else "torch")
     spikes = {"dt": spike_dt, "duration": spike_time, "tau": spike_tau, "neuron": neuron}
     if rule == "EqSpike":
         spiking.check_energy(module)
         spiking.check_options(spike_dt, spike_time, spike_tau)
         spiking.check_inputs(module, data.x)
         spiking.check_inputs(module, data.test_x)
-    torch_module = load_module(problem, "torch") if rule == "BPTT" else None
+    torch_module = load_module(problem, "torch") if rule == "BPTT" or low is not None else None
     result = Result(rule)
     last = _fits(module, data, chain)
     encode = _encode(data, last, targets)
     names = list(module.PARAMS)
     rates = learning_rates(lr, names)
-    theta = {k: torch.nn.Parameter(torch.as_tensor(np.array(v, dtype=np.float64)))
-             for k, v in module.initial_params(seed).items()}
+    master = torch.float64 if low is None else torch.promote_types(low, torch.float32)
+    theta = {k: torch.nn.Parameter(torch.as_tensor(np.array(v, dtype=np.float64)).to(master))
+             for k, v in load_module(problem, "numpy").initial_params(seed).items()}
     binary = list(getattr(module, "_BINARY_SCALES", {}))
     hidden = binary if optimizer == "metaplastic" else []  # the network reads their signs
     with torch.no_grad():
@@ -237,9 +248,14 @@ def train(problem, data: Classification, *, rule="C-EP", epochs=10, batch=32, lr
     if max_iterations is not None:
         options["max_iterations"] = max_iterations
 
+    def weights():  # what the network reads: the signs of hidden weights
+        return {k: v.detach().sign() if k in hidden else v.detach() for k, v in theta.items()}
+
     def params():
-        return {k: np.sign(v.detach().numpy()) if k in hidden else v.detach().numpy()
-                for k, v in theta.items()}
+        return {k: v.numpy() if low is None else v.to(low) for k, v in weights().items()}
+
+    def arrays(*values):  # the module's arrays: NumPy, or Torch tensors of the precision
+        return values if low is None else [torch.as_tensor(v).to(low) for v in values]
 
     def accuracy(x, labels):  # the free phase: the targets do not enter
         if rule == "EqSpike":
@@ -250,8 +266,9 @@ def train(problem, data: Classification, *, rule="C-EP", epochs=10, batch=32, lr
             states, _ = module.forward(params(), x, encode(labels), **options)
             out = states[-1][..., last.OUTPUT_UNITS]
         else:
-            out = module.relax(params(), x, encode(labels), **options)[..., last.OUTPUT_UNITS]
-        return float((np.asarray(out).argmax(-1) == labels).mean())
+            out = module.relax(params(), *arrays(x, encode(labels)), **options)
+            out = out[..., last.OUTPUT_UNITS]
+        return float((_tensor(out).numpy().argmax(-1) == labels).mean())
 
     def tally(out, examples, stage):
         total = result.cost.setdefault(stage, [0.0, 0.0, 0])
@@ -267,9 +284,9 @@ def train(problem, data: Classification, *, rule="C-EP", epochs=10, batch=32, lr
         return world.mean_scalar(loss, share), grads
 
     def local_gradient(index, signs):
-        x, y = data.x[index], encode(data.y[index])
+        x, y = arrays(data.x[index], encode(data.y[index]))
         if rule == "BPTT":
-            leaves = {k: v.detach().clone().requires_grad_() for k, v in theta.items()}
+            leaves = {k: torch.as_tensor(v).clone().requires_grad_() for k, v in params().items()}
             xt, yt = torch.as_tensor(x), torch.as_tensor(y)
             if chain:
                 states, _ = torch_module.forward(leaves, xt, yt, **options)
@@ -292,14 +309,12 @@ def train(problem, data: Classification, *, rule="C-EP", epochs=10, batch=32, lr
                                            steps=options.get("max_iterations", CONTINUAL_STEPS),
                                            method=method)
             return float(module.cost(free, y).mean()), {
-                k: torch.as_tensor(-np.asarray(v, dtype=np.float64) / CONTINUAL_ETA)
-                for k, v in total.items()}
+                k: -_tensor(v) / CONTINUAL_ETA for k, v in total.items()}
         kw = {"beta": 1.0 if chosen == "CL" else beta, "check": False, **options}
         if not chain:
             kw["rule"] = chosen
         out = module.gradient(params(), x, y, **kw)
-        return float(out["loss"]), {k: torch.as_tensor(np.array(g, dtype=np.float64)) for k, g
-                                    in out["grad"].items()}
+        return float(out["loss"]), {k: _tensor(g) for k, g in out["grad"].items()}
 
     epoch, position, order = 0, 0, None
     signs = np.random.default_rng([seed, 1])
@@ -327,7 +342,7 @@ def train(problem, data: Classification, *, rule="C-EP", epochs=10, batch=32, lr
                 "format": ck.CHECKPOINT_FORMAT, "system": problem.name, "rule": rule,
                 "status": status, "step": result.step, "epoch": epoch, "batch": position,
                 "order": None if order is None else [int(i) for i in order],
-                "params": {k: v.detach().numpy().tolist() for k, v in theta.items()},
+                "params": {k: _tensor(v).tolist() for k, v in theta.items()},
                 "optimizer": ck.encode(opt.state_dict()),
                 **({"flip": ck.encode(flip.state_dict())} if flip is not None else {}),
                 "scheduler": ck.encode(sched.state_dict()), "signs": signs.bit_generator.state,
@@ -384,8 +399,17 @@ def train(problem, data: Classification, *, rule="C-EP", epochs=10, batch=32, lr
     finally:
         if log:
             log.close()
-    result.theta = params()
+    result.theta = {k: _tensor(v).numpy() for k, v in weights().items()}
     return result
+
+
+def _tensor(value):
+    """A NumPy array or a tensor of any float type as a detached float64 tensor."""
+    import torch
+
+    if torch.is_tensor(value):
+        return value.detach().double()
+    return torch.as_tensor(np.asarray(value, dtype=np.float64))
 
 
 def accuracy_table(results: list[Result], data: Classification, command: str) -> str:
@@ -474,6 +498,8 @@ def _parse(options: dict) -> dict:
                             f"(energies) or {', '.join(CHAIN_RULES)} (ff-EBM chains)")
     if len(set(out["rules"])) < len(out["rules"]):
         raise RuleError(f"--compare names a rule twice: {','.join(out['rules'])}")
+    if out["precision"] not in (None, *PRECISIONS):
+        raise DataError(f"--precision {out['precision']!r}: choose one of {', '.join(PRECISIONS)}")
     if out["method"] not in (None, "async", "sync", "gradient"):
         raise DataError(f"--method {out['method']!r}: choose async, sync or gradient")
     if out["targets"] is not None and not isinstance(out["targets"], list | tuple):

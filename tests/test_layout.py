@@ -66,6 +66,7 @@ CODEGEN_CAP = 4300 + sum({
     "feedforward kind (DTP): the declared layers rendered as constants": 29,
     "JAX backend": 691,
     "binary synapses and neurons: scale parameters, sign initialisation, binary relaxation": 27,
+    "convolution and pooling in layered energies (printing, runtime section)": 128,
 }.values())
 #: The generated code of the systems bundled then (runtimes included): 16,000 lines; the
 #: runtimes' share of the features above is added (both backends).
@@ -76,6 +77,7 @@ GENERATED_CAP = 16000 + sum({
     "JAX backend: its runtime": 639,
     "JAX backend: the modules of the layout systems": 4814,
     "binary synapses and neurons": 40,
+    "convolution and pooling in layered energies": 162,
 }.values())
 
 
