@@ -1393,10 +1393,11 @@ class EnergySystem(_Namespace):
         g = self.descent(z, theta, x, y, beta, nudge) if g is None else g
         return _where(units, self._project(z - g / curvature), z)
 
-    def iterate(self, z, theta, x, y, beta=0.0, nudge=None, method=None, step=None, g=None):
+    def iterate(self, z, theta, x, y, beta=0.0, nudge=None, method=None, step=None, g=None,
+                hold=None):
         """One relaxation iteration: a projected gradient-flow step, or a sweep of block updates
         (``sync``: every layer from the same state; ``async``: even layers, then odd layers).
-        ``g``: ∂F/∂s at ``z`` when known."""
+        ``g``: ∂F/∂s at ``z`` when known; ``hold``: a mask of units that stay (clamped)."""
         method = method or self.RELAXATION
         if method == "gradient":
             step = self.STEP if step is None else step
@@ -1405,9 +1406,12 @@ class EnergySystem(_Namespace):
         parity = _mask(self._PARITY, z)
         if method == "sync":
             return self._block_update(z, theta, x, y, beta, nudge, _mask([True] * self.N, z), g)
-        if method == "async":
-            z = self._block_update(z, theta, x, y, beta, nudge, ~parity, g)
-            return self._block_update(z, theta, x, y, beta, nudge, parity)
+        if method == "async":  # the second half reads the first's layers, clamped ones held
+            first, second = ~parity, parity
+            if hold is not None:
+                first, second = first & ~hold, second & ~hold
+            z = self._block_update(z, theta, x, y, beta, nudge, first, g)
+            return self._block_update(z, theta, x, y, beta, nudge, second)
         raise ValueError(f"method={method!r}: choose 'gradient', 'sync' or 'async'")
 
     def relax(self, theta, x=None, y=None, *, beta=0.0, z0=None, clamp=None, nudge=None,
@@ -1449,7 +1453,8 @@ class EnergySystem(_Namespace):
                     k - last >= _STALL and residual <= eps**0.5 * (1 + size))
                 if converged or k == budget:
                     break
-            z = self.iterate(z, theta, x, y, beta, nudge, method, step, g)
+            z = self.iterate(z, theta, x, y, beta, nudge, method, step, g,
+                             None if clamp is None else ~free)
             if clamp is not None:
                 z = _where(free, z, _as_array(clamp[1], z))
         if strict and not converged and self._namespace.get("_BINARY_UNITS") is None:  # binary: may cycle

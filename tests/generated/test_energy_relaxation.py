@@ -201,3 +201,21 @@ def test_a_growing_residual_is_a_divergence_not_a_stall(tmp_path):
     module = load_module(load_problem(path), "numpy")
     with pytest.raises(ArithmeticError, match="diverged"):
         module.relax(module.initial_params())
+
+
+@pytest.mark.parametrize("backend", ["numpy", "torch"])
+def test_async_relaxation_holds_clamped_units_between_its_half_sweeps(backend):
+    """Three layers (h1, o updated first, then h2): h2 must read the clamped o, so the
+    asynchronous schedule reaches gradient flow's clamped fixed point."""
+    module = load_module(problem("hopfield_deep"), backend)
+    theta = module.initial_params(0)
+    x, y = module.DEFAULT_INPUTS, module.DEFAULT_TARGETS
+    outputs = [u in module.OUTPUT_UNITS for u in range(module.N)]
+    values = np.zeros((len(y), module.N))
+    values[:, module.OUTPUT_UNITS] = y
+    clamp = (outputs, values if backend == "numpy" else torch.as_tensor(values))
+    states = {m: np.asarray(module.relax(theta, x, y, clamp=clamp, method=m, tol=1e-13,
+                                         max_iterations=20_000))
+              for m in ("async", "gradient")}
+    assert np.max(np.abs(states["async"] - states["gradient"])) <= 1e-10
+    assert np.array_equal(states["async"][:, module.OUTPUT_UNITS], np.asarray(y))
