@@ -805,10 +805,11 @@ def _leapfrog_hel(m, z, c, signals, dt, steps, horizon, beta, centered, kick, re
     return loss + m._terminal_cost(horizon, qp_final, c), grad, z0, {"retrace_error": retrace}
 
 
-def _cbvp(m, z, c, x_signal, signals, dt, horizon, beta, boundary):
+def _cbvp(m, z, c, x_signal, signals, dt, horizon, beta, boundary, jacobian=None):
     """CBVP: the free and ±β nudged runs solve q(0) = q0, q(T) = b for p(0), batched, by
-    Newton on the RK4 shooting map, with the free run's Jacobian J = ∂q(T)/∂p(0) (central
-    differences, batched) kept while the iteration contracts; then one run for the integrals."""
+    Newton on the RK4 shooting map, with the free run's Jacobian J = ∂q(T)/∂p(0) (forward
+    differences, batched; or ``jacobian``, from a nearby solve) kept while the iteration
+    contracts; then one run for the integrals."""
     _N = m._N
     if z.ndim != 1:
         raise ValueError("CBVP solves one trajectory at a time: give a 1-D z0")
@@ -824,7 +825,7 @@ def _cbvp(m, z, c, x_signal, signals, dt, horizon, beta, boundary):
         boundary = shoot(_to_canonical(m, z, c0)[None, _N:], betas[:1], c0)[0, :_N]
     boundary = _as_array(boundary)
 
-    def jacobian(p, b=betas[:1]):
+    def measured(p, b=betas[:1]):
         """Shoots the rows p (nudged by b, row 0 free) and p[0] + ε e_i: J = ∂q(T)/∂p(0)."""
         eps = 1e-7 * max(1.0, _max_abs(p[0]))
         end = shoot(np.concatenate([p, p[0] + eps * np.eye(_N)]),
@@ -840,7 +841,11 @@ def _cbvp(m, z, c, x_signal, signals, dt, horizon, beta, boundary):
         return end[:len(p)], J, condition
 
     p = np.repeat(_to_canonical(m, z, c)[None, _N:], len(betas), axis=0)
-    (end, J, condition), previous, fresh, best = jacobian(p, betas), np.inf, True, None
+    if jacobian is None:
+        (end, J, condition), fresh = measured(p, betas), True
+    else:
+        end, J, condition, fresh = shoot(p, betas), _as_array(jacobian), None, False
+    previous, best = np.inf, None
     scale = max(_max_abs(boundary), _max_abs(z[:_N]), 1e-300)
     for _ in range(60):
         residual = end[:, :_N] - boundary
@@ -852,7 +857,7 @@ def _cbvp(m, z, c, x_signal, signals, dt, horizon, beta, boundary):
         if miss > previous / 2:  # not contracting: the rounding floor, else a fresh Jacobian
             if fresh or miss <= 1e-12 * scale:
                 break
-            (_, J, condition), fresh = jacobian(p[:1]), True
+            (_, J, condition), fresh = measured(p[:1]), True
         else:
             fresh = False
         previous = miss
@@ -865,23 +870,24 @@ def _cbvp(m, z, c, x_signal, signals, dt, horizon, beta, boundary):
 
     def integrand(t, y, s):
         x, target = s
-        return [m._dH_dtheta(t, y, c, x), m._running_cost(t, y, c, target),
-                m._cost_dtheta(t, y, c, target)]
+        cost = [m._running_cost(t, y, c, target)]
+        return cost if beta is None else [*cost, m._dH_dtheta(t, y, c, x),
+                                          m._cost_dtheta(t, y, c, target)]
 
     def field(t, y, s):
         return m._nudged_field(t, y, c, s[0], s[1], betas)
 
     start = np.concatenate([np.broadcast_to(z[:_N], p.shape), p], axis=-1)
-    end, (dH, cost, cost_dtheta) = _rk4_quadrature(field, integrand, start, 0.0, dt,
-                                                   signals(0.0, dt))
+    end, integrals = _rk4_quadrature(field, integrand, start, 0.0, dt, signals(0.0, dt))
     final = np.concatenate([boundary, 0 * boundary])  # ψ reads positions only here
-    loss = cost[0] + m._terminal_cost(horizon, final, c)
+    loss = integrals[0][0] + m._terminal_cost(horizon, final, c)
     if beta is None:
         return loss, None, None, {}
+    dH, cost_dtheta = integrals[1:]
     grad = -(dH[1] - dH[2]) / (2 * beta) + cost_dtheta[0] + m._terminal_dtheta(horizon, final, c)
     dp0, dpT = (p[1] - p[2]) / (2 * beta), (end[1, _N:] - end[2, _N:]) / (2 * beta)
     return loss, grad, None, {"condition": condition, "dC/dq0": -dp0, "dC/db": dpT,
-                              "boundary": boundary}
+                              "boundary": boundary, "jacobian": J}
 
 
 def _signal_pairs(m, x_signal, y_signal, steps, like):
@@ -1061,15 +1067,16 @@ def _continuous_api(m):
         return running + m._terminal_cost(horizon, qp_final, c)
 
     def boundary_value_loss(z0=INITIAL_STATE, theta=PARAM_VALUES, *, horizon=HORIZON, steps=STEPS,
-                            inputs=None, targets=None, boundary=None):
-        """The cost of the trajectory with q(0) = q0, q(T) = b (CBVP's own loss)."""
+                            inputs=None, targets=None, boundary=None, jacobian=None):
+        """The cost of the trajectory with q(0) = q0, q(T) = b (CBVP's own loss); ``jacobian``:
+        ∂q(T)/∂p(0) of a nearby solve (a CBVP gradient's health) to start Newton with."""
         z, theta = _arguments(m, z0, theta)
         horizon, steps = _check_run(m, horizon, steps, "rk4")
         x_signal = _resolve(inputs, len(m.INPUTS), horizon, z, "inputs")
         y_signal = _resolve(targets, len(m.TARGETS), horizon, z, "targets")
         signals = _signal_pairs(m, x_signal, y_signal, steps, z)
         return _cbvp(m, z, m.prepare(theta), x_signal, signals, horizon / steps, horizon, None,
-                     boundary)[0]
+                     boundary, jacobian)[0]
 
     api = {name: value for name, value in locals().items() if callable(value)}
     for value in api.values():

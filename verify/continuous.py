@@ -506,7 +506,8 @@ def _cbvp_row(rule, practicality, refs, steps, beta, params):
 
     def loss(th):
         work(rule, "boundary-value loss")
-        return module.boundary_value_loss(z0, th, steps=steps, boundary=boundary)
+        return module.boundary_value_loss(z0, th, steps=steps, boundary=boundary,
+                                          jacobian=runs[0]["health"]["jacobian"])
 
     derivative = directional_differences(loss, theta, rows, step=STEP)
     errors = [relative_error(rows @ run["theta"], derivative) for run in runs]
@@ -646,9 +647,9 @@ def report_text(report: dict) -> str:
                        f"{entry['seconds']:>8.1f}  {entry['verdict']}")
             continue
         health = {**entry.get("health", {})}
-        for name in ("torchdiffeq", "diffrax"):
-            if f"{name}_rel_err" in entry:
-                health[f"vs {name}"] = entry[f"{name}_rel_err"]
+        for oracle in ("torchdiffeq", "diffrax"):
+            if f"{oracle}_rel_err" in entry:
+                health[f"vs {oracle}"] = entry[f"{oracle}_rel_err"]
         shown = ", ".join(f"{k} {v:.2g}" for k, v in health.items())
         slope = "" if entry["bias_slope"] is None else f"{entry['bias_slope']:.2f}"
         out.append(f"  {name:<8} {entry['rel_err']:>9.1e} {slope:>6} {entry['reference']:<18} "

@@ -5,6 +5,7 @@ biased rule, per-rule time."""
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -133,3 +134,10 @@ def test_rules_are_timed_apart_from_the_shared_references():
     # two parameters: the three directions are the axes, and the differences the gradient
     fd, adjoint = report["reference"]["finite_difference"], report["reference"]["adjoint"]
     assert relative_error(list(fd["grad"].values()), list(adjoint["grad"].values())) <= 1e-6
+
+
+def test_text_rows_name_their_rules(capsys):
+    main(["check", str(SYSTEMS / "pendulum.py"), "--rule", "hel,adjoint", "--steps", str(STEPS)])
+    out = capsys.readouterr().out
+    rows = [line.split()[0] for line in out.splitlines() if re.match(r"  \S+ +\d\.\de-", line)]
+    assert rows == ["HEL", "adjoint"], out
