@@ -61,7 +61,7 @@ def plot(histories, path, tasks):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tasks", type=int, default=4)
-    parser.add_argument("--epochs", type=int, default=3, help="epochs per task")
+    parser.add_argument("--epochs", type=int, default=20, help="epochs per task")
     parser.add_argument("--batch", type=int, default=20)
     parser.add_argument("--hidden", type=int, default=512)
     parser.add_argument("--metas", type=float, nargs="+", default=[0.0, 0.5, 1.0, 1.35])
