@@ -844,7 +844,7 @@ def _cbvp(m, z, c, x_signal, signals, dt, horizon, beta, boundary, jacobian=None
     if jacobian is None:
         (end, J, condition), fresh = measured(p, betas), True
     else:
-        end, J, condition, fresh = shoot(p, betas), _as_array(jacobian), None, False
+        end, J, condition, fresh = shoot(p, betas), jacobian, None, False
     previous, best = np.inf, None
     scale = max(_max_abs(boundary), _max_abs(z[:_N]), 1e-300)
     for _ in range(60):
@@ -1075,6 +1075,8 @@ def _continuous_api(m):
         x_signal = _resolve(inputs, len(m.INPUTS), horizon, z, "inputs")
         y_signal = _resolve(targets, len(m.TARGETS), horizon, z, "targets")
         signals = _signal_pairs(m, x_signal, y_signal, steps, z)
+        if jacobian is not None:
+            jacobian = _checked(_as_array(jacobian), (m._N, m._N), "jacobian", "∂q(T)/∂p(0)")
         return _cbvp(m, z, m.prepare(theta), x_signal, signals, horizon / steps, horizon, None,
                      boundary, jacobian)[0]
 

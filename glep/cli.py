@@ -331,21 +331,24 @@ def cmd_train(args) -> int:
             raise DataError(f"system file {args.file} does not exist: give the path of a "
                             f".py file")
         problem = _load(args.file, args.set)
-        kind = kind_of(problem).name
-        misplaced = [f"--{k.replace('_', '-')}" for k in DTP_ONLY
-                     if kind != "feedforward" and getattr(args, k, None) is not None]
-        if misplaced:
-            raise DataError(f"{', '.join(misplaced)}: options of DTP, for feedforward "
-                            f"networks, not of a {kind_of(problem).title}")
+        kind, title = kind_of(problem).name, kind_of(problem).title
+        if kind != "feedforward":
+            _refuse(args, DTP_ONLY, f"options of DTP, for feedforward networks, not of a {title}")
+        if kind in ("feedforward", "continuous"):  # DTP reads --momentum of the others
+            _refuse(args, [k for k in CLASSIFY_ONLY if kind == "continuous" or k != "momentum"],
+                    f"options of energy, chain and HSSM training, not of a {title}")
         if kind in CLASSIFIERS:
             return CLASSIFIERS[kind](args, problem, problem.name)
         _only_continuous(problem, "train")
-        misplaced = [f"--{k.replace('_', '-')}" for k in CLASSIFY_ONLY
-                     if getattr(args, k, None) not in (None, False)]
-        if misplaced:
-            raise DataError(f"{', '.join(misplaced)}: options of energy, chain and HSSM "
-                            f"training, not of a continuous system")
     return train_command(args)
+
+
+def _refuse(args, names, why: str) -> None:
+    """A DataError naming the flags of ``names`` that ``args`` sets, and ``why``."""
+    misplaced = [f"--{k.replace('_', '-')}" for k in names
+                 if getattr(args, k, None) not in (None, False)]
+    if misplaced:
+        raise DataError(f"{', '.join(misplaced)}: {why}")
 
 
 class _progress:

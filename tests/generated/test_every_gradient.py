@@ -216,6 +216,21 @@ def test_cbvp_with_a_velocity_running_cost(files):
     assert relative_error(g["theta"], fd) <= 1e-5
 
 
+def test_cbvp_loss_from_a_given_jacobian_is_the_same_solve(files):
+    """Newton started from a nearby solve's ∂q(T)/∂p(0) converges to the same trajectory (the
+    loss to rounding); a Jacobian of the wrong shape or with NaN is refused by name."""
+    _, module, _ = modules(files, "masses", damping="none", terminal="position")
+    g = module.gradient(rule="CBVP", beta=1e-4)
+    boundary, jacobian = g["health"]["boundary"], g["health"]["jacobian"]
+    theta = np.asarray(module.PARAM_VALUES) * 1.01
+    alone = module.boundary_value_loss(theta=theta, boundary=boundary)
+    given = module.boundary_value_loss(theta=theta, boundary=boundary, jacobian=jacobian)
+    assert abs(given - alone) <= 1e-12 * abs(alone)
+    for bad in (jacobian[:1], jacobian * np.nan):
+        with pytest.raises(ValueError, match="jacobian"):
+            module.boundary_value_loss(theta=theta, boundary=boundary, jacobian=bad)
+
+
 def test_cbvp_refuses_a_terminal_velocity_cost(files):
     _, module, _ = modules(files, "masses", damping="none")
     assert "leaves free" in module.RULES["CBVP"]

@@ -235,5 +235,8 @@ def test_glep_train_runs_dtp_and_backprop_side_by_side(tmp_path, capsys):
     assert main(["train", str(SYSTEMS / "hopfield_digits.py"), "--data", "digits",
                  "--sigma", "0.1", "--out-dir", str(tmp_path)]) == 2
     assert "--sigma: options of DTP" in capsys.readouterr().err
+    assert main(["train", str(SYSTEMS / "dtp_conv.py"), "--data", "digits", "--rule", "DTP",
+                 "--precision", "float32", "--out-dir", str(tmp_path)]) == 2
+    assert "--precision: options of energy" in capsys.readouterr().err
     assert main(["check", str(SYSTEMS / "dtp_conv.py")]) == 2
     assert "glep check has no reference run for a feedforward network" in capsys.readouterr().err
