@@ -295,9 +295,13 @@ def cmd_data(args) -> int:
 
 
 def cmd_train(args) -> int:
+    import scipy.linalg  # noqa: F401  (loads SciPy's BLAS, so that the limit below reaches it)
     import torch
+    from threadpoolctl import threadpool_limits
 
-    torch.set_num_threads(integer("threads", args.threads or 1, 1))
+    threads = integer("threads", args.threads or 1, 1)
+    torch.set_num_threads(threads)
+    threadpool_limits(threads)  # NumPy's BLAS too: its spinning threads stall a shared machine
     if args.resume is not None and args.file is None:
         meta = Path(args.resume) / "run.json"
         recorded = json.loads(meta.read_text(encoding="utf-8")) if meta.is_file() else {}
@@ -658,8 +662,8 @@ def parser() -> argparse.ArgumentParser:
                    "batch, before the forward step (e.g. 20)")
     g.add_argument("--feedback-lr", help="learning rate of the feedback layers (SGD, momentum "
                    "0.9)")
-    p.add_argument("--threads", help="torch threads per process (default 1: small batches "
-                   "run fastest on one thread)")
+    p.add_argument("--threads", help="torch and BLAS threads per process (default 1: small "
+                   "batches run fastest on one thread)")
     p.add_argument("--device", default="cpu", choices=("cpu", "cuda"),
                    help="the process group's backend under torchrun: gloo on cpu, nccl on "
                    "cuda (the arrays stay on the CPU)")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from threadpoolctl import threadpool_info, threadpool_limits
 
 from glep.cli import main
 
@@ -47,7 +48,10 @@ def test_one_command_writes_the_table_the_figure_and_resumes(tmp_path, capsys):
     out = tmp_path / "runs"
     args = ["train", DIGITS, "--data", "digits", "--compare", "c-ep,BPTT", "--epochs", "1",
             "--out-dir", str(out), "--quiet"]
-    assert main(args) == 0
+    with threadpool_limits(2, user_api="blas"):
+        assert main(args) == 0
+        assert {pool["num_threads"] for pool in threadpool_info()
+                if pool["user_api"] == "blas"} == {1}  # --threads' default reaches NumPy's BLAS
     table = (out / "hopfield_digits-accuracy.md").read_text()
     assert "| C-EP | 1 |" in table and "| BPTT | 1 |" in table
     assert "glep train systems/hopfield_digits.py --data digits" in table
