@@ -7,6 +7,8 @@ no script and no network: ``q̇`` for a first time derivative, ``q`` for a coord
 >>> html = equation(sp.Symbol("L"), q.diff(t) ** 2 / 2)
 >>> html.startswith('<math display="block"') and "&#729;" in html
 True
+>>> presentation(sp.Symbol("p_theta1"))
+'<msub><mi>p</mi><msub><mi>&#952;</mi><mi>1</mi></msub></msub>'
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import html
 
 import sympy as sp
 from sympy.core.function import AppliedUndef
+from sympy.printing.conventions import split_super_sub
 from sympy.printing.mathml import MathMLPresentationPrinter
 
 #: Dots over a symbol for its first and second time derivative.
@@ -27,6 +30,17 @@ class _Printer(MathMLPresentationPrinter):
 
     def _name(self, function):
         return self._print(sp.Symbol(type(function).__name__))
+
+    def _print_Symbol(self, sym, style="plain"):
+        """A subscript that is itself a name with a subscript (``p_theta1``) printed as one:
+        p with subscript θ₁."""
+        name, supers, subs = split_super_sub(sym.name)
+        if supers or len(subs) != 1 or split_super_sub(subs[0])[0] == subs[0]:
+            return super()._print_Symbol(sym, style)
+        node = self.dom.createElement("msub")
+        node.appendChild(self._print(sp.Symbol(name)))
+        node.appendChild(self._print(sp.Symbol(subs[0])))
+        return node
 
     def _print_Function(self, e):
         if isinstance(e, AppliedUndef) and len(e.args) == 1 and e.args[0].is_Symbol:

@@ -19,6 +19,8 @@ body { font: 16px/1.5 system-ui, sans-serif; color: var(--fg); background: var(-
 h1, h2, h3 { line-height: 1.2; } h2 { border-bottom: 1px solid var(--rule); padding-top: 1rem; }
 nav { background: var(--panel); padding: .5rem 1rem; border-radius: 6px; }
 nav ol { margin: .25rem 0; } a { color: inherit; }
+math { font-family: "STIX Two Math", "Latin Modern Math", "Cambria Math",
+  "DejaVu Math TeX Gyre", math; }  /* fonts with a MATH table: brackets stretch */
 math[display="block"] { margin: .4rem 0; overflow-x: auto; overflow-y: hidden; }
 .eq { overflow-x: auto; }
 table { border-collapse: collapse; margin: .5rem 0; font-size: .9rem; }
