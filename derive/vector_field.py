@@ -59,7 +59,7 @@ class VectorFieldProblem(ProblemBase):
     uniform in ±1/√fan-in, ``B_l`` drawn independently of ``W_{l+1}``)."""
 
     def __init__(self, layers, *, beta: float = 0.2, free_steps: int = 30,
-                 nudged_steps: int = 10, feedback_decay: float = 1e-3, seed: int = 0,
+                 nudged_steps: int = 10, feedback_decay: float = 0.02, seed: int = 0,
                  name: str | None = None):
         layers = tuple(layers) if isinstance(layers, tuple | list) else (layers,)
         if len(layers) < 3:

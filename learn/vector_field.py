@@ -8,7 +8,8 @@ per layer, the angle between the two.
 then even layers; the output under a nudge β: ``clip((a_L + β y)/(1 + β))``), ``field`` is
 the vector field ``F(s)``, ``ep_update`` the VF-EP update (a descent direction: the
 estimate of −∇C), ``bptt`` the loss and its gradient by autograd through the free sweeps.
-Costs and updates are means over the batch; the targets are the one-hot labels.
+Costs and updates are means over the batch; the targets are the one-hot labels scaled to
+[OFF, ON] = [0.1, 0.9] (inside the box, as for the energies of :mod:`glep.learn.classify`).
 
 :func:`train` runs one rule on a classification set with SGD (momentum): VF-EP steps
 ``−ΔW + λW`` on every weight (λ: the declared ``feedback_decay``), BPTT steps its gradient.
@@ -49,7 +50,9 @@ from .options import number as _number
 from .progress import Progress
 
 RULES = ("VF-EP", "BPTT")
-DEFAULTS = {"rule": "VF-EP", "epochs": 10, "batch": 32, "lr": 0.05, "momentum": 0.9,
+#: The targets of the wrong classes and of the right one.
+OFF, ON = 0.1, 0.9
+DEFAULTS = {"rule": "VF-EP", "epochs": 10, "batch": 32, "lr": 0.01, "momentum": 0.9,
             "seed": 0, "beta": None}
 
 
@@ -189,11 +192,11 @@ def _tensors(network, data: Classification):
         raise DataError(f"--data {data.name}: {len(data.classes)} classes, but the network "
                         f"has {network.sizes[-1]} outputs: one per class")
     as_x = lambda a: torch.as_tensor(np.asarray(a, dtype=np.float64))  # noqa: E731
-    return (as_x(data.x), as_x(data.one_hot(data.y)), as_x(data.test_x),
+    return (as_x(data.x), _targets(torch.as_tensor(data.y), network.sizes[-1]), as_x(data.test_x),
             torch.as_tensor(np.asarray(data.test_y)))
 
 
-def train(problem, data: Classification, *, rule="VF-EP", epochs=10, batch=32, lr=0.05,
+def train(problem, data: Classification, *, rule="VF-EP", epochs=10, batch=32, lr=0.01,
           momentum=0.9, seed=0, beta=None, progress=True, log_path=None) -> Result:
     """Train the vector-field network ``problem`` on ``data`` with ``rule`` (VF-EP or BPTT);
     the angle to the true gradient is logged after every epoch under both rules."""
@@ -246,7 +249,7 @@ def train(problem, data: Classification, *, rule="VF-EP", epochs=10, batch=32, l
                 bar.update(epoch * per_epoch + k + 1, loss)
             result.losses.append(total / len(x))
             result.accuracies.append(accuracy())
-            result.diagnostics.append(net.diagnostics(test_x[probe], _one_hot(test_y[probe],
+            result.diagnostics.append(net.diagnostics(test_x[probe], _targets(test_y[probe],
                                                                                 net.sizes[-1])))
             result.seconds = time.perf_counter() - started
             if log_path:
@@ -259,9 +262,10 @@ def train(problem, data: Classification, *, rule="VF-EP", epochs=10, batch=32, l
     return result
 
 
-def _one_hot(labels, classes: int):
-    torch = _torch()
-    return torch.nn.functional.one_hot(labels.long(), classes).double()
+def _targets(labels, classes: int):
+    """The one-hot labels scaled to [OFF, ON]."""
+    one_hot = _torch().nn.functional.one_hot(labels.long(), classes).double()
+    return OFF + (ON - OFF) * one_hot
 
 
 def plot_angles(results: list[Result], path, title: str) -> None:

@@ -15,4 +15,4 @@ from glep import VectorFieldProblem
 hidden = 64  # hidden units
 
 problem = VectorFieldProblem((64, hidden, 10), beta=0.2, free_steps=30, nudged_steps=10,
-                             feedback_decay=1e-3, seed=0, name="vector_field_digits")
+                             feedback_decay=0.02, seed=0, name="vector_field_digits")
