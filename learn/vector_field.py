@@ -16,7 +16,8 @@ Costs and updates are means over the batch; the targets are the one-hot labels s
 After every epoch it logs, on a probe batch of the test set, the angle (degrees) between
 VF-EP's update and −∇C of each layer's (W_l, b_l) (``angle``; and ``angle_tied``, against
 the gradient along the direction where B_{l−1} moves as W_lᵀ, which VF-EP's shared update
-follows), and the mismatch ‖B_l − W_{l+1}ᵀ‖ / ‖W_{l+1}‖.
+follows), the mismatch ‖B_l − W_{l+1}ᵀ‖ / ‖W_{l+1}‖ and the residual of the free phase,
+max |s − clip(a(s))| (0 at a fixed point).
 ``glep train FILE --data digits --rule VF-EP --compare BPTT`` writes
 ``<name>-<rule>.jsonl`` (loss, test accuracy, angles, mismatch per epoch), the parameters,
 ``<name>-accuracy.md``, ``<name>-accuracy.png`` and ``<name>-<rule>-angle.png``.
@@ -143,6 +144,13 @@ class Network:
         grads = torch.autograd.grad(loss, list(self.theta.values()))
         return float(loss.detach()), dict(zip(self.theta, grads))
 
+    def residual(self, states: list) -> float:
+        """max |s_l − clip(a_l(s), 0, 1)| over the layers: 0 at a fixed point of the free
+        relaxation."""
+        with _torch().no_grad():
+            return max(float((states[k] - self.drive(k, states).clamp(0.0, 1.0)).abs().max())
+                       for k in range(1, self.depth + 1))
+
     def mismatch(self) -> list[float]:
         """‖B_l − W_{l+1}ᵀ‖ / ‖W_{l+1}‖ per backward weight."""
         p = {k: v.detach() for k, v in self.theta.items()}
@@ -153,9 +161,11 @@ class Network:
         """Per layer, the angle (degrees) between VF-EP's update of (W_l, b_l) and −∇C of the
         vector field (``angle``), and with −∇C along the tied direction, where B_{l−1} moves
         as W_lᵀ (``angle_tied``: ∂C/∂W_l + (∂C/∂B_{l−1})ᵀ, the energy's gradient when
-        B = Wᵀ); and the feedback mismatch."""
+        B = Wᵀ); the feedback mismatch; and the residual of the free phase."""
         torch = _torch()
-        update = self.ep_update(x, y)
+        with torch.no_grad():
+            free = self.relax(x, self.free_steps)
+        update = self.ep_update(x, y, free=free)
         _, grad = self.bptt(x, y)
 
         def flat(k, g):
@@ -166,7 +176,7 @@ class Network:
         layers = range(1, self.depth + 1)
         return {"angle": [angle(flat(k, update), -flat(k, grad)) for k in layers],
                 "angle_tied": [angle(flat(k, update), -flat(k, tied)) for k in layers],
-                "mismatch": self.mismatch()}
+                "mismatch": self.mismatch(), "residual": self.residual(free)}
 
 
 @dataclass
