@@ -63,6 +63,7 @@ from glep.derive.system import Hamiltonian as Hamiltonian
 from glep.derive.system import Lagrangian as Lagrangian
 from glep.derive.systemfile import load_problem as load_problem
 from glep.derive.variables import momentum as momentum
+from glep.derive.vector_field import VectorFieldProblem as VectorFieldProblem
 from glep.derive.vectorized import InputMatrix as InputMatrix
 from glep.derive.vectorized import LogCosh as LogCosh
 from glep.derive.vectorized import VectorizedHamiltonian as VectorizedHamiltonian

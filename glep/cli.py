@@ -49,13 +49,15 @@ from glep.learn.options import integer, number
 from glep.learn.progress import Progress
 from glep.learn.train import DEFAULTS as TRAIN_DEFAULTS
 from glep.learn.train import OPTIMIZERS, TRAINING_RULES, train_command
+from glep.learn.vector_field import train_command as vector_field_command
 from glep.verify import check, report_text
 
 SYSTEMS_DIR = Path(systems.__file__).resolve().parent
 
 #: ``glep train`` for the kinds that learn a classification data set.
 CLASSIFIERS = {"energy": classify_command, "chain": classify_command,
-               "hssm": hssm_command, "feedforward": dtp_command}
+               "hssm": hssm_command, "feedforward": dtp_command,
+               "vector_field": vector_field_command}
 #: Options only those kinds read.
 CLASSIFY_ONLY = ("momentum", "weight_decay", "schedule", "random_sign", "method", "tol",
                  "max_iterations", "targets", "spike_dt", "spike_time", "spike_tau", "neuron",
@@ -172,6 +174,8 @@ def cmd_rules(args) -> int:
 
 def cmd_check(args) -> int:
     args.beta = _beta(args.beta)
+    if args.gdu or args.gdu_figure is not None:
+        return _gdu_check(args)
     args.steps = None if args.steps is None else _steps_value(args.steps)
     _bounded(args.steps, args.force)
     problem = _load(args.file, args.set)
@@ -191,6 +195,32 @@ def cmd_check(args) -> int:
     else:
         print(report_text(problem, report))
     return 0 if all(e.get("ok", True) for e in report["rules"].values()) else 1
+
+
+def _gdu_check(args) -> int:
+    """``glep check FILE --gdu``: the per-step EP updates against BPTT's (verify.gdu)."""
+    from glep.verify import gdu
+
+    if not args.gdu:
+        raise DataError("--gdu-figure writes the figure of the GDU check: add --gdu")
+    given = [f for f, v in (("--rule", args.rule), ("--quick", args.quick),
+                            ("--diffrax", args.diffrax)) if v]
+    if given:
+        raise DataError(f"{', '.join(given)}: options of the gradient check, not of --gdu: "
+                        f"drop them")
+    if args.gdu_figure is not None and args.gdu_figure.suffix != ".png":
+        raise DataError(f"--gdu-figure {args.gdu_figure}: give a .png path")
+    steps = 20 if args.steps is None else _steps_value(args.steps)
+    _bounded(steps, args.force)
+    report = gdu.gdu(_load(args.file, args.set), beta=args.beta, steps=steps)
+    if args.gdu_figure is not None:
+        gdu.plot(report, args.gdu_figure)
+    if args.json:
+        print(json.dumps({k: v for k, v in report.items() if k not in ("ep", "bptt")},
+                         indent=2, ensure_ascii=False))
+    else:
+        print(gdu.report_text(report))
+    return 0 if report["ok"] else 1
 
 
 def cmd_report(args) -> int:
@@ -305,9 +335,9 @@ def cmd_train(args) -> int:
     if args.resume is not None and args.file is None:
         meta = Path(args.resume) / "run.json"
         recorded = json.loads(meta.read_text(encoding="utf-8")) if meta.is_file() else {}
-        if recorded.get("kind") == "feedforward":
-            raise DataError(f"--resume {args.resume}: DTP and BP runs are not checkpointed: "
-                            f"run them again")
+        if recorded.get("kind") in ("feedforward", "vector_field"):
+            raise DataError(f"--resume {args.resume}: DTP, BP and vector-field runs are not "
+                            f"checkpointed: run them again")
         if recorded.get("kind") in ("classification", "hssm"):  # energies, chains, HSSMs
             args.file, args.data = Path(recorded["system"]), recorded["data"]
             args.out_dir, args.set = args.resume, recorded.get("settings") or []
@@ -338,7 +368,7 @@ def cmd_train(args) -> int:
         kind, title = kind_of(problem).name, kind_of(problem).title
         if kind != "feedforward":
             _refuse(args, DTP_ONLY, f"options of DTP, for feedforward networks, not of a {title}")
-        if kind in ("feedforward", "continuous"):  # DTP reads --momentum of the others
+        if kind in ("feedforward", "vector_field", "continuous"):  # networks read --momentum
             _refuse(args, [k for k in CLASSIFY_ONLY if kind == "continuous" or k != "momentum"],
                     f"options of energy, chain and HSSM training, not of a {title}")
         if kind in CLASSIFIERS:
@@ -543,6 +573,10 @@ def parser() -> argparse.ArgumentParser:
                         "of the adjoint (needs glep[jax]; compiling takes up to a minute)")
     p.add_argument("--force", action="store_true",
                    help=f"allow more than {MAX_STEPS:.0e} integration steps")
+    p.add_argument("--gdu", action="store_true", help="energies: the GDU check, EP's per-step "
+                   "updates of the nudged phase against BPTT's per-step gradients (--steps: "
+                   "Euler steps, default 20; --beta)")
+    p.add_argument("--gdu-figure", type=Path, help="with --gdu: write its figure (.png) here")
     p.set_defaults(run=cmd_check)
 
     p = add("report", "one self-contained HTML page: equations, rules, check and plots")

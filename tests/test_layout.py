@@ -67,6 +67,7 @@ CODEGEN_CAP = 4300 + sum({
     "JAX backend": 691,
     "binary synapses and neurons: scale parameters, sign initialisation, binary relaxation": 27,
     "convolution and pooling in layered energies (printing, runtime section)": 128,
+    "vector-field kind (distinct forward and backward weights): layers as constants": 23,
 }.values())
 #: The generated code of the systems bundled then (runtimes included): 16,000 lines; the
 #: runtimes' share of the features above is added (both backends).

@@ -36,6 +36,10 @@ def check(problem, *, rules=None, beta: float = 1e-4, steps: int | None = None,
         raise KindError(f"glep check has no reference run for a feedforward network "
                         f"({problem.name}): train it with glep train --rule DTP --compare BP, "
                         f"whose log reports ‖J_G − J_Fᵀ‖/‖J_F‖ and the angle to backprop")
+    if name == "vector_field":
+        raise KindError(f"glep check has no reference run for a vector-field network "
+                        f"({problem.name}): train it with glep train --rule VF-EP --compare "
+                        f"BPTT, whose log reports the angle of VF-EP to the true gradient")
     if name == "hssm":  # an HSSM learns through its unit's rules: check the unit
         problem, name = problem.unit, "hru"
     if name in ("continuous", "hru"):

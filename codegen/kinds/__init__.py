@@ -26,12 +26,14 @@ from glep.derive.hru import HRUProblem
 from glep.derive.hssm import HSSMProblem
 from glep.derive.problem import Problem
 from glep.derive.rules import derive_rules
+from glep.derive.vector_field import VectorFieldProblem
 
 from ..continuous import render_continuous
 from ..energy import render_energy
 from ..feedforward import render_feedforward
 from ..ffebm import render_chain
 from ..hru import render_hru
+from ..vector_field import render_vector_field
 
 
 @dataclass(frozen=True)
@@ -71,6 +73,8 @@ KINDS: tuple[Kind, ...] = (
          HSSMProblem.describe, _hru_rules, HSSMProblem.rules_text),
     Kind("feedforward", FeedforwardProblem, "feedforward network", render_feedforward,
          FeedforwardProblem.describe, _hru_rules, FeedforwardProblem.rules_text),
+    Kind("vector_field", VectorFieldProblem, "vector-field network", render_vector_field,
+         VectorFieldProblem.describe, _hru_rules, VectorFieldProblem.rules_text),
 )
 
 

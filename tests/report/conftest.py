@@ -24,7 +24,7 @@ def _budget(p) -> dict:
     if p.name in FULL:
         return {"steps": None, "quick": True}
     options = {"steps": STEPS.get(kind), "quick": True}
-    if kind in ("hru", "hssm", "chain", "feedforward"):  # a network's check only says why not
+    if kind in ("hru", "hssm", "chain", "feedforward", "vector_field"):  # says why not
         return options
     if kind == "energy":
         return {**options, "rules": ["C-EP"]}
