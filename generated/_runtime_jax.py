@@ -9,6 +9,7 @@ needs ``jax.config.update("jax_enable_x64", True)`` before the first call (else 
 """
 
 import functools
+import math
 
 try:
     import jax
@@ -681,25 +682,40 @@ def _hru_sequential(m, params, u, state, dt):
 
 
 def _hru_parallel(m, params, u, state, dt):
-    """The same by lax.associative_scan (depth O(log K)): a quadratic unit's step is affine,
-    ``z' = M z + c_k`` per unit with a 2×2 ``M`` read off the step itself at unit states."""
-    n = state.shape[-1] // 2
+    """The same as a blocked parallel scan (a quadratic unit: its step is affine, z' = M z + c_k,
+    with a 2×2 M per unit): L = ⌊√K⌋ steps of all K // L chunks side by side from zero (one
+    lax.scan), the chunks' ends joined by lax.associative_scan, each chunk's start carried in
+    by the powers of M; the last K mod L steps in a lax.scan."""
+    n, steps = state.shape[-1] // 2, math.isqrt(len(u))
+    chunks = len(u) // steps
 
-    def affine(phi, pi, u_k):
-        _, pi_new, phi_new = _hru_step(m, phi, pi, *_hru_terms(m, params, u_k), dt)
-        return jnp.stack([phi_new, pi_new], -1)
+    def step(carry, u_k):
+        _, pi, phi = _hru_step(m, *carry, *_hru_terms(m, params, u_k), dt)
+        return (phi, pi), phi
 
-    zero, one, none = jnp.zeros_like(state[:n]), jnp.ones_like(state[:n]), jnp.zeros_like(u[0])
-    base = affine(zero, zero, none)
-    matrix = jnp.stack([affine(one, zero, none) - base, affine(zero, one, none) - base], -1)
-    offsets = affine(zero + 0 * u[:, :1], zero, u)
-    offsets = offsets.at[0].add(jnp.einsum("nij,nj->ni", matrix, jnp.stack([state[:n], state[n:]], -1)))
+    def product(a, b):  # 2×2 matrices per unit as (a00, a01, a10, a11)
+        return (a[0] * b[0] + a[1] * b[2], a[0] * b[1] + a[1] * b[3],
+                a[2] * b[0] + a[3] * b[2], a[2] * b[1] + a[3] * b[3])
+
+    def apply(a, z):
+        return a[0] * z[0] + a[1] * z[1], a[2] * z[0] + a[3] * z[1]
+
+    zero, one = jnp.zeros_like(state[:n]), jnp.ones_like(state[:n])
+    rows = [step((phi, pi), 0 * u[0])[0] for phi, pi in ((zero, zero), (one, zero), (zero, one))]
+    matrix = tuple(rows[j][i] - rows[0][i] for i in range(2) for j in (1, 2))
+    powers = lax.scan(lambda a, _: (product(matrix, a),) * 2, (one, zero, zero, one), None, length=steps)[1]
+    blocked = u[:steps * chunks].reshape(chunks, steps, -1).swapaxes(0, 1)
+    ends, local = lax.scan(step, (zero + 0 * blocked[0, :, :1], zero + 0 * blocked[0, :, :1]), blocked)
+    ends = [e.at[0].add(s) for e, s in zip(ends, apply([a[-1] for a in powers], (state[:n], state[n:])))]
 
     def compose(earlier, later):
-        return later[0] @ earlier[0], jnp.einsum("...ij,...j->...i", later[0], earlier[1]) + later[1]
+        return (*product(later[:4], earlier[:4]), *(a + b for a, b in zip(apply(later[:4], earlier[4:]), later[4:])))
 
-    z = lax.associative_scan(compose, (jnp.broadcast_to(matrix, (len(u), *matrix.shape)), offsets))[1]
-    return z[..., 0], jnp.concatenate([z[-1, :, 0], z[-1, :, 1]])
+    ends = lax.associative_scan(compose, (*(jnp.broadcast_to(a[-1], ends[0].shape) for a in powers), *ends))[4:]
+    starts = [jnp.concatenate([s[None], e[:-1]]) for s, e in zip((state[:n], state[n:]), ends)]
+    out = local + powers[0][:, None] * starts[0] + powers[1][:, None] * starts[1]
+    (phi, pi), tail = lax.scan(step, (ends[0][-1], ends[1][-1]), u[steps * chunks:])
+    return jnp.concatenate([out.swapaxes(0, 1).reshape(-1, n), tail]), jnp.concatenate([phi, pi])
 
 
 _HRU_SCANS = {"sequential": _hru_sequential, "parallel": _hru_parallel}

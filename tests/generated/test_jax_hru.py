@@ -89,7 +89,7 @@ def test_rhel_equals_bptt_through_a_plain_scan(name, beta, tolerance):
 def test_parallel_scan_equals_sequential_and_its_echo_stays_exact():
     p = LINEAR.init_params(jax.random.PRNGKey(2), N, M)
     u, state, R, y = _data(1)
-    for one_u, one_state in zip(u, state):
+    for one_u, one_state in ((u[0], state[0]), (u[1, :23], state[1])):  # 23 = 5 chunks of 4 + 3
         parallel = LINEAR.simulate(p, one_u, one_state, dt=DT, scan="parallel")
         sequential = LINEAR.simulate(p, one_u, one_state, dt=DT)
         for a, b in zip(parallel, sequential):
