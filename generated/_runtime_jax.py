@@ -778,11 +778,11 @@ def _hru_forward(params, u, state, *, m, dt, beta, rule, scan):
     return _hru_rhel(m, dt, beta, scan, params, u, state)
 
 
-def _hru_positive(name, value):
-    """``value`` as a positive, finite float; else a ValueError naming ``name``."""
-    number = float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else 0.0
+def _hru_positive(name, value, kind=float):
+    """``value`` as a positive, finite ``kind`` (int: given as one); else a ValueError naming ``name``."""
+    number = kind(value) if isinstance(value, (int, kind)) and not isinstance(value, bool) else 0
     if not 0 < number < float("inf"):
-        raise ValueError(f"{name} is {value!r}: give a positive, finite number")
+        raise ValueError(f"{name} is {value!r}: give a positive{' integer' if kind is int else ', finite number'}")
     return number
 
 
@@ -824,7 +824,7 @@ def _hru_api(m):
 
     def init_params(key, n_units, n_inputs, dtype=None):
         """Parameters ``{name: array}``: vectors uniform in INIT, matrices N(0, 1/n_inputs)."""
-        sizes = {"n": int(_hru_positive("n_units", n_units)), "m": int(_hru_positive("n_inputs", n_inputs))}
+        sizes = {"n": _hru_positive("n_units", n_units, int), "m": _hru_positive("n_inputs", n_inputs, int)}
         dtype, out = dtype or _float_type(), {}
         for k, name in zip(jax.random.split(key, len(m.PARAMS)), m.PARAMS):
             shape = tuple(sizes[s] for s in m.PARAM_SHAPES[name])

@@ -8,6 +8,9 @@ loss ``½ Σ ‖R φ_k − y_k‖²`` with R and y standard normal.
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 import torch
@@ -146,3 +149,16 @@ def test_bad_input_says_what_to_do():
         NONLINEAR.forward(p, u, dt=DT, rule="adjoint")
     with pytest.raises(ValueError, match="u has non-finite values"):
         NONLINEAR.forward(p, u.at[0, 0].set(jnp.nan), dt=DT)
+    with pytest.raises(ValueError, match=r"n_units is 2\.5: give a positive integer"):
+        NONLINEAR.init_params(jax.random.PRNGKey(0), 2.5, M)
+
+
+@pytest.mark.slow
+def test_without_equinox_the_functions_work_and_there_is_no_layer_class():
+    code = ("import sys; sys.modules['equinox'] = None\n"
+            "import jax\n"
+            "from glep.generated import linear_hru_jax as L\n"
+            "p = L.init_params(jax.random.PRNGKey(0), 2, 1)\n"
+            "print(L.LinearHRU, L.forward(p, jax.numpy.ones((3, 1)), dt=0.1).shape)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["None", "(3,", "2)"]
