@@ -20,6 +20,17 @@ Peak memory: the compiled program's buffers (XLA's memory analysis: arguments, o
 and temporaries) for JAX/diffrax; ``tracemalloc``'s peak for NumPy; not measured for Torch.
 
     .venv/bin/python bench/compiled.py            # writes bench/results/compiled.md
+
+HRU rows (``--only hru``: these alone, written to bench/results/compiled_hru.md): the linear
+HRU (``systems/linear_hru.py``), n = 64 units, m = 8 inputs, one sequence of K = 1e4 steps,
+dt = 0.1, float64, loss ``½ Σ_k ‖R φ_k − y_k‖²`` (R standard normal / 8, y standard normal),
+its gradient w.r.t. A, B, u and the initial state: the NumPy layer (RHEL), the Torch layer
+(RHEL and BPTT, one thread), the JAX module (RHEL, ``jax.custom_vjp``; with the forward pass
+by the sequential and by the parallel scan) and JAX BPTT (``jax.grad`` through the scan, the
+error's reference). Then the forward pass alone at K = 1e5: the blocked parallel scan (⌊√K⌋
+chunks side by side, joined by ``lax.associative_scan``) against ``lax.scan``.
+
+    .venv/bin/python bench/compiled.py --only hru  # writes bench/results/compiled_hru.md
 """
 
 from __future__ import annotations
@@ -42,9 +53,11 @@ from glep.generated import _runtime_jax as runtime  # noqa: E402
 from glep.generated import coupled_oscillators_jax as J  # noqa: E402
 from glep.generated import coupled_oscillators_numpy as N  # noqa: E402
 from glep.generated import coupled_oscillators_torch as T  # noqa: E402
+from glep.generated import linear_hru_jax, linear_hru_numpy, linear_hru_torch  # noqa: E402
 
 DT = 0.0025
-KS = tuple(int(k) for k in sys.argv[1:]) or (1_000, 10_000, 100_000)
+ONLY = sys.argv[sys.argv.index("--only") + 1] if "--only" in sys.argv else None
+KS = tuple(int(k) for k in sys.argv[1:] if k.isdigit()) or (1_000, 10_000, 100_000)
 INTERPRETED_MAX = 10_000  # NumPy/Torch beyond this: minutes per run, not run
 OUT = Path(__file__).parent / "results" / "compiled.md"
 THETA = jnp.asarray(J.PARAM_VALUES)
@@ -147,6 +160,113 @@ def _cell(value, unit):
     return {"ms": f"{value * 1e3:.3g} ms", "MB": f"{value / 2**20:.3g} MB"}[unit]
 
 
+def _hru_setting(K, n=64, m=8, seed=0):
+    rng = np.random.default_rng(seed)
+    params = {"A": rng.uniform(0.0, 1.0, n), "B": rng.normal(size=(n, m)) / m**0.5}
+    return (params, rng.normal(size=(K, m)), 0.5 * rng.normal(size=2 * n),
+            rng.normal(size=(n, n)) / 8, rng.normal(size=(K, n)))
+
+
+def measure_hru(K=10_000, dt=0.1):
+    """The linear HRU's gradient by every layer: {label: (seconds, compile, memory, grads)}."""
+    params, u, state, R, y = _hru_setting(K)
+    rows = {}
+    for rule, scan in (("bptt", "sequential"), ("rhel", "sequential"), ("rhel", "parallel")):
+        def loss(p, u, s, rule=rule, scan=scan):
+            phi = linear_hru_jax.forward(p, u, s, dt=dt, beta=1.0, rule=rule, scan=scan)
+            return 0.5 * ((phi @ R.T - y) ** 2).sum()
+
+        args = ({k: jnp.asarray(v) for k, v in params.items()}, jnp.asarray(u), jnp.asarray(state))
+        compiled, compile_s, memory = _compiled(jax.jit(jax.grad(loss, argnums=(0, 1, 2))), *args)
+        (g, g_u, g_s), seconds = _timed(lambda c=compiled, a=args: c(*a))
+        label = f"glep JAX {rule.upper()}" + (", parallel scan" if scan == "parallel" else "")
+        rows[label] = (seconds, compile_s, memory, {**g, "u": g_u, "state": g_s})
+    layer = linear_hru_numpy.LinearHRU(64, 8, dt=dt, beta=1.0)
+    layer.A, layer.B = params["A"], params["B"]
+    tracemalloc.start()
+    start = time.perf_counter()
+    phi = layer.forward(u[None], state[None])
+    g = layer.backward((phi @ R.T - y[None]) @ R)
+    seconds, peak = time.perf_counter() - start, tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    rows["glep NumPy RHEL"] = (seconds, None, peak, {k: v[0] if k in ("u", "state") else v
+                                                     for k, v in g.items()})
+    torch.set_num_threads(1)
+    for rule in ("rhel", "bptt"):
+        layer = linear_hru_torch.LinearHRU(64, 8, dt=dt, beta=1.0, rule=rule, dtype=torch.float64)
+        with torch.no_grad():
+            layer.A.copy_(torch.from_numpy(params["A"]))
+            layer.B.copy_(torch.from_numpy(params["B"]))
+        u_t = torch.from_numpy(u[None]).requires_grad_()
+        s_t = torch.from_numpy(state[None]).requires_grad_()
+        start = time.perf_counter()
+        phi = layer(u_t, s_t)
+        (0.5 * ((phi @ torch.from_numpy(R).T - torch.from_numpy(y)) ** 2).sum()).backward()
+        rows[f"glep Torch {rule.upper()}"] = (time.perf_counter() - start, None, None, {
+            "A": layer.A.grad, "B": layer.B.grad, "u": u_t.grad[0], "state": s_t.grad[0]})
+    return rows
+
+
+def measure_hru_scan(K=100_000, dt=0.1):
+    """The linear HRU's forward pass at K steps: {scan: (seconds, compile, memory)}."""
+    params, u, state, _, _ = _hru_setting(K)
+    args = ({k: jnp.asarray(v) for k, v in params.items()}, jnp.asarray(u), jnp.asarray(state))
+    compiled, out = {}, {}
+    for scan in ("sequential", "parallel"):
+        run = jax.jit(lambda p, u, s, scan=scan: linear_hru_jax.simulate(p, u, s, dt=dt, scan=scan))
+        compiled[scan] = _compiled(run, *args)
+    best = dict.fromkeys(compiled, float("inf"))
+    for _ in range(7):  # interleaved, best of 7 each: the shared machine's load varies
+        for scan, (c, _, _) in compiled.items():
+            out[scan], seconds = _timed(lambda c=c: c(*args), repeat=1)
+            best[scan] = min(best[scan], seconds)
+    rows = {scan: (best[scan], *compiled[scan][1:]) for scan in compiled}
+    difference = float(jnp.abs(out["parallel"][0] - out["sequential"][0]).max()
+                       / jnp.abs(out["sequential"][0]).max())
+    return rows, difference
+
+
+def _error(grads, reference):
+    keys = ("A", "B", "u", "state")
+    return max(float(np.linalg.norm(np.asarray(grads[k]) - np.asarray(reference[k]))
+                     / np.linalg.norm(np.asarray(reference[k]))) for k in keys)
+
+
+def hru_main():
+    out = OUT.with_name("compiled_hru.md")
+    rows = measure_hru()
+    reference = rows["glep JAX BPTT"][3]
+    rhel = rows["glep JAX RHEL"][0]
+    lines = ["# Compiled backend: linear HRU (n = 64, m = 8), gradient w.r.t. A, B, u, state",
+             "", f"One run of `{' '.join(['.venv/bin/python', *sys.argv])}`; one sequence, "
+             "dt = 0.1, "
+             "β = 1, float64; best of 3 runs after compilation for JAX (forward passes: best of 7, "
+             "interleaved), one run for NumPy/Torch "
+             "(Torch on one thread). Error: the largest relative error over A, B, u and state, "
+             "against JAX BPTT.", "", "## Gradient, K = 10,000 steps", "",
+             "| method | time | ÷ JAX RHEL | compile | peak memory | relative error |",
+             "|---|---|---|---|---|---|"]
+    for label, (seconds, compile_s, memory, grads) in rows.items():
+        lines.append(f"| {label} | {_cell(seconds, 'ms')} | {seconds / rhel:.3g} | "
+                     f"{_cell(compile_s, 'ms')} | {_cell(memory, 'MB')} | "
+                     f"{_error(grads, reference):.2g} |")
+    print("\n".join(lines), flush=True)
+    scans, difference = measure_hru_scan()
+    sequential = scans["sequential"][0]
+    lines += ["", "## Forward pass, K = 100,000 steps: parallel scan against sequential scan", "",
+              "| forward pass | time | ÷ sequential | compile | peak memory |",
+              "|---|---|---|---|---|"]
+    for scan, (seconds, compile_s, memory) in scans.items():
+        name = {"sequential": "`lax.scan`", "parallel": "blocked, `lax.associative_scan`"}[scan]
+        lines.append(f"| {scan} ({name}) | {_cell(seconds, 'ms')} | {seconds / sequential:.3g} | "
+                     f"{_cell(compile_s, 'ms')} | {_cell(memory, 'MB')} |")
+    lines += ["", f"Positions, parallel against sequential: largest difference {difference:.2g} "
+              "relative to the largest position.", ""]
+    print("\n".join(lines[-len(scans) - 6:]), flush=True)
+    out.write_text("\n".join(lines) + "\n")
+    print(f"wrote {out}")
+
+
 def main():
     lines = ["# Compiled backend: coupled oscillators, loss gradient w.r.t. 17 parameters",
              "", f"One run of `{' '.join(['.venv/bin/python', *sys.argv])}`; dt = {DT}, float64, "
@@ -169,7 +289,10 @@ def main():
         print("\n".join(lines[-len(rows) - 4:]), flush=True)
     OUT.write_text("\n".join(lines) + "\n")
     print(f"wrote {OUT}")
+    hru_main()
 
 
 if __name__ == "__main__":
-    main()
+    if ONLY not in (None, "hru"):
+        sys.exit(f"--only {ONLY}: the one section that runs alone is 'hru'")
+    hru_main() if ONLY == "hru" else main()

@@ -45,7 +45,7 @@ def render(problem, backend: str, source: str, command: str | None = None,
         raise CodegenError(f"unknown target {backend!r}: choose from {BACKENDS}")
     if not emits(problem, backend):
         raise CodegenError(f"the {backend} backend writes continuous systems without constraints "
-                           f"only: {source} is not one; use --target numpy torch")
+                           f"and HRUs only: {source} is neither; use --target numpy torch")
     text = kind_of(problem).render(problem, backend, source, command, **options)
     if standalone:
         text = _RUNTIME_IMPORT.sub(lambda _: _inlined(backend), text, count=1)

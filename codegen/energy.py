@@ -66,9 +66,9 @@ def wrap_code(line: str, indent: int, limit: int = LINE_LIMIT) -> str:
 def runtime_import(text: str, backend: str, candidates) -> str:
     """The module's imports: its backend if the printed code calls it, then ONE statement
     importing the runtime names it uses (``glep emit --standalone`` inlines the runtime)."""
-    alias = {"numpy": "np", "torch": "torch"}[backend]
-    lines = [f"import {'numpy as np' if backend == 'numpy' else 'torch'}", ""] if re.search(
-        rf"\b{alias}\.", text) else []
+    alias = {"numpy": "np", "torch": "torch"}.get(backend)  # JAX: jnp from the runtime
+    lines = [f"import {'numpy as np' if backend == 'numpy' else 'torch'}", ""] if (
+        alias and re.search(rf"\b{alias}\.", text)) else []
     used = sorted((n for n in candidates if re.search(rf"\b{re.escape(n)}\b", text)),
                   key=lambda n: (0 if n.isupper() else 1 if n[0].isupper() else 2, n.lower()))
     return "\n".join([*lines, f"from glep.generated._runtime_{backend} import ("]

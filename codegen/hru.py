@@ -29,7 +29,7 @@ from .templating import BACKENDS
 from .templating import printer as backend_printer
 
 #: Runtime names an HRU module may use.
-RUNTIME_NAMES = ("HRULayer", "HRUSystem", "_full")
+RUNTIME_NAMES = ("HRULayer", "HRUSystem", "_full", "_Module", "_hru_api", "_hru_layer", "jnp")
 
 
 def class_name(name: str) -> str:

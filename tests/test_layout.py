@@ -68,6 +68,7 @@ CODEGEN_CAP = 4300 + sum({
     "binary synapses and neurons: scale parameters, sign initialisation, binary relaxation": 27,
     "convolution and pooling in layered energies (printing, runtime section)": 128,
     "vector-field kind (distinct forward and backward weights): layers as constants": 23,
+    "HRUs in JAX: echo as custom_vjp, parallel scan, Equinox module": 288,
 }.values())
 #: The generated code of the systems bundled then (runtimes included): 16,000 lines; the
 #: runtimes' share of the features above is added (both backends).
@@ -79,6 +80,7 @@ GENERATED_CAP = 16000 + sum({
     "JAX backend: the modules of the layout systems": 4814,
     "binary synapses and neurons": 40,
     "convolution and pooling in layered energies": 162,
+    "HRUs in JAX: the runtime section and the two modules": 380,
 }.values())
 
 

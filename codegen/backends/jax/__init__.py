@@ -1,5 +1,6 @@
 """The JAX backend: printer (``jax.numpy``), array operations and a compiled runtime whose
-time loops are ``lax.scan`` inside ``jax.jit`` (``templates/``); continuous systems only."""
+time loops are ``lax.scan`` inside ``jax.jit`` (``templates/``); continuous systems and
+Hamiltonian recurrent units (``runtime_hru.py.jinja``, ``hru.py.jinja``)."""
 
 from .printer import JaxPrinter
 
@@ -10,4 +11,4 @@ TITLE = "JAX"
 
 def supports(kind: str, problem) -> bool:
     """Whether this backend writes a module for ``problem`` of kind ``kind``."""
-    return kind == "continuous" and problem.system.constraints is None
+    return kind == "hru" or (kind == "continuous" and problem.system.constraints is None)
