@@ -1,5 +1,8 @@
 """The JAX backend: printer (``jax.numpy``), array operations and a compiled runtime whose
-time loops are ``lax.scan`` inside ``jax.jit`` (``templates/``); continuous systems only."""
+time loops are ``lax.scan`` and relaxations ``lax.while_loop`` inside ``jax.jit``
+(``templates/``); continuous systems and static energies."""
+
+from glep.derive.convolution import Feature
 
 from .printer import JaxPrinter
 
@@ -7,7 +10,12 @@ Printer = JaxPrinter
 
 TITLE = "JAX"
 
+#: What this backend writes (``glep emit`` names it when it refuses a system).
+SCOPE = "continuous systems without constraints and static energies without convolutions"
+
 
 def supports(kind: str, problem) -> bool:
     """Whether this backend writes a module for ``problem`` of kind ``kind``."""
+    if kind == "energy":
+        return not problem.energy.expr.atoms(Feature)
     return kind == "continuous" and problem.system.constraints is None
