@@ -15,6 +15,8 @@ shape SHAPES[name]. Arrays are batched along a leading axis: z (B, N), x (B, ·)
 losses and gradients are means over the batch. F = E + βC, s^β = argmin F (THEORY.md §7).
 The relaxation and the rules are the runtime's ``EnergySystem``, bound to the primitives
 printed below.
+Compiled with ``jax.jit`` on a setting's first call (relaxations: ``lax.while_loop`` per sample,
+vmapped); float64 needs ``jax.config.update("jax_enable_x64", True)`` before it (else float32).
 
 Example::
 
