@@ -1077,3 +1077,77 @@ class EnergySystem:
     def predict(self, theta, x=None, **options):
         """The output units of the free fixed point."""
         return self.relax(theta, x, **options)[..., jnp.asarray(self.OUTPUT_UNITS)]
+
+
+# -- convolution and pooling in layered energies (derive/convolution.py), lax.conv_general_dilated
+# spec = (C, H, W, kernel, stride, padding, pool: 0 none / 1 max / 2 avg, pool size); a layer of
+# C·H·W units is a row-major image, a weight (C_out, C·k·k) a kernel (C_out, C, k, k). Leading
+# axes of any number (one sample inside a vmap, or a batch) are flattened, then restored.
+
+
+def _conv_out(W, s, spec):
+    """W ⋆ s for images ``s`` (..., C·H·W): (B, C_out, H_c, W_c)."""
+    c, h, w, k, stride, pad = spec[:6]
+    return lax.conv_general_dilated(s.reshape(-1, c, h, w), W.reshape(-1, c, k, k), (stride, stride),
+                                    [(pad, pad)] * 2, precision=lax.Precision.HIGHEST)
+
+
+def _patches(v, spec):
+    """im2col: the receptive fields of images ``v``, (B, H_c·W_c, C·k·k)."""
+    c, h, w, k, stride, pad = spec[:6]
+    cols = lax.conv_general_dilated_patches(v.reshape(-1, c, h, w), (k, k), (stride, stride), [(pad, pad)] * 2,
+                                            precision=lax.Precision.HIGHEST)
+    return cols.reshape(len(cols), c * k * k, -1).swapaxes(1, 2)
+
+
+def _windows(u, size):
+    """Pooling windows of ``u`` (B, C, H, W): (B, C, H/size, W/size, size²)."""
+    b, c, h, w = u.shape
+    return u.reshape(b, c, h // size, size, w // size, size).swapaxes(3, 4).reshape(
+        b, c, h // size, w // size, size * size)
+
+
+def _pool_weights(u, spec):
+    """The windows of ``u`` and each unit's weight in its pooled value: one-hot at the first
+    arg-max (max pooling's switches) or uniform (average pooling)."""
+    win = _windows(u, spec[7])
+    return win, jnp.eye(spec[7] ** 2)[win.argmax(-1)] if spec[6] == 1 else win * 0 + spec[7] ** -2
+
+
+def _conv_pool(W, s, spec):
+    """The feature P(W ⋆ s), (..., C_out·H'·W')."""
+    u = _conv_out(W, s, spec)
+    if spec[6]:
+        win, weights = _pool_weights(u, spec)
+        u = (win * weights).sum(-1)
+    return u.reshape(*s.shape[:-1], -1)
+
+
+def _unpool(W, s, g, spec):
+    """Pᵀ g with the switches of W ⋆ s: a feature-sized ``g`` → (B, C_out, H_c, W_c)."""
+    u = _conv_out(W, s, spec)
+    c, hc, wc = u.shape[1:]
+    if not spec[6]:
+        return g.reshape(-1, c, hc, wc)
+    size = spec[7]
+    d = g.reshape(-1, c, hc // size, wc // size, 1) * _pool_weights(u, spec)[1]
+    return d.reshape(-1, c, hc // size, wc // size, size, size).swapaxes(3, 4).reshape(-1, c, hc, wc)
+
+
+def _conv_adjoint(W, s, g, spec):
+    """Jᵀ g: the transposed convolution of ``g`` unpooled with the switches of W ⋆ s."""
+    d = _unpool(W, s, g, spec)
+    out = jax.vjp(lambda v: _conv_out(W, v, spec), s.reshape(-1, s.shape[-1]))[1](d)[0]
+    return out.reshape(s.shape)
+
+
+def _conv_weight(W, s, g, v, spec):
+    """∂⟨g, P(W ⋆ v)⟩/∂W per sample, with the switches of W ⋆ s: (..., C_out, C·k·k)."""
+    d = _unpool(W, s, g, spec)
+    return (d.reshape(len(d), len(W), -1) @ _patches(v, spec)).reshape(*v.shape[:-1], *W.shape)
+
+
+def _conv_jacobian(W, s, spec):
+    """J = ∂P(W ⋆ s)/∂s at the switches of W ⋆ s, per sample: (..., C_out·H'·W', C·H·W)."""
+    j = jax.vmap(jax.jacfwd(lambda v: _conv_pool(W, v, spec)))(s.reshape(-1, s.shape[-1]))
+    return j.reshape(*s.shape[:-1], *j.shape[1:])

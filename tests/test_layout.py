@@ -68,6 +68,7 @@ CODEGEN_CAP = 4300 + sum({
     "binary synapses and neurons: scale parameters, sign initialisation, binary relaxation": 27,
     "convolution and pooling in layered energies (printing, runtime section)": 128,
     "JAX energies: compiled relaxation, the EP family, implicit reference (runtime section)": 471,
+    "JAX energies: convolution and pooling through lax.conv_general_dilated": 71,
 }.values())
 #: The generated code of the systems bundled then (runtimes included): 16,000 lines; the
 #: runtimes' share of the features above is added (both backends).
@@ -80,6 +81,7 @@ GENERATED_CAP = 16000 + sum({
     "binary synapses and neurons": 40,
     "convolution and pooling in layered energies": 162,
     "JAX energies: runtime section, modules of hopfield_digits and hopfield_smooth": 977,
+    "JAX energies: convolution and pooling (runtime section)": 74,
 }.values())
 
 

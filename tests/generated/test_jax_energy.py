@@ -1,6 +1,6 @@
 """JAX energy modules against the NumPy modules (an independent runtime: Python loops over a
 batch) and against implicit differentiation by JAX's own autodiff (``lax.custom_root`` on the
-printed energy alone), at float64; their errors; the convolutional energies they refuse."""
+printed energy alone), at float64; convolutional energies; their errors."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import pytest
 
 from glep.cli import main
 from glep.codegen.emit import load_module
+from tests.codegen.test_convolution import _problem as _conv_problem
 from tests.conftest import generated, problem, relative_error
 
 jax = pytest.importorskip("jax")
@@ -136,9 +137,32 @@ def test_bad_input_says_what_to_do():
         smooth.relax(smooth.initial_params(), method="async")
 
 
-def test_emit_refuses_convolutional_energies_for_jax(tmp_path, capsys):
-    system = Path(__file__).parents[2] / "systems" / "conv_hopfield_digits.py"
+def test_emit_says_why_it_writes_no_jax_module_for_a_chain(tmp_path, capsys):
+    system = Path(__file__).parents[2] / "systems" / "ff_ebm.py"
     assert main(["emit", str(system), "--target", "jax", "--out", str(tmp_path)]) == 0
     assert "the jax backend writes continuous systems without constraints and static energies " \
-           "without convolutions only" in capsys.readouterr().err
-    assert not list(tmp_path.glob("conv_hopfield_digits*"))
+           "only" in capsys.readouterr().err
+    assert not list(tmp_path.glob("ff_ebm*"))
+
+
+@pytest.mark.slow
+def test_convolutional_energy_equals_the_numpy_module():
+    """Convolutions of inputs and of states (stride, padding, max and average pooling): the
+    printed primitives through lax.conv_general_dilated, and the estimators."""
+    conv = _conv_problem()  # one problem: it draws its targets
+    numpy_module, jax_module = load_module(conv, "numpy"), load_module(conv, "jax")
+    theta, x = numpy_module.initial_params(), np.asarray(numpy_module.DEFAULT_INPUTS)
+    rng = np.random.default_rng(1)
+    z, v = rng.random((2, 3, numpy_module.N))
+    for name in ("energy", "energy_gradient", "energy_hessian", "energy_dx"):
+        got, want = getattr(jax_module, name)(z, theta, x), getattr(numpy_module, name)(z, theta, x)
+        assert np.abs(np.asarray(got) - want).max() <= 1e-13, name
+    for name, args in (("energy_dtheta", (z, theta, x)), ("energy_dtheta_jvp", (z, v, theta, x))):
+        got, want = getattr(jax_module, name)(*args), getattr(numpy_module, name)(*args)
+        for k in want:
+            assert np.abs(np.asarray(got[k]) - want[k]).max() <= 1e-13, (name, k)
+    for rule in ("C-EP", "P-CpL", "CL"):
+        options = {"rule": rule, "beta": 1e-2, "tol": 0}
+        got, want = jax_module.gradient(theta, **options), numpy_module.gradient(theta, **options)
+        for k in want["grad"]:
+            assert relative_error(got["grad"][k], want["grad"][k]) <= 1e-10, (rule, k)

@@ -2,8 +2,6 @@
 time loops are ``lax.scan`` and relaxations ``lax.while_loop`` inside ``jax.jit``
 (``templates/``); continuous systems and static energies."""
 
-from glep.derive.convolution import Feature
-
 from .printer import JaxPrinter
 
 Printer = JaxPrinter
@@ -11,11 +9,9 @@ Printer = JaxPrinter
 TITLE = "JAX"
 
 #: What this backend writes (``glep emit`` names it when it refuses a system).
-SCOPE = "continuous systems without constraints and static energies without convolutions"
+SCOPE = "continuous systems without constraints and static energies"
 
 
 def supports(kind: str, problem) -> bool:
     """Whether this backend writes a module for ``problem`` of kind ``kind``."""
-    if kind == "energy":
-        return not problem.energy.expr.atoms(Feature)
-    return kind == "continuous" and problem.system.constraints is None
+    return kind == "energy" or (kind == "continuous" and problem.system.constraints is None)
