@@ -19,8 +19,6 @@ Error: relative to adaptive Tsit5 at rtol = atol = 1e-12 (``RecursiveCheckpointA
 Peak memory: the compiled program's buffers (XLA's memory analysis: arguments, outputs
 and temporaries) for JAX/diffrax; ``tracemalloc``'s peak for NumPy; not measured for Torch.
 
-    .venv/bin/python bench/compiled.py            # writes bench/results/compiled.md
-
 HRU rows (``--only hru``: these alone, written to bench/results/compiled_hru.md): the linear
 HRU (``systems/linear_hru.py``), n = 64 units, m = 8 inputs, one sequence of K = 1e4 steps,
 dt = 0.1, float64, loss ``½ Σ_k ‖R φ_k − y_k‖²`` (R standard normal / 8, y standard normal),
@@ -31,16 +29,34 @@ error's reference). Then the forward pass alone at K = 1e5: the blocked parallel
 chunks side by side, joined by ``lax.associative_scan``) against ``lax.scan``.
 
     .venv/bin/python bench/compiled.py --only hru  # writes bench/results/compiled_hru.md
+
+Energy row (``--only energy`` runs it alone): ``systems/hopfield_digits.py`` (64-32-10,
+hard-sigmoid units), a batch of 256 scikit-learn digits (pixels / 16, one-hot targets), one
+C-EP gradient (β = 0.01, asynchronous block relaxation, default tolerance, no
+positive-definiteness check, as in training) by the NumPy, Torch and JAX modules; JAX's
+compile time separately; agreement with the NumPy module's estimate and error against the
+implicit-differentiation reference (NumPy module). Every backend on one thread (BLAS, Torch,
+XLA), set before the imports.
+
+    .venv/bin/python bench/compiled.py            # writes compiled.md, compiled_energy.md
+                                                  # and compiled_hru.md in bench/results/
+    .venv/bin/python bench/compiled.py --only energy   # the energy row alone
 """
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 import tracemalloc
 from pathlib import Path
 
-import jax
+for _name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_name, "1")  # one thread each (the machine is shared), as Torch below
+os.environ.setdefault("XLA_FLAGS",
+                      "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1")
+
+import jax  # noqa: E402
 
 jax.config.update("jax_enable_x64", True)
 
@@ -58,6 +74,7 @@ from glep.generated import linear_hru_jax, linear_hru_numpy, linear_hru_torch  #
 DT = 0.0025
 ONLY = sys.argv[sys.argv.index("--only") + 1] if "--only" in sys.argv else None
 KS = tuple(int(k) for k in sys.argv[1:] if k.isdigit()) or (1_000, 10_000, 100_000)
+ENERGY_OUT = Path(__file__).parent / "results" / "compiled_energy.md"
 INTERPRETED_MAX = 10_000  # NumPy/Torch beyond this: minutes per run, not run
 OUT = Path(__file__).parent / "results" / "compiled.md"
 THETA = jnp.asarray(J.PARAM_VALUES)
@@ -267,7 +284,65 @@ def hru_main():
     print(f"wrote {out}")
 
 
+def energy_rows(batch=256, beta=0.01):
+    """The energy row: one C-EP gradient of hopfield_digits on a batch of digits."""
+    from sklearn.datasets import load_digits
+
+    from glep.generated import hopfield_digits_jax as EJ
+    from glep.generated import hopfield_digits_numpy as EN
+    from glep.generated import hopfield_digits_torch as ET
+
+    data = load_digits()
+    x, y = data.data[:batch] / 16.0, np.eye(10)[data.target[:batch]]
+    theta = EN.initial_params()
+    options = {"rule": "C-EP", "beta": beta, "check": False}
+    reference = EN.implicit_gradient(theta, x, y)["grad"]
+    theta_j = {k: jnp.asarray(v) for k, v in theta.items()}
+    start = time.perf_counter()
+    jax.block_until_ready(EJ.gradient(theta_j, x, y, **options)["grad"])
+    compile_s = time.perf_counter() - start
+    torch.set_num_threads(1)
+    theta_t = {k: torch.as_tensor(v) for k, v in theta.items()}
+    x_t, y_t = torch.as_tensor(x), torch.as_tensor(y)
+    runs = {"glep NumPy": lambda: EN.gradient(theta, x, y, **options)["grad"],
+            "glep Torch": lambda: ET.gradient(theta_t, x_t, y_t, **options)["grad"],
+            "glep JAX": lambda: jax.block_until_ready(
+                EJ.gradient(theta_j, x, y, **options)["grad"])}
+    rows = {}
+    for label, run in runs.items():
+        grad, seconds = _timed(run)
+        rows[label] = (seconds, compile_s if label == "glep JAX" else None,
+                       {k: np.asarray(v) for k, v in grad.items()})
+    return rows, reference
+
+
+def _flat(grad):
+    return np.concatenate([np.ravel(grad[k]) for k in sorted(grad)])
+
+
+def energy_main():
+    rows, reference = energy_rows()
+    base, ref = rows["glep NumPy"], _flat(reference)
+    lines = ["# Compiled backend: a layered energy on digits, C-EP gradient, batch 256", "",
+             f"One run of `{' '.join(['.venv/bin/python', *sys.argv])}` (see the header of "
+             "bench/compiled.py): hopfield_digits 64-32-10, β = 0.01, async block relaxation, "
+             "float64, best of 3 runs (JAX after compilation); NumPy's BLAS, Torch and XLA "
+             "on one thread each.", "",
+             "| module | time | ÷ JAX | compile | vs NumPy estimate | vs implicit reference |",
+             "|---|---|---|---|---|---|"]
+    jax_s = rows["glep JAX"][0]
+    for label, (seconds, compile_s, grad) in rows.items():
+        agree = np.linalg.norm(_flat(grad) - _flat(base[2])) / np.linalg.norm(_flat(base[2]))
+        error = np.linalg.norm(_flat(grad) - ref) / np.linalg.norm(ref)
+        lines.append(f"| {label} | {_cell(seconds, 'ms')} | {seconds / jax_s:.3g} | "
+                     f"{_cell(compile_s, 'ms')} | {agree:.2g} | {error:.2g} |")
+    print("\n".join(lines), flush=True)
+    ENERGY_OUT.write_text("\n".join(lines) + "\n")
+    print(f"wrote {ENERGY_OUT}")
+
+
 def main():
+    energy_main()
     lines = ["# Compiled backend: coupled oscillators, loss gradient w.r.t. 17 parameters",
              "", f"One run of `{' '.join(['.venv/bin/python', *sys.argv])}`; dt = {DT}, float64, "
              "best of 3 runs after compilation for JAX/diffrax, one run for NumPy/Torch. "
@@ -293,6 +368,7 @@ def main():
 
 
 if __name__ == "__main__":
-    if ONLY not in (None, "hru"):
-        sys.exit(f"--only {ONLY}: the one section that runs alone is 'hru'")
-    hru_main() if ONLY == "hru" else main()
+    sections = {"energy": energy_main, "hru": hru_main}
+    if ONLY not in (None, *sections):
+        sys.exit(f"--only {ONLY}: the sections that run alone are {', '.join(sections)}")
+    sections[ONLY]() if ONLY else main()

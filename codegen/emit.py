@@ -29,7 +29,7 @@ from .backends import backend as backend_module
 from .kinds import kind_of
 from .templating import environment
 
-__all__ = ["BACKENDS", "emits", "load_module", "module_name", "render", "render_runtime",
+__all__ = ["BACKENDS", "emits", "load_module", "module_name", "refusal", "render", "render_runtime",
            "runtime_name", "write_atomically"]
 
 #: The one statement of a generated module that imports the shared runtime.
@@ -44,8 +44,7 @@ def render(problem, backend: str, source: str, command: str | None = None,
     if backend not in BACKENDS:
         raise CodegenError(f"unknown target {backend!r}: choose from {BACKENDS}")
     if not emits(problem, backend):
-        raise CodegenError(f"the {backend} backend writes continuous systems without constraints "
-                           f"and HRUs only: {source} is neither; use --target numpy torch")
+        raise CodegenError(refusal(source, backend))
     text = kind_of(problem).render(problem, backend, source, command, **options)
     if standalone:
         text = _RUNTIME_IMPORT.sub(lambda _: _inlined(backend), text, count=1)
@@ -58,6 +57,12 @@ def emits(problem, backend: str) -> bool:
     ``supports(kind, problem)`` writes every kind)."""
     supports = getattr(backend_module(backend), "supports", None)
     return supports is None or supports(kind_of(problem).name, problem)
+
+
+def refusal(source: str, backend: str) -> str:
+    """Why ``backend`` writes no module for the system of ``source``."""
+    return (f"the {backend} backend writes {backend_module(backend).SCOPE} only: {source} is not "
+            f"one; use --target numpy torch")
 
 
 def runtime_name(backend: str) -> str:

@@ -34,7 +34,7 @@ from .convolution import NAMES
 from .printers import MatrixPrinter, printed_common
 from .templating import LINE_LIMIT, environment, literal, printer
 
-RESERVED = frozenset({"z", "theta", "x", "y", "v", "np", "torch", "beta", "ref", "out"})
+RESERVED = frozenset({"z", "theta", "x", "y", "v", "np", "torch", "jnp", "beta", "ref", "out"})
 
 
 # -- layout shared by the energy, chain and HRU modules ---------------------------------------
@@ -66,9 +66,10 @@ def wrap_code(line: str, indent: int, limit: int = LINE_LIMIT) -> str:
 def runtime_import(text: str, backend: str, candidates) -> str:
     """The module's imports: its backend if the printed code calls it, then ONE statement
     importing the runtime names it uses (``glep emit --standalone`` inlines the runtime)."""
-    alias = {"numpy": "np", "torch": "torch"}.get(backend)  # JAX: jnp from the runtime
-    lines = [f"import {'numpy as np' if backend == 'numpy' else 'torch'}", ""] if (
-        alias and re.search(rf"\b{alias}\.", text)) else []
+    alias = {"numpy": "np", "torch": "torch"}.get(backend)  # JAX's jnp: from its runtime
+    lines = [f"import {'numpy as np' if backend == 'numpy' else 'torch'}", ""] if alias and (
+        re.search(rf"\b{alias}\.", text)) else []
+    candidates = (*candidates, "jnp") if alias is None else candidates
     used = sorted((n for n in candidates if re.search(rf"\b{re.escape(n)}\b", text)),
                   key=lambda n: (0 if n.isupper() else 1 if n[0].isupper() else 2, n.lower()))
     return "\n".join([*lines, f"from glep.generated._runtime_{backend} import ("]
@@ -176,7 +177,8 @@ def _functions(model: EnergyModel, backend: str) -> list[dict]:
             a, b = model.layers[i], model.layers[j]
             rows = f"{a.offset}:{a.offset + a.size}" if layered else f"{a.offset}"
             cols = f"{b.offset}:{b.offset + b.size}" if layered else f"{b.offset}"
-            body.append(f"_out[..., {rows}, {cols}] = {code}")
+            body.append(f"_out = _out.at[..., {rows}, {cols}].set({_bare(code)})"
+                        if backend == "jax" else f"_out[..., {rows}, {cols}] = {code}")
         return body, "_out"
 
     def params_dict(codes):
@@ -223,6 +225,16 @@ def _functions(model: EnergyModel, backend: str) -> list[dict]:
                            "(see BLOCK_REASON).",
                     "returns": f"raise ValueError{_parenthesized(literal(message, 4))}"})
     return out
+
+
+def _bare(code: str) -> str:
+    """``code`` without the brackets around all of it, if it has them."""
+    depth = 0
+    for i, char in enumerate(code):
+        depth += (char == "(") - (char == ")")
+        if depth == 0:
+            return code[1:-1] if i == len(code) - 1 and i else code
+    return code
 
 
 def _parenthesized(code: str) -> str:

@@ -22,6 +22,7 @@ from glep.codegen.emit import (
     BACKENDS,
     emits,
     module_name,
+    refusal,
     render,
     render_runtime,
     runtime_name,
@@ -468,22 +469,26 @@ def cmd_emit(args) -> int:
     out_dir = Path(args.out)
     if out_dir.exists() and not out_dir.is_dir():
         raise WriteError(f"--out {out_dir} is a file, not a directory: give a folder")
-    name = _emission_name(args)
+    name, targets = _emission_name(args), args.target or list(BACKENDS)
     if args.check:
-        return _check(out_dir, args.target, args.files, args.set, name)
+        return _check(out_dir, targets, args.files, args.set, name)
     if not args.files:
         raise DerivationError("glep emit needs system files (or --check): glep emit systems/*.py")
     for path in args.files:
         if path.name == "__init__.py":
             continue
         problem, source, command, file_name = _emission(path, args.set, name)
-        for backend in (b for b in args.target if emits(problem, b)):
+        for backend in targets:
+            if not emits(problem, backend):
+                if args.target:  # named with --target: say why it is skipped
+                    print(f"skipped: {refusal(source, backend)}", file=sys.stderr)
+                continue
             text = render(problem, backend, source, command, standalone=args.standalone)
             target = out_dir / file_name(backend)
             write_atomically(target, text)
             print(f"wrote {target}")
     if not args.standalone:  # the modules import glep.generated._runtime_*; a copy beside them
-        for backend in args.target:
+        for backend in targets:
             target = out_dir / f"{runtime_name(backend)}.py"
             write_atomically(target, render_runtime(backend))
             print(f"wrote {target}")
@@ -708,7 +713,9 @@ def parser() -> argparse.ArgumentParser:
 
     p = add("emit", "write NumPy/Torch modules for system files, or check generated/")
     p.add_argument("files", nargs="*", type=Path)
-    p.add_argument("--target", nargs="+", choices=BACKENDS, default=list(BACKENDS))
+    p.add_argument("--target", nargs="+", choices=BACKENDS,
+                   help="backends to write (default: all; a backend that does not write a "
+                        "system says why)")
     p.add_argument("--out", default="generated", help="output folder (default: generated)")
     p.add_argument(
         "--check",

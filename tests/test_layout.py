@@ -69,6 +69,8 @@ CODEGEN_CAP = 4300 + sum({
     "convolution and pooling in layered energies (printing, runtime section)": 128,
     "vector-field kind (distinct forward and backward weights): layers as constants": 23,
     "HRUs in JAX: echo as custom_vjp, parallel scan, Equinox module": 288,
+    "JAX energies: compiled relaxation, the EP family, implicit reference (runtime section)": 471,
+    "JAX energies: convolution and pooling through lax.conv_general_dilated": 71,
 }.values())
 #: The generated code of the systems bundled then (runtimes included): 16,000 lines; the
 #: runtimes' share of the features above is added (both backends).
@@ -81,6 +83,8 @@ GENERATED_CAP = 16000 + sum({
     "binary synapses and neurons": 40,
     "convolution and pooling in layered energies": 162,
     "HRUs in JAX: the runtime section and the two modules": 380,
+    "JAX energies: runtime section, modules of hopfield_digits and hopfield_smooth": 977,
+    "JAX energies: convolution and pooling (runtime section)": 74,
 }.values())
 
 

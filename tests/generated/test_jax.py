@@ -18,7 +18,7 @@ jax.config.update("jax_enable_x64", True)
 
 GENERATED = Path(__file__).resolve().parents[2] / "generated"
 SYSTEMS = sorted(p.stem.removesuffix("_jax") for p in GENERATED.glob("[!_]*_jax.py")
-                 if "_hru" not in p.stem)  # continuous systems; HRUs: test_jax_hru.py
+                 if "_continuous_api" in p.read_text(encoding="utf-8"))  # energies: test_jax_energy
 RULES = [("HEL", "rk4"), ("PFVP", "rk4"), ("adjoint", "rk4"), ("BPTT", "rk4"), ("HEL", "leapfrog")]
 
 
