@@ -1238,8 +1238,65 @@ def _vecmat(v, m):
     return (v[..., None, :] @ m)[..., 0, :]
 
 
-def _mean0(a):
-    return a.mean(0)
+def _batch_mean(a, ref):
+    """The mean of ``a`` over the leading (batch) axes of ``ref``."""
+    return a.reshape(-1, *a.shape[ref.ndim:]).mean(0)
+
+
+def _outer_mean(a, b, ref):
+    """The batch mean of the outer products a bᵀ (batch axes: those of ``ref``), one contraction."""
+    a, b = (_fit(c, ref, c.shape[-1:]).reshape(-1, c.shape[-1]) for c in (a, b))
+    return a.T @ b / a.shape[0]
+
+
+def _outer_contrast(a, b, a0, b0, ref):
+    """The batch mean of a bᵀ − a₀b₀ᵀ as (a − a₀)bᵀ + a₀(b − b₀)ᵀ (no cancellation as s → s₀)."""
+    return _outer_mean(a - a0, b, ref) + _outer_mean(a0, b - b0, ref)
+
+
+def _orthogonal(a, basis):
+    """``a`` without its components along the orthonormal rows of ``basis`` (twice is enough)."""
+    for _ in range(2):
+        a = a - _vecmat(_matvec(basis, a), basis)
+    return a
+
+
+def _lanczos_minimum(product, like, steps, every=8, rtol=1e-12):
+    """The smallest eigenvalue over a batch of symmetric operators ``product`` ((B, N) → (B, N)),
+    by Lanczos with full reorthogonalization from seeded random vectors, restarted in a fresh
+    direction when a Krylov space closes; stops after ``steps`` products, or when the estimate
+    has moved by less than ``rtol`` in ``every`` steps. Exact (to rounding) after N steps."""
+    n, rng = like.shape[-1], _rng(0)
+    steps = min(steps, n)
+    basis, diagonal, off, last = _zeros_batch(like[..., 0], 0, n), [], [], None
+    q = _as_array(_uniform(tuple(like.shape), 1.0, rng), like)
+    for k in range(steps):
+        if k == basis.shape[-2]:  # grown by `every` rows: memory O(B·N·steps taken)
+            basis = _concat([basis, _zeros_batch(like[..., 0], every, n)], axis=-2)
+        q = q / _dot(q, q)[..., None] ** 0.5
+        basis[..., k, :] = q
+        w = product(q)
+        diagonal.append(_dot(w, q))
+        scale, w = _dot(w, w) ** 0.5, _orthogonal(w, basis[..., :k + 1, :])
+        beta = _dot(w, w) ** 0.5
+        closed = beta <= 1e-10 * scale
+        if bool(closed.any()):
+            fresh = _orthogonal(_as_array(_uniform(tuple(like.shape), 1.0, rng), like), basis[..., :k + 1, :])
+            w = _where(closed[..., None], fresh, w)
+        q = w
+        off.append(_where(closed, beta * 0, beta))
+        if (k + 1) % every and k + 1 < steps:
+            continue
+        t = _zeros_batch(like[..., 0], k + 1, k + 1)
+        for i, a in enumerate(diagonal):
+            t[..., i, i] = a
+        for i, b in enumerate(off[:k]):
+            t[..., i, i + 1], t[..., i + 1, i] = b, b
+        smallest = _smallest_eigenvalue(t)
+        if last is not None and abs(smallest - last) <= rtol * (1 + abs(smallest)):
+            break
+        last = smallest
+    return smallest
 
 
 def _batched(a, like=None):
@@ -1372,11 +1429,12 @@ class EnergySystem(_Namespace):
                           y=(y, self.DEFAULT_TARGETS, sum(self.TARGET_SIZES), f"TARGETS = {sizes[1]}"),
                           **{name: (z, None, self.N, f"STATES = {self.STATES} of sizes {self.SIZES}")})
 
-    def descent(self, z, theta, x, y, beta=0.0, nudge=None):
+    def descent(self, z, theta, x, y, beta=0.0, nudge=None, layers=None):
         """∂F/∂s with F = E + βC (``nudge``: a fixed ∂C/∂s, e.g. a linearized cost); binary
-        neurons read their neighbours' H(s − ½): ∂E/∂s at the emitted states, a·(s − H) added."""
+        neurons read their neighbours' H(s − ½): ∂E/∂s at the emitted states, a·(s − H) added.
+        ``layers``: the indices of the layers whose block is needed (None: all)."""
         emitted = self.emitted(z)
-        g = self.energy_gradient(emitted, theta, x)
+        g = self.energy_gradient(emitted, theta, x, layers)
         if emitted is not z:
             g = g + self.layer_curvature(theta) * (z - emitted)
         if beta != 0:
@@ -1386,8 +1444,8 @@ class EnergySystem(_Namespace):
     def _project(self, z):
         return z if self.BOX is None else _clip(z, self.BOX[0], self.BOX[1])
 
-    def _block_update(self, z, theta, x, y, beta, nudge, units, g=None):
-        """Exact minimization of F over the layers in ``units``: s_l ← clip(s_l − ∂_l F / a_l)."""
+    def _curvature(self, theta, beta, nudge):
+        """The block updates' divisors a_l + βc_l per unit, checked positive (one host sync)."""
         if not self.BLOCK_EXACT:
             raise ValueError(f"block updates are not exact for this energy: {self.BLOCK_REASON}")
         curvature = self.layer_curvature(theta)
@@ -1399,29 +1457,39 @@ class EnergySystem(_Namespace):
         if not bool((curvature > 0).all()):
             raise ArithmeticError("a layer's curvature a_l + βc_l is not positive: the block "
                                   "update has no minimum (reduce |β|)")
-        g = self.descent(z, theta, x, y, beta, nudge) if g is None else g
+        return curvature
+
+    def _block_update(self, z, theta, x, y, beta, nudge, units, g, layers, curvature):
+        """Exact minimization of F over the layers in ``units`` (indices ``layers``, None: all):
+        s_l ← clip(s_l − ∂_l F / (a_l + βc_l))."""
+        g = self.descent(z, theta, x, y, beta, nudge, layers) if g is None else g
         return _where(units, self._project(z - g / curvature), z)
 
     def iterate(self, z, theta, x, y, beta=0.0, nudge=None, method=None, step=None, g=None,
-                hold=None):
+                hold=None, curvature=None):
         """One relaxation iteration: a projected gradient-flow step, or a sweep of block updates
         (``sync``: every layer from the same state; ``async``: even layers, then odd layers).
-        ``g``: ∂F/∂s at ``z`` when known; ``hold``: a mask of units that stay (clamped)."""
+        ``g``: ∂F/∂s at ``z`` when known; ``hold``: a mask of units that stay (clamped);
+        ``curvature``: the block updates' divisors when known (relax computes them once)."""
         method = method or self.RELAXATION
         if method == "gradient":
             step = self.STEP if step is None else step
             g = self.descent(z, theta, x, y, beta, nudge) if g is None else g
             return self._project(z - step * g)
+        if method not in ("sync", "async"):
+            raise ValueError(f"method={method!r}: choose 'gradient', 'sync' or 'async'")
         parity = _mask(self._PARITY, z)
+        curvature = self._curvature(theta, beta, nudge) if curvature is None else curvature
         if method == "sync":
-            return self._block_update(z, theta, x, y, beta, nudge, _mask([True] * self.N, z), g)
-        if method == "async":  # the second half reads the first's layers, clamped ones held
-            first, second = ~parity, parity
-            if hold is not None:
-                first, second = first & ~hold, second & ~hold
-            z = self._block_update(z, theta, x, y, beta, nudge, first, g)
-            return self._block_update(z, theta, x, y, beta, nudge, second)
-        raise ValueError(f"method={method!r}: choose 'gradient', 'sync' or 'async'")
+            return self._block_update(z, theta, x, y, beta, nudge, parity | ~parity, g, None, curvature)
+        first, second = ~parity, parity  # async: the second half reads the first's layers
+        if hold is not None:
+            first, second = first & ~hold, second & ~hold
+        colours = [self._PARITY[sum(self.SIZES[:i])] for i in range(len(self.SIZES))]
+        z = self._block_update(z, theta, x, y, beta, nudge, first, g,
+                               [i for i, c in enumerate(colours) if not c], curvature)
+        return self._block_update(z, theta, x, y, beta, nudge, second, None,
+                                  [i for i, c in enumerate(colours) if c], curvature)
 
     def relax(self, theta, x=None, y=None, *, beta=0.0, z0=None, clamp=None, nudge=None,
               method=None, step=None, tol=None, max_iterations=None, strict=True, info=False):
@@ -1447,10 +1515,11 @@ class EnergySystem(_Namespace):
         free = None if clamp is None else ~_mask(clamp[0], z)
         if clamp is not None:
             z = _where(free, z, _as_array(clamp[1], z))
-        eps, best, last, converged = _eps(z), float("inf"), 0, False
-        for k in range(budget + 1):
-            g = self.descent(z, theta, x, y, beta, nudge)
-            if k % _EVERY == 0 or k == budget:
+        eps, best, last, converged, curvature = _eps(z), float("inf"), 0, False, None
+        for k in range(budget + 1):  # host syncs (Torch): at the checks and at the first sweep
+            checked = k % _EVERY == 0 or k == budget
+            g = self.descent(z, theta, x, y, beta, nudge) if checked else None  # else: by block
+            if checked:
                 r = z - self._project(z - g)
                 size, residual = _max_abs(z), _max_abs(r if free is None else _where(free, r, r * 0))
                 if not size <= 1e12:
@@ -1462,8 +1531,10 @@ class EnergySystem(_Namespace):
                     k - last >= _STALL and residual <= eps**0.5 * (1 + size))
                 if converged or k == budget:
                     break
+            if curvature is None and (method or self.RELAXATION) != "gradient":
+                curvature = self._curvature(theta, beta, nudge)
             z = self.iterate(z, theta, x, y, beta, nudge, method, step, g,
-                             None if clamp is None else ~free)
+                             None if clamp is None else ~free, curvature)
             if clamp is not None:
                 z = _where(free, z, _as_array(clamp[1], z))
         if strict and not converged and self._namespace.get("_BINARY_UNITS") is None:  # binary: may cycle
@@ -1485,15 +1556,22 @@ class EnergySystem(_Namespace):
         eye = _eye(self.N, h)
         return _where(pair, h, eye * 0) + eye * (~free[..., :, None]), free
 
-    def check_minimum(self, z, theta, x, tol=1e-10):
-        """Raise ``ArithmeticError`` unless the restricted Hessian is positive definite."""
-        h, _ = self.restricted_hessian(z, theta, x)
-        smallest = _smallest_eigenvalue(h)
+    def check_minimum(self, z, theta, x, tol=1e-10, steps=None):
+        """Raise ``ArithmeticError`` unless the restricted Hessian is positive definite: its
+        smallest eigenvalue by Lanczos on Hessian-vector products (``_lanczos_minimum``, at most
+        ``steps`` of them, None: N), without forming the (B, N, N) Hessian; returns it."""
+        free = self.unsaturated(z)
+
+        def product(v):  # the restricted Hessian: H on the unsaturated units, I on the others
+            return _where(free, self.energy_hvp(z, _where(free, v, v * 0), theta, x), v)
+
+        smallest = _lanczos_minimum(product, z, self.N if steps is None else steps)
         if not smallest > tol:
             raise ArithmeticError(
                 f"the Hessian restricted to the unsaturated units is not positive definite at "
                 f"the relaxed state (smallest eigenvalue {smallest:.3g}): it is not a strict "
                 f"minimum, so implicit differentiation and EP do not apply")
+        return smallest
 
     def implicit_gradient(self, theta, x=None, y=None, *, z=None, method=None):
         """The reference dC/dθ: H_uu λ_u = ∂C/∂s_u on the unsaturated units u,
@@ -1505,9 +1583,9 @@ class EnergySystem(_Namespace):
         self.check_minimum(z, theta, x)
         c = self.cost_gradient(z, y) * free
         lam = _solve(h, c)
-        jvp = self.energy_dtheta_jvp(z, lam, theta, x)
+        jvp = self.energy_dtheta_jvp_mean(z, lam, theta, x)
         return {"loss": float(self.cost(z, y).mean()),
-                "grad": {k: -_mean0(v) for k, v in jvp.items()},
+                "grad": {k: -v for k, v in jvp.items()},
                 "state": z, "adjoint": lam, "saturated": int((~free).sum())}
 
     def _placed(self, o, z):
@@ -1526,8 +1604,8 @@ class EnergySystem(_Namespace):
 
     def _contrast(self, first, second, beta_first, beta_second, theta, x):
         first, second = self.emitted(first), self.emitted(second)
-        a, b = self.energy_dtheta(first, theta, x), self.energy_dtheta(second, theta, x)
-        return {k: _mean0(b[k] - a[k]) / (beta_second - beta_first) for k in a}
+        contrast = self.energy_dtheta_contrast(second, first, theta, x)
+        return {k: v / (beta_second - beta_first) for k, v in contrast.items()}
 
     def gradient(self, theta, x=None, y=None, *, rule="C-EP", beta=1e-3, method=None, tol=None,
                  start="free", z_free=None, check=True):
@@ -1589,9 +1667,9 @@ class EnergySystem(_Namespace):
         total = {k: v * 0 for k, v in theta.items()}
         for _ in range(steps):
             new = self.iterate(z, current, x, y, beta, None, method)
-            before, after = self.energy_dtheta(z, current, x), self.energy_dtheta(new, current, x)
+            contrast = self.energy_dtheta_contrast(new, z, current, x)
             for k in current:
-                update = -(eta / beta) * _mean0(after[k] - before[k])
+                update = -(eta / beta) * contrast[k]
                 current[k] = current[k] + update
                 total[k] = total[k] + update
             z = new
