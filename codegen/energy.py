@@ -71,7 +71,7 @@ def runtime_import(text: str, backend: str, candidates) -> str:
     alias = {"numpy": "np", "torch": "torch"}.get(backend)  # JAX's jnp: from its runtime
     lines = [f"import {'numpy as np' if backend == 'numpy' else 'torch'}", ""] if alias and (
         re.search(rf"\b{alias}\.", text)) else []
-    candidates = (*candidates, "jnp") if alias is None else candidates
+    candidates = {*candidates, "jnp"} if alias is None else set(candidates)
     used = sorted((n for n in candidates if re.search(rf"\b{re.escape(n)}\b", text)),
                   key=lambda n: (0 if n.isupper() else 1 if n[0].isupper() else 2, n.lower()))
     return "\n".join([*lines, f"from glep.generated._runtime_{backend} import ("]

@@ -917,6 +917,22 @@ def _vecmat(v, m):
     return (v[..., None, :] @ m)[..., 0, :]
 
 
+def _batch_mean(a, ref):
+    """The mean of ``a`` over the leading (batch) axes of ``ref``."""
+    return a.reshape(-1, *a.shape[jnp.ndim(ref):]).mean(0)
+
+
+def _outer_mean(a, b, ref):
+    """The batch mean of the outer products a bᵀ (batch axes: those of ``ref``)."""
+    a, b = (_fit(c, ref, c.shape[-1:]).reshape(-1, c.shape[-1]) for c in (a, b))
+    return a.T @ b / a.shape[0]
+
+
+def _outer_contrast(a, b, a0, b0, ref):
+    """The batch mean of a bᵀ − a₀b₀ᵀ as (a − a₀)bᵀ + a₀(b − b₀)ᵀ."""
+    return _outer_mean(a - a0, b, ref) + _outer_mean(a0, b - b0, ref)
+
+
 def _swap(m):
     return jnp.swapaxes(m, -1, -2)
 

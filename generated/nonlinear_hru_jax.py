@@ -27,7 +27,6 @@ from glep.generated._runtime_jax import (
     _hru_layer,
     _Module,
     jnp,
-    jnp,
 )
 
 PARAMS = ("A", "B", "b", "alpha")

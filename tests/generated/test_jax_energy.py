@@ -140,8 +140,8 @@ def test_bad_input_says_what_to_do():
 def test_emit_says_why_it_writes_no_jax_module_for_a_chain(tmp_path, capsys):
     system = Path(__file__).parents[2] / "systems" / "ff_ebm.py"
     assert main(["emit", str(system), "--target", "jax", "--out", str(tmp_path)]) == 0
-    assert "the jax backend writes continuous systems without constraints and static energies " \
-           "only" in capsys.readouterr().err
+    assert "the jax backend writes continuous systems without constraints, static energies " \
+           "and HRUs only" in capsys.readouterr().err
     assert not list(tmp_path.glob("ff_ebm*"))
 
 

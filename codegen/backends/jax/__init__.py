@@ -15,4 +15,5 @@ SCOPE = "continuous systems without constraints, static energies and HRUs"
 
 def supports(kind: str, problem) -> bool:
     """Whether this backend writes a module for ``problem`` of kind ``kind``."""
-    return kind in ("energy", "hru") or (kind == "continuous" and problem.system.constraints is None)
+    unconstrained = kind == "continuous" and problem.system.constraints is None
+    return kind in ("energy", "hru") or unconstrained
