@@ -24,13 +24,14 @@ def _diffrax_gradient(module, tolerance):
 
         def field(t, state, c):
             z = state[:-1]
-            return jnp.concatenate([module._vector_field(t, z, c, module.default_inputs(t)),
-                                    module._state_running_cost(t, z, c, module.default_targets(t))[None]])
+            cost = module._state_running_cost(t, z, c, module.default_targets(t))
+            dz = module._vector_field(t, z, c, module.default_inputs(t))
+            return jnp.concatenate([dz, cost[None]])
 
         z0 = jnp.asarray(module.INITIAL_STATE, float)
         end = diffrax.diffeqsolve(
-            diffrax.ODETerm(field), diffrax.Dopri5(), 0.0, module.HORIZON, module.HORIZON / module.STEPS,
-            jnp.concatenate([z0, jnp.zeros(1)]), args=c,
+            diffrax.ODETerm(field), diffrax.Dopri5(), 0.0, module.HORIZON,
+            module.HORIZON / module.STEPS, jnp.concatenate([z0, jnp.zeros(1)]), args=c,
             stepsize_controller=diffrax.PIDController(rtol=tolerance, atol=tolerance),
             adjoint=diffrax.RecursiveCheckpointAdjoint(), max_steps=100_000).ys[-1]
         return end[-1] + module._state_terminal_cost(module.HORIZON, end[:-1], c)
@@ -54,11 +55,13 @@ def test_pendulum_as_accurate_as_diffrax_at_the_same_tolerance():
 
 @pytest.mark.slow
 def test_coupled_oscillators_converge_to_the_fine_grid_hel():
-    jax_module, numpy_module = generated("coupled_oscillators", "jax"), generated("coupled_oscillators", "numpy")
+    jax_module = generated("coupled_oscillators", "jax")
+    numpy_module = generated("coupled_oscillators", "numpy")
     fine = numpy_module.gradient(rule="HEL", steps=4 * numpy_module.STEPS)
     errors = []
     for tolerance in (1e-7, 1e-10):
-        got = jax_module.gradient(rule="HEL", method="dopri5", rtol=tolerance, atol=tolerance, max_steps=2048)
+        got = jax_module.gradient(rule="HEL", method="dopri5", rtol=tolerance, atol=tolerance,
+                                  max_steps=2048)
         errors.append(relative_error(np.asarray(got["theta"]), fine["theta"]))
     assert relative_error(np.asarray(got["z0"]), fine["z0"]) <= 1e-7
     assert errors[1] <= 2e-8 and errors[0] >= 30 * errors[1], errors
