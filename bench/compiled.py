@@ -2,12 +2,13 @@
 
 Continuous systems (``--only continuous`` runs them alone): ``systems/coupled_oscillators.py``
 (12 states, 17 parameters) at K = 1e3, 1e4, 1e5 RK4 steps of dt = 0.0025 (its bundled 2000
-steps over 5 s; horizon K·dt), and ``systems/anharmonic_chain.py --set n=32`` (64 states, 97
+steps over 5 s; horizon K·dt), and ``systems/anharmonic_chain.py --set n=32`` (64 states, 98
 parameters, its own 1600 steps over 4 s): the loss ∫c dt + ψ and its gradient w.r.t. all
 parameters, one trajectory, float64.
 
 Columns, in one run of this script (after compilation; compile time reported separately;
-compiled code: the best of 3 calls, the interpreted modules: one call):
+times in CPU seconds of the process; compiled code: the best of 3 calls, the interpreted
+modules: one call):
 
 * glep NumPy HEL, glep Torch HEL (β = 1e-4, centered): the interpreted modules;
 * glep JAX HEL (the same rule, fixed RK4 steps), glep JAX HEL with adaptive steps
@@ -106,12 +107,13 @@ def _compiled(fn, *args, **kwargs):
 
 
 def _timed(run, repeat=3):
-    """The output and the best of ``repeat`` timings (the machine is shared)."""
+    """The output and the best of ``repeat`` timings in CPU seconds of this process (on a
+    shared, loaded machine the wall time measures the other users)."""
     best = float("inf")
     for _ in range(repeat):
-        start = time.perf_counter()
+        start = time.process_time()
         out = jax.block_until_ready(run())
-        best = min(best, time.perf_counter() - start)
+        best = min(best, time.process_time() - start)
     return out, best
 
 
@@ -177,16 +179,16 @@ def measure(J, N, T, K):
         rows[label] = (seconds, compile_s, memory, np.asarray(out[1]), note)
     if K <= INTERPRETED_MAX:
         tracemalloc.start()
-        start = time.perf_counter()
+        start = time.process_time()
         g = N.gradient(rule="HEL", horizon=horizon, steps=K)
-        seconds = time.perf_counter() - start
+        seconds = time.process_time() - start
         peak = tracemalloc.get_traced_memory()[1]
         tracemalloc.stop()
         rows["glep NumPy HEL"] = (seconds, None, peak, g["theta"], "")
         torch.set_num_threads(1)
-        start = time.perf_counter()
+        start = time.process_time()
         g = T.gradient(rule="HEL", horizon=horizon, steps=K)
-        rows["glep Torch HEL"] = (time.perf_counter() - start, None, None, g["theta"].numpy(), "")
+        rows["glep Torch HEL"] = (time.process_time() - start, None, None, g["theta"].numpy(), "")
     return rows, reference
 
 
@@ -239,7 +241,9 @@ def main():
     lines = ["# Compiled backend: continuous systems, loss gradient w.r.t. all parameters",
              "", f"One run of `{' '.join(['.venv/bin/python', *sys.argv])}` (load average at "
              f"the start {load} on {os.cpu_count()} cores, a shared machine); dt = {DT}, float64, "
-             "best of 3 runs after compilation for JAX/diffrax, one run for NumPy/Torch. Error: "
+             "times in CPU seconds of the process (wall time on a loaded machine measures the "
+             "others), best of 3 runs after compilation for JAX/diffrax, one run for NumPy/Torch; "
+             "compile times are wall time. Error: "
              "relative to adaptive Tsit5 at 1e-12. Adaptive rows: rtol = atol calibrated to the "
              "fixed-step JAX HEL's error (see the script's header).", ""]
     results = {}
