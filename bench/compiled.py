@@ -1,20 +1,26 @@
 """The compiled JAX backend against the interpreted NumPy/Torch modules and against diffrax.
 
-Problem: ``systems/coupled_oscillators.py`` (12 states, 17 parameters), the loss ∫c dt + ψ
-and its gradient w.r.t. all parameters, one trajectory, float64, RK4 step dt = 0.0025 (its
-bundled 2000 steps over 5 s), K = 1e3, 1e4, 1e5 steps (horizon K·dt).
+Continuous systems (``--only continuous`` runs them alone): ``systems/coupled_oscillators.py``
+(12 states, 17 parameters) at K = 1e3, 1e4, 1e5 RK4 steps of dt = 0.0025 (its bundled 2000
+steps over 5 s; horizon K·dt), and ``systems/anharmonic_chain.py --set n=32`` (64 states, 98
+parameters, its own 1600 steps over 4 s): the loss ∫c dt + ψ and its gradient w.r.t. all
+parameters, one trajectory, float64.
 
 Columns, in one run of this script (after compilation; compile time reported separately;
-compiled code: the best of 3 calls, the interpreted modules: one call):
+times in CPU seconds of the process; compiled code: the best of 3 calls, the interpreted
+modules: one call):
 
 * glep NumPy HEL, glep Torch HEL (β = 1e-4, centered): the interpreted modules;
-* glep JAX HEL (the same rule, ``generated/coupled_oscillators_jax.py``) and, for scale,
-  glep JAX ``simulate`` (a forward run of the same K);
+* glep JAX HEL (the same rule, fixed RK4 steps), glep JAX HEL with adaptive steps
+  (``method="dopri5"``, rtol = atol calibrated as below) and, for scale, glep JAX
+  ``simulate`` (a forward run of the same K);
 * diffrax: fixed-step Tsit5 at the same dt with backprop through the solver
-  (``RecursiveCheckpointAdjoint``), and adaptive Tsit5 at rtol = atol = 1e-9 with
-  ``BacksolveAdjoint`` and with ``RecursiveCheckpointAdjoint``, on the module's own vector
-  field and cost kernels (the same loss).
+  (``RecursiveCheckpointAdjoint``), adaptive Tsit5 with ``BacksolveAdjoint`` and with
+  ``RecursiveCheckpointAdjoint``, on the module's own vector field and cost kernels.
 
+Matched accuracy: each adaptive method's rtol = atol is the loosest of 1e-3, 10^-3.5, ...,
+1e-12 whose gradient error is at most the fixed-step JAX HEL's (else the most accurate one
+tried); the tolerance is an argument of one compiled function, so the search compiles once.
 Error: relative to adaptive Tsit5 at rtol = atol = 1e-12 (``RecursiveCheckpointAdjoint``).
 Peak memory: the compiled program's buffers (XLA's memory analysis: arguments, outputs
 and temporaries) for JAX/diffrax; ``tracemalloc``'s peak for NumPy; not measured for Torch.
@@ -38,9 +44,10 @@ compile time separately; agreement with the NumPy module's estimate and error ag
 implicit-differentiation reference (NumPy module). Every backend on one thread (BLAS, Torch,
 XLA), set before the imports.
 
-    .venv/bin/python bench/compiled.py            # writes compiled.md, compiled_energy.md
-                                                  # and compiled_hru.md in bench/results/
-    .venv/bin/python bench/compiled.py --only energy   # the energy row alone
+    .venv/bin/python bench/compiled.py                    # writes compiled.md,
+                                                          # compiled_energy.md, compiled_hru.md
+    .venv/bin/python bench/compiled.py --only continuous  # one section alone: continuous,
+                                                          # energy or hru
 """
 
 from __future__ import annotations
@@ -65,6 +72,8 @@ import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
+from glep import load_module  # noqa: E402
+from glep.derive.systemfile import load_problem  # noqa: E402
 from glep.generated import _runtime_jax as runtime  # noqa: E402
 from glep.generated import coupled_oscillators_jax as J  # noqa: E402
 from glep.generated import coupled_oscillators_numpy as N  # noqa: E402
@@ -75,42 +84,45 @@ DT = 0.0025
 ONLY = sys.argv[sys.argv.index("--only") + 1] if "--only" in sys.argv else None
 KS = tuple(int(k) for k in sys.argv[1:] if k.isdigit()) or (1_000, 10_000, 100_000)
 ENERGY_OUT = Path(__file__).parent / "results" / "compiled_energy.md"
+CHAIN_N = 32
 INTERPRETED_MAX = 10_000  # NumPy/Torch beyond this: minutes per run, not run
-OUT = Path(__file__).parent / "results" / "compiled.md"
-THETA = jnp.asarray(J.PARAM_VALUES)
-Z0 = jnp.asarray(J.INITIAL_STATE, dtype=float)
-M = runtime._Module(J.__dict__)
+ROOT = Path(__file__).resolve().parents[1]
+OUT = ROOT / "bench" / "results" / "compiled.md"
+FIXED, ADAPTIVE = "glep JAX HEL (RK4, fixed dt)", "glep JAX HEL, adaptive (dopri5)"
+TOLERANCES = 10.0 ** -np.arange(3, 12.25, 0.5)
 
 
-def _loss_of(theta, horizon, solver, controller, adjoint, max_steps):
+def _loss_of(m, z0, theta, tolerance, horizon, solver, controller, adjoint, max_steps):
     """diffrax's loss: the state plus the running-cost integral, one diffeqsolve."""
-    c = J.prepare(theta)
+    c = m.prepare(theta)
 
     def field(t, y, c):
         z = y[:-1]
-        dz = J._vector_field(t, z, c, J.default_inputs(t))
-        cost = J._state_running_cost(t, z, c, J.default_targets(t))
+        dz = m._vector_field(t, z, c, m.default_inputs(t))
+        cost = m._state_running_cost(t, z, c, m.default_targets(t))
         return jnp.concatenate([dz, cost[None]])
 
-    y0 = jnp.concatenate([Z0, jnp.zeros(1)])
+    if controller is None:
+        controller = diffrax.PIDController(rtol=tolerance, atol=tolerance)
+    y0 = jnp.concatenate([z0, jnp.zeros(1)])
     solution = diffrax.diffeqsolve(diffrax.ODETerm(field), solver, 0.0, horizon, DT, y0,
                                    args=c, stepsize_controller=controller, adjoint=adjoint,
                                    max_steps=max_steps)
     end = solution.ys[-1]
-    return end[-1] + J._state_terminal_cost(horizon, end[:-1], c)
+    return end[-1] + m._state_terminal_cost(horizon, end[:-1], c)
 
 
-def diffrax_gradient(horizon, kind, steps):
-    """A compiled gradient function of diffrax variant ``kind``."""
-    solver = diffrax.Tsit5()
+def diffrax_gradient(m, z0, horizon, kind, steps):
+    """A compiled-on-first-call ``(theta, tolerance) -> (loss, dC/dθ)`` of diffrax variant
+    ``kind`` (the tolerance is traced: one compilation for every tolerance)."""
     if kind == "fixed":
         args = (diffrax.ConstantStepSize(), diffrax.RecursiveCheckpointAdjoint(), steps + 8)
     else:
-        tol = {"reference": 1e-12}.get(kind, 1e-9)
-        adjoint = diffrax.BacksolveAdjoint() if kind == "backsolve" else (
-            diffrax.RecursiveCheckpointAdjoint())
-        args = (diffrax.PIDController(rtol=tol, atol=tol), adjoint, 1_000_000)
-    return jax.jit(jax.value_and_grad(lambda th: _loss_of(th, horizon, solver, *args)))
+        adjoint = (diffrax.BacksolveAdjoint() if kind == "backsolve"
+                   else diffrax.RecursiveCheckpointAdjoint())
+        args = (None, adjoint, 1_000_000)
+    return jax.jit(jax.value_and_grad(
+        lambda th, tol: _loss_of(m, z0, th, tol, horizon, diffrax.Tsit5(), *args)))
 
 
 def _compiled(fn, *args, **kwargs):
@@ -123,51 +135,88 @@ def _compiled(fn, *args, **kwargs):
 
 
 def _timed(run, repeat=3):
-    """The output and the best of ``repeat`` timings (the machine is shared)."""
+    """The output and the best of ``repeat`` timings in CPU seconds of this process (on a
+    shared, loaded machine the wall time measures the other users)."""
     best = float("inf")
     for _ in range(repeat):
-        start = time.perf_counter()
+        start = time.process_time()
         out = jax.block_until_ready(run())
-        best = min(best, time.perf_counter() - start)
+        best = min(best, time.process_time() - start)
     return out, best
 
 
-def measure(K):
-    horizon = K * DT
-    rows, reference = {}, None
-    fn = diffrax_gradient(horizon, "reference", K)
-    compiled, _, _ = _compiled(fn, THETA)
-    reference = np.asarray(compiled(THETA)[1])
+def _error(grad, reference):
+    return float(np.linalg.norm(np.asarray(grad) - reference) / np.linalg.norm(reference))
+
+
+def calibrate(gradient_at, target, reference):
+    """The loosest tolerance of TOLERANCES whose gradient error is at most ``target`` (else
+    the most accurate one tried), and that error."""
+    best = (None, float("inf"))
+    for tolerance in TOLERANCES:
+        error = _error(gradient_at(tolerance), reference)
+        best = min(best, (tolerance, error), key=lambda pair: pair[1])
+        if error <= target:
+            return tolerance, error
+    return best
+
+
+def measure(J, N, T, K):
+    """The rows of one system at K steps: label → (seconds, compile s, bytes, gradient, note)."""
+    horizon, M = K * DT, runtime._Module(J.__dict__)
+    theta, z0 = jnp.asarray(J.PARAM_VALUES, float), jnp.asarray(J.INITIAL_STATE, float)
+    rows = {}
+    compiled, _, _ = _compiled(diffrax_gradient(J, z0, horizon, "checkpoint", K), theta, 1e-12)
+    reference = np.asarray(compiled(theta, 1e-12)[1])
 
     options = {"m": M, "rule": "HEL", "method": "rk4", "steps": K, "centered": True, "kick": True,
                "residual": True, "xfun": None, "yfun": None}
-    args = (Z0, THETA, horizon, jnp.asarray(1e-4), None, None)
+    args = (z0, theta, horizon, jnp.asarray(1e-4), None, None)
     compiled, compile_s, memory = _compiled(runtime._gradient_core, *args, **options)
     out, seconds = _timed(lambda: compiled(*args))
-    rows["glep JAX HEL"] = (seconds, compile_s, memory, np.asarray(out["theta"]))
-    sim_args = (Z0, THETA, horizon, None)
+    target = _error(out["theta"], reference)
+    rows[FIXED] = (seconds, compile_s, memory, np.asarray(out["theta"]), "")
+
+    adaptive = {**options, "method": "dopri5", "steps": K}
+    control = jnp.asarray([1e-8, 1e-8, DT])
+    compiled, compile_s, memory = _compiled(runtime._gradient_core, *args, control, **adaptive)
+
+    def adaptive_at(tolerance):
+        return compiled(*args, jnp.asarray([tolerance, tolerance, DT]))
+
+    tolerance, _ = calibrate(lambda tol: adaptive_at(tol)["theta"], target, reference)
+    out, seconds = _timed(lambda: adaptive_at(tolerance))
+    steps = int(out["health"]["steps"])
+    rows[ADAPTIVE] = (seconds, compile_s, memory, np.asarray(out["theta"]),
+                      f"tol {tolerance:.1e}, {steps} steps")
+    sim_args = (z0, theta, horizon, None)
     sim = {"m": M, "steps": K, "method": "rk4", "xfun": None}
     compiled, compile_s, memory = _compiled(runtime._simulate_core, *sim_args, **sim)
     _, seconds = _timed(lambda: compiled(*sim_args))
-    rows["glep JAX simulate (forward only)"] = (seconds, compile_s, memory, None)
+    rows["glep JAX simulate (forward only)"] = (seconds, compile_s, memory, None, "")
     for kind, label in (("fixed", "diffrax Tsit5 fixed step, backprop"),
-                        ("backsolve", "diffrax Tsit5 1e-9, BacksolveAdjoint"),
-                        ("checkpoint", "diffrax Tsit5 1e-9, RecursiveCheckpointAdjoint")):
-        compiled, compile_s, memory = _compiled(diffrax_gradient(horizon, kind, K), THETA)
-        out, seconds = _timed(lambda c=compiled: c(THETA))
-        rows[label] = (seconds, compile_s, memory, np.asarray(out[1]))
+                        ("backsolve", "diffrax Tsit5 adaptive, BacksolveAdjoint"),
+                        ("checkpoint", "diffrax Tsit5 adaptive, RecursiveCheckpointAdjoint")):
+        fn = diffrax_gradient(J, z0, horizon, kind, K)
+        compiled, compile_s, memory = _compiled(fn, theta, 1e-8)
+        tolerance, note = 1e-8, ""
+        if kind != "fixed":
+            tolerance, _ = calibrate(lambda tol, c=compiled: c(theta, tol)[1], target, reference)
+            note = f"tol {tolerance:.1e}"
+        out, seconds = _timed(lambda c=compiled, tol=tolerance: c(theta, tol))
+        rows[label] = (seconds, compile_s, memory, np.asarray(out[1]), note)
     if K <= INTERPRETED_MAX:
         tracemalloc.start()
-        start = time.perf_counter()
+        start = time.process_time()
         g = N.gradient(rule="HEL", horizon=horizon, steps=K)
-        seconds = time.perf_counter() - start
+        seconds = time.process_time() - start
         peak = tracemalloc.get_traced_memory()[1]
         tracemalloc.stop()
-        rows["glep NumPy HEL"] = (seconds, None, peak, g["theta"])
+        rows["glep NumPy HEL"] = (seconds, None, peak, g["theta"], "")
         torch.set_num_threads(1)
-        start = time.perf_counter()
+        start = time.process_time()
         g = T.gradient(rule="HEL", horizon=horizon, steps=K)
-        rows["glep Torch HEL"] = (time.perf_counter() - start, None, None, g["theta"].numpy())
+        rows["glep Torch HEL"] = (time.process_time() - start, None, None, g["theta"].numpy(), "")
     return rows, reference
 
 
@@ -243,7 +292,7 @@ def measure_hru_scan(K=100_000, dt=0.1):
     return rows, difference
 
 
-def _error(grads, reference):
+def _hru_error(grads, reference):
     keys = ("A", "B", "u", "state")
     return max(float(np.linalg.norm(np.asarray(grads[k]) - np.asarray(reference[k]))
                      / np.linalg.norm(np.asarray(reference[k]))) for k in keys)
@@ -266,7 +315,7 @@ def hru_main():
     for label, (seconds, compile_s, memory, grads) in rows.items():
         lines.append(f"| {label} | {_cell(seconds, 'ms')} | {seconds / rhel:.3g} | "
                      f"{_cell(compile_s, 'ms')} | {_cell(memory, 'MB')} | "
-                     f"{_error(grads, reference):.2g} |")
+                     f"{_hru_error(grads, reference):.2g} |")
     print("\n".join(lines), flush=True)
     scans, difference = measure_hru_scan()
     sequential = scans["sequential"][0]
@@ -341,34 +390,84 @@ def energy_main():
     print(f"wrote {ENERGY_OUT}")
 
 
-def main():
-    energy_main()
-    lines = ["# Compiled backend: coupled oscillators, loss gradient w.r.t. 17 parameters",
-             "", f"One run of `{' '.join(['.venv/bin/python', *sys.argv])}`; dt = {DT}, float64, "
-             "best of 3 runs after compilation for JAX/diffrax, one run for NumPy/Torch. "
-             "Error: relative to adaptive Tsit5 at 1e-12.", ""]
-    summary = []
+def table(title, rows, reference):
+    """One system and K: the rows' table, times relative to the fixed-step JAX HEL."""
+    hel = rows[FIXED][0]
+    lines = [title, "",
+             "| method | time | ÷ JAX HEL | compile | peak memory | relative error | note |",
+             "|---|---|---|---|---|---|---|"]
+    for label, (seconds, compile_s, memory, grad, note) in rows.items():
+        error = "–" if grad is None else f"{_error(grad, reference):.2g}"
+        lines.append(f"| {label} | {_cell(seconds, 'ms')} | {seconds / hel:.3g} | "
+                     f"{_cell(compile_s, 'ms')} | {_cell(memory, 'MB')} | {error} | {note} |")
+    return [*lines, ""]
+
+
+def targets(results):
+    """The targets' ratios from the rows of every system and K."""
+    lines = ["## Targets", ""]
+    for (name, K), rows in results.items():
+        hel, adaptive = rows[FIXED], rows[ADAPTIVE]
+        forward = rows["glep JAX simulate (forward only)"][0]
+        fastest = min((v[0], k) for k, v in rows.items() if k.startswith("diffrax"))
+        ours = min(hel[0], adaptive[0])
+        line = (f"- {name}, K = {K:,}: JAX HEL ÷ forward simulate = {hel[0] / forward:.2f} "
+                f"(target ≤ 2.5); best JAX HEL (fixed {_cell(hel[0], 'ms')}, adaptive "
+                f"{_cell(adaptive[0], 'ms')}) ÷ fastest diffrax ({fastest[1]}, "
+                f"{_cell(fastest[0], 'ms')}) = {ours / fastest[0]:.2f} (target ≤ 2)")
+        if "glep NumPy HEL" in rows:
+            ratio = rows["glep NumPy HEL"][0] / hel[0]
+            line += f"; NumPy HEL ÷ JAX HEL = {ratio:.0f} (target ≥ 100)"
+        lines.append(line)
+    memory = [rows[FIXED][2] for (name, _), rows in results.items()
+              if name == "coupled oscillators"]
+    if len(memory) > 1:
+        lines.append(f"- JAX HEL peak memory, coupled oscillators, K = {KS[0]:,} → {KS[-1]:,}: "
+                     f"{_cell(memory[0], 'MB')} → {_cell(memory[-1], 'MB')} "
+                     "(target: growth ≤ 1.2× or under 1 MB)")
+    return [*lines, ""]
+
+
+def continuous_main():
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    lines = ["# Compiled backend: continuous systems, loss gradient w.r.t. all parameters",
+             "", f"One run of `{' '.join(['.venv/bin/python', *sys.argv])}` (load average at "
+             f"the start {load} on {os.cpu_count()} cores, a shared machine); dt = {DT}, float64, "
+             "times in CPU seconds of the process (wall time on a loaded machine measures the "
+             "others), best of 3 runs after compilation for JAX/diffrax, one run for NumPy/Torch; "
+             "compile times are wall time. Error: "
+             "relative to adaptive Tsit5 at 1e-12. Adaptive rows: rtol = atol calibrated to the "
+             "fixed-step JAX HEL's error (see the script's header).", ""]
+    results = {}
     for K in KS:
-        rows, reference = measure(K)
-        hel = rows["glep JAX HEL"][0]
-        lines += [f"## K = {K:,} steps (horizon {K * DT:g})", "",
-                  "| method | time | ÷ JAX HEL | compile | peak memory | relative error |",
-                  "|---|---|---|---|---|---|"]
-        for label, (seconds, compile_s, memory, grad) in rows.items():
-            error = "–" if grad is None else (
-                f"{np.linalg.norm(grad - reference) / np.linalg.norm(reference):.2g}")
-            lines.append(f"| {label} | {_cell(seconds, 'ms')} | {seconds / hel:.3g} | "
-                         f"{_cell(compile_s, 'ms')} | {_cell(memory, 'MB')} | {error} |")
-        lines.append("")
-        summary.append((K, rows))
+        rows, reference = measure(J, N, T, K)
+        results["coupled oscillators", K] = rows
+        title = f"## Coupled oscillators, K = {K:,} steps (horizon {K * DT:g})"
+        lines += table(title, rows, reference)
         print("\n".join(lines[-len(rows) - 4:]), flush=True)
+    chain = load_problem(ROOT / "systems" / "anharmonic_chain.py", {"n": CHAIN_N})
+    modules = [load_module(chain, backend) for backend in ("jax", "numpy", "torch")]
+    K = modules[0].STEPS
+    rows, reference = measure(*modules, K)
+    results[f"anharmonic chain n = {CHAIN_N}", K] = rows
+    title = (f"## Anharmonic chain, n = {CHAIN_N} ({len(modules[0].STATE)} states, "
+             f"{len(modules[0].PARAMS)} parameters), K = {K:,} steps (horizon {K * DT:g})")
+    lines += table(title, rows, reference)
+    print("\n".join(lines[-len(rows) - 4:]), flush=True)
+    lines += targets(results)
+    print("\n".join(targets(results)))
     OUT.write_text("\n".join(lines) + "\n")
     print(f"wrote {OUT}")
+
+
+def main():
+    energy_main()
+    continuous_main()
     hru_main()
 
 
 if __name__ == "__main__":
-    sections = {"energy": energy_main, "hru": hru_main}
+    sections = {"continuous": continuous_main, "energy": energy_main, "hru": hru_main}
     if ONLY not in (None, *sections):
         sys.exit(f"--only {ONLY}: the sections that run alone are {', '.join(sections)}")
     sections[ONLY]() if ONLY else main()

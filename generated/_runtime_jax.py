@@ -185,35 +185,98 @@ def _loop(step, carry, steps):
     return carry, out
 
 
+#: Explicit Runge–Kutta tableaux (nodes, stage rows, weights, error weights): classic RK4, and
+#: Dormand–Prince 5(4) whose fifth-order solution is kept (its error weights: fifth − fourth).
+_RK4 = ((0, 1 / 2, 1 / 2, 1), ((), (1 / 2,), (0, 1 / 2), (0, 0, 1)), (1 / 6, 1 / 3, 1 / 3, 1 / 6), None)
+_DOPRI5 = ((0, 1 / 5, 3 / 10, 4 / 5, 8 / 9, 1, 1),
+           ((), (1 / 5,), (3 / 40, 9 / 40), (44 / 45, -56 / 15, 32 / 9),
+            (19372 / 6561, -25360 / 2187, 64448 / 6561, -212 / 729),
+            (9017 / 3168, -355 / 33, 46732 / 5247, 49 / 176, -5103 / 18656),
+            (35 / 384, 0, 500 / 1113, 125 / 192, -2187 / 6784, 11 / 84)),
+           (35 / 384, 0, 500 / 1113, 125 / 192, -2187 / 6784, 11 / 84, 0),
+           (71 / 57600, 0, -71 / 16695, 71 / 1920, -17253 / 339200, 22 / 525, -1 / 40))
+TABLEAUX = {"rk4": _RK4, "dopri5": _DOPRI5}
+
+
+def _combine(weights, values):
+    return sum(w * v for w, v in zip(weights, values) if w)
+
+
+def _step(tableau, f, t, v, h, signals, error=False):
+    """One explicit Runge–Kutta step of ``dv/dt = f(t, v, signals(t))`` from ``(t, v)`` of signed
+    size ``h``: the new state and, ``error``, the embedded error estimate."""
+    nodes, rows, weights, errors = tableau
+    used = len(nodes) if error else 1 + max(i for i, w in enumerate(weights) if w)
+    slopes = []
+    for i in range(used):
+        slopes.append(f(t + nodes[i] * h, v + h * _combine(rows[i], slopes) if i else v, signals(t + nodes[i] * h)))
+    return v + h * _combine(weights, slopes), error and h * _combine(errors, slopes)
+
+
 def _rk4(field, y, t0, dt, steps, signals, keep=False):
     """Classic RK4 on a list of arrays, raveled into one vector (one buffer: XLA runs it
-    fastest), in a lax.scan; ``signals(t)`` at t, t + dt/2, t + dt. Returns the end (and,
-    ``keep``, the first array after every step)."""
+    fastest), in a lax.scan. Returns the end (and, ``keep``, the first array after every step)."""
     v, unravel = ravel_pytree(y)
 
     def f(t, v, s):
         return ravel_pytree([jnp.broadcast_to(k, a.shape) for k, a in zip(field(t, unravel(v), s), y)])[0]
 
     def step(v, k):
-        t = t0 + k * dt
-        s0, sm, s1 = signals(t), signals(t + dt / 2), signals(t + dt)
-        k1 = f(t, v, s0)
-        k2 = f(t + dt / 2, v + dt / 2 * k1, sm)
-        k3 = f(t + dt / 2, v + dt / 2 * k2, sm)
-        k4 = f(t + dt, v + dt * k3, s1)
-        v = v + dt / 6 * (k1 + k4 + 2 * (k2 + k3))
+        v = _step(_RK4, f, t0 + k * dt, v, dt, signals)[0]
         return v, unravel(v)[0] if keep else None
 
     v, path = _loop(step, v, steps)
     return unravel(v), path
 
 
-def _quadrature(field, integrand, z, t0, dt, steps, signals):
-    """RK4 on ``z`` with the integrals ``∫ integrand dt`` as extra states: (end, integrals)."""
+def _raveled(field, integrand, z, t0, signals):
+    """The state and the integrals ``∫ integrand dt`` (from 0) raveled into one vector (one
+    buffer: XLA runs it fastest), its field, and the way back to ``[z, *integrals]``."""
     zeros = [jnp.zeros_like(v) for v in integrand(t0, z, signals(t0))]
-    y, _ = _rk4(lambda t, y, s: [field(t, y[0], s), *integrand(t, y[0], s)], [z, *zeros], t0, dt, steps,
-                signals)
+    v, unravel = ravel_pytree([z, *zeros])
+
+    def f(t, v, s):
+        y = unravel(v)
+        slopes = [field(t, y[0], s), *integrand(t, y[0], s)]
+        return ravel_pytree([jnp.broadcast_to(k, a.shape) for k, a in zip(slopes, y)])[0]
+
+    return v, f, unravel
+
+
+def _run(tableau, field, integrand, z, span, steps, signals):
+    """``steps`` steps (an int, or traced), step k from ``span(k) = (t, h)``, with the
+    integrals ``∫ integrand dt`` as extra states: (end, integrals)."""
+    v, f, unravel = _raveled(field, integrand, z, span(0)[0], signals)
+    y = unravel(lax.fori_loop(0, steps, lambda k, v: _step(tableau, f, *span(k)[:1], v, span(k)[1], signals)[0], v))
     return y[0], y[1:]
+
+
+def _adaptive(tableau, field, integrand, z, horizon, control, capacity, signals):
+    """Error-controlled steps over [0, horizon] (an integral controller on the RMS of the
+    embedded error of the state and the integrals relative to atol + rtol·|value|;
+    ``control`` = (rtol, atol, first step)): end, integrals, the accepted grid (``capacity``
+    + 1 times, the first ``n`` + 1 used) with ``n``, and the time reached."""
+    rtol, atol, h = control
+    v, f, unravel = _raveled(field, integrand, z, 0.0, signals)
+
+    def attempt(state):
+        t, v, h, n, grid = state
+        h = jnp.minimum(h, horizon - t)
+        new, error = _step(tableau, f, t, v, h, signals, True)
+        ratio = jnp.sqrt(jnp.mean((error / (atol + rtol * jnp.maximum(jnp.abs(v), jnp.abs(new)))) ** 2))
+        accept = ratio <= 1
+        t_new = jnp.where(h >= horizon - t, horizon, t + h)
+        factor = jnp.where(jnp.isfinite(ratio), jnp.clip(0.9 * ratio ** -0.2, 0.2, 10.0), 0.2)
+        grid = grid.at[n + 1].set(jnp.where(accept, t_new, grid[n + 1]))
+        return jnp.where(accept, t_new, t), jnp.where(accept, new, v), h * factor, n + accept, grid
+
+    def going(state):
+        return (state[0] < horizon) & (state[3] < capacity) & (state[2] > 1e-13 * horizon)
+
+    start = (0.0 * h, v, h, 0, jnp.zeros(capacity + 1, v.dtype))
+    t, v, _, n, grid = lax.while_loop(going, attempt, start)
+    y = unravel(v)
+    return y[0], y[1:], (grid, n), t
 
 
 def _leapfrog_run(m, q, p, c, dt, steps, mid_time, x_of, carry, after):
@@ -325,8 +388,10 @@ def _check_rule(m, rule, beta, method):
         raise ValueError(f"{rule} is not available for this system: {m.RULES[rule]}")
     if rule not in ("adjoint", "BPTT") and not (0 < beta < float("inf")):
         raise ValueError(f"beta is {beta}: give a positive, finite nudging strength")
-    if method not in ("rk4", "leapfrog") or (method == "leapfrog" and rule not in ("HEL", "BPTT")):
-        raise ValueError(f"method {method!r}: the JAX rules integrate with 'rk4' (any rule) or 'leapfrog' (HEL, BPTT)")
+    if method not in ("rk4", "leapfrog", "dopri5") or (method == "leapfrog" and rule not in ("HEL", "BPTT")) or (
+            method == "dopri5" and rule in ("adjoint", "BPTT")):
+        raise ValueError(f"method {method!r}: the JAX rules integrate with 'rk4' (any rule), 'leapfrog' (HEL, BPTT) "
+                         f"or 'dopri5' (adaptive steps: HEL, HEL-gain, PFVP)")
     if method == "leapfrog" and not m._LEAPFROG_RULE:
         raise ValueError("leapfrog needs a separable, conservative Hamiltonian and a cost on positions")
 
@@ -344,9 +409,9 @@ def _contrast(values, free, beta, centered):
     return (values[0] - values[1]) / (2 * beta) if centered else (values[0] - free) / beta
 
 
-def _forward(m, z, c, signals, dt, steps, one_sided):
-    """Free run: final canonical state, ∫c, ∫∂c/∂θ (0 without cost parameters) and, for the
-    one-sided rule, ∫∂H̃/∂θ (else None)."""
+def _forward(m, z, c, signals, plan, horizon, one_sided):
+    """Free run: final canonical state, ∫c, ∫∂c/∂θ (0 without cost parameters), for the
+    one-sided rule ∫∂H̃/∂θ (else None), the grid (None: uniform) and the time reached."""
 
     def integrand(t, y, s):
         x, target = s
@@ -354,21 +419,37 @@ def _forward(m, z, c, signals, dt, steps, one_sided):
         out += [m._cost_dtheta(t, y, c, target)] if m._COST_PARAMS else []
         return out + ([m._dH_dtheta(t, y, c, x)] if one_sided else [])
 
-    z, y = _quadrature(lambda t, y, s: m._rule_field(t, y, c, s[0]), integrand, z, 0.0, dt, steps, signals)
+    tableau, steps, control = plan
+    field = lambda t, y, s: m._rule_field(t, y, c, s[0])  # noqa: E731
+    if control is None:
+        dt, grid, reached = horizon / steps, None, horizon
+        z, y = _run(tableau, field, integrand, z, lambda k: (k * dt, dt), steps, signals)
+    else:
+        z, y, grid, reached = _adaptive(tableau, field, integrand, z, horizon, control, steps, signals)
     cost_dtheta = y[1] if m._COST_PARAMS else 0.0
-    return z, y[0], cost_dtheta, y[-1] if one_sided else None
+    return z, y[0], cost_dtheta, y[-1] if one_sided else None, grid, reached
 
 
-def _nudged(m, start, c, signals, dt, steps, betas, horizon, echo):
-    """The nudged runs (one per β, batched on axis 0) and their ∫∂H̃/∂θ dt: the echo forward
-    in echo time τ (physical time horizon − τ), else (PFVP) backward from the horizon."""
+def _nudged(m, start, c, signals, plan, grid, betas, horizon, echo):
+    """The nudged runs (one per β, batched on axis 0) and their ∫∂H̃/∂θ dt, back along the
+    forward grid: the echo forward in echo time τ (physical time horizon − τ), else (PFVP)
+    backward from the horizon."""
     own = echo and hasattr(m, "_echo_field")
     field, dH_dtheta = (m._echo_field, m._echo_dH_dtheta) if own else (m._nudged_field, m._dH_dtheta)
     clock = (lambda t: horizon - t) if echo else (lambda t: t)
-    end, (integral,) = _quadrature(
-        lambda t, y, s: field(clock(t), y, c, s[0], s[1], betas),
-        lambda t, y, s: [dH_dtheta(clock(t), y, c, s[0])],
-        start, 0.0 if echo else horizon, dt if echo else -dt, steps, lambda t: signals(clock(t)))
+    if grid is None:
+        dt = horizon / plan[1]
+        span, steps = (lambda k: (k * dt, dt)) if echo else (lambda k: (horizon - k * dt, -dt)), plan[1]
+    else:
+        times, steps = grid
+
+        def span(k):
+            a, b = times[steps - k], times[steps - k - 1]
+            return (horizon - a, a - b) if echo else (a, b - a)
+
+    end, (integral,) = _run(plan[0], lambda t, y, s: field(clock(t), y, c, s[0], s[1], betas),
+                            lambda t, y, s: [dH_dtheta(clock(t), y, c, s[0])], start, span, steps,
+                            lambda t: signals(clock(t)))
     return end, integral if echo else -integral
 
 
@@ -382,24 +463,26 @@ def _initial_state_gradient(m, z, c, dq, dp, grad, boundary_residual):
     return z0, grad
 
 
-def _echo_rule(m, z, c, signals, dt, steps, horizon, beta, centered, kick, residual, echo):
-    """HEL, HEL-gain (``echo``) or PFVP: free run, then the nudged runs from the kicked state."""
+def _echo_rule(m, z, c, signals, plan, horizon, beta, centered, kick, residual, echo):
+    """HEL, HEL-gain (``echo``) or PFVP: free run, then the nudged runs from the kicked state,
+    on the free run's grid reversed; ``plan`` = (tableau, steps, adaptive control or None)."""
     _N = m._N
     qp0 = _to_canonical(m, z, c)
-    qp_final, loss, cost_dtheta, free_integral = _forward(m, qp0, c, signals, dt, steps, not centered)
+    qp_final, loss, cost_dtheta, free_integral, grid, reached = _forward(m, qp0, c, signals, plan, horizon,
+                                                                         not centered)
     betas = _betas(beta, centered, z.shape[:-1])
     g = m._terminal_gradient(horizon, qp_final, c) if kick else 0 * qp_final
     start = qp_final + betas * _concat([g[..., _N:], -g[..., :_N]])
     if echo:
         start = m._echo_state(horizon, start, c) if hasattr(m, "_echo_state") else _flip(m, start)
-    end, integral = _nudged(m, start, c, signals, dt, steps, betas, horizon, echo)
+    end, integral = _nudged(m, start, c, signals, plan, grid, betas, horizon, echo)
     end = _flip(m, end) if echo else end
     grad = -_contrast(integral, free_integral, beta, centered)
     dq = _contrast(end[..., :_N], qp0[..., :_N], beta, centered)
     dp = _contrast(end[..., _N:], qp0[..., _N:], beta, centered)
     z0, grad = _initial_state_gradient(m, z, c, dq, dp, grad, residual)
     grad = grad + cost_dtheta + m._terminal_dtheta(horizon, qp_final, c)
-    health = {}
+    health = {} if grid is None else {"steps": grid[1], "reached": reached}
     if centered:
         scale = jnp.maximum(jnp.maximum(_norm(qp0), _norm(qp_final)), 1e-300)
         health["echo_closure" if echo else "closure"] = _norm((end[0] + end[1]) / 2 - qp0) / scale
@@ -497,8 +580,8 @@ _OPTIONS = ("m", "rule", "method", "steps", "centered", "kick", "residual", "xfu
 
 
 @functools.partial(jax.jit, static_argnames=_OPTIONS)
-def _gradient_core(z, theta, horizon, beta, xs, ys, *, m, rule, method, steps, centered, kick, residual, xfun,
-                   yfun):
+def _gradient_core(z, theta, horizon, beta, xs, ys, control=None, *, m, rule, method, steps, centered, kick,
+                   residual, xfun, yfun):
     x_of = _signal(xs if xfun is None else xfun, m.default_inputs, horizon)
     y_of = _signal(ys if yfun is None else yfun, m.default_targets, horizon)
 
@@ -514,7 +597,8 @@ def _gradient_core(z, theta, horizon, beta, xs, ys, *, m, rule, method, steps, c
     elif method == "leapfrog":
         out = _leapfrog_hel(m, z, c, signals, dt, steps, horizon, beta, centered, kick, residual)
     else:
-        out = _echo_rule(m, z, c, signals, dt, steps, horizon, beta, centered, kick, residual, rule != "PFVP")
+        plan = TABLEAUX[method], steps, control
+        out = _echo_rule(m, z, c, signals, plan, horizon, beta, centered, kick, residual, rule != "PFVP")
     loss, grad, z0, health = out
     axes = tuple(range(z.ndim - 1))
     return {"loss": loss.mean(axes), "theta": grad.mean(axes), "z0": z0 / (z.size // z.shape[-1]),
@@ -527,9 +611,28 @@ def _loss_core(z, theta, horizon, xs, ys, *, m, steps, xfun, yfun):
     y_of = _signal(ys if yfun is None else yfun, m.default_targets, horizon)
     c = m.prepare(theta)
     z = z + 0 * theta[..., :1]
-    qp_final, running = _forward(m, _to_canonical(m, z, c), c, lambda t: (x_of(t), y_of(t)), horizon / steps,
-                                 steps, False)[:2]
+    qp_final, running = _forward(m, _to_canonical(m, z, c), c, lambda t: (x_of(t), y_of(t)), (_RK4, steps, None),
+                                 horizon, False)[:2]
     return running + m._terminal_cost(horizon, qp_final, c)
+
+
+def _check_tolerances(rtol, atol, max_steps):
+    for name, value in (("rtol", rtol), ("atol", atol)):
+        if isinstance(value, (bool, str)) or not 0 < float(value) < 1:
+            raise ValueError(f"{name} is {value!r}: give a tolerance between 0 and 1, e.g. 1e-8")
+    if isinstance(max_steps, bool) or not hasattr(max_steps, "__index__") or max_steps <= 0:
+        raise ValueError(f"max_steps is {max_steps!r}: give a positive integer, the capacity of the step record")
+
+
+def _reached(reached, horizon, steps, max_steps):
+    """Nothing if the adaptive free run reached the horizon, else why it stopped."""
+    if reached >= horizon:
+        return
+    if steps >= max_steps:
+        raise ValueError(f"the adaptive run needed more than max_steps = {max_steps} steps (it reached t = "
+                         f"{reached:.6g} of {horizon:g}): raise max_steps, or loosen rtol/atol")
+    raise IntegrationError(f"the adaptive step size underflowed at t = {reached:.6g} (the state blew up or the "
+                           f"tolerance is too tight): check the system, or loosen rtol/atol")
 
 
 def _finite_result(*values):
@@ -594,11 +697,15 @@ def _continuous_api(m):
 
     def gradient(z0=INITIAL_STATE, theta=PARAM_VALUES, *, rule="HEL", beta=1e-4, centered=True,
                  horizon=HORIZON, steps=STEPS, method=None, inputs=None, targets=None,
-                 boundary_residual=True, momentum_kick=True, boundary=None):
+                 boundary_residual=True, momentum_kick=True, boundary=None, rtol=1e-8, atol=1e-8,
+                 max_steps=65536):
         """The loss and its gradients ``dC/dθ``, ``dC/dz0`` by a learning rule: ``HEL``, ``HEL-gain``,
         ``PFVP``, ``adjoint`` or ``BPTT`` (``jax.grad`` through the integrator); ``method`` ``rk4`` or
-        ``leapfrog`` (HEL/BPTT). CIVP and CBVP are in the NumPy module only. Returns a dict: ``loss``,
-        ``theta``, ``z0`` (per initial state) and ``health`` (as the NumPy module's)."""
+        ``leapfrog`` (HEL/BPTT), or ``dopri5`` (HEL, HEL-gain, PFVP): the free run takes Dormand–Prince
+        5(4) steps under error control (``rtol``, ``atol``; first trial step horizon/steps) and records
+        the accepted grid (at most ``max_steps`` steps), which the echo runs back along. CIVP and CBVP
+        are in the NumPy module only. Returns a dict: ``loss``, ``theta``, ``z0`` (per initial state)
+        and ``health`` (as the NumPy module's; dopri5: ``steps``, the accepted steps)."""
         rule = next((r for r in (*m.RULES, "BPTT") if r.lower() == str(rule).lower()), rule)
         method = method or (METHOD if rule in ("HEL", "BPTT") else "rk4")
         _check_rule(m, rule, beta, method)
@@ -606,13 +713,19 @@ def _continuous_api(m):
         if theta.ndim != 1:
             raise ValueError("gradient needs one parameter vector theta of shape (len(PARAMS),)")
         horizon, steps = _check_run(m, horizon, steps, "rk4")
+        control = None
+        if method == "dopri5":
+            _check_tolerances(rtol, atol, max_steps)
+            control, steps = _as_array([rtol, atol, horizon / steps]), int(max_steps)
         xs, xfun = _split(_resolve(inputs, len(m.INPUTS), horizon, z, "inputs"))
         ys, yfun = _split(_resolve(targets, len(m.TARGETS), horizon, z, "targets"))
-        out = _gradient_core(z, theta, horizon, _as_array(beta), xs, ys, m=m, rule=rule, method=method,
+        out = _gradient_core(z, theta, horizon, _as_array(beta), xs, ys, control, m=m, rule=rule, method=method,
                              steps=steps, centered=bool(centered), kick=bool(momentum_kick),
                              residual=bool(boundary_residual), xfun=xfun, yfun=yfun)
+        health = {k: float(v) for k, v in out["health"].items()}
+        _reached(health.pop("reached", horizon), horizon, health.get("steps"), max_steps)
         _finite_result(out["loss"], out["theta"])
-        return {**out, "health": {k: float(v) for k, v in out["health"].items()}}
+        return {**out, "health": health}
 
     def echo_retrace(z0=INITIAL_STATE, theta=PARAM_VALUES, *, horizon=HORIZON, steps=STEPS, method=METHOD,
                      inputs=None):

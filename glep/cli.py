@@ -575,7 +575,11 @@ def parser() -> argparse.ArgumentParser:
                    "stays the reference)")
     p.add_argument("--diffrax", action="store_true",
                    help="continuous systems: diffrax (Dopri8, tol 1e-12) as a further reference "
-                        "of the adjoint (needs glep[jax]; compiling takes up to a minute)")
+                        "of the adjoint (needs glep[jax]). Asked for, not automatic: tracing and "
+                        "compiling diffrax's solver costs ~6 CPU-seconds per system (coupled "
+                        "oscillators; up to a minute of wall time on a busy machine), and JAX's "
+                        "persistent compilation cache saves only ~10 %% of it (the rest is "
+                        "tracing, which it does not cache)")
     p.add_argument("--force", action="store_true",
                    help=f"allow more than {MAX_STEPS:.0e} integration steps")
     p.add_argument("--gdu", action="store_true", help="energies: the GDU check, EP's per-step "

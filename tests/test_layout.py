@@ -72,6 +72,7 @@ CODEGEN_CAP = 4300 + sum({
     "JAX energies: compiled relaxation, the EP family, implicit reference (runtime section)": 471,
     "JAX energies: convolution and pooling through lax.conv_general_dilated": 71,
     "energy gradients that scale: contractions of ∂E/∂θ, per-layer blocks, Lanczos check": 185,
+    "JAX adaptive-step HEL (Dormand–Prince 5(4), echo on the recorded grid)": 113,
 }.values())
 #: The generated code of the systems bundled then (runtimes included): 16,000 lines; the
 #: runtimes' share of the features above is added (both backends).
@@ -87,6 +88,7 @@ GENERATED_CAP = 16000 + sum({
     "JAX energies: runtime section, modules of hopfield_digits and hopfield_smooth": 977,
     "JAX energies: convolution and pooling (runtime section)": 74,
     "energy gradients that scale: contractions, per-layer blocks, Lanczos (all backends)": 774,
+    "JAX adaptive-step HEL: its runtime": 113,
 }.values())
 
 
