@@ -332,8 +332,9 @@ def cmd_train(args) -> int:
                             f".py file")
         problem = _load(args.file, args.set)
         kind, title = kind_of(problem).name, kind_of(problem).title
-        if kind != "feedforward":
-            _refuse(args, DTP_ONLY, f"options of DTP, for feedforward networks, not of a {title}")
+        if kind not in ("feedforward", "chain"):
+            _refuse(args, DTP_ONLY, f"options of DTP, for feedforward networks and the maps of "
+                    f"ff-EBM chains (--rule EP+DTP), not of a {title}")
         if kind in ("feedforward", "continuous"):  # DTP reads --momentum of the others
             _refuse(args, [k for k in CLASSIFY_ONLY if kind == "continuous" or k != "momentum"],
                     f"options of energy, chain and HSSM training, not of a {title}")

@@ -333,9 +333,9 @@ def train(problem, data: Classification, *, rule="DTP", epochs=10, batch=32, lr=
     return result
 
 
-def plot_diagnostics(result: Result, path, title: str) -> None:
-    """The Jacobian distance of every feedback layer and the DTP–backprop angle of every
-    layer, per epoch."""
+def plot_diagnostics(result, path, title: str, unit: str = "layer") -> None:
+    """The Jacobian distance of every feedback layer (or map) and the angle of every
+    ``unit``'s DTP update to its backpropagated one, per epoch."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -346,7 +346,7 @@ def plot_diagnostics(result: Result, path, title: str) -> None:
     for n, values in enumerate(zip(*(d["distance"] for d in result.diagnostics)), start=2):
         left.plot(epochs, values, marker="o", label=f"G{n}")
     for n, values in enumerate(zip(*(d["angle"] for d in result.diagnostics)), start=1):
-        right.plot(epochs, values, marker="o", label=f"layer {n}")
+        right.plot(epochs, values, marker="o", label=f"{unit} {n}")
     left.set(xlabel="epoch", ylabel="‖J_G − J_Fᵀ‖ / ‖J_F‖", yscale="log", title="Jacobian "
              "matching")
     right.set(xlabel="epoch", ylabel="angle to backprop (degrees)", title="DTP update")
