@@ -301,10 +301,7 @@ def cmd_train(args) -> int:
     if args.resume is not None and args.file is None:
         meta = Path(args.resume) / "run.json"
         recorded = json.loads(meta.read_text(encoding="utf-8")) if meta.is_file() else {}
-        if recorded.get("kind") == "feedforward":
-            raise DataError(f"--resume {args.resume}: DTP and BP runs are not checkpointed: "
-                            f"run them again")
-        if recorded.get("kind") in ("classification", "hssm"):  # energies, chains, HSSMs
+        if recorded.get("kind") in ("classification", "hssm", "feedforward"):
             args.file, args.data = Path(recorded["system"]), recorded["data"]
             args.out_dir, args.set = args.resume, recorded.get("settings") or []
             for key, value in recorded["options"].items():
