@@ -616,7 +616,8 @@ def parser() -> argparse.ArgumentParser:
         "energies and ff-EBM chains (--data: digits, mnist5k, mnist1d, an aeon set or a "
         ".npz with x, y, test_x, test_y; rules P-EP, N-EP, C-EP, CL, P-CpL, N-CpL, C-CpL, "
         "continual-EP, EqSpike (spiking EP, docs/eqspike.md), "
-        "EP for a chain, BPTT; --lr may be 0.05,W1=0.1; --seed may list seeds 0,1,2)")
+        "EP or EP+DTP (difference targets through the maps, --sigma ... below) for a chain, "
+        "BPTT; --lr may be 0.05,W1=0.1; --seed may list seeds 0,1,2)")
     g.add_argument("--momentum", help=f"SGD momentum (default {c['momentum']})")
     g.add_argument("--weight-decay", help="L2 weight decay (default 0)")
     g.add_argument("--schedule", help="constant or cosine learning rate (default constant)")
@@ -649,7 +650,8 @@ def parser() -> argparse.ArgumentParser:
         "feedforward networks (--data digits, mnist5k or a .npz; rules DTP, difference target "
         "propagation with L-DRL feedback training, and BP, backpropagation; defaults: the "
         "system file's; --lr, --batch, --epochs, --momentum, --optimizer sgd|adam and --seed "
-        "0,1,2 as above)")
+        "0,1,2 as above); --sigma, --feedback-iterations, --feedback-lr also set the feedback "
+        "maps of a chain's EP+DTP (defaults 1, 40, 0.0005)")
     g.add_argument("--sigma", help="L-DRL noise scale of each feedback layer, layers 2 … N: "
                    "one number or one per layer, e.g. 0.4,0.2,0.08")
     g.add_argument("--feedback-iterations", help="L-DRL steps of every feedback layer per "

@@ -62,7 +62,7 @@ from .options import number as _number
 
 #: The chains' L-DRL settings when ``--sigma``, ``--feedback-iterations``, ``--feedback-lr``
 #: are not given.
-DEFAULTS = {"sigma": 1.0, "feedback_iterations": 5, "feedback_lr": 0.02}
+DEFAULTS = {"sigma": 1.0, "feedback_iterations": 40, "feedback_lr": 0.0005}
 
 
 def _torch():
