@@ -7,7 +7,8 @@ blocks joined by one affine map; SGD lr 0.02, momentum 0.9, batch 32, β = 0.2, 
 initialization and batches for every rule; EP+DTP: σ = 1, 40 L-DRL steps per batch at rate
 0.0005 (the defaults). Two worker processes, one torch thread each.
 
-    .venv/bin/python bench/dtp_chain.py --control  # → bench/results/train/dtp_chain.md (≈ 12 min)
+    .venv/bin/python bench/dtp_chain.py --epochs 3   # → bench/results/train/dtp_chain.md
+    .venv/bin/python bench/dtp_chain.py --epochs 6 --out bench/results/train/dtp_chain_6.md
 """
 
 from __future__ import annotations
@@ -52,6 +53,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=6)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--out", type=Path, default=OUT, help="the table's file")
     parser.add_argument("--control", action="store_true", help="add EP+DTP with fixed random "
                         "feedback maps")
     args = parser.parse_args()
@@ -62,7 +64,8 @@ def main() -> None:
     base = np.mean([r["accuracy"] for r in rows if r["label"] == "EP"])
     lines = ["# ff-EBM chain on digits: EP+DTP (DTP through the maps) vs EP (backpropagated "
              "maps)", "", f"Command: `python bench/dtp_chain.py --epochs {args.epochs}"
-             f"{' --control' if args.control else ''}`", "",
+             f"{' --control' if args.control else ''}"
+             f"{'' if args.out == OUT else f' --out {args.out.relative_to(ROOT)}'}`", "",
              f"Chain `systems/ff_ebm.py` with {', '.join(f'{k}={v}' for k, v in SETTINGS.items())}"
              f" (two blocks, one affine map 16 → 32); {args.epochs} epochs, batch 32, SGD lr 0.02"
              " momentum 0.9, β = 0.2; EP+DTP: σ = 1, 40 L-DRL steps per batch at rate 0.0005.", "",
@@ -82,7 +85,7 @@ def main() -> None:
                      f"{np.mean([r['loss'] for r in mine]):.4f} | {dist} | "
                      f"{angle} | {np.mean([r['seconds'] for r in mine]):.0f} |")
     text = "\n".join(lines) + "\n"
-    OUT.write_text(text, encoding="utf-8")
+    args.out.write_text(text, encoding="utf-8")
     print(text)
 
 
