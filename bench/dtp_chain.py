@@ -53,7 +53,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=6)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--out", type=Path, default=OUT, help="the table's file")
+    parser.add_argument("--out", type=lambda p: Path(p).resolve(), default=OUT,
+                        help="the table's file")
     parser.add_argument("--control", action="store_true", help="add EP+DTP with fixed random "
                         "feedback maps")
     args = parser.parse_args()
