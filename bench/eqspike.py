@@ -10,7 +10,8 @@ rates and traces averaged over each phase's second half, trace constant τ = 1).
 Settings chosen for the time budget: digits 15 epochs at lr 0.005, mnist5k 2 epochs (4,000
 training images) at lr 0.01, spike dt = 0.1 over phases of 10 (on an mnist5k batch the spike
 update is then 17–23 % from C-EP's, against 6–9 % at the defaults dt = 0.05, phases of 20,
-which cost 4× more). Measured wall time, the two data sets in parallel on 2 cores shared with
+which cost 4× more; ``bench/eqspike_gap.py`` measures it: 16–20 % against 6–7 % on three
+batches at initialization). Measured wall time, the two data sets in parallel on 2 cores shared with
 other jobs (load ≈ 15): digits 17 min, mnist5k 39 min (EqSpike ≈ 10–12.5 min a run); the
 digits rows were run again alone on a quiet machine (2 min).
 

@@ -1765,12 +1765,13 @@ class FFEBM(_Namespace):
         states, _ = self._forward(theta, x, y, method, tol)
         return float(self.BLOCKS[-1].cost(states[-1], y).mean())
 
-    def gradient(self, theta, x=None, y=None, *, beta=1e-3, method=None, tol=None, check=True):
+    def gradient(self, theta, x=None, y=None, *, beta=1e-3, method=None, tol=None, check=True, maps=None):
         """The ff-EBM estimate of dC/dθ for every parameter (blocks and maps).
 
         Backwards over the blocks: centered EP in block k, nudged by ±βC (last block) or by the
         linearized cost ±β δ_kᵀo; dC/dx_k = [∂xE_k(s^+β) − ∂xE_k(s^−β)]/(2β) goes through the map
         to its parameters and to δ_(k−1). ``tol``: as in C-EP. Returns ``{"loss", "grad", "states"}``.
+        ``maps(k, o, dC/dx_k, theta)`` → (map gradients, δ_(k−1)) replaces backpropagation (``feed_vjp``).
         """
         beta = _number(beta, "beta")
         tol, found = _tolerance(tol, beta, 2), []
@@ -1794,7 +1795,7 @@ class FFEBM(_Namespace):
             if k:
                 dx = (block.energy_dx(plus, own, xk) - block.energy_dx(minus, own, xk)) / (2 * beta)
                 o = states[k - 1][..., self.BLOCKS[k - 1].OUTPUT_UNITS]
-                map_grads, delta = self.feed_vjp(k, o, dx, theta)
+                map_grads, delta = (maps or self.feed_vjp)(k, o, dx, theta)
                 grads.update(map_grads)
         _warn_precision(beta, 2, max(found))
         return {"loss": float(self.BLOCKS[-1].cost(states[-1], y).mean()),

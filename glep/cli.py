@@ -336,10 +336,10 @@ def cmd_train(args) -> int:
     if args.resume is not None and args.file is None:
         meta = Path(args.resume) / "run.json"
         recorded = json.loads(meta.read_text(encoding="utf-8")) if meta.is_file() else {}
-        if recorded.get("kind") in ("feedforward", "vector_field"):
-            raise DataError(f"--resume {args.resume}: DTP, BP and vector-field runs are not "
-                            f"checkpointed: run them again")
-        if recorded.get("kind") in ("classification", "hssm"):  # energies, chains, HSSMs
+        if recorded.get("kind") == "vector_field":
+            raise DataError(f"--resume {args.resume}: vector-field runs are not checkpointed: "
+                            f"run them again")
+        if recorded.get("kind") in ("classification", "hssm", "feedforward"):
             args.file, args.data = Path(recorded["system"]), recorded["data"]
             args.out_dir, args.set = args.resume, recorded.get("settings") or []
             for key, value in recorded["options"].items():
@@ -367,8 +367,9 @@ def cmd_train(args) -> int:
                             f".py file")
         problem = _load(args.file, args.set)
         kind, title = kind_of(problem).name, kind_of(problem).title
-        if kind != "feedforward":
-            _refuse(args, DTP_ONLY, f"options of DTP, for feedforward networks, not of a {title}")
+        if kind not in ("feedforward", "chain"):
+            _refuse(args, DTP_ONLY, f"options of DTP, for feedforward networks and the maps of "
+                    f"ff-EBM chains (--rule EP+DTP), not of a {title}")
         if kind in ("feedforward", "vector_field", "continuous"):  # networks read --momentum
             _refuse(args, [k for k in CLASSIFY_ONLY if kind == "continuous" or k != "momentum"],
                     f"options of energy, chain and HSSM training, not of a {title}")
@@ -665,7 +666,8 @@ def parser() -> argparse.ArgumentParser:
         "energies and ff-EBM chains (--data: digits, mnist5k, mnist1d, an aeon set or a "
         ".npz with x, y, test_x, test_y; rules P-EP, N-EP, C-EP, CL, P-CpL, N-CpL, C-CpL, "
         "continual-EP, EqSpike (spiking EP, docs/eqspike.md), "
-        "EP for a chain, BPTT; --lr may be 0.05,W1=0.1; --seed may list seeds 0,1,2)")
+        "EP or EP+DTP (difference targets through the maps, --sigma ... below) for a chain, "
+        "BPTT; --lr may be 0.05,W1=0.1; --seed may list seeds 0,1,2)")
     g.add_argument("--momentum", help=f"SGD momentum (default {c['momentum']})")
     g.add_argument("--weight-decay", help="L2 weight decay (default 0)")
     g.add_argument("--schedule", help="constant or cosine learning rate (default constant)")
@@ -698,7 +700,8 @@ def parser() -> argparse.ArgumentParser:
         "feedforward networks (--data digits, mnist5k or a .npz; rules DTP, difference target "
         "propagation with L-DRL feedback training, and BP, backpropagation; defaults: the "
         "system file's; --lr, --batch, --epochs, --momentum, --optimizer sgd|adam and --seed "
-        "0,1,2 as above)")
+        "0,1,2 as above); --sigma, --feedback-iterations, --feedback-lr also set the feedback "
+        "maps of a chain's EP+DTP (defaults 1, 40, 0.0005)")
     g.add_argument("--sigma", help="L-DRL noise scale of each feedback layer, layers 2 … N: "
                    "one number or one per layer, e.g. 0.4,0.2,0.08")
     g.add_argument("--feedback-iterations", help="L-DRL steps of every feedback layer per "

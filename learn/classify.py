@@ -6,8 +6,10 @@ units are boxed in [0, 1], else 0 / 1); the prediction is the arg-max of the out
 the free fixed point. The rule's gradient (``P-EP``, ``N-EP``, ``C-EP``, ``CL``, ``P-CpL``,
 ``N-CpL``, ``C-CpL`` from the NumPy module; ``continual-EP``, read from the parameters'
 total move during a continual nudged phase; ``EP`` for a chain, its centered block-wise
-estimate; ``BPTT``: autograd through the Torch module's relaxation from rest) is written into
-the parameters' ``.grad`` and a ``torch.optim`` optimizer steps them: SGD with momentum or
+estimate; ``EP+DTP`` for a chain, the same with difference target propagation through the
+feedforward maps, whose feedback maps learn by L-DRL (:mod:`glep.learn.chain_dtp`);
+``BPTT``: autograd through the Torch module's relaxation from rest) is written into the
+parameters' ``.grad`` and a ``torch.optim`` optimizer steps them: SGD with momentum or
 Adam, a learning rate per parameter (``--lr 0.05,W1=0.1``), weight decay, a constant or
 cosine schedule. With ``--random-sign`` the sign of β is drawn per batch (a one-sided rule
 then alternates between its positive and negative form, as in the reference EP codes).
@@ -47,8 +49,8 @@ import numpy as np
 from glep.codegen.emit import load_module
 from glep.derive.errors import DataError, RuleError
 
+from . import chain_dtp, spiking
 from . import checkpoint as ck
-from . import spiking
 from .catalog import Classification
 from .distributed import World, torch_device
 from .options import integer as _integer
@@ -60,7 +62,9 @@ ENERGY_RULES = ("P-EP", "N-EP", "C-EP", "CL", "P-CpL", "N-CpL", "C-CpL", "contin
 #: Continual EP's own rate η and nudged steps: its total update is −η ĝ_P + O(η²K/β), read
 #: as the estimate ĝ = −total/η that the optimizer then steps with.
 CONTINUAL_ETA, CONTINUAL_STEPS = 1e-4, 40
-CHAIN_RULES = ("EP", "BPTT")
+CHAIN_RULES = ("EP", "EP+DTP", "BPTT")
+#: Options of EP+DTP only (its feedback maps' L-DRL training).
+FEEDBACK = ("sigma", "feedback_iterations", "feedback_lr")
 #: A one-sided rule and its mirror (``--random-sign``).
 MIRROR = {"P-EP": "N-EP", "N-EP": "P-EP", "P-CpL": "N-CpL", "N-CpL": "P-CpL"}
 DEFAULTS = {"rule": "C-EP", "epochs": 10, "batch": 32, "lr": "0.005", "optimizer": "sgd",
@@ -70,7 +74,8 @@ DEFAULTS = {"rule": "C-EP", "epochs": 10, "batch": 32, "lr": "0.005", "optimizer
             "spike_dt": spiking.DEFAULTS["dt"], "spike_time": spiking.DEFAULTS["duration"],
             "spike_tau": spiking.DEFAULTS["tau"], "neuron": spiking.DEFAULTS["neuron"],
             "gamma": "1e-2", "tau": "1e-4", "meta": "1.35",
-            "precision": None}
+            "precision": None, "sigma": None, "feedback_iterations": None,
+            "feedback_lr": None}
 OPTIMIZERS = ("sgd", "adam", "flip", "metaplastic")
 #: ``--precision``: the float type of the relaxations (Torch); the parameters the optimizer
 #: steps stay float32 under the 16-bit types (float64 by default, with the NumPy module).
@@ -91,6 +96,8 @@ class Result:
     interrupted: bool = False
     #: EqSpike: spikes and synaptic events per example, in training and in inference
     cost: dict = field(default_factory=dict)
+    #: EP+DTP: the feedback maps' Jacobian distances and the blocks' angles, per epoch
+    diagnostics: list[dict] = field(default_factory=list)
 
 
 def learning_rates(text, names, option="lr", zero=False) -> dict[str, float]:
@@ -188,14 +195,17 @@ def train(problem, data: Classification, *, rule="C-EP", epochs=10, batch=32, lr
           targets=None, spike_dt=spiking.DEFAULTS["dt"],
           spike_time=spiking.DEFAULTS["duration"], spike_tau=spiking.DEFAULTS["tau"],
           neuron=spiking.DEFAULTS["neuron"], gamma="1e-2", tau="1e-4", meta="1.35",
-          precision=None, progress=True, checkpoint_path=None, checkpoint_every=50, log_path=None,
-          resume=None, stop=None, device="cpu") -> Result:
+          precision=None, sigma=None, feedback_iterations=None, feedback_lr=None,
+          progress=True, checkpoint_path=None, checkpoint_every=50, log_path=None, resume=None,
+          stop=None, device="cpu") -> Result:
     """Train ``problem`` (an energy or an ff-EBM chain) on ``data``; returns a :class:`Result`.
 
     ``resume``: a checkpoint written by an earlier call with the same options (it then
     continues at the same batch with the same optimizer state and batch order).
     ``gamma``, ``tau``: the flip rule's (``optimizer="flip"``); ``meta``: the metaplasticity
     (``optimizer="metaplastic"``); each a number or per-parameter values like ``lr``.
+    ``sigma``, ``feedback_iterations``, ``feedback_lr``: EP+DTP's L-DRL
+    (:data:`glep.learn.chain_dtp.DEFAULTS` when None).
     ``device``: where the parameters, the optimizer and the Torch batches live (NumPy modules
     read copies on the CPU).
     """
@@ -223,6 +233,12 @@ def train(problem, data: Classification, *, rule="C-EP", epochs=10, batch=32, lr
         spiking.check_options(spike_dt, spike_time, spike_tau)
         spiking.check_inputs(module, data.x)
         spiking.check_inputs(module, data.test_x)
+    feedback = None
+    if rule == "EP+DTP":
+        if world.size > 1:
+            raise DataError("--rule EP+DTP trains its feedback maps in one process: run it "
+                            "without torchrun")
+        feedback = chain_dtp.MapFeedback(module, seed, sigma, feedback_iterations, feedback_lr)
     torch_module = load_module(problem, "torch") if rule == "BPTT" or low is not None else None
     result = Result(rule)
     last = _fits(module, data, chain)
@@ -319,6 +335,8 @@ def train(problem, data: Classification, *, rule="C-EP", epochs=10, batch=32, lr
         kw = {"beta": 1.0 if chosen == "CL" else beta, "check": False, **options}
         if not chain:
             kw["rule"] = chosen
+        elif feedback is not None:
+            kw["maps"] = feedback.backward(beta)
         out = module.gradient(params(), x, y, **kw)
         return float(out["loss"]), {k: _tensor(g) for k, g in out["grad"].items()}
 
@@ -338,6 +356,9 @@ def train(problem, data: Classification, *, rule="C-EP", epochs=10, batch=32, lr
         result.losses, result.accuracies = resume["losses"], resume["accuracies"]
         result.initial_accuracy, result.seconds = resume["initial_accuracy"], resume["seconds"]
         result.cost = {k: list(v) for k, v in resume.get("cost", {}).items()}
+        if feedback is not None:
+            feedback.load_state_dict(resume["feedback"])
+            result.diagnostics = resume["diagnostics"]
     else:
         result.initial_accuracy = accuracy(data.test_x, data.test_y)
     sums = list(resume["sums"]) if resume is not None else [0.0, 0]
@@ -354,7 +375,8 @@ def train(problem, data: Classification, *, rule="C-EP", epochs=10, batch=32, lr
                 "scheduler": ck.encode(sched.state_dict()), "signs": signs.bit_generator.state,
                 "losses": result.losses, "accuracies": result.accuracies, "sums": sums,
                 "initial_accuracy": result.initial_accuracy, "seconds": result.seconds,
-                "cost": result.cost}))
+                "cost": result.cost, **({} if feedback is None else {
+                    "feedback": feedback.state_dict(), "diagnostics": result.diagnostics})}))
 
     stop = ck.Stop() if stop is None else stop
     bar = Progress(total, f"{problem.name} {rule}", progress and world.main, start=result.step)
@@ -391,6 +413,11 @@ def train(problem, data: Classification, *, rule="C-EP", epochs=10, batch=32, lr
                     result.accuracies.append(accuracy(data.test_x, data.test_y))
                     sums[:] = [0.0, 0]
                     epoch, position, order = epoch + 1, 0, None
+                    if feedback is not None:
+                        probe = slice(0, min(64, len(data.test_x)))
+                        result.diagnostics.append(feedback.diagnostics(
+                            params(), data.test_x[probe], encode(data.test_y[probe]), beta,
+                            **options))
                     if log:
                         log.write(json.dumps({"step": result.step, "epoch": epoch,
                                               "loss": result.losses[-1],
@@ -398,6 +425,7 @@ def train(problem, data: Classification, *, rule="C-EP", epochs=10, batch=32, lr
                                               **({"flips": sum(st["total_flips"] for st in
                                                                flip.state.values())}
                                                  if flip is not None else {}),
+                                              **(result.diagnostics[-1] if feedback else {}),
                                               "seconds": round(result.seconds, 3)}) + "\n")
                         log.flush()
             result.interrupted = stop.requested
@@ -502,6 +530,10 @@ def _parse(options: dict) -> dict:
         if rule not in (*ENERGY_RULES, *CHAIN_RULES):
             raise RuleError(f"--rule {rule!r}: choose one of {', '.join(ENERGY_RULES)} "
                             f"(energies) or {', '.join(CHAIN_RULES)} (ff-EBM chains)")
+    given = [f"--{k.replace('_', '-')}" for k in FEEDBACK if out[k] is not None]
+    if given and "EP+DTP" not in out["rules"]:
+        raise DataError(f"{', '.join(given)}: options of EP+DTP (the feedback maps of a chain): "
+                        f"add --rule EP+DTP or drop them")
     if len(set(out["rules"])) < len(out["rules"]):
         raise RuleError(f"--compare names a rule twice: {','.join(out['rules'])}")
     if out["precision"] not in (None, *PRECISIONS):
@@ -523,6 +555,7 @@ def train_command(args, problem, name: str) -> int:
     """``glep train FILE --data SET`` for an energy or a chain: every rule × seed, the table,
     the figure; crash-safe and resumable (``--resume`` continues unfinished runs)."""
     from .catalog import load
+    from .dtp import plot_diagnostics
 
     options = _parse({k: getattr(args, k, None) for k in
                       (*DEFAULTS, "compare")})
@@ -564,6 +597,13 @@ def train_command(args, problem, name: str) -> int:
                     print(f"{label}: test accuracy {100 * result.accuracies[-1]:.2f} % after "
                           f"{len(result.accuracies)} epochs, {result.seconds:.1f} s",
                           flush=True)
+                    if result.diagnostics:
+                        last = result.diagnostics[-1]
+                        print(f"{label}: ‖J_G − J_Fᵀ‖/‖J_F‖ " + ", ".join(
+                            f"{d:.3f}" for d in last["distance"]) + "; angle to EP "
+                            + ", ".join(f"{a:.1f}°" for a in last["angle"]), flush=True)
+                        plot_diagnostics(result, out_dir / f"{name}-{label}-diagnostics.png",
+                                         f"{name} {label} on {data.name}", unit="block")
                     for stage, (spikes, events, n) in result.cost.items():
                         print(f"{label}: {stage}: {spikes / n:,.0f} spikes, {events / n:,.0f} "
                               f"synaptic events per example", flush=True)

@@ -15,7 +15,11 @@ L-DRL steps on every feedback layer (SGD with momentum 0.9 at ``feedback_lr``, f
 each step) and then one forward step. ``glep train FILE --rule DTP --compare BP`` writes, in
 the run directory: ``<name>-<rule>.jsonl`` (one line per epoch: loss, test accuracy, and for
 DTP the distance and angle of every layer), ``<name>-<rule>-params.json``,
-``<name>-accuracy.md``, ``<name>-accuracy.png`` and ``<name>-DTP-diagnostics.png``.
+``<name>-accuracy.md``, ``<name>-accuracy.png``, ``<name>-DTP-diagnostics.png`` and an atomic
+checkpoint ``<name>-<rule>-checkpoint.json`` (every ``--checkpoint-every`` batches, at the
+end and on SIGINT/SIGTERM: forward and feedback parameters, every optimizer's state, the
+noise generator's state, the epoch, the batch and the logs so far), from which
+``glep train --resume RUN_DIR`` continues exactly where the run stopped.
 
 >>> import glep
 >>> from glep.learn.catalog import load
@@ -49,7 +53,7 @@ from .progress import Progress
 RULES = ("DTP", "BP")
 DEFAULTS = {"rule": "DTP", "epochs": 10, "batch": 32, "lr": 0.05, "optimizer": "sgd",
             "momentum": 0.9, "seed": 0, "beta": None, "sigma": None,
-            "feedback_iterations": None, "feedback_lr": None}
+            "feedback_iterations": None, "feedback_lr": None, "checkpoint_every": 50}
 
 
 def _torch():
@@ -219,6 +223,8 @@ class Result:
     initial_accuracy: float = 0.0
     theta: dict | None = None
     seconds: float = 0.0
+    step: int = 0
+    interrupted: bool = False
 
 
 def _settings(module, beta, sigma, feedback_iterations, feedback_lr) -> tuple:
@@ -257,8 +263,14 @@ def _tensors(network, data: Classification):
 
 def train(problem, data: Classification, *, rule="DTP", epochs=10, batch=32, lr=0.05,
           optimizer="sgd", momentum=0.9, seed=0, beta=None, sigma=None,
-          feedback_iterations=None, feedback_lr=None, progress=True, log_path=None) -> Result:
-    """Train the feedforward network ``problem`` on ``data`` with ``rule`` (DTP or BP)."""
+          feedback_iterations=None, feedback_lr=None, progress=True, log_path=None,
+          checkpoint_path=None, checkpoint_every=50, resume=None, stop=None) -> Result:
+    """Train the feedforward network ``problem`` on ``data`` with ``rule`` (DTP or BP).
+
+    ``checkpoint_path``: where to write the checkpoint (every ``checkpoint_every`` batches, at
+    the end and when ``stop`` — by default SIGINT/SIGTERM — asks); ``resume``: a checkpoint of
+    an earlier call with the same options, continued at the same batch with the same
+    optimizer, feedback and noise states."""
     torch = _torch()
     if rule not in RULES:
         raise RuleError(f"--rule {rule!r}: a feedforward network learns by {' or '.join(RULES)}")
@@ -283,17 +295,50 @@ def train(problem, data: Classification, *, rule="DTP", epochs=10, batch=32, lr=
         with torch.no_grad():
             return float((net.forward(test_x)[-1].argmax(-1) == test_y).double().mean())
 
-    result = Result(rule, initial_accuracy=accuracy())
+    result = Result(rule)
     per_epoch = -(-len(x) // batch)
-    bar = Progress(epochs * per_epoch, f"{problem.name} {rule}", progress)
-    log = open(log_path, "w", encoding="utf-8") if log_path else contextlib.nullcontext()
-    started = time.perf_counter()
-    with bar, log:
-        for epoch in range(epochs):
-            order = np.random.default_rng([seed, epoch]).permutation(len(x))
-            total = 0.0
-            for k in range(per_epoch):
-                index = torch.as_tensor(order[k * batch:(k + 1) * batch])
+    epoch, position, order, total = 0, 0, None, 0.0
+    if resume is not None:
+        with torch.no_grad():
+            for k, v in (*net.theta.items(), *net.omega.items()):
+                v.copy_(torch.as_tensor(resume["params"][k], dtype=net.dtype))
+        opt.load_state_dict(ck.decode(resume["optimizer"]))
+        for opt_n, saved in zip(feedback, resume["feedback"]):
+            opt_n.load_state_dict(ck.decode(saved))
+        ck.set_generator_state(noise, resume["noise"])
+        epoch, position, result.step = resume["epoch"], resume["batch"], resume["step"]
+        order = None if resume["order"] is None else np.asarray(resume["order"])
+        total, result.losses = resume["total"], resume["losses"]
+        result.accuracies, result.diagnostics = resume["accuracies"], resume["diagnostics"]
+        result.initial_accuracy, result.seconds = resume["initial_accuracy"], resume["seconds"]
+    else:
+        result.initial_accuracy = accuracy()
+
+    def save(status):
+        if checkpoint_path:
+            ck.atomic_write(checkpoint_path, ck.dumps({
+                "format": ck.CHECKPOINT_FORMAT, "system": problem.name, "rule": rule,
+                "status": status, "step": result.step, "epoch": epoch, "batch": position,
+                "order": None if order is None else [int(i) for i in order],
+                "params": {k: v.detach().tolist() for k, v in (*net.theta.items(),
+                                                                 *net.omega.items())},
+                "optimizer": ck.encode(opt.state_dict()),
+                "feedback": [ck.encode(o.state_dict()) for o in feedback],
+                "noise": ck.generator_state(noise), "total": total, "losses": result.losses,
+                "accuracies": result.accuracies, "diagnostics": result.diagnostics,
+                "initial_accuracy": result.initial_accuracy, "seconds": result.seconds}))
+
+    stop = ck.Stop() if stop is None else stop
+    bar = Progress(epochs * per_epoch, f"{problem.name} {rule}", progress, start=result.step)
+    log = open(log_path, "a" if resume else "w", encoding="utf-8") if log_path \
+        else contextlib.nullcontext()
+    started = time.perf_counter() - result.seconds
+    with stop, bar, log:
+        while epoch < epochs and not stop.requested:
+            if order is None:
+                order = np.random.default_rng([seed, epoch]).permutation(len(x))
+            while position < per_epoch and not stop.requested:
+                index = torch.as_tensor(order[position * batch:(position + 1) * batch])
                 xb, yb = x[index], y[index]
                 if rule == "BP":
                     loss, grads = net.backprop(xb, yb)
@@ -317,25 +362,33 @@ def train(problem, data: Classification, *, rule="DTP", epochs=10, batch=32, lr=
                     net.theta[name].grad = scale * g
                 opt.step()
                 total += loss
-                bar.update(epoch * per_epoch + k + 1, loss / len(index))
-            result.losses.append(total / len(x))
-            result.accuracies.append(accuracy())
-            if rule == "DTP":
-                result.diagnostics.append(net.diagnostics(test_x[probe], test_y[probe], beta))
-            result.seconds = time.perf_counter() - started
-            if log_path:
-                log.write(json.dumps({"epoch": epoch + 1, "loss": result.losses[-1],
-                                      "test_accuracy": result.accuracies[-1],
-                                      **(result.diagnostics[-1] if rule == "DTP" else {}),
-                                      "seconds": round(result.seconds, 3)}) + "\n")
-                log.flush()
+                position, result.step = position + 1, result.step + 1
+                result.seconds = time.perf_counter() - started
+                bar.update(result.step, loss / len(index))
+                if result.step % checkpoint_every == 0:
+                    save("running")
+            if position == per_epoch:
+                result.losses.append(total / len(x))
+                result.accuracies.append(accuracy())
+                if rule == "DTP":
+                    result.diagnostics.append(net.diagnostics(test_x[probe], test_y[probe],
+                                                              beta))
+                epoch, position, order, total = epoch + 1, 0, None, 0.0
+                if log_path:
+                    log.write(json.dumps({"epoch": epoch, "loss": result.losses[-1],
+                                          "test_accuracy": result.accuracies[-1],
+                                          **(result.diagnostics[-1] if rule == "DTP" else {}),
+                                          "seconds": round(result.seconds, 3)}) + "\n")
+                    log.flush()
+        result.interrupted = stop.requested
+        save("interrupted" if stop.requested else "complete")
     result.theta = {k: v.detach().numpy() for k, v in net.theta.items()}
     return result
 
 
-def plot_diagnostics(result: Result, path, title: str) -> None:
-    """The Jacobian distance of every feedback layer and the DTP–backprop angle of every
-    layer, per epoch."""
+def plot_diagnostics(result, path, title: str, unit: str = "layer") -> None:
+    """The Jacobian distance of every feedback layer (or map) and the angle of every
+    ``unit``'s DTP update to its backpropagated one, per epoch."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -346,7 +399,7 @@ def plot_diagnostics(result: Result, path, title: str) -> None:
     for n, values in enumerate(zip(*(d["distance"] for d in result.diagnostics)), start=2):
         left.plot(epochs, values, marker="o", label=f"G{n}")
     for n, values in enumerate(zip(*(d["angle"] for d in result.diagnostics)), start=1):
-        right.plot(epochs, values, marker="o", label=f"layer {n}")
+        right.plot(epochs, values, marker="o", label=f"{unit} {n}")
     left.set(xlabel="epoch", ylabel="‖J_G − J_Fᵀ‖ / ‖J_F‖", yscale="log", title="Jacobian "
              "matching")
     right.set(xlabel="epoch", ylabel="angle to backprop (degrees)", title="DTP update")
@@ -360,12 +413,10 @@ def plot_diagnostics(result: Result, path, title: str) -> None:
 
 def train_command(args, problem, name: str) -> int:
     """``glep train FILE --data SET --rule DTP [--compare BP]``: every rule × seed, the
-    accuracy table and figure, and DTP's diagnostics."""
+    accuracy table and figure, and DTP's diagnostics; crash-safe and resumable (``--resume``
+    continues unfinished runs from their checkpoints)."""
     from .catalog import load
-    from .classify import accuracy_table, plot_accuracies, write_params
 
-    if getattr(args, "resume", None):
-        raise DataError("--resume: DTP and BP runs are not checkpointed: run them again")
     options = {**DEFAULTS, **{k: getattr(args, k) for k in DEFAULTS
                               if getattr(args, k, None) is not None}}
     known = {r.lower(): r for r in RULES}
@@ -380,7 +431,8 @@ def train_command(args, problem, name: str) -> int:
     kw = {"epochs": _integer("epochs", options["epochs"], 1),
           "batch": _integer("batch", options["batch"], 1),
           "lr": _number("lr", options["lr"], low=0), "optimizer": options["optimizer"],
-          "momentum": _number("momentum", options["momentum"], low=0, high=1, low_open=False)}
+          "momentum": _number("momentum", options["momentum"], low=0, high=1, low_open=False),
+          "checkpoint_every": _integer("checkpoint_every", options["checkpoint_every"], 1)}
     _settings(load_module(problem, "torch"), options["beta"], options["sigma"],
               options["feedback_iterations"], options["feedback_lr"])
     kw.update({k: options[k] for k in ("beta", "sigma", "feedback_iterations", "feedback_lr")})
@@ -391,19 +443,35 @@ def train_command(args, problem, name: str) -> int:
     if out_dir.exists() and not out_dir.is_dir():
         raise DataError(f"--out-dir {out_dir} is a file, not a directory: choose another")
     out_dir.mkdir(parents=True, exist_ok=True)
-    ck.atomic_write(out_dir / ck.METADATA_NAME, ck.dumps(
-        {"system": str(args.file), "data": str(args.data), "kind": "feedforward",
-         "settings": list(getattr(args, "set", None) or []), "rules": rules, "seeds": seeds,
-         "options": {k: v for k, v in kw.items()}}, indent=1))
+    with ck.RunLock(out_dir):
+        ck.atomic_write(out_dir / ck.METADATA_NAME, ck.dumps(
+            {"system": str(args.file), "data": str(args.data), "kind": "feedforward",
+             "settings": list(getattr(args, "set", None) or []),
+             "options": {**kw, "rule": rules[0], "compare": ",".join(rules),
+                         "seeds": seeds}}, indent=1))
+        return _runs(args, problem, name, data, rules, seeds, kw, out_dir)
+
+
+def _runs(args, problem, name, data, rules, seeds, kw, out_dir) -> int:
+    from .classify import accuracy_table, output_paths, plot_accuracies, write_params
+
     results = []
     for rule in rules:
         for seed in seeds:
             label = rule if len(seeds) == 1 else f"{rule}-seed{seed}"
+            paths = output_paths(out_dir, name, label)
+            resume = None
+            if getattr(args, "resume", None) and paths["checkpoint"].is_file():
+                resume = ck.loads(paths["checkpoint"].read_text(encoding="utf-8"),
+                                  paths["checkpoint"])
+            stop = ck.Stop()
             result = train(problem, data, rule=rule, seed=seed,
-                           progress=not getattr(args, "quiet", False),
-                           log_path=out_dir / f"{name}-{label}.jsonl", **kw)
+                           progress=not getattr(args, "quiet", False), log_path=paths["log"],
+                           checkpoint_path=paths["checkpoint"], resume=resume, stop=stop, **kw)
             results.append(result)
-            write_params(out_dir / f"{name}-{label}-params.json", result.theta)
+            if result.interrupted:
+                return 128 + (stop.signum or 2)
+            write_params(paths["params"], result.theta)
             if result.diagnostics:
                 plot_diagnostics(result, out_dir / f"{name}-{label}-diagnostics.png",
                                  f"{name} {label} on {data.name}")

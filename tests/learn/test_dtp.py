@@ -240,3 +240,60 @@ def test_glep_train_runs_dtp_and_backprop_side_by_side(tmp_path, capsys):
     assert "--precision: options of energy" in capsys.readouterr().err
     assert main(["check", str(SYSTEMS / "dtp_conv.py")]) == 2
     assert "glep check has no reference run for a feedforward network" in capsys.readouterr().err
+
+
+class _StopAfterFirstEpoch:
+    """A stand-in for :class:`glep.learn.checkpoint.Stop` that asks to stop once 4 batches (the
+    first epoch of 40 cases in batches of 10) are done, as SIGINT would."""
+
+    signum = 2
+
+    def __init__(self):
+        self.calls = 0
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    @property
+    def requested(self):
+        self.calls += 1
+        return self.calls > 5  # checked before the epoch and each of its 4 batches
+
+
+@pytest.mark.slow  # four short runs, two through the command line (~15 s)
+def test_a_stopped_and_resumed_dtp_run_is_the_uninterrupted_run(tmp_path, monkeypatch):
+    """Stopped after epoch 1 and resumed from its checkpoint (forward and feedback parameters,
+    both optimizers' momentum, the noise generator): the same parameters as one run, float64."""
+    from glep import load_problem
+    from glep.learn import checkpoint as ck
+
+    problem, data = load_problem(SYSTEMS / "dtp_digits.py"), _tiny_data()
+    options = {"epochs": 2, "batch": 10, "feedback_iterations": 2, "progress": False}
+    full = train(problem, data, **options)
+    first = train(problem, data, **options, checkpoint_path=tmp_path / "part.json",
+                  stop=_StopAfterFirstEpoch())
+    assert first.interrupted and len(first.accuracies) == 1
+    saved = ck.loads((tmp_path / "part.json").read_text(), "part.json")
+    assert saved["epoch"] == 1 and set(saved["params"]) == {"W1", "b1", "W2", "b2", "W3", "b3",
+                                                            "V2", "c2", "V3", "c3"}
+    second = train(problem, data, **options, resume=saved)
+    assert second.step == full.step == 8
+    for name in full.theta:
+        assert np.abs(second.theta[name] - full.theta[name]).max() <= 1e-12, name
+    assert second.diagnostics == full.diagnostics and second.losses == full.losses
+
+    # the same through the command line: interrupted (exit 130), then --resume RUN_DIR
+    np.savez(tmp_path / "tiny.npz", x=data.x, y=data.y, test_x=data.test_x, test_y=data.test_y)
+    args = ["train", str(SYSTEMS / "dtp_digits.py"), "--data", str(tmp_path / "tiny.npz"),
+            "--epochs", "2", "--batch", "10", "--feedback-iterations", "2", "--quiet"]
+    monkeypatch.setattr(ck, "Stop", _StopAfterFirstEpoch)
+    assert main([*args, "--out-dir", str(tmp_path / "cut")]) == 130
+    monkeypatch.undo()
+    assert not (tmp_path / "cut" / "dtp_digits-DTP-params.json").exists()
+    assert main(["train", "--resume", str(tmp_path / "cut"), "--quiet"]) == 0
+    cut = json.loads((tmp_path / "cut" / "dtp_digits-DTP-params.json").read_text())
+    for name in full.theta:
+        assert np.abs(np.array(cut[name]) - full.theta[name]).max() <= 1e-12, name
