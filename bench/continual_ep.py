@@ -1,20 +1,21 @@
-"""The EP-trained metaplastic BNN on permuted mnist5k, through ``glep train``'s task sequences.
+"""The EP-trained metaplastic BNN on permuted tasks, through ``glep train``'s task sequences.
 
-``systems/binary_hopfield_digits.py`` (784-H-10, binary weights α·sign read from hidden
+``systems/binary_hopfield_digits.py`` (n_in-H-10, binary weights α·sign read from hidden
 weights, α fixed; hard-sigmoid neurons) trained by C-EP with a random sign of β, the
 optimizer :class:`glep.Metaplastic` (Adam, lr 0.005) with m ∈ ``--metas`` on the hidden
-weights, over ``--data permuted-mnist5k:N`` (the tasks of ``bench/continual.py``: the same
-permutations), ``--epochs`` per task, no task boundary given to the optimizer. Each run is::
+weights, over ``--data permuted-BASE:N`` (``--base digits`` by default, for time; with
+``--base mnist5k`` the tasks of ``bench/continual.py``: the same permutations), ``--epochs``
+per task, no task boundary given to the optimizer. Each run is::
 
-    glep train systems/binary_hopfield_digits.py --set n_in=784 --set hidden=H \\
-        --data permuted-mnist5k:N --optimizer metaplastic --meta M --random-sign \\
+    glep train systems/binary_hopfield_digits.py --set n_in=64 --set hidden=H \\
+        --data permuted-digits:N --optimizer metaplastic --meta M --random-sign \\
         --lr 0.005,alpha_W1=1e-12,alpha_W2=1e-12 --epochs E --out-dir RUNS/metaM
 
 (a run directory that already holds its ``-tasks.md`` table is read, not run again). The
 table (accuracy on each task after the last, and the mean) replaces the section "EP-trained"
 of ``bench/results/train/continual.md``. Reproduce::
 
-    .venv/bin/python bench/continual_ep.py --epochs 3 --hidden 64 --metas 0 1.35
+    .venv/bin/python bench/continual_ep.py --base digits --epochs 3 --hidden 64 --metas 0 1.35
 """
 
 from __future__ import annotations
@@ -32,8 +33,10 @@ NAME = "binary_hopfield_digits"
 
 
 def command(meta, args) -> list[str]:
-    return ["train", str(ROOT / "systems" / f"{NAME}.py"), "--set", "n_in=784", "--set",
-            f"hidden={args.hidden}", "--data", f"permuted-mnist5k:{args.tasks}", "--optimizer",
+    n_in = 64 if args.base == "digits" else 784
+    return ["train", str(ROOT / "systems" / f"{NAME}.py"), "--set", f"n_in={n_in}", "--set",
+            f"hidden={args.hidden}", "--data", f"permuted-{args.base}:{args.tasks}",
+            "--optimizer",
             "metaplastic", "--meta", f"{meta:g}", "--random-sign", "--lr",
             "0.005,alpha_W1=1e-12,alpha_W2=1e-12", "--epochs", str(args.epochs), "--out-dir",
             str(Path(args.runs) / f"meta{meta:g}"), "--quiet"]
@@ -55,6 +58,8 @@ def run(meta, args) -> dict:
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--base", choices=("digits", "mnist5k"), default="digits",
+                        help="the data set the permuted tasks are made of")
     parser.add_argument("--tasks", type=int, default=4)
     parser.add_argument("--epochs", type=int, default=3, help="epochs per task")
     parser.add_argument("--hidden", type=int, default=64)
@@ -67,10 +72,11 @@ def main(argv=None):
                                               len(args.metas))))
     given = " ".join(argv if argv is not None else sys.argv[1:])
     lines = [HEADING, "", f"Command: `python bench/continual_ep.py {given}`",
-             "", f"C-EP (random sign of β, batch 32) on 784-{args.hidden}-10 with binary "
+             "", f"C-EP (random sign of β, batch 32) on n_in-{args.hidden}-10 with binary "
              f"weights (α fixed), Metaplastic (Adam lr 0.005) on the hidden weights, "
              f"{args.epochs} epochs per task through `glep train --data "
-             f"permuted-mnist5k:{args.tasks}`; seed 0; test accuracy (%) after the last task.",
+             f"permuted-{args.base}:{args.tasks}`; seed 0; test accuracy (%) after the last "
+             f"task.",
              "", "| network | " + " | ".join(f"task {k + 1}" for k in range(args.tasks))
              + " | mean | seconds (last task's run) |", "|---" * (args.tasks + 3) + "|"]
     for meta, summary in found.items():
