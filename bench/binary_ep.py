@@ -1,7 +1,8 @@
 """Binary EP against full-precision EP on the same architecture, seeds and batches.
 
-Three variants of the layered hard-sigmoid Hopfield network (n_in-H-10, centered EP, β = 0.2
-with a random sign per batch, targets 0.1/0.9), on digits and mnist5k (``learn/catalog.py``):
+Three variants of the layered hard-sigmoid Hopfield network (n_in-H-(10·K), centered EP,
+β = 0.2 with a random sign per batch, targets 0.1/0.9, K output units per class read out by
+their mean, ``--per-class``), on digits and mnist5k (``learn/catalog.py``):
 
 - **full precision**: ``systems/hopfield_digits.py``, SGD with momentum 0.9 (lr 0.005),
 - **binary weights**: ``systems/binary_hopfield_digits.py`` (W = α·sign, α per layer fixed
@@ -12,12 +13,16 @@ with a random sign per batch, targets 0.1/0.9), on digits and mnist5k (``learn/c
   neurons emit H(h − ½), 40 damped steps of γ_n = 0.5 per phase, β = 0.5; the output layer
   stays continuous).
 
-Every run goes through ``glep.learn.classify.train`` (what ``glep train`` runs). The table
-gives the final test accuracy (mean ± std over the seeds), the per-seed values and the gap
-to full precision; the criteria (binary weights within 1 point on mnist5k, binary weights
-and activations within 2 points) are checked as measured. Reproduce the committed table::
+Every run goes through ``glep.learn.classify.train`` (what ``glep train`` runs), one torch
+thread per process, ``--jobs`` processes. Finished runs are recorded by their settings in
+``bench/results/train/binary_ep.json`` (``--cache``), so that an interrupted bench, or one
+run variant by variant, resumes; the table is made from the recorded runs of the settings
+given. The table gives the final test accuracy (mean ± std over the seeds), the per-seed
+values and the gap to full precision; the criteria (binary weights within 1 point on
+mnist5k, binary weights and activations within 2 points) are checked as measured. Reproduce
+the committed table::
 
-    .venv/bin/python bench/binary_ep.py --seeds 0 1 2
+    .venv/bin/python bench/binary_ep.py --seeds 0 1 2 --epochs 10 5 --hidden 64 --jobs 4
 
 (writes bench/results/train/binary_ep.md; ``--quick`` runs one seed, one epoch, no file).
 """
@@ -25,8 +30,10 @@ and activations within 2 points) are checked as measured. Reproduce the committe
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -37,6 +44,8 @@ from glep.learn.classify import train
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "bench" / "results" / "train" / "binary_ep.md"
+#: Every finished run (accuracy, seconds) by its settings: an interrupted bench resumes.
+CACHE = OUT.with_suffix(".json")
 FIXED_SCALES = "alpha_W1=1e-12,alpha_W2=1e-12"
 #: The flip threshold of a layer, τ_W = TAU_PER_ALPHA·α_W (1e-4 for digits' layers).
 TAU_PER_ALPHA = 1.5e-3
@@ -50,10 +59,13 @@ VARIANTS = {
 }
 
 
-def run(data_name, variant, seed, epochs, hidden):
+def run(data_name, variant, seed, epochs, hidden, per_class):
+    import torch
+
+    torch.set_num_threads(1)
     data = load(data_name, seed=0)
     file, settings, options = VARIANTS[variant]
-    settings = {**settings, "hidden": hidden, "n_in": data.features}
+    settings = {**settings, "hidden": hidden, "n_in": data.features, "n_out": 10 * per_class}
     problem = glep.load_problem(ROOT / "systems" / file, settings)
     options = {"beta": 0.2, **options}
     if "tau" in options:  # the gradient of a sign is α·dC/dW_eff: thresholds scale with α
@@ -62,10 +74,17 @@ def run(data_name, variant, seed, epochs, hidden):
                                   for w in ("W1", "W2"))
     start = time.perf_counter()
     result = train(problem, data, rule="C-EP", epochs=epochs, batch=32, seed=seed,
-                   random_sign=True, progress=False, **options)
+                   random_sign=True, output_per_class=per_class, progress=False, **options)
     if not result.accuracies:
         raise SystemExit(f"{data_name} {variant} seed {seed}: interrupted before one epoch")
     return 100 * result.accuracies[-1], time.perf_counter() - start
+
+
+def _key(run_args) -> str:
+    """A run's cache key: data, variant (with its settings), seed, epochs, hidden, K."""
+    data_name, variant, seed, epochs, hidden, per_class = run_args
+    return (f"{data_name}|{variant}|{json.dumps(VARIANTS[variant], sort_keys=True)}|seed {seed}|"
+            f"epochs {epochs}|hidden {hidden}|per class {per_class}|tau/alpha {TAU_PER_ALPHA}")
 
 
 def main(argv=None):
@@ -73,34 +92,62 @@ def main(argv=None):
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--epochs", type=int, nargs=2, default=[10, 3],
                         metavar=("DIGITS", "MNIST5K"), help="epochs per data set")
-    parser.add_argument("--hidden", type=int, default=32)
+    parser.add_argument("--hidden", type=int, default=64)
+    parser.add_argument("--per-class", type=int, default=1,
+                        help="output units per class (every variant: the same architecture)")
+    parser.add_argument("--jobs", type=int, default=1, help="runs in parallel (processes)")
+    parser.add_argument("--variants", nargs="+", choices=list(VARIANTS), default=list(VARIANTS),
+                        help="the variants to run; the table also shows the others' runs "
+                        "of the same settings recorded earlier in the cache")
+    parser.add_argument("--cache", default=str(CACHE), help="the runs' record (JSON)")
+    parser.add_argument("--table-only", action="store_true",
+                        help="run nothing: the table of the runs recorded so far")
     parser.add_argument("--quick", action="store_true")
     args = parser.parse_args(argv)
     if args.quick:
         args.seeds, args.epochs = args.seeds[:1], [1, 1]
     command = "python bench/binary_ep.py " + " ".join(argv if argv is not None else sys.argv[1:])
     lines = ["# Binary EP vs full-precision EP", "", f"Command: `{command.strip()}`", "",
-             f"Network n_in-{args.hidden}-10, C-EP with a random sign of β per batch, batch 32, "
+             f"Network n_in-{args.hidden}-(10×{args.per_class}), C-EP with a random sign of β "
+             f"per batch, batch 32, "
              f"seeds {args.seeds}; epochs: digits {args.epochs[0]}, mnist5k {args.epochs[1]}.",
              "", "| data | variant | test accuracy (%) | per seed | gap to full precision "
              "(points) | seconds per run |", "|---|---|---|---|---|---|"]
     verdicts = []
-    for data_name, epochs in zip(("digits", "mnist5k"), args.epochs):
+    runs = [(d, v, s, e, args.hidden, args.per_class)
+            for d, e in zip(("digits", "mnist5k"), args.epochs)
+            for v in VARIANTS for s in args.seeds]
+    store = Path(args.cache)
+    cache = {} if args.quick or not store.is_file() else json.loads(store.read_text())
+    todo = [r for r in runs if r[1] in args.variants and _key(r) not in cache
+            and not args.table_only]
+    with ProcessPoolExecutor(args.jobs) as pool:
+        for r, done in zip(todo, pool.map(run, *zip(*todo)) if todo else []):
+            cache[_key(r)] = done
+            print(r, done, flush=True)
+            if not args.quick:  # merged with runs another invocation recorded meanwhile
+                cache = {**(json.loads(store.read_text()) if store.is_file() else {}), **cache}
+                store.write_text(json.dumps(cache, indent=1, sort_keys=True) + "\n")
+    for data_name in ("digits", "mnist5k"):
         reference = None
         for variant in VARIANTS:
-            found = [run(data_name, variant, s, epochs, args.hidden) for s in args.seeds]
-            acc = np.array([a for a, _ in found])
-            reference = acc.mean() if reference is None else reference
-            gap = acc.mean() - reference
+            mine = [cache[_key(r)] for r in runs if r[:2] == (data_name, variant)
+                    and _key(r) in cache]
+            if not mine:
+                continue
+            acc = np.array([a for a, _ in mine])
+            if variant == "full precision":
+                reference = acc.mean()
+            gap = None if reference is None else acc.mean() - reference
             lines.append(f"| {data_name} | {variant} | {acc.mean():.2f} ± {acc.std():.2f} | "
                          f"{', '.join(f'{a:.1f}' for a in acc)} | "
-                         f"{'—' if variant == 'full precision' else f'{gap:+.2f}'} | "
-                         f"{np.mean([t for _, t in found]):.1f} |")
-            print(lines[-1], flush=True)
-            if data_name == "mnist5k" and variant != "full precision":
+                         f"{'—' if gap is None or variant == 'full precision' else f'{gap:+.2f}'}"
+                         f" | {np.mean([t for _, t in mine]):.1f} |")
+            if data_name == "mnist5k" and variant != "full precision" and gap is not None:
                 bound = 1.0 if variant == "binary weights" else 2.0
                 verdicts.append(f"- {variant} within {bound:g} point(s) of full precision on "
                                 f"mnist5k: {'yes' if gap >= -bound else 'no'} ({gap:+.2f})")
+    verdicts = verdicts or ["- no mnist5k runs recorded for these settings: not checked"]
     text = "\n".join([*lines, "", "Criteria (as measured):", *verdicts]) + "\n"
     print(text)
     if not args.quick:

@@ -62,7 +62,7 @@ CLASSIFIERS = {"energy": classify_command, "chain": classify_command,
 #: Options only those kinds read.
 CLASSIFY_ONLY = ("momentum", "weight_decay", "schedule", "random_sign", "method", "tol",
                  "max_iterations", "targets", "spike_dt", "spike_time", "spike_tau", "neuron",
-                 "gamma", "tau", "meta", "precision")
+                 "gamma", "tau", "meta", "precision", "output_per_class")
 #: Options only feedforward networks read (DTP's feedback training).
 DTP_ONLY = ("sigma", "feedback_iterations", "feedback_lr")
 
@@ -693,6 +693,9 @@ def parser() -> argparse.ArgumentParser:
     g.add_argument("--meta", help="--optimizer metaplastic: the metaplasticity m ≥ 0 "
                    f"(f = 1 − tanh²(m·|W_h|) on steps toward zero), per parameter like --lr "
                    f"(default {c['meta']}; 0 is Adam)")
+    g.add_argument("--output-per-class", metavar="K", help="K output units per class (the "
+                   "system's outputs: K × classes), trained toward their class's target and "
+                   "read out by their mean (default 1; binary EP: e.g. 10)")
     g.add_argument("--precision", choices=("float64", "float32", "float16", "bfloat16"),
                    help="float type of the relaxations (Torch); 16-bit types keep float32 "
                    "parameters (default: float64, NumPy)")

@@ -11,6 +11,12 @@ UEA/UCR names      time series shipped inside aeon (BasicMotions, ...)     aeon
                    ``test_y``                                              —
 =================  =====================================================  ==============
 
+A **task sequence** (continual learning, :func:`tasks`) is written as a comma-separated list
+of data sets, trained one after another: ``permuted-NAME:N`` stands for N tasks made from
+``NAME``, the first as given and each other one with its features permuted by its own seeded
+permutation (``permuted-mnist5k:4``); ``digits,permuted-digits:2`` is three tasks. Every task
+must have the same number of features and classes.
+
 ``digits`` and ``mnist5k`` are split 80/20 (stratified, seeded; ``digits`` with scikit-learn's
 ``train_test_split``); ``mnist1d`` keeps the
 generator's own 4,000/1,000 split; the UEA/UCR sets keep their published train/test split
@@ -190,6 +196,47 @@ def _npz(path: Path, seed: int) -> Classification:
                         f"{x.shape[1:]}: they must agree")
     count = int(max(y.max(), test_y.max(initial=0))) + 1
     return Classification(path.stem, x, y, test_x, test_y, tuple(map(str, range(count))))
+
+
+def permuted(data: Classification, count: int, seed: int = 0) -> list[Classification]:
+    """``count`` tasks from ``data``: the first as given, each other one with the features
+    permuted by its own permutation (drawn in turn from one generator seeded by ``seed``)."""
+    if count < 1:
+        raise DataError(f"count={count!r}: give at least one task")
+    rng = np.random.default_rng(seed)
+    out = []
+    for k in range(count):
+        order = np.arange(data.features) if k == 0 else rng.permutation(data.features)
+        out.append(Classification(f"{data.name}-p{k}", data.x[..., order], data.y,
+                                  data.test_x[..., order], data.test_y, data.classes))
+    return out
+
+
+def tasks(text, *, seed: int = 0) -> list[Classification]:
+    """The task sequence ``text`` (see the module): ``[load(text)]`` for one data set.
+
+    >>> [t.name for t in tasks("permuted-digits:3")]
+    ['digits-p0', 'digits-p1', 'digits-p2']
+    """
+    out = []
+    for item in str(text).split(","):
+        item = item.strip()
+        if not item.lower().startswith("permuted-"):
+            out.append(load(item, seed=seed))
+            continue
+        name, colon, count = item[len("permuted-"):].rpartition(":")
+        if not (colon and name and count.strip().isdigit() and int(count) >= 1):
+            raise DataError(f"--data {item!r}: write a permuted sequence as permuted-NAME:N "
+                            f"with N ≥ 1 tasks, e.g. permuted-mnist5k:4")
+        out.extend(permuted(load(name, seed=seed), int(count), seed=seed))
+    first = out[0]
+    for task in out[1:]:
+        if task.x.shape[1:] != first.x.shape[1:] or task.classes != first.classes:
+            raise DataError(f"--data {text}: the tasks {first.name} ({first.x.shape[1:]} "
+                            f"features, {len(first.classes)} classes) and {task.name} "
+                            f"({task.x.shape[1:]}, {len(task.classes)}) differ: every task of "
+                            f"a sequence needs the same features and classes")
+    return out
 
 
 def load(name, *, seed: int = 0) -> Classification:

@@ -38,6 +38,7 @@ True
 from __future__ import annotations
 
 import contextlib
+import copy
 import json
 import math
 import time
@@ -75,7 +76,7 @@ DEFAULTS = {"rule": "C-EP", "epochs": 10, "batch": 32, "lr": "0.005", "optimizer
             "spike_tau": spiking.DEFAULTS["tau"], "neuron": spiking.DEFAULTS["neuron"],
             "gamma": "1e-2", "tau": "1e-4", "meta": "1.35",
             "precision": None, "sigma": None, "feedback_iterations": None,
-            "feedback_lr": None}
+            "feedback_lr": None, "output_per_class": 1}
 OPTIMIZERS = ("sgd", "adam", "flip", "metaplastic")
 #: ``--precision``: the float type of the relaxations (Torch); the parameters the optimizer
 #: steps stay float32 under the 16-bit types (float64 by default, with the NumPy module).
@@ -98,6 +99,11 @@ class Result:
     cost: dict = field(default_factory=dict)
     #: EP+DTP: the feedback maps' Jacobian distances and the blocks' angles, per epoch
     diagnostics: list[dict] = field(default_factory=list)
+    #: test accuracy on each of ``train(also=...)``'s data sets, after training
+    also: list[float] = field(default_factory=list)
+    #: what ``train(start=...)`` continues from: the parameters the optimizers step and
+    #: their states
+    state: dict | None = None
 
 
 def learning_rates(text, names, option="lr", zero=False) -> dict[str, float]:
@@ -170,7 +176,7 @@ def _optimizers(kind, theta, names, binary, rates, options):
                              for k in flipped])
 
 
-def _fits(module, data: Classification, chain: bool):
+def _fits(module, data: Classification, chain: bool, per_class: int = 1):
     last = module.BLOCKS[-1] if chain else module
     first = module.BLOCKS[0] if chain else module
     inputs, outputs = sum(first.INPUT_SIZES), len(last.OUTPUT_UNITS)
@@ -178,15 +184,29 @@ def _fits(module, data: Classification, chain: bool):
         raise DataError(f"--data {data.name}: cases of shape {data.x.shape[1:]} do not fit the "
                         f"system's {inputs} inputs (set its input size with --set, or choose "
                         f"another data set)")
-    if len(data.classes) != outputs:
-        raise DataError(f"--data {data.name}: {len(data.classes)} classes, but the system has "
-                        f"{outputs} output units: one per class")
+    if len(data.classes) * per_class != outputs:
+        hint = f" (--output-per-class {outputs // len(data.classes)}?)" \
+            if outputs % len(data.classes) == 0 and outputs > len(data.classes) else ""
+        raise DataError(f"--data {data.name}: {len(data.classes)} classes × --output-per-class "
+                        f"{per_class}, but the system has {outputs} output units{hint}")
     return last
 
 
-def _encode(data: Classification, block, targets):
+def _encode(data: Classification, block, targets, per_class: int = 1):
+    """Labels → targets: the one-hot code scaled to [off, on], each class's entry repeated over
+    its ``per_class`` output units (units ``c·K … c·K + K − 1`` belong to class c)."""
     off, on = targets if targets else ((0.1, 0.9) if block.BOX == (0.0, 1.0) else (0.0, 1.0))
-    return lambda labels: off + (on - off) * data.one_hot(labels)
+    return lambda labels: off + (on - off) * np.repeat(data.one_hot(labels), per_class, axis=-1)
+
+
+def readout(out, per_class: int = 1) -> np.ndarray:
+    """The predicted classes: the arg-max over classes of each class's mean output unit.
+
+    >>> readout(np.array([[0.9, 0.1, 0.5, 0.6]]), per_class=2)
+    array([1])
+    """
+    out = np.asarray(out)
+    return out.reshape(*out.shape[:-1], -1, per_class).mean(-1).argmax(-1)
 
 
 def train(problem, data: Classification, *, rule="C-EP", epochs=10, batch=32, lr="0.005",
@@ -196,8 +216,8 @@ def train(problem, data: Classification, *, rule="C-EP", epochs=10, batch=32, lr
           spike_time=spiking.DEFAULTS["duration"], spike_tau=spiking.DEFAULTS["tau"],
           neuron=spiking.DEFAULTS["neuron"], gamma="1e-2", tau="1e-4", meta="1.35",
           precision=None, sigma=None, feedback_iterations=None, feedback_lr=None,
-          progress=True, checkpoint_path=None, checkpoint_every=50, log_path=None, resume=None,
-          stop=None, device="cpu") -> Result:
+          output_per_class=1, progress=True, checkpoint_path=None, checkpoint_every=50,
+          log_path=None, resume=None, stop=None, start=None, also=(), device="cpu") -> Result:
     """Train ``problem`` (an energy or an ff-EBM chain) on ``data``; returns a :class:`Result`.
 
     ``resume``: a checkpoint written by an earlier call with the same options (it then
@@ -208,6 +228,11 @@ def train(problem, data: Classification, *, rule="C-EP", epochs=10, batch=32, lr
     (:data:`glep.learn.chain_dtp.DEFAULTS` when None).
     ``device``: where the parameters, the optimizer and the Torch batches live (NumPy modules
     read copies on the CPU).
+    ``output_per_class``: K output units per class (the paper's widened output layer of
+    binary EP): each is trained toward its class's target, the prediction averages them.
+    ``start``: an earlier result's ``state`` to continue from (the next task of a sequence:
+    parameters and optimizer states carried over, nothing else told); ``also``: data sets
+    whose test accuracy is measured after training (``Result.also``).
     """
     import torch
 
@@ -241,8 +266,9 @@ def train(problem, data: Classification, *, rule="C-EP", epochs=10, batch=32, lr
         feedback = chain_dtp.MapFeedback(module, seed, sigma, feedback_iterations, feedback_lr)
     torch_module = load_module(problem, "torch") if rule == "BPTT" or low is not None else None
     result = Result(rule)
-    last = _fits(module, data, chain)
-    encode = _encode(data, last, targets)
+    output_per_class = _integer("output_per_class", output_per_class, 1)
+    last = _fits(module, data, chain, output_per_class)
+    encode = _encode(data, last, targets, output_per_class)
     names = list(module.PARAMS)
     rates = learning_rates(lr, names)
     master = torch.float64 if low is None else torch.promote_types(low, torch.float32)
@@ -288,7 +314,7 @@ def train(problem, data: Classification, *, rule="C-EP", epochs=10, batch=32, lr
         else:
             out = module.relax(params(), *arrays(x, encode(labels)), **options)
             out = out[..., last.OUTPUT_UNITS]
-        return float((_tensor(out).numpy().argmax(-1) == labels).mean())
+        return float((readout(_tensor(out).numpy(), output_per_class) == labels).mean())
 
     def tally(out, examples, stage):
         total = result.cost.setdefault(stage, [0.0, 0.0, 0])
@@ -342,6 +368,13 @@ def train(problem, data: Classification, *, rule="C-EP", epochs=10, batch=32, lr
 
     epoch, position, order = 0, 0, None
     signs = np.random.default_rng([seed, 1])
+    if start is not None:
+        with torch.no_grad():
+            for k, v in start["params"].items():
+                theta[k].copy_(v)
+        opt.load_state_dict(start["optimizer"])
+        if flip is not None:
+            flip.load_state_dict(start["flip"])
     if resume is not None:
         with torch.no_grad():
             for k, v in resume["params"].items():
@@ -382,7 +415,7 @@ def train(problem, data: Classification, *, rule="C-EP", epochs=10, batch=32, lr
     bar = Progress(total, f"{problem.name} {rule}", progress and world.main, start=result.step)
     log = None
     if log_path and world.main:
-        log = open(log_path, "a" if resume else "w", encoding="utf-8")
+        log = open(log_path, "a" if resume or start else "w", encoding="utf-8")
     started = time.perf_counter() - result.seconds
     try:
         with stop, bar:
@@ -434,6 +467,10 @@ def train(problem, data: Classification, *, rule="C-EP", epochs=10, batch=32, lr
         if log:
             log.close()
     result.theta = {k: _tensor(v).numpy() for k, v in weights().items()}
+    result.also = [accuracy(d.test_x, d.test_y) for d in also]
+    result.state = copy.deepcopy({"params": {k: v.detach() for k, v in theta.items()},
+                                  "optimizer": opt.state_dict(),
+                                  "flip": None if flip is None else flip.state_dict()})
     return result
 
 
@@ -460,6 +497,45 @@ def accuracy_table(results: list[Result], data: Classification, command: str) ->
                      f"{', '.join(f'{a:.1f}' for a in acc)} | "
                      f"{np.mean([r.seconds for r in mine]):.1f} |")
     return "\n".join(lines) + "\n"
+
+
+def train_tasks(problem, sequence, *, log_path=None, checkpoint_path=None, **options):
+    """Train on the tasks of ``sequence`` one after another (each for ``epochs``; parameters
+    and optimizer states carried over, no task boundary given to the optimizer). After each
+    task, the test accuracy on every task so far is appended to the log as
+    ``{"task", "name", "accuracy": {task: accuracy}}``. Returns the last task's result and the
+    rows of accuracies (row k: after task k + 1, on tasks 1 … k + 1)."""
+    result, rows = None, []
+    for k, task in enumerate(sequence):
+        stem = None if checkpoint_path is None else Path(checkpoint_path)
+        result = train(problem, task, start=None if result is None else result.state,
+                       also=sequence[:k + 1], log_path=log_path, **options,
+                       checkpoint_path=None if stem is None else
+                       stem.with_name(stem.name.replace("-checkpoint", f"-task{k + 1}-checkpoint")))
+        if result.interrupted:
+            break
+        rows.append(result.also)
+        if log_path and World.current().main:
+            with open(log_path, "a", encoding="utf-8") as log:
+                log.write(json.dumps({"task": k + 1, "name": task.name, "accuracy": {
+                    t.name: a for t, a in zip(sequence, result.also)}}) + "\n")
+    return result, rows
+
+
+def tasks_table(runs: dict, sequence, command: str) -> str:
+    """Markdown: per run, the test accuracy (%) on each task after each task, and the mean
+    over the tasks seen so far."""
+    lines = [f"# {' → '.join(t.name for t in sequence)}: accuracy on every task so far", "",
+             f"Command: `{command}`", ""]
+    for label, rows in runs.items():
+        lines += [f"## {label}", "", "| after | " + " | ".join(t.name for t in sequence)
+                  + " | mean |", "|---" * (len(sequence) + 2) + "|"]
+        for k, row in enumerate(rows):
+            cells = [f"{100 * a:.1f}" for a in row] + [""] * (len(sequence) - len(row))
+            lines.append(f"| {sequence[k].name} | " + " | ".join(cells)
+                         + f" | {100 * np.mean(row):.1f} |")
+        lines.append("")
+    return "\n".join(lines)
 
 
 def plot_accuracies(results: list[Result], path, title: str) -> None:
@@ -504,7 +580,8 @@ def _parse(options: dict) -> dict:
     out["rules"] = [known.get(r.strip().lower(), r.strip())
                     for r in str(out.get("compare") or out["rule"]).split(",")]
     out["seeds"] = [_integer("seed", s, 0) for s in str(out["seed"]).split(",")]
-    for name, low in (("epochs", 1), ("batch", 1), ("checkpoint_every", 1)):
+    for name, low in (("epochs", 1), ("batch", 1), ("checkpoint_every", 1),
+                      ("output_per_class", 1)):
         out[name] = _integer(name, out[name], low)
     if out["max_iterations"] is not None:
         out["max_iterations"] = _integer("max_iterations", out["max_iterations"], 1)
@@ -554,7 +631,7 @@ def _parse(options: dict) -> dict:
 def train_command(args, problem, name: str) -> int:
     """``glep train FILE --data SET`` for an energy or a chain: every rule × seed, the table,
     the figure; crash-safe and resumable (``--resume`` continues unfinished runs)."""
-    from .catalog import load
+    from .catalog import tasks
     from .dtp import plot_diagnostics
 
     options = _parse({k: getattr(args, k, None) for k in
@@ -566,9 +643,13 @@ def train_command(args, problem, name: str) -> int:
     if args.data is None:
         raise DataError("--data is required for this system: a data set name (digits, "
                         "mnist5k, mnist1d, an aeon set) or a .npz classification file")
-    data = load(args.data, seed=options["seeds"][0])
+    sequence = tasks(args.data, seed=options["seeds"][0])
+    data = sequence[0]
+    if len(sequence) > 1 and getattr(args, "resume", None):
+        raise DataError(f"--resume: a task sequence (--data {args.data}) is not resumable yet: "
+                        f"run it again without --resume")
     world = World.current(getattr(args, "device", "cpu"))
-    results = []
+    results, runs = [], {}
     with ck.RunLock(out_dir) if world.main else contextlib.nullcontext():
         if world.main:
             ck.atomic_write(out_dir / ck.METADATA_NAME, ck.dumps(
@@ -586,11 +667,15 @@ def train_command(args, problem, name: str) -> int:
                 kw = {k: options[k] for k in DEFAULTS if k not in ("rule", "seed",
                                                                    "checkpoint_every")}
                 stop = ck.Stop()
-                result = train(problem, data, **{**kw, "rule": rule, "seed": seed},
-                               progress=not getattr(args, "quiet", False),
-                               checkpoint_path=paths["checkpoint"], log_path=paths["log"],
-                               checkpoint_every=options["checkpoint_every"], resume=resume,
-                               stop=stop, device=getattr(args, "device", "cpu"))
+                common = {**kw, "rule": rule, "seed": seed, "stop": stop,
+                          "progress": not getattr(args, "quiet", False),
+                          "checkpoint_path": paths["checkpoint"], "log_path": paths["log"],
+                          "checkpoint_every": options["checkpoint_every"],
+                          "device": getattr(args, "device", "cpu")}
+                if len(sequence) > 1:
+                    result, runs[label] = train_tasks(problem, sequence, **common)
+                else:
+                    result = train(problem, data, resume=resume, **common)
                 results.append(result)
                 if world.main and result.accuracies:
                     write_params(paths["params"], result.theta)
@@ -611,8 +696,12 @@ def train_command(args, problem, name: str) -> int:
                     return 128 + (stop.signum or 2)
         if world.main:
             command = " ".join(["glep train", *getattr(args, "argv", [])])
-            table = accuracy_table(results, data, command)
+            table = accuracy_table(results, sequence[-1], command)
             ck.atomic_write(out_dir / f"{name}-accuracy.md", table)
-            plot_accuracies(results, out_dir / f"{name}-accuracy.png", f"{name} on {data.name}")
+            plot_accuracies(results, out_dir / f"{name}-accuracy.png",
+                            f"{name} on {sequence[-1].name}")
+            if runs:
+                table = tasks_table(runs, sequence, command)
+                ck.atomic_write(out_dir / f"{name}-tasks.md", table)
             print(table)
     return 0

@@ -20,10 +20,11 @@ from __future__ import annotations
 import itertools
 import time
 
-import numpy as np
 import torch
 
 from glep.derive.errors import DataError
+
+from . import catalog
 
 
 class _Sign(torch.autograd.Function):
@@ -68,17 +69,9 @@ class BNN(torch.nn.Module):
 
 
 def permuted(data, count: int, seed: int = 0):
-    """``count`` tasks from one classification data set: the first as given, each other one
-    with the pixels (features) permuted by its own seeded permutation."""
-    if count < 1:
-        raise DataError(f"count={count!r}: give at least one task")
-    rng = np.random.default_rng(seed)
-    tasks = []
-    for k in range(count):
-        order = np.arange(data.features) if k == 0 else rng.permutation(data.features)
-        tasks.append((f"{data.name}-p{k}", data.x[:, order], data.y, data.test_x[:, order],
-                      data.test_y))
-    return tasks
+    """``count`` tasks from one classification data set (:func:`glep.learn.catalog.permuted`)
+    as tuples ``(name, x, y, test_x, test_y)``."""
+    return [(t.name, t.x, t.y, t.test_x, t.test_y) for t in catalog.permuted(data, count, seed)]
 
 
 def accuracy(model, x, y) -> float:

@@ -11,6 +11,8 @@ input only, so the energy is quadratic in each layer with Hessian blocks I and h
 different colours: the asynchronous schedule updates each layer exactly. ∂E/∂s and ∂E/∂W1
 (the transposed convolution and the max-pooling switches) are derived, not written by hand.
 Train it with ``glep train systems/conv_hopfield_digits.py --data digits`` (README).
+``--set binary=True`` makes the kernel and the dense weights binary (α·sign, per layer), for
+the flip rule: ``--optimizer flip`` (the README's binary EP section).
 """
 
 import random
@@ -24,6 +26,7 @@ channels = 8
 n_out = 10
 samples = 4
 seed = 0
+binary = False
 
 pooled = channels * (side // 2) ** 2
 x = sp.MatrixSymbol("x", side * side, 1)
@@ -44,7 +47,7 @@ labels = [[1.0 if k == i % n_out else 0.0 for k in range(n_out)] for i in range(
 
 problem = EnergyProblem(
     Energy(energy, states=[h, o], params=[W1, b1, W2, b2], inputs=[x], outputs=[o],
-           box=(0, 1)),
+           box=(0, 1), binary=[W1, W2] if binary else []),
     EnergyCost((o - y).T * (o - y) / 2, targets=[y]),
     params={b1: [0.0] * pooled, b2: [0.0] * n_out},
     inputs={x: images},
