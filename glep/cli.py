@@ -333,13 +333,17 @@ def cmd_train(args) -> int:
     threads = integer("threads", args.threads or 1, 1)
     torch.set_num_threads(threads)
     threadpool_limits(threads)  # NumPy's BLAS too: its spinning threads stall a shared machine
-    if args.resume is not None and args.file is None:
+    if args.resume is not None:
         meta = Path(args.resume) / "run.json"
         recorded = json.loads(meta.read_text(encoding="utf-8")) if meta.is_file() else {}
         if recorded.get("kind") == "vector_field":
             raise DataError(f"--resume {args.resume}: vector-field runs are not checkpointed: "
                             f"run them again")
         if recorded.get("kind") in ("classification", "hssm", "feedforward"):
+            if args.file is not None and Path(args.file).resolve() != Path(
+                    recorded["system"]).resolve():
+                raise DataError(f"--resume {args.resume}: FILE {args.file} conflicts with the "
+                                f"recorded {recorded['system']}; drop it")
             args.file, args.data = Path(recorded["system"]), recorded["data"]
             args.out_dir, args.set = args.resume, recorded.get("settings") or []
             for key, value in recorded["options"].items():

@@ -63,6 +63,9 @@ def test_one_command_writes_the_table_the_figure_and_resumes(tmp_path, capsys):
     assert set(params) == {"W1", "b1", "W2", "b2"}
     capsys.readouterr()
     assert main(["train", "--resume", str(out), "--quiet"]) == 0  # complete: nothing to redo
+    assert main(["train", DIGITS, "--resume", str(out), "--quiet"]) == 0  # FILE may be named
+    assert main(["train", "systems/hopfield_deep.py", "--resume", str(out)]) == 2
+    assert "conflicts with the recorded" in capsys.readouterr().err
     again = json.loads((out / "hopfield_digits-C-EP-params.json").read_text())
     assert again == params
 
