@@ -22,7 +22,7 @@ def sections_of(problem) -> list:
         return derivation.hru(problem.unit, problem)
     typeset = {"continuous": derivation.continuous, "energy": derivation.energy,
                "chain": derivation.chain, "hru": derivation.hru,
-               "feedforward": derivation.feedforward}
+               "feedforward": derivation.feedforward, "vector_field": derivation.vector_field}
     return typeset.get(kind, derivation.generic)(problem)
 
 

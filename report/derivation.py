@@ -220,3 +220,37 @@ def feedforward(problem) -> list[Section]:
             _derive_text(problem)]
     return [Section("declaration", "Declaration", "".join(declared)),
             Section("dynamics", "Forward pass, targets and feedback training", "".join(body))]
+
+
+def vector_field(problem) -> list[Section]:
+    """A network with distinct forward and backward weights: its layers, settings and
+    vector field typeset, and the EP-like update read from it."""
+    declared = [table(["parameter", "shape"], [[esc(n), esc(str(shape))]
+                                               for n, shape in problem.params]),
+                table(["setting", "value"], [[esc(a), esc(b)] for a, b in (
+                    ["layers", " → ".join(map(str, problem.layers))],
+                    ["β (nudge)", f"{problem.beta:g}"],
+                    ["free / nudged sweeps", f"{problem.free_steps} / {problem.nudged_steps}"],
+                    ["feedback decay λ", f"{problem.feedback_decay:g}"])])]
+    k, beta = sp.Symbol("l", integer=True), sp.Symbol("beta")
+    s, W, B, b = (sp.IndexedBase(n) for n in ("s", "W", "B", "b"))
+    up, down = sp.IndexedBase(sp.Symbol("s^+")), sp.IndexedBase(sp.Symbol("s^-"))
+    field, cost = sp.Symbol("F_l"), sp.Symbol("C")
+    body = [paragraph("Each layer reads its lower neighbour through W_l and its upper one "
+                      "through a separate B_l; states stay in [0, 1] (clip):"),
+            equation(field, -s[k] + W[k] * s[k - 1] + B[k] * s[k + 1] + b[k]
+                     - beta * sp.Derivative(cost, s[k])),
+            paragraph("Its free fixed points (β = 0) and the cost:"),
+            equation(s[k], sp.Function("clip")(W[k] * s[k - 1] + B[k] * s[k + 1] + b[k], 0, 1)),
+            equation(cost, (s[sp.Symbol("L")] - sp.Symbol("y")) ** 2 / 2),
+            paragraph("With B_l = W_{l+1}ᵀ this is −∂E/∂s − β∂C/∂s of a layered Hopfield "
+                      "energy; otherwise ∂F/∂s is not symmetric and F is the gradient of no "
+                      "energy. VF-EP's centered update (and ΔB_l = ΔW_{l+1}ᵀ, both decaying "
+                      "at λ):"),
+            equation(sp.Symbol("ΔW_l"), (up[k] * up[k - 1] - down[k] * down[k - 1]) / (2 * beta)
+                     - sp.Symbol("lambda") * W[k]),
+            equation(sp.Symbol("ΔB_l"), sp.IndexedBase(sp.Symbol("ΔW^T"))[k + 1]
+                     - sp.Symbol("lambda") * B[k]),
+            _derive_text(problem)]
+    return [Section("declaration", "Declaration", "".join(declared)),
+            Section("dynamics", "Vector field and update", "".join(body))]
