@@ -26,8 +26,10 @@ import textwrap
 import sympy as sp
 
 from glep.derive import binary
+from glep.derive.convolution import Operator
 from glep.derive.energy import EnergyModel, EnergyProblem
 from glep.derive.equilibrium import availability
+from glep.derive.errors import CodegenError
 
 from .backends import backend as backend_module
 from .convolution import NAMES
@@ -83,8 +85,9 @@ def render(template: str, backend: str, context: dict, candidates) -> str:
 
 
 #: Runtime names an energy or chain module may use.
-RUNTIME_NAMES = ("EnergySystem", "FFEBM", "_as_array", "_columns", "_concat", "_dot", "_eye",
-                 "_fit", "_matvec", "_outer", "_swap", "_vecmat", "_zeros_batch", *NAMES)
+RUNTIME_NAMES = ("EnergySystem", "FFEBM", "_as_array", "_batch_mean", "_columns", "_concat",
+                 "_dot", "_eye", "_fit", "_matvec", "_outer", "_outer_contrast", "_outer_mean",
+                 "_swap", "_vecmat", "_zeros_batch", *NAMES)
 
 
 # -- printing the primitives -----------------------------------------------------------------
@@ -145,12 +148,86 @@ class _Printer:
                 "returns": wrap_code(f"return {returns}", 4)}
 
 
-def _join(codes, layers, layered):
+class _MeanPrinter(MatrixPrinter):
+    """Prints the batch mean of a product whose only batched factors form one outer product
+    a bᵀ: the contraction Σ_b a bᵀ / B (kind ``mean``), never the per-sample (B, m, n) array.
+    With ``rename`` (code at s → code at s₀) it prints the mean of a bᵀ − a₀b₀ᵀ instead."""
+
+    def __init__(self, p: _Printer, rename=None):
+        super().__init__(p.matrix.names, p.matrix.batched, p.scalar)
+        outer = _Paired("_outer_mean({a}, {b}, ref)") if rename is None else _Paired(
+            "_outer_contrast({a}, {b}, {a0}, {b0}, ref)", rename)
+        self._PRODUCTS = {**self._PRODUCTS, ("col", "row"): (outer, "mean"),
+                          ("mean", "mat"): ("({a} @ {b})", "mean"),
+                          ("mat", "mean"): ("({a} @ {b})", "mean")}
+
+
+class _Paired(str):
+    """A product pattern that also names its factors at the other state (``a0``, ``b0``)."""
+
+    def __new__(cls, pattern, rename=None):
+        out = super().__new__(cls, pattern)
+        out.rename = rename
+        return out
+
+    def format(self, a, b):
+        paired = {"a0": self.rename(a), "b0": self.rename(b)} if self.rename else {}
+        return str.format(self, a=a, b=b, **paired)
+
+
+def _batch_mean(p: _Printer, expr, code, shape: tuple, rename=None) -> str:
+    """The batch mean of ``expr`` (a parameter's per-sample form of ``shape``, printed ``code``),
+    or with ``rename`` of its difference between the states s and s₀: term by term, outer
+    products as contractions (:class:`_MeanPrinter`), other terms averaged per sample."""
+    def per_sample(code):
+        code = f"_fit({code}, ref, {shape!r})"
+        return f"_batch_mean({code}{f' - {rename(code)}' if rename else ''}, ref)"
+
+    expr = sp.sympify(expr)
+    if code is None:
+        return f"_batch_mean(_fit(0.0, ref, {shape!r}), ref)"
+    if not p.model.layered:
+        return per_sample(code)
+    parts, reduced = [], _MeanPrinter(p, rename)
+    for term in expr.doit().args if isinstance(expr.doit(), sp.MatAdd) else [expr]:
+        try:
+            code, kind = (None, None) if term.has(Operator) else reduced(term)
+        except (CodegenError, KeyError):
+            kind = None
+        parts.append(code if kind == "mean" else per_sample(p.matrix(term)[0]))
+    return " + ".join(parts).replace("+ -", "- ")
+
+
+def _contrast(p: _Printer) -> dict:
+    """The printed ``energy_dtheta_contrast``: the batch mean of ∂E/∂θ(s) − ∂E/∂θ(s₀)."""
+    doc = ("The batch mean of ∂E/∂θ(z) − ∂E/∂θ(z0) (contractions; no cancellation when z ≈ "
+           "z0).")
+    model = p.model
+    names = [p.names[layer.symbol] for layer in model.layers]
+    pattern = re.compile(rf"\b({'|'.join(map(re.escape, names))}|_t\d+)\b")  # and CSE temporaries
+
+    def rename(code):
+        return pattern.sub(r"\1_0", code)
+
+    function = p.function("energy_dtheta_contrast", "z, theta, x", doc, model.dtheta, lambda c: (
+        [], "{" + ", ".join(f'"{q.name}": {_batch_mean(p, e, code, _shape(q), rename)}'
+                            for q, e, code in zip(model.params, model.dtheta, c)) + "}"))
+    lines = []
+    for line in function["lines"]:
+        other = rename(line).replace("= z[", "= z0[")
+        lines += [line, other] if other != line and not line.startswith("ref =") else [line]
+    return {**function, "args": "z, z0, theta, x", "lines": lines}
+
+
+def _join(codes, layers, layered, chosen=False):
     parts = []
-    for code, layer in zip(codes, layers):
-        parts.append(f"_zeros_batch(ref, {layer.size})" if code is None
-                     else f"_fit({code}, ref, ({layer.size},))" if layered
-                     else f"_fit({code}, ref, ())[..., None]")
+    for i, (code, layer) in enumerate(zip(codes, layers)):
+        part = (f"_zeros_batch(ref, {layer.size})" if code is None
+                else f"_fit({code}, ref, ({layer.size},))" if layered
+                else f"_fit({code}, ref, ())[..., None]")
+        zero = f"_zeros_batch(ref, {layer.size})"
+        parts.append(f"({part} if layers is None or {i} in layers else {zero})"
+                     if chosen and code is not None else part)
     return [], f"_concat([{', '.join(parts)}])" if parts else "_zeros_batch(ref, 0)"
 
 
@@ -184,6 +261,10 @@ def _functions(model: EnergyModel, backend: str) -> list[dict]:
                  for q, c in zip(model.params, codes)]
         return [], "{" + ", ".join(items) + "}"
 
+    def mean(codes):
+        return [], "{" + ", ".join(f'"{q.name}": {_batch_mean(p, e, c, _shape(q))}'
+                                   for q, e, c in zip(model.params, model.dtheta_jvp, codes)) + "}"
+
     def curvature(codes):
         parts = [f"_fit({c}, _as_array(0.0, theta_ref), ({layer.size},))"
                  for c, layer in zip(codes, model.layers)]
@@ -193,15 +274,20 @@ def _functions(model: EnergyModel, backend: str) -> list[dict]:
         p.function("energy", "z, theta, x",
                    "The energy E(s, θ, x) of states ``z`` (last axis: STATES).",
                    [model.energy], _scalar),
-        p.function("energy_gradient", "z, theta, x", "∂E/∂s, last axis: STATES.",
-                   model.gradient, lambda c: _join(c, model.layers, layered)),
+        p.function("energy_gradient", "z, theta, x", "∂E/∂s, last axis: STATES (of the layers "
+                   "``layers`` only, indices; None: all).",
+                   model.gradient, lambda c: _join(c, model.layers, layered, chosen=True)),
         p.function("energy_hessian", "z, theta, x", "∂²E/∂s², shape (..., N, N).",
                    [e for _, e in blocks], hessian),
         p.function("energy_dtheta", "z, theta, x",
                    "∂E/∂θ per sample: a dict by parameter name.", model.dtheta, params_dict),
+        _contrast(p),
         p.function("energy_dtheta_jvp", "z, v, theta, x",
                    "vᵀ ∂²E/∂s∂θ per sample (implicit differentiation contracts with it).",
                    model.dtheta_jvp, params_dict),
+        p.function("energy_dtheta_jvp_mean", "z, v, theta, x",
+                   "vᵀ ∂²E/∂s∂θ averaged over the batch (contractions, no per-sample arrays).",
+                   model.dtheta_jvp, mean),
         p.function("energy_dx", "z, theta, x",
                    "∂E/∂x, last axis: INPUTS (the input gradient of ff-EBM).",
                    model.dx, lambda c: _join(c, model.input_layers, layered)),
@@ -209,6 +295,7 @@ def _functions(model: EnergyModel, backend: str) -> list[dict]:
         p.function("cost_gradient", "z, y", "∂C/∂s, last axis: STATES.", model.cost_gradient,
                    lambda c: _join(c, model.layers, layered)),
     ]
+    out[1]["args"] += ", layers=None"
     if model.curvature is not None:
         function = p.function(
             "layer_curvature", "theta",

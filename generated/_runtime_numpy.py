@@ -1238,8 +1238,20 @@ def _vecmat(v, m):
     return (v[..., None, :] @ m)[..., 0, :]
 
 
-def _mean0(a):
-    return a.mean(0)
+def _batch_mean(a, ref):
+    """The mean of ``a`` over the leading (batch) axes of ``ref``."""
+    return a.reshape(-1, *a.shape[ref.ndim:]).mean(0)
+
+
+def _outer_mean(a, b, ref):
+    """The batch mean of the outer products a bᵀ (batch axes: those of ``ref``), one contraction."""
+    a, b = (_fit(c, ref, c.shape[-1:]).reshape(-1, c.shape[-1]) for c in (a, b))
+    return a.T @ b / a.shape[0]
+
+
+def _outer_contrast(a, b, a0, b0, ref):
+    """The batch mean of a bᵀ − a₀b₀ᵀ as (a − a₀)bᵀ + a₀(b − b₀)ᵀ (no cancellation as s → s₀)."""
+    return _outer_mean(a - a0, b, ref) + _outer_mean(a0, b - b0, ref)
 
 
 def _batched(a, like=None):
@@ -1372,11 +1384,12 @@ class EnergySystem(_Namespace):
                           y=(y, self.DEFAULT_TARGETS, sum(self.TARGET_SIZES), f"TARGETS = {sizes[1]}"),
                           **{name: (z, None, self.N, f"STATES = {self.STATES} of sizes {self.SIZES}")})
 
-    def descent(self, z, theta, x, y, beta=0.0, nudge=None):
+    def descent(self, z, theta, x, y, beta=0.0, nudge=None, layers=None):
         """∂F/∂s with F = E + βC (``nudge``: a fixed ∂C/∂s, e.g. a linearized cost); binary
-        neurons read their neighbours' H(s − ½): ∂E/∂s at the emitted states, a·(s − H) added."""
+        neurons read their neighbours' H(s − ½): ∂E/∂s at the emitted states, a·(s − H) added.
+        ``layers``: the indices of the layers whose block is needed (None: all)."""
         emitted = self.emitted(z)
-        g = self.energy_gradient(emitted, theta, x)
+        g = self.energy_gradient(emitted, theta, x, layers)
         if emitted is not z:
             g = g + self.layer_curvature(theta) * (z - emitted)
         if beta != 0:
@@ -1386,8 +1399,9 @@ class EnergySystem(_Namespace):
     def _project(self, z):
         return z if self.BOX is None else _clip(z, self.BOX[0], self.BOX[1])
 
-    def _block_update(self, z, theta, x, y, beta, nudge, units, g=None):
-        """Exact minimization of F over the layers in ``units``: s_l ← clip(s_l − ∂_l F / a_l)."""
+    def _block_update(self, z, theta, x, y, beta, nudge, units, g=None, layers=None):
+        """Exact minimization of F over the layers in ``units`` (indices ``layers``, None: all):
+        s_l ← clip(s_l − ∂_l F / a_l)."""
         if not self.BLOCK_EXACT:
             raise ValueError(f"block updates are not exact for this energy: {self.BLOCK_REASON}")
         curvature = self.layer_curvature(theta)
@@ -1399,7 +1413,7 @@ class EnergySystem(_Namespace):
         if not bool((curvature > 0).all()):
             raise ArithmeticError("a layer's curvature a_l + βc_l is not positive: the block "
                                   "update has no minimum (reduce |β|)")
-        g = self.descent(z, theta, x, y, beta, nudge) if g is None else g
+        g = self.descent(z, theta, x, y, beta, nudge, layers) if g is None else g
         return _where(units, self._project(z - g / curvature), z)
 
     def iterate(self, z, theta, x, y, beta=0.0, nudge=None, method=None, step=None, g=None,
@@ -1419,8 +1433,11 @@ class EnergySystem(_Namespace):
             first, second = ~parity, parity
             if hold is not None:
                 first, second = first & ~hold, second & ~hold
-            z = self._block_update(z, theta, x, y, beta, nudge, first, g)
-            return self._block_update(z, theta, x, y, beta, nudge, second)
+            colours = [self._PARITY[sum(self.SIZES[:i])] for i in range(len(self.SIZES))]
+            z = self._block_update(z, theta, x, y, beta, nudge, first, g,
+                                   [i for i, c in enumerate(colours) if not c])
+            return self._block_update(z, theta, x, y, beta, nudge, second, None,
+                                      [i for i, c in enumerate(colours) if c])
         raise ValueError(f"method={method!r}: choose 'gradient', 'sync' or 'async'")
 
     def relax(self, theta, x=None, y=None, *, beta=0.0, z0=None, clamp=None, nudge=None,
@@ -1449,8 +1466,9 @@ class EnergySystem(_Namespace):
             z = _where(free, z, _as_array(clamp[1], z))
         eps, best, last, converged = _eps(z), float("inf"), 0, False
         for k in range(budget + 1):
-            g = self.descent(z, theta, x, y, beta, nudge)
-            if k % _EVERY == 0 or k == budget:
+            checked = k % _EVERY == 0 or k == budget
+            g = self.descent(z, theta, x, y, beta, nudge) if checked else None  # else: by block
+            if checked:
                 r = z - self._project(z - g)
                 size, residual = _max_abs(z), _max_abs(r if free is None else _where(free, r, r * 0))
                 if not size <= 1e12:
@@ -1505,9 +1523,9 @@ class EnergySystem(_Namespace):
         self.check_minimum(z, theta, x)
         c = self.cost_gradient(z, y) * free
         lam = _solve(h, c)
-        jvp = self.energy_dtheta_jvp(z, lam, theta, x)
+        jvp = self.energy_dtheta_jvp_mean(z, lam, theta, x)
         return {"loss": float(self.cost(z, y).mean()),
-                "grad": {k: -_mean0(v) for k, v in jvp.items()},
+                "grad": {k: -v for k, v in jvp.items()},
                 "state": z, "adjoint": lam, "saturated": int((~free).sum())}
 
     def _placed(self, o, z):
@@ -1526,8 +1544,8 @@ class EnergySystem(_Namespace):
 
     def _contrast(self, first, second, beta_first, beta_second, theta, x):
         first, second = self.emitted(first), self.emitted(second)
-        a, b = self.energy_dtheta(first, theta, x), self.energy_dtheta(second, theta, x)
-        return {k: _mean0(b[k] - a[k]) / (beta_second - beta_first) for k in a}
+        contrast = self.energy_dtheta_contrast(second, first, theta, x)
+        return {k: v / (beta_second - beta_first) for k, v in contrast.items()}
 
     def gradient(self, theta, x=None, y=None, *, rule="C-EP", beta=1e-3, method=None, tol=None,
                  start="free", z_free=None, check=True):
@@ -1589,9 +1607,9 @@ class EnergySystem(_Namespace):
         total = {k: v * 0 for k, v in theta.items()}
         for _ in range(steps):
             new = self.iterate(z, current, x, y, beta, None, method)
-            before, after = self.energy_dtheta(z, current, x), self.energy_dtheta(new, current, x)
+            contrast = self.energy_dtheta_contrast(new, z, current, x)
             for k in current:
-                update = -(eta / beta) * _mean0(after[k] - before[k])
+                update = -(eta / beta) * contrast[k]
                 current[k] = current[k] + update
                 total[k] = total[k] + update
             z = new

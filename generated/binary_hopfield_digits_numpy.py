@@ -25,12 +25,15 @@ Example::
 from glep.generated._runtime_numpy import (
     EnergySystem,
     _as_array,
+    _batch_mean,
     _columns,
     _concat,
     _dot,
     _eye,
     _fit,
     _outer,
+    _outer_contrast,
+    _outer_mean,
     _zeros_batch,
 )
 
@@ -164,8 +167,8 @@ def energy(z, theta, x):
             - _dot((o @ (alpha_W2*W2)), h)), ref, ())
 
 
-def energy_gradient(z, theta, x):
-    """∂E/∂s, last axis: STATES."""
+def energy_gradient(z, theta, x, layers=None):
+    """∂E/∂s, last axis: STATES (of the layers ``layers`` only, indices; None: all)."""
     ref = _columns("z, x", (42, 64), z, x)
     h = z[..., 0:32]
     o = z[..., 32:42]
@@ -176,8 +179,9 @@ def energy_gradient(z, theta, x):
     alpha_W1 = theta["alpha_W1"]
     alpha_W2 = theta["alpha_W2"]
     x_ = x[..., 0:64]
-    return _concat([_fit((-b1 + (-alpha_W1*(x_ @ W1.T)) + (-alpha_W2*(o @ W2.T.T)) + h), ref, (32,)), _fit((-b2
-            + (-alpha_W2*(h @ W2.T)) + o), ref, (10,))])
+    return _concat([(_fit((-b1 + (-alpha_W1*(x_ @ W1.T)) + (-alpha_W2*(o @ W2.T.T)) + h), ref,
+            (32,)) if layers is None or 0 in layers else _zeros_batch(ref, 32)), (_fit((-b2 + (-alpha_W2*(h @ W2.T))
+            + o), ref, (10,)) if layers is None or 1 in layers else _zeros_batch(ref, 10))])
 
 
 def energy_hessian(z, theta, x):
@@ -208,6 +212,25 @@ def energy_dtheta(z, theta, x):
             "alpha_W1": _fit((-1 * _dot((h @ W1), x_)), ref, ()), "alpha_W2": _fit((-1 * _dot((o @ W2), h)), ref, ())}
 
 
+def energy_dtheta_contrast(z, z0, theta, x):
+    """The batch mean of ∂E/∂θ(z) − ∂E/∂θ(z0) (contractions; no cancellation when z ≈ z0)."""
+    ref = _columns("z, x", (42, 64), z, x)
+    h = z[..., 0:32]
+    h_0 = z0[..., 0:32]
+    o = z[..., 32:42]
+    o_0 = z0[..., 32:42]
+    W1 = theta["W1"]
+    W2 = theta["W2"]
+    alpha_W1 = theta["alpha_W1"]
+    alpha_W2 = theta["alpha_W2"]
+    x_ = x[..., 0:64]
+    return {"W1": (-alpha_W1*_outer_contrast(h, x_, h_0, x_, ref)), "b1": _batch_mean(_fit(-h, ref, (32,)) - _fit(-h_0,
+            ref, (32,)), ref), "W2": (-alpha_W2*_outer_contrast(o, h, o_0, h_0, ref)), "b2": _batch_mean(_fit(-o, ref,
+            (10,)) - _fit(-o_0, ref, (10,)), ref), "alpha_W1": _batch_mean(_fit((-1 * _dot((h @ W1), x_)), ref, ())
+            - _fit((-1 * _dot((h_0 @ W1), x_)), ref, ()), ref), "alpha_W2": _batch_mean(_fit((-1 * _dot((o @ W2), h)),
+            ref, ()) - _fit((-1 * _dot((o_0 @ W2), h_0)), ref, ()), ref)}
+
+
 def energy_dtheta_jvp(z, v, theta, x):
     """vᵀ ∂²E/∂s∂θ per sample (implicit differentiation contracts with it)."""
     ref = _columns("z, v, x", (42, 42, 64), z, v, x)
@@ -224,6 +247,25 @@ def energy_dtheta_jvp(z, v, theta, x):
             "W2": _fit(((-alpha_W2*_outer(o, v_h)) + (-alpha_W2*_outer(v_o, h))), ref, (10, 32)), "b2": _fit(-v_o, ref,
             (10,)), "alpha_W1": _fit((-1 * _dot((v_h @ W1), x_)), ref, ()), "alpha_W2": _fit((-1 * (_dot((o @ W2), v_h)
             + _dot((v_o @ W2), h))), ref, ())}
+
+
+def energy_dtheta_jvp_mean(z, v, theta, x):
+    """vᵀ ∂²E/∂s∂θ averaged over the batch (contractions, no per-sample arrays)."""
+    ref = _columns("z, v, x", (42, 42, 64), z, v, x)
+    h = z[..., 0:32]
+    o = z[..., 32:42]
+    v_h = v[..., 0:32]
+    v_o = v[..., 32:42]
+    W1 = theta["W1"]
+    W2 = theta["W2"]
+    alpha_W1 = theta["alpha_W1"]
+    alpha_W2 = theta["alpha_W2"]
+    x_ = x[..., 0:64]
+    return {"W1": (-alpha_W1*_outer_mean(v_h, x_, ref)), "b1": _batch_mean(_fit(-v_h, ref, (32,)), ref),
+            "W2": (-alpha_W2*_outer_mean(o, v_h, ref)) + (-alpha_W2*_outer_mean(v_o, h, ref)),
+            "b2": _batch_mean(_fit(-v_o, ref, (10,)), ref), "alpha_W1": _batch_mean(_fit((-1 * _dot((v_h @ W1), x_)),
+            ref, ()), ref), "alpha_W2": _batch_mean(_fit((-1 * (_dot((o @ W2), v_h) + _dot((v_o @ W2), h))), ref, ()),
+            ref)}
 
 
 def energy_dx(z, theta, x):

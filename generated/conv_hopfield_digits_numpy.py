@@ -25,6 +25,7 @@ Example::
 from glep.generated._runtime_numpy import (
     EnergySystem,
     _as_array,
+    _batch_mean,
     _columns,
     _concat,
     _conv_adjoint,
@@ -34,6 +35,8 @@ from glep.generated._runtime_numpy import (
     _eye,
     _fit,
     _outer,
+    _outer_contrast,
+    _outer_mean,
     _zeros_batch,
 )
 
@@ -173,8 +176,8 @@ def energy(z, theta, x):
             + 1/2*_dot(o, o) - _dot((o @ W2), h)), ref, ())
 
 
-def energy_gradient(z, theta, x):
-    """∂E/∂s, last axis: STATES."""
+def energy_gradient(z, theta, x, layers=None):
+    """∂E/∂s, last axis: STATES (of the layers ``layers`` only, indices; None: all)."""
     ref = _columns("z, x", (138, 64), z, x)
     h = z[..., 0:128]
     o = z[..., 128:138]
@@ -183,8 +186,9 @@ def energy_gradient(z, theta, x):
     W2 = theta["W2"]
     b2 = theta["b2"]
     x_ = x[..., 0:64]
-    return _concat([_fit((-_conv_pool(W1, x_, (1, 8, 8, 3, 1, 1, 1, 2)) - b1 - (o @ W2.T.T) + h), ref, (128,)),
-            _fit((-b2 - (h @ W2.T) + o), ref, (10,))])
+    return _concat([(_fit((-_conv_pool(W1, x_, (1, 8, 8, 3, 1, 1, 1, 2)) - b1 - (o @ W2.T.T) + h), ref,
+            (128,)) if layers is None or 0 in layers else _zeros_batch(ref, 128)), (_fit((-b2 - (h @ W2.T) + o), ref,
+            (10,)) if layers is None or 1 in layers else _zeros_batch(ref, 10))])
 
 
 def energy_hessian(z, theta, x):
@@ -210,6 +214,21 @@ def energy_dtheta(z, theta, x):
             (128,)), "W2": _fit(-_outer(o, h), ref, (10, 128)), "b2": _fit(-o, ref, (10,))}
 
 
+def energy_dtheta_contrast(z, z0, theta, x):
+    """The batch mean of ∂E/∂θ(z) − ∂E/∂θ(z0) (contractions; no cancellation when z ≈ z0)."""
+    ref = _columns("z, x", (138, 64), z, x)
+    h = z[..., 0:128]
+    h_0 = z0[..., 0:128]
+    o = z[..., 128:138]
+    o_0 = z0[..., 128:138]
+    W1 = theta["W1"]
+    x_ = x[..., 0:64]
+    return {"W1": _batch_mean(_fit(_conv_weight(W1, x_, -h, x_, (1, 8, 8, 3, 1, 1, 1, 2)), ref, (8, 9))
+            - _fit(_conv_weight(W1, x_, -h_0, x_, (1, 8, 8, 3, 1, 1, 1, 2)), ref, (8, 9)), ref),
+            "b1": _batch_mean(_fit(-h, ref, (128,)) - _fit(-h_0, ref, (128,)), ref), "W2": -_outer_contrast(o, h, o_0,
+            h_0, ref), "b2": _batch_mean(_fit(-o, ref, (10,)) - _fit(-o_0, ref, (10,)), ref)}
+
+
 def energy_dtheta_jvp(z, v, theta, x):
     """vᵀ ∂²E/∂s∂θ per sample (implicit differentiation contracts with it)."""
     ref = _columns("z, v, x", (138, 138, 64), z, v, x)
@@ -221,6 +240,20 @@ def energy_dtheta_jvp(z, v, theta, x):
     x_ = x[..., 0:64]
     return {"W1": _fit(_conv_weight(W1, x_, -v_h, x_, (1, 8, 8, 3, 1, 1, 1, 2)), ref, (8, 9)), "b1": _fit(-v_h, ref,
             (128,)), "W2": _fit((-_outer(o, v_h) - _outer(v_o, h)), ref, (10, 128)), "b2": _fit(-v_o, ref, (10,))}
+
+
+def energy_dtheta_jvp_mean(z, v, theta, x):
+    """vᵀ ∂²E/∂s∂θ averaged over the batch (contractions, no per-sample arrays)."""
+    ref = _columns("z, v, x", (138, 138, 64), z, v, x)
+    h = z[..., 0:128]
+    o = z[..., 128:138]
+    v_h = v[..., 0:128]
+    v_o = v[..., 128:138]
+    W1 = theta["W1"]
+    x_ = x[..., 0:64]
+    return {"W1": _batch_mean(_fit(_conv_weight(W1, x_, -v_h, x_, (1, 8, 8, 3, 1, 1, 1, 2)), ref, (8, 9)), ref),
+            "b1": _batch_mean(_fit(-v_h, ref, (128,)), ref), "W2": -_outer_mean(o, v_h, ref) - _outer_mean(v_o, h, ref),
+            "b2": _batch_mean(_fit(-v_o, ref, (10,)), ref)}
 
 
 def energy_dx(z, theta, x):

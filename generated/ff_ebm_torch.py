@@ -26,12 +26,15 @@ from glep.generated._runtime_torch import (
     FFEBM,
     EnergySystem,
     _as_array,
+    _batch_mean,
     _columns,
     _concat,
     _dot,
     _eye,
     _fit,
     _outer,
+    _outer_contrast,
+    _outer_mean,
     _zeros_batch,
 )
 
@@ -64,8 +67,8 @@ def block1_energy(z, theta, x):
             - _dot((o1 @ W1), h1)), ref, ())
 
 
-def block1_energy_gradient(z, theta, x):
-    """∂E/∂s, last axis: STATES."""
+def block1_energy_gradient(z, theta, x, layers=None):
+    """∂E/∂s, last axis: STATES (of the layers ``layers`` only, indices; None: all)."""
     ref = _columns("z, x", (9, 4), z, x)
     h1 = z[..., 0:5]
     o1 = z[..., 5:9]
@@ -74,8 +77,9 @@ def block1_energy_gradient(z, theta, x):
     c1 = theta["c1"]
     d1 = theta["d1"]
     x1 = x[..., 0:4]
-    return _concat([_fit((-c1 - (x1 @ U1.T) - (o1 @ W1.T.T) + h1), ref, (5,)), _fit((-d1 - (h1 @ W1.T) + o1), ref,
-            (4,))])
+    return _concat([(_fit((-c1 - (x1 @ U1.T) - (o1 @ W1.T.T) + h1), ref,
+            (5,)) if layers is None or 0 in layers else _zeros_batch(ref, 5)), (_fit((-d1 - (h1 @ W1.T) + o1), ref,
+            (4,)) if layers is None or 1 in layers else _zeros_batch(ref, 4))])
 
 
 def block1_energy_hessian(z, theta, x):
@@ -100,6 +104,19 @@ def block1_energy_dtheta(z, theta, x):
             (5,)), "d1": _fit(-o1, ref, (4,))}
 
 
+def block1_energy_dtheta_contrast(z, z0, theta, x):
+    """The batch mean of ∂E/∂θ(z) − ∂E/∂θ(z0) (contractions; no cancellation when z ≈ z0)."""
+    ref = _columns("z, x", (9, 4), z, x)
+    h1 = z[..., 0:5]
+    h1_0 = z0[..., 0:5]
+    o1 = z[..., 5:9]
+    o1_0 = z0[..., 5:9]
+    x1 = x[..., 0:4]
+    return {"U1": -_outer_contrast(h1, x1, h1_0, x1, ref), "W1": -_outer_contrast(o1, h1, o1_0, h1_0, ref),
+            "c1": _batch_mean(_fit(-h1, ref, (5,)) - _fit(-h1_0, ref, (5,)), ref), "d1": _batch_mean(_fit(-o1, ref,
+            (4,)) - _fit(-o1_0, ref, (4,)), ref)}
+
+
 def block1_energy_dtheta_jvp(z, v, theta, x):
     """vᵀ ∂²E/∂s∂θ per sample (implicit differentiation contracts with it)."""
     ref = _columns("z, v, x", (9, 9, 4), z, v, x)
@@ -110,6 +127,18 @@ def block1_energy_dtheta_jvp(z, v, theta, x):
     x1 = x[..., 0:4]
     return {"U1": _fit(-_outer(v_h1, x1), ref, (5, 4)), "W1": _fit((-_outer(o1, v_h1) - _outer(v_o1, h1)), ref, (4, 5)),
             "c1": _fit(-v_h1, ref, (5,)), "d1": _fit(-v_o1, ref, (4,))}
+
+
+def block1_energy_dtheta_jvp_mean(z, v, theta, x):
+    """vᵀ ∂²E/∂s∂θ averaged over the batch (contractions, no per-sample arrays)."""
+    ref = _columns("z, v, x", (9, 9, 4), z, v, x)
+    h1 = z[..., 0:5]
+    o1 = z[..., 5:9]
+    v_h1 = v[..., 0:5]
+    v_o1 = v[..., 5:9]
+    x1 = x[..., 0:4]
+    return {"U1": -_outer_mean(v_h1, x1, ref), "W1": -_outer_mean(o1, v_h1, ref) - _outer_mean(v_o1, h1, ref),
+            "c1": _batch_mean(_fit(-v_h1, ref, (5,)), ref), "d1": _batch_mean(_fit(-v_o1, ref, (4,)), ref)}
 
 
 def block1_energy_dx(z, theta, x):
@@ -181,7 +210,9 @@ BLOCK1 = EnergySystem({
     "energy_gradient": block1_energy_gradient,
     "energy_hessian": block1_energy_hessian,
     "energy_dtheta": block1_energy_dtheta,
+    "energy_dtheta_contrast": block1_energy_dtheta_contrast,
     "energy_dtheta_jvp": block1_energy_dtheta_jvp,
+    "energy_dtheta_jvp_mean": block1_energy_dtheta_jvp_mean,
     "energy_dx": block1_energy_dx,
     "cost": block1_cost,
     "cost_gradient": block1_cost_gradient,
@@ -206,8 +237,8 @@ def block2_energy(z, theta, x):
             - _dot((o2 @ W2), h2)), ref, ())
 
 
-def block2_energy_gradient(z, theta, x):
-    """∂E/∂s, last axis: STATES."""
+def block2_energy_gradient(z, theta, x, layers=None):
+    """∂E/∂s, last axis: STATES (of the layers ``layers`` only, indices; None: all)."""
     ref = _columns("z, x", (9, 4), z, x)
     h2 = z[..., 0:5]
     o2 = z[..., 5:9]
@@ -216,8 +247,9 @@ def block2_energy_gradient(z, theta, x):
     c2 = theta["c2"]
     d2 = theta["d2"]
     x2 = x[..., 0:4]
-    return _concat([_fit((-c2 - (x2 @ U2.T) - (o2 @ W2.T.T) + h2), ref, (5,)), _fit((-d2 - (h2 @ W2.T) + o2), ref,
-            (4,))])
+    return _concat([(_fit((-c2 - (x2 @ U2.T) - (o2 @ W2.T.T) + h2), ref,
+            (5,)) if layers is None or 0 in layers else _zeros_batch(ref, 5)), (_fit((-d2 - (h2 @ W2.T) + o2), ref,
+            (4,)) if layers is None or 1 in layers else _zeros_batch(ref, 4))])
 
 
 def block2_energy_hessian(z, theta, x):
@@ -242,6 +274,19 @@ def block2_energy_dtheta(z, theta, x):
             (5,)), "d2": _fit(-o2, ref, (4,))}
 
 
+def block2_energy_dtheta_contrast(z, z0, theta, x):
+    """The batch mean of ∂E/∂θ(z) − ∂E/∂θ(z0) (contractions; no cancellation when z ≈ z0)."""
+    ref = _columns("z, x", (9, 4), z, x)
+    h2 = z[..., 0:5]
+    h2_0 = z0[..., 0:5]
+    o2 = z[..., 5:9]
+    o2_0 = z0[..., 5:9]
+    x2 = x[..., 0:4]
+    return {"U2": -_outer_contrast(h2, x2, h2_0, x2, ref), "W2": -_outer_contrast(o2, h2, o2_0, h2_0, ref),
+            "c2": _batch_mean(_fit(-h2, ref, (5,)) - _fit(-h2_0, ref, (5,)), ref), "d2": _batch_mean(_fit(-o2, ref,
+            (4,)) - _fit(-o2_0, ref, (4,)), ref)}
+
+
 def block2_energy_dtheta_jvp(z, v, theta, x):
     """vᵀ ∂²E/∂s∂θ per sample (implicit differentiation contracts with it)."""
     ref = _columns("z, v, x", (9, 9, 4), z, v, x)
@@ -252,6 +297,18 @@ def block2_energy_dtheta_jvp(z, v, theta, x):
     x2 = x[..., 0:4]
     return {"U2": _fit(-_outer(v_h2, x2), ref, (5, 4)), "W2": _fit((-_outer(o2, v_h2) - _outer(v_o2, h2)), ref, (4, 5)),
             "c2": _fit(-v_h2, ref, (5,)), "d2": _fit(-v_o2, ref, (4,))}
+
+
+def block2_energy_dtheta_jvp_mean(z, v, theta, x):
+    """vᵀ ∂²E/∂s∂θ averaged over the batch (contractions, no per-sample arrays)."""
+    ref = _columns("z, v, x", (9, 9, 4), z, v, x)
+    h2 = z[..., 0:5]
+    o2 = z[..., 5:9]
+    v_h2 = v[..., 0:5]
+    v_o2 = v[..., 5:9]
+    x2 = x[..., 0:4]
+    return {"U2": -_outer_mean(v_h2, x2, ref), "W2": -_outer_mean(o2, v_h2, ref) - _outer_mean(v_o2, h2, ref),
+            "c2": _batch_mean(_fit(-v_h2, ref, (5,)), ref), "d2": _batch_mean(_fit(-v_o2, ref, (4,)), ref)}
 
 
 def block2_energy_dx(z, theta, x):
@@ -319,7 +376,9 @@ BLOCK2 = EnergySystem({
     "energy_gradient": block2_energy_gradient,
     "energy_hessian": block2_energy_hessian,
     "energy_dtheta": block2_energy_dtheta,
+    "energy_dtheta_contrast": block2_energy_dtheta_contrast,
     "energy_dtheta_jvp": block2_energy_dtheta_jvp,
+    "energy_dtheta_jvp_mean": block2_energy_dtheta_jvp_mean,
     "energy_dx": block2_energy_dx,
     "cost": block2_cost,
     "cost_gradient": block2_cost_gradient,
@@ -344,8 +403,8 @@ def block3_energy(z, theta, x):
             - _dot((o3 @ W3), h3)), ref, ())
 
 
-def block3_energy_gradient(z, theta, x):
-    """∂E/∂s, last axis: STATES."""
+def block3_energy_gradient(z, theta, x, layers=None):
+    """∂E/∂s, last axis: STATES (of the layers ``layers`` only, indices; None: all)."""
     ref = _columns("z, x", (8, 4), z, x)
     h3 = z[..., 0:5]
     o3 = z[..., 5:8]
@@ -354,8 +413,9 @@ def block3_energy_gradient(z, theta, x):
     c3 = theta["c3"]
     d3 = theta["d3"]
     x3 = x[..., 0:4]
-    return _concat([_fit((-c3 - (x3 @ U3.T) - (o3 @ W3.T.T) + h3), ref, (5,)), _fit((-d3 - (h3 @ W3.T) + o3), ref,
-            (3,))])
+    return _concat([(_fit((-c3 - (x3 @ U3.T) - (o3 @ W3.T.T) + h3), ref,
+            (5,)) if layers is None or 0 in layers else _zeros_batch(ref, 5)), (_fit((-d3 - (h3 @ W3.T) + o3), ref,
+            (3,)) if layers is None or 1 in layers else _zeros_batch(ref, 3))])
 
 
 def block3_energy_hessian(z, theta, x):
@@ -380,6 +440,19 @@ def block3_energy_dtheta(z, theta, x):
             (5,)), "d3": _fit(-o3, ref, (3,))}
 
 
+def block3_energy_dtheta_contrast(z, z0, theta, x):
+    """The batch mean of ∂E/∂θ(z) − ∂E/∂θ(z0) (contractions; no cancellation when z ≈ z0)."""
+    ref = _columns("z, x", (8, 4), z, x)
+    h3 = z[..., 0:5]
+    h3_0 = z0[..., 0:5]
+    o3 = z[..., 5:8]
+    o3_0 = z0[..., 5:8]
+    x3 = x[..., 0:4]
+    return {"U3": -_outer_contrast(h3, x3, h3_0, x3, ref), "W3": -_outer_contrast(o3, h3, o3_0, h3_0, ref),
+            "c3": _batch_mean(_fit(-h3, ref, (5,)) - _fit(-h3_0, ref, (5,)), ref), "d3": _batch_mean(_fit(-o3, ref,
+            (3,)) - _fit(-o3_0, ref, (3,)), ref)}
+
+
 def block3_energy_dtheta_jvp(z, v, theta, x):
     """vᵀ ∂²E/∂s∂θ per sample (implicit differentiation contracts with it)."""
     ref = _columns("z, v, x", (8, 8, 4), z, v, x)
@@ -390,6 +463,18 @@ def block3_energy_dtheta_jvp(z, v, theta, x):
     x3 = x[..., 0:4]
     return {"U3": _fit(-_outer(v_h3, x3), ref, (5, 4)), "W3": _fit((-_outer(o3, v_h3) - _outer(v_o3, h3)), ref, (3, 5)),
             "c3": _fit(-v_h3, ref, (5,)), "d3": _fit(-v_o3, ref, (3,))}
+
+
+def block3_energy_dtheta_jvp_mean(z, v, theta, x):
+    """vᵀ ∂²E/∂s∂θ averaged over the batch (contractions, no per-sample arrays)."""
+    ref = _columns("z, v, x", (8, 8, 4), z, v, x)
+    h3 = z[..., 0:5]
+    o3 = z[..., 5:8]
+    v_h3 = v[..., 0:5]
+    v_o3 = v[..., 5:8]
+    x3 = x[..., 0:4]
+    return {"U3": -_outer_mean(v_h3, x3, ref), "W3": -_outer_mean(o3, v_h3, ref) - _outer_mean(v_o3, h3, ref),
+            "c3": _batch_mean(_fit(-v_h3, ref, (5,)), ref), "d3": _batch_mean(_fit(-v_o3, ref, (3,)), ref)}
 
 
 def block3_energy_dx(z, theta, x):
@@ -458,7 +543,9 @@ BLOCK3 = EnergySystem({
     "energy_gradient": block3_energy_gradient,
     "energy_hessian": block3_energy_hessian,
     "energy_dtheta": block3_energy_dtheta,
+    "energy_dtheta_contrast": block3_energy_dtheta_contrast,
     "energy_dtheta_jvp": block3_energy_dtheta_jvp,
+    "energy_dtheta_jvp_mean": block3_energy_dtheta_jvp_mean,
     "energy_dx": block3_energy_dx,
     "cost": block3_cost,
     "cost_gradient": block3_cost_gradient,

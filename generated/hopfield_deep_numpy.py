@@ -25,12 +25,15 @@ Example::
 from glep.generated._runtime_numpy import (
     EnergySystem,
     _as_array,
+    _batch_mean,
     _columns,
     _concat,
     _dot,
     _eye,
     _fit,
     _outer,
+    _outer_contrast,
+    _outer_mean,
     _zeros_batch,
 )
 
@@ -172,8 +175,8 @@ def energy(z, theta, x):
             - _dot((h1 @ W1), x_) - _dot((h2 @ W2), h1) - _dot((o @ W3), h2)), ref, ())
 
 
-def energy_gradient(z, theta, x):
-    """∂E/∂s, last axis: STATES."""
+def energy_gradient(z, theta, x, layers=None):
+    """∂E/∂s, last axis: STATES (of the layers ``layers`` only, indices; None: all)."""
     ref = _columns("z, x", (106, 64), z, x)
     h1 = z[..., 0:64]
     h2 = z[..., 64:96]
@@ -185,8 +188,10 @@ def energy_gradient(z, theta, x):
     W3 = theta["W3"]
     b3 = theta["b3"]
     x_ = x[..., 0:64]
-    return _concat([_fit((-b1 - (x_ @ W1.T) - (h2 @ W2.T.T) + h1), ref, (64,)), _fit((-b2 - (h1 @ W2.T) - (o @ W3.T.T)
-            + h2), ref, (32,)), _fit((-b3 - (h2 @ W3.T) + o), ref, (10,))])
+    return _concat([(_fit((-b1 - (x_ @ W1.T) - (h2 @ W2.T.T) + h1), ref,
+            (64,)) if layers is None or 0 in layers else _zeros_batch(ref, 64)), (_fit((-b2 - (h1 @ W2.T)
+            - (o @ W3.T.T) + h2), ref, (32,)) if layers is None or 1 in layers else _zeros_batch(ref, 32)), (_fit((-b3
+            - (h2 @ W3.T) + o), ref, (10,)) if layers is None or 2 in layers else _zeros_batch(ref, 10))])
 
 
 def energy_hessian(z, theta, x):
@@ -217,6 +222,22 @@ def energy_dtheta(z, theta, x):
             (10,))}
 
 
+def energy_dtheta_contrast(z, z0, theta, x):
+    """The batch mean of ∂E/∂θ(z) − ∂E/∂θ(z0) (contractions; no cancellation when z ≈ z0)."""
+    ref = _columns("z, x", (106, 64), z, x)
+    h1 = z[..., 0:64]
+    h1_0 = z0[..., 0:64]
+    h2 = z[..., 64:96]
+    h2_0 = z0[..., 64:96]
+    o = z[..., 96:106]
+    o_0 = z0[..., 96:106]
+    x_ = x[..., 0:64]
+    return {"W1": -_outer_contrast(h1, x_, h1_0, x_, ref), "b1": _batch_mean(_fit(-h1, ref, (64,)) - _fit(-h1_0, ref,
+            (64,)), ref), "W2": -_outer_contrast(h2, h1, h2_0, h1_0, ref), "b2": _batch_mean(_fit(-h2, ref, (32,))
+            - _fit(-h2_0, ref, (32,)), ref), "W3": -_outer_contrast(o, h2, o_0, h2_0, ref), "b3": _batch_mean(_fit(-o,
+            ref, (10,)) - _fit(-o_0, ref, (10,)), ref)}
+
+
 def energy_dtheta_jvp(z, v, theta, x):
     """vᵀ ∂²E/∂s∂θ per sample (implicit differentiation contracts with it)."""
     ref = _columns("z, v, x", (106, 106, 64), z, v, x)
@@ -230,6 +251,22 @@ def energy_dtheta_jvp(z, v, theta, x):
     return {"W1": _fit(-_outer(v_h1, x_), ref, (64, 64)), "b1": _fit(-v_h1, ref, (64,)), "W2": _fit((-_outer(h2, v_h1)
             - _outer(v_h2, h1)), ref, (32, 64)), "b2": _fit(-v_h2, ref, (32,)), "W3": _fit((-_outer(o, v_h2)
             - _outer(v_o, h2)), ref, (10, 32)), "b3": _fit(-v_o, ref, (10,))}
+
+
+def energy_dtheta_jvp_mean(z, v, theta, x):
+    """vᵀ ∂²E/∂s∂θ averaged over the batch (contractions, no per-sample arrays)."""
+    ref = _columns("z, v, x", (106, 106, 64), z, v, x)
+    h1 = z[..., 0:64]
+    h2 = z[..., 64:96]
+    o = z[..., 96:106]
+    v_h1 = v[..., 0:64]
+    v_h2 = v[..., 64:96]
+    v_o = v[..., 96:106]
+    x_ = x[..., 0:64]
+    return {"W1": -_outer_mean(v_h1, x_, ref), "b1": _batch_mean(_fit(-v_h1, ref, (64,)), ref), "W2": -_outer_mean(h2,
+            v_h1, ref) - _outer_mean(v_h2, h1, ref), "b2": _batch_mean(_fit(-v_h2, ref, (32,)), ref),
+            "W3": -_outer_mean(o, v_h2, ref) - _outer_mean(v_o, h2, ref), "b3": _batch_mean(_fit(-v_o, ref, (10,)),
+            ref)}
 
 
 def energy_dx(z, theta, x):

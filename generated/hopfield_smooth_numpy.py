@@ -28,6 +28,7 @@ import numpy as np
 
 from glep.generated._runtime_numpy import (
     EnergySystem,
+    _batch_mean,
     _columns,
     _concat,
     _fit,
@@ -110,8 +111,8 @@ def energy(z, theta, x):
             + (1/2)*np.log(np.cosh(s1)) + (1/2)*np.log(np.cosh(s2)) + (1/2)*np.log(np.cosh(s3)), ref, ())
 
 
-def energy_gradient(z, theta, x):
-    """∂E/∂s, last axis: STATES."""
+def energy_gradient(z, theta, x, layers=None):
+    """∂E/∂s, last axis: STATES (of the layers ``layers`` only, indices; None: all)."""
     ref = _columns("z, x", (5, 2), z, x)
     s1 = z[..., 0]
     s2 = z[..., 1]
@@ -135,11 +136,16 @@ def energy_gradient(z, theta, x):
     b_o2 = theta["b_o2"]
     x1 = x[..., 0]
     x2 = x[..., 1]
-    return _concat([_fit(-b_s1 - o1*w1a + s1 - s2*w12 - u11*x1 + (1/2)*np.sinh(s1)/np.cosh(s1), ref, ())[..., None],
-            _fit(-b_s2 - o1*w2a - o2*w2b - s1*w12 + s2 - s3*w23 - u22*x2 + (1/2)*np.sinh(s2)/np.cosh(s2), ref, ())[...,
-            None], _fit(-b_s3 - o2*w3b - s2*w23 + s3 - u31*x1 + (1/2)*np.sinh(s3)/np.cosh(s3), ref, ())[..., None],
-            _fit(-b_o1 + o1 - o2*wab - s1*w1a - s2*w2a + (1/2)*np.sinh(o1)/np.cosh(o1), ref, ())[..., None], _fit(-b_o2
-            - o1*wab + o2 - s2*w2b - s3*w3b + (1/2)*np.sinh(o2)/np.cosh(o2), ref, ())[..., None]])
+    return _concat([(_fit(-b_s1 - o1*w1a + s1 - s2*w12 - u11*x1 + (1/2)*np.sinh(s1)/np.cosh(s1), ref, ())[...,
+            None] if layers is None or 0 in layers else _zeros_batch(ref, 1)), (_fit(-b_s2 - o1*w2a - o2*w2b - s1*w12
+            + s2 - s3*w23 - u22*x2 + (1/2)*np.sinh(s2)/np.cosh(s2), ref, ())[...,
+            None] if layers is None or 1 in layers else _zeros_batch(ref, 1)), (_fit(-b_s3 - o2*w3b - s2*w23 + s3
+            - u31*x1 + (1/2)*np.sinh(s3)/np.cosh(s3), ref, ())[...,
+            None] if layers is None or 2 in layers else _zeros_batch(ref, 1)), (_fit(-b_o1 + o1 - o2*wab - s1*w1a
+            - s2*w2a + (1/2)*np.sinh(o1)/np.cosh(o1), ref, ())[...,
+            None] if layers is None or 3 in layers else _zeros_batch(ref, 1)), (_fit(-b_o2 - o1*wab + o2 - s2*w2b
+            - s3*w3b + (1/2)*np.sinh(o2)/np.cosh(o2), ref, ())[...,
+            None] if layers is None or 4 in layers else _zeros_batch(ref, 1))])
 
 
 def energy_hessian(z, theta, x):
@@ -204,6 +210,34 @@ def energy_dtheta(z, theta, x):
             ()), "b_o1": _fit(-o1, ref, ()), "b_o2": _fit(-o2, ref, ())}
 
 
+def energy_dtheta_contrast(z, z0, theta, x):
+    """The batch mean of ∂E/∂θ(z) − ∂E/∂θ(z0) (contractions; no cancellation when z ≈ z0)."""
+    ref = _columns("z, x", (5, 2), z, x)
+    s1 = z[..., 0]
+    s1_0 = z0[..., 0]
+    s2 = z[..., 1]
+    s2_0 = z0[..., 1]
+    s3 = z[..., 2]
+    s3_0 = z0[..., 2]
+    o1 = z[..., 3]
+    o1_0 = z0[..., 3]
+    o2 = z[..., 4]
+    o2_0 = z0[..., 4]
+    x1 = x[..., 0]
+    x2 = x[..., 1]
+    return {"w12": _batch_mean(_fit(-s1*s2, ref, ()) - _fit(-s1_0*s2_0, ref, ()), ref), "w23": _batch_mean(_fit(-s2*s3,
+            ref, ()) - _fit(-s2_0*s3_0, ref, ()), ref), "w1a": _batch_mean(_fit(-o1*s1, ref, ()) - _fit(-o1_0*s1_0, ref,
+            ()), ref), "w2a": _batch_mean(_fit(-o1*s2, ref, ()) - _fit(-o1_0*s2_0, ref, ()), ref),
+            "w2b": _batch_mean(_fit(-o2*s2, ref, ()) - _fit(-o2_0*s2_0, ref, ()), ref), "w3b": _batch_mean(_fit(-o2*s3,
+            ref, ()) - _fit(-o2_0*s3_0, ref, ()), ref), "wab": _batch_mean(_fit(-o1*o2, ref, ()) - _fit(-o1_0*o2_0, ref,
+            ()), ref), "u11": _batch_mean(_fit(-s1*x1, ref, ()) - _fit(-s1_0*x1, ref, ()), ref),
+            "u22": _batch_mean(_fit(-s2*x2, ref, ()) - _fit(-s2_0*x2, ref, ()), ref), "u31": _batch_mean(_fit(-s3*x1,
+            ref, ()) - _fit(-s3_0*x1, ref, ()), ref), "b_s1": _batch_mean(_fit(-s1, ref, ()) - _fit(-s1_0, ref, ()),
+            ref), "b_s2": _batch_mean(_fit(-s2, ref, ()) - _fit(-s2_0, ref, ()), ref), "b_s3": _batch_mean(_fit(-s3,
+            ref, ()) - _fit(-s3_0, ref, ()), ref), "b_o1": _batch_mean(_fit(-o1, ref, ()) - _fit(-o1_0, ref, ()), ref),
+            "b_o2": _batch_mean(_fit(-o2, ref, ()) - _fit(-o2_0, ref, ()), ref)}
+
+
 def energy_dtheta_jvp(z, v, theta, x):
     """vᵀ ∂²E/∂s∂θ per sample (implicit differentiation contracts with it)."""
     ref = _columns("z, v, x", (5, 5, 2), z, v, x)
@@ -225,6 +259,31 @@ def energy_dtheta_jvp(z, v, theta, x):
             ref, ()), "u22": _fit(-v_s2*x2, ref, ()), "u31": _fit(-v_s3*x1, ref, ()), "b_s1": _fit(-v_s1, ref, ()),
             "b_s2": _fit(-v_s2, ref, ()), "b_s3": _fit(-v_s3, ref, ()), "b_o1": _fit(-v_o1, ref, ()),
             "b_o2": _fit(-v_o2, ref, ())}
+
+
+def energy_dtheta_jvp_mean(z, v, theta, x):
+    """vᵀ ∂²E/∂s∂θ averaged over the batch (contractions, no per-sample arrays)."""
+    ref = _columns("z, v, x", (5, 5, 2), z, v, x)
+    s1 = z[..., 0]
+    s2 = z[..., 1]
+    s3 = z[..., 2]
+    o1 = z[..., 3]
+    o2 = z[..., 4]
+    v_s1 = v[..., 0]
+    v_s2 = v[..., 1]
+    v_s3 = v[..., 2]
+    v_o1 = v[..., 3]
+    v_o2 = v[..., 4]
+    x1 = x[..., 0]
+    x2 = x[..., 1]
+    return {"w12": _batch_mean(_fit(-s1*v_s2 - s2*v_s1, ref, ()), ref), "w23": _batch_mean(_fit(-s2*v_s3 - s3*v_s2, ref,
+            ()), ref), "w1a": _batch_mean(_fit(-o1*v_s1 - s1*v_o1, ref, ()), ref), "w2a": _batch_mean(_fit(-o1*v_s2
+            - s2*v_o1, ref, ()), ref), "w2b": _batch_mean(_fit(-o2*v_s2 - s2*v_o2, ref, ()), ref),
+            "w3b": _batch_mean(_fit(-o2*v_s3 - s3*v_o2, ref, ()), ref), "wab": _batch_mean(_fit(-o1*v_o2 - o2*v_o1, ref,
+            ()), ref), "u11": _batch_mean(_fit(-v_s1*x1, ref, ()), ref), "u22": _batch_mean(_fit(-v_s2*x2, ref, ()),
+            ref), "u31": _batch_mean(_fit(-v_s3*x1, ref, ()), ref), "b_s1": _batch_mean(_fit(-v_s1, ref, ()), ref),
+            "b_s2": _batch_mean(_fit(-v_s2, ref, ()), ref), "b_s3": _batch_mean(_fit(-v_s3, ref, ()), ref),
+            "b_o1": _batch_mean(_fit(-v_o1, ref, ()), ref), "b_o2": _batch_mean(_fit(-v_o2, ref, ()), ref)}
 
 
 def energy_dx(z, theta, x):

@@ -28,6 +28,7 @@ import torch
 
 from glep.generated._runtime_torch import (
     EnergySystem,
+    _batch_mean,
     _columns,
     _concat,
     _fit,
@@ -116,8 +117,8 @@ def energy(z, theta, x):
             alpha=0.5), ref, ())
 
 
-def energy_gradient(z, theta, x):
-    """∂E/∂s, last axis: STATES."""
+def energy_gradient(z, theta, x, layers=None):
+    """∂E/∂s, last axis: STATES (of the layers ``layers`` only, indices; None: all)."""
     ref = _columns("z, x", (5, 2), z, x)
     s1 = z[..., 0]
     s2 = z[..., 1]
@@ -141,17 +142,22 @@ def energy_gradient(z, theta, x):
     b_o2 = theta["b_o2"]
     x1 = x[..., 0]
     x2 = x[..., 1]
-    return _concat([_fit(torch.addcmul(torch.addcmul(torch.addcmul(torch.add(torch.addcmul(-b_s1, o1, w1a, value=-1.0),
+    return _concat([(_fit(torch.addcmul(torch.addcmul(torch.addcmul(torch.add(torch.addcmul(-b_s1, o1, w1a, value=-1.0),
             s1), s2, w12, value=-1.0), u11, x1, value=-1.0), 1/torch.cosh(s1), torch.sinh(s1), value=0.5), ref, ())[...,
-            None], _fit(torch.addcmul(torch.addcmul(torch.addcmul(torch.add(torch.addcmul(torch.addcmul(torch.addcmul(
-            -b_s2, o1, w2a, value=-1.0), o2, w2b, value=-1.0), s1, w12, value=-1.0), s2), s3, w23, value=-1.0), u22, x2,
-            value=-1.0), 1/torch.cosh(s2), torch.sinh(s2), value=0.5), ref, ())[..., None],
-            _fit(torch.addcmul(torch.addcmul(torch.add(torch.addcmul(torch.addcmul(-b_s3, o2, w3b, value=-1.0), s2, w23,
-            value=-1.0), s3), u31, x1, value=-1.0), 1/torch.cosh(s3), torch.sinh(s3), value=0.5), ref, ())[..., None],
-            _fit(torch.addcmul(torch.addcmul(torch.addcmul(torch.addcmul(torch.add(-b_o1, o1), o2, wab, value=-1.0), s1,
-            w1a, value=-1.0), s2, w2a, value=-1.0), 1/torch.cosh(o1), torch.sinh(o1), value=0.5), ref, ())[..., None],
-            _fit(torch.addcmul(torch.addcmul(torch.addcmul(torch.add(torch.addcmul(-b_o2, o1, wab, value=-1.0), o2), s2,
-            w2b, value=-1.0), s3, w3b, value=-1.0), 1/torch.cosh(o2), torch.sinh(o2), value=0.5), ref, ())[..., None]])
+            None] if layers is None or 0 in layers else _zeros_batch(ref, 1)),
+            (_fit(torch.addcmul(torch.addcmul(torch.addcmul(torch.add(torch.addcmul(torch.addcmul(torch.addcmul(-b_s2,
+            o1, w2a, value=-1.0), o2, w2b, value=-1.0), s1, w12, value=-1.0), s2), s3, w23, value=-1.0), u22, x2,
+            value=-1.0), 1/torch.cosh(s2), torch.sinh(s2), value=0.5), ref, ())[...,
+            None] if layers is None or 1 in layers else _zeros_batch(ref, 1)),
+            (_fit(torch.addcmul(torch.addcmul(torch.add(torch.addcmul(torch.addcmul(-b_s3, o2, w3b, value=-1.0), s2,
+            w23, value=-1.0), s3), u31, x1, value=-1.0), 1/torch.cosh(s3), torch.sinh(s3), value=0.5), ref, ())[...,
+            None] if layers is None or 2 in layers else _zeros_batch(ref, 1)),
+            (_fit(torch.addcmul(torch.addcmul(torch.addcmul(torch.addcmul(torch.add(-b_o1, o1), o2, wab, value=-1.0),
+            s1, w1a, value=-1.0), s2, w2a, value=-1.0), 1/torch.cosh(o1), torch.sinh(o1), value=0.5), ref, ())[...,
+            None] if layers is None or 3 in layers else _zeros_batch(ref, 1)),
+            (_fit(torch.addcmul(torch.addcmul(torch.addcmul(torch.add(torch.addcmul(-b_o2, o1, wab, value=-1.0), o2),
+            s2, w2b, value=-1.0), s3, w3b, value=-1.0), 1/torch.cosh(o2), torch.sinh(o2), value=0.5), ref, ())[...,
+            None] if layers is None or 4 in layers else _zeros_batch(ref, 1))])
 
 
 def energy_hessian(z, theta, x):
@@ -216,6 +222,34 @@ def energy_dtheta(z, theta, x):
             ()), "b_o1": _fit(-o1, ref, ()), "b_o2": _fit(-o2, ref, ())}
 
 
+def energy_dtheta_contrast(z, z0, theta, x):
+    """The batch mean of ∂E/∂θ(z) − ∂E/∂θ(z0) (contractions; no cancellation when z ≈ z0)."""
+    ref = _columns("z, x", (5, 2), z, x)
+    s1 = z[..., 0]
+    s1_0 = z0[..., 0]
+    s2 = z[..., 1]
+    s2_0 = z0[..., 1]
+    s3 = z[..., 2]
+    s3_0 = z0[..., 2]
+    o1 = z[..., 3]
+    o1_0 = z0[..., 3]
+    o2 = z[..., 4]
+    o2_0 = z0[..., 4]
+    x1 = x[..., 0]
+    x2 = x[..., 1]
+    return {"w12": _batch_mean(_fit(-s1*s2, ref, ()) - _fit(-s1_0*s2_0, ref, ()), ref), "w23": _batch_mean(_fit(-s2*s3,
+            ref, ()) - _fit(-s2_0*s3_0, ref, ()), ref), "w1a": _batch_mean(_fit(-o1*s1, ref, ()) - _fit(-o1_0*s1_0, ref,
+            ()), ref), "w2a": _batch_mean(_fit(-o1*s2, ref, ()) - _fit(-o1_0*s2_0, ref, ()), ref),
+            "w2b": _batch_mean(_fit(-o2*s2, ref, ()) - _fit(-o2_0*s2_0, ref, ()), ref), "w3b": _batch_mean(_fit(-o2*s3,
+            ref, ()) - _fit(-o2_0*s3_0, ref, ()), ref), "wab": _batch_mean(_fit(-o1*o2, ref, ()) - _fit(-o1_0*o2_0, ref,
+            ()), ref), "u11": _batch_mean(_fit(-s1*x1, ref, ()) - _fit(-s1_0*x1, ref, ()), ref),
+            "u22": _batch_mean(_fit(-s2*x2, ref, ()) - _fit(-s2_0*x2, ref, ()), ref), "u31": _batch_mean(_fit(-s3*x1,
+            ref, ()) - _fit(-s3_0*x1, ref, ()), ref), "b_s1": _batch_mean(_fit(-s1, ref, ()) - _fit(-s1_0, ref, ()),
+            ref), "b_s2": _batch_mean(_fit(-s2, ref, ()) - _fit(-s2_0, ref, ()), ref), "b_s3": _batch_mean(_fit(-s3,
+            ref, ()) - _fit(-s3_0, ref, ()), ref), "b_o1": _batch_mean(_fit(-o1, ref, ()) - _fit(-o1_0, ref, ()), ref),
+            "b_o2": _batch_mean(_fit(-o2, ref, ()) - _fit(-o2_0, ref, ()), ref)}
+
+
 def energy_dtheta_jvp(z, v, theta, x):
     """vᵀ ∂²E/∂s∂θ per sample (implicit differentiation contracts with it)."""
     ref = _columns("z, v, x", (5, 5, 2), z, v, x)
@@ -239,6 +273,34 @@ def energy_dtheta_jvp(z, v, theta, x):
             "u22": _fit(-v_s2*x2, ref, ()), "u31": _fit(-v_s3*x1, ref, ()), "b_s1": _fit(-v_s1, ref, ()),
             "b_s2": _fit(-v_s2, ref, ()), "b_s3": _fit(-v_s3, ref, ()), "b_o1": _fit(-v_o1, ref, ()),
             "b_o2": _fit(-v_o2, ref, ())}
+
+
+def energy_dtheta_jvp_mean(z, v, theta, x):
+    """vᵀ ∂²E/∂s∂θ averaged over the batch (contractions, no per-sample arrays)."""
+    ref = _columns("z, v, x", (5, 5, 2), z, v, x)
+    s1 = z[..., 0]
+    s2 = z[..., 1]
+    s3 = z[..., 2]
+    o1 = z[..., 3]
+    o2 = z[..., 4]
+    v_s1 = v[..., 0]
+    v_s2 = v[..., 1]
+    v_s3 = v[..., 2]
+    v_o1 = v[..., 3]
+    v_o2 = v[..., 4]
+    x1 = x[..., 0]
+    x2 = x[..., 1]
+    return {"w12": _batch_mean(_fit(torch.addcmul(-s1*v_s2, s2, v_s1, value=-1.0), ref, ()), ref),
+            "w23": _batch_mean(_fit(torch.addcmul(-s2*v_s3, s3, v_s2, value=-1.0), ref, ()), ref),
+            "w1a": _batch_mean(_fit(torch.addcmul(-o1*v_s1, s1, v_o1, value=-1.0), ref, ()), ref),
+            "w2a": _batch_mean(_fit(torch.addcmul(-o1*v_s2, s2, v_o1, value=-1.0), ref, ()), ref),
+            "w2b": _batch_mean(_fit(torch.addcmul(-o2*v_s2, s2, v_o2, value=-1.0), ref, ()), ref),
+            "w3b": _batch_mean(_fit(torch.addcmul(-o2*v_s3, s3, v_o2, value=-1.0), ref, ()), ref),
+            "wab": _batch_mean(_fit(torch.addcmul(-o1*v_o2, o2, v_o1, value=-1.0), ref, ()), ref),
+            "u11": _batch_mean(_fit(-v_s1*x1, ref, ()), ref), "u22": _batch_mean(_fit(-v_s2*x2, ref, ()), ref),
+            "u31": _batch_mean(_fit(-v_s3*x1, ref, ()), ref), "b_s1": _batch_mean(_fit(-v_s1, ref, ()), ref),
+            "b_s2": _batch_mean(_fit(-v_s2, ref, ()), ref), "b_s3": _batch_mean(_fit(-v_s3, ref, ()), ref),
+            "b_o1": _batch_mean(_fit(-v_o1, ref, ()), ref), "b_o2": _batch_mean(_fit(-v_o2, ref, ()), ref)}
 
 
 def energy_dx(z, theta, x):
