@@ -270,6 +270,9 @@ def _functions(model: EnergyModel, backend: str) -> list[dict]:
                  for c, layer in zip(codes, model.layers)]
         return [], f"_concat([{', '.join(parts)}])"
 
+    hvp = [[e * model.directions[j] for (i, j), e in blocks if i == row]
+           for row in range(len(model.layers))]
+    hvp = [sum(terms[1:], terms[0]) if terms else 0 for terms in hvp]
     out = [
         p.function("energy", "z, theta, x",
                    "The energy E(s, θ, x) of states ``z`` (last axis: STATES).",
@@ -279,6 +282,8 @@ def _functions(model: EnergyModel, backend: str) -> list[dict]:
                    model.gradient, lambda c: _join(c, model.layers, layered, chosen=True)),
         p.function("energy_hessian", "z, theta, x", "∂²E/∂s², shape (..., N, N).",
                    [e for _, e in blocks], hessian),
+        p.function("energy_hvp", "z, v, theta, x", "∂²E/∂s² v, last axis: STATES.", hvp,
+                   lambda c: _join(c, model.layers, layered)),
         p.function("energy_dtheta", "z, theta, x",
                    "∂E/∂θ per sample: a dict by parameter name.", model.dtheta, params_dict),
         _contrast(p),

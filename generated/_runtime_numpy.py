@@ -1254,6 +1254,51 @@ def _outer_contrast(a, b, a0, b0, ref):
     return _outer_mean(a - a0, b, ref) + _outer_mean(a0, b - b0, ref)
 
 
+def _orthogonal(a, basis):
+    """``a`` without its components along the orthonormal rows of ``basis`` (twice is enough)."""
+    for _ in range(2):
+        a = a - _vecmat(_matvec(basis, a), basis)
+    return a
+
+
+def _lanczos_minimum(product, like, steps, every=8, rtol=1e-12):
+    """The smallest eigenvalue over a batch of symmetric operators ``product`` ((B, N) → (B, N)),
+    by Lanczos with full reorthogonalization from seeded random vectors, restarted in a fresh
+    direction when a Krylov space closes; stops after ``steps`` products, or when the estimate
+    has moved by less than ``rtol`` in ``every`` steps. Exact (to rounding) after N steps."""
+    n, rng = like.shape[-1], _rng(0)
+    steps = min(steps, n)
+    basis, diagonal, off, last = _zeros_batch(like[..., 0], 0, n), [], [], None
+    q = _as_array(_uniform(tuple(like.shape), 1.0, rng), like)
+    for k in range(steps):
+        if k == basis.shape[-2]:  # grown by `every` rows: memory O(B·N·steps taken)
+            basis = _concat([basis, _zeros_batch(like[..., 0], every, n)], axis=-2)
+        q = q / _dot(q, q)[..., None] ** 0.5
+        basis[..., k, :] = q
+        w = product(q)
+        diagonal.append(_dot(w, q))
+        scale, w = _dot(w, w) ** 0.5, _orthogonal(w, basis[..., :k + 1, :])
+        beta = _dot(w, w) ** 0.5
+        closed = beta <= 1e-10 * scale
+        if bool(closed.any()):
+            fresh = _orthogonal(_as_array(_uniform(tuple(like.shape), 1.0, rng), like), basis[..., :k + 1, :])
+            w = _where(closed[..., None], fresh, w)
+        q = w
+        off.append(_where(closed, beta * 0, beta))
+        if (k + 1) % every and k + 1 < steps:
+            continue
+        t = _zeros_batch(like[..., 0], k + 1, k + 1)
+        for i, a in enumerate(diagonal):
+            t[..., i, i] = a
+        for i, b in enumerate(off[:k]):
+            t[..., i, i + 1], t[..., i + 1, i] = b, b
+        smallest = _smallest_eigenvalue(t)
+        if last is not None and abs(smallest - last) <= rtol * (1 + abs(smallest)):
+            break
+        last = smallest
+    return smallest
+
+
 def _batched(a, like=None):
     a = _as_array(a, like)
     return a[None] if a.ndim == 1 else a
@@ -1503,15 +1548,22 @@ class EnergySystem(_Namespace):
         eye = _eye(self.N, h)
         return _where(pair, h, eye * 0) + eye * (~free[..., :, None]), free
 
-    def check_minimum(self, z, theta, x, tol=1e-10):
-        """Raise ``ArithmeticError`` unless the restricted Hessian is positive definite."""
-        h, _ = self.restricted_hessian(z, theta, x)
-        smallest = _smallest_eigenvalue(h)
+    def check_minimum(self, z, theta, x, tol=1e-10, steps=None):
+        """Raise ``ArithmeticError`` unless the restricted Hessian is positive definite: its
+        smallest eigenvalue by Lanczos on Hessian-vector products (``_lanczos_minimum``, at most
+        ``steps`` of them, None: N), without forming the (B, N, N) Hessian; returns it."""
+        free = self.unsaturated(z)
+
+        def product(v):  # the restricted Hessian: H on the unsaturated units, I on the others
+            return _where(free, self.energy_hvp(z, _where(free, v, v * 0), theta, x), v)
+
+        smallest = _lanczos_minimum(product, z, self.N if steps is None else steps)
         if not smallest > tol:
             raise ArithmeticError(
                 f"the Hessian restricted to the unsaturated units is not positive definite at "
                 f"the relaxed state (smallest eigenvalue {smallest:.3g}): it is not a strict "
                 f"minimum, so implicit differentiation and EP do not apply")
+        return smallest
 
     def implicit_gradient(self, theta, x=None, y=None, *, z=None, method=None):
         """The reference dC/dθ: H_uu λ_u = ∂C/∂s_u on the unsaturated units u,

@@ -203,6 +203,15 @@ def energy_hessian(z, theta, x):
     return _out
 
 
+def energy_hvp(z, v, theta, x):
+    """∂²E/∂s² v, last axis: STATES."""
+    ref = _columns("z, v, x", (138, 138, 64), z, v, x)
+    v_h = v[..., 0:128]
+    v_o = v[..., 128:138]
+    W2 = theta["W2"]
+    return _concat([_fit((-(v_o @ W2.T.T) + v_h), ref, (128,)), _fit((-(v_h @ W2.T) + v_o), ref, (10,))])
+
+
 def energy_dtheta(z, theta, x):
     """∂E/∂θ per sample: a dict by parameter name."""
     ref = _columns("z, x", (138, 64), z, x)

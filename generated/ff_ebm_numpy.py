@@ -93,6 +93,15 @@ def block1_energy_hessian(z, theta, x):
     return _out
 
 
+def block1_energy_hvp(z, v, theta, x):
+    """∂²E/∂s² v, last axis: STATES."""
+    ref = _columns("z, v, x", (9, 9, 4), z, v, x)
+    v_h1 = v[..., 0:5]
+    v_o1 = v[..., 5:9]
+    W1 = theta["W1"]
+    return _concat([_fit((-(v_o1 @ W1.T.T) + v_h1), ref, (5,)), _fit((-(v_h1 @ W1.T) + v_o1), ref, (4,))])
+
+
 def block1_energy_dtheta(z, theta, x):
     """∂E/∂θ per sample: a dict by parameter name."""
     ref = _columns("z, x", (9, 4), z, x)
@@ -208,6 +217,7 @@ BLOCK1 = EnergySystem({
     "energy": block1_energy,
     "energy_gradient": block1_energy_gradient,
     "energy_hessian": block1_energy_hessian,
+    "energy_hvp": block1_energy_hvp,
     "energy_dtheta": block1_energy_dtheta,
     "energy_dtheta_contrast": block1_energy_dtheta_contrast,
     "energy_dtheta_jvp": block1_energy_dtheta_jvp,
@@ -261,6 +271,15 @@ def block2_energy_hessian(z, theta, x):
     _out[..., 5:9, 0:5] = -W2
     _out[..., 5:9, 5:9] = _eye(4, z)
     return _out
+
+
+def block2_energy_hvp(z, v, theta, x):
+    """∂²E/∂s² v, last axis: STATES."""
+    ref = _columns("z, v, x", (9, 9, 4), z, v, x)
+    v_h2 = v[..., 0:5]
+    v_o2 = v[..., 5:9]
+    W2 = theta["W2"]
+    return _concat([_fit((-(v_o2 @ W2.T.T) + v_h2), ref, (5,)), _fit((-(v_h2 @ W2.T) + v_o2), ref, (4,))])
 
 
 def block2_energy_dtheta(z, theta, x):
@@ -374,6 +393,7 @@ BLOCK2 = EnergySystem({
     "energy": block2_energy,
     "energy_gradient": block2_energy_gradient,
     "energy_hessian": block2_energy_hessian,
+    "energy_hvp": block2_energy_hvp,
     "energy_dtheta": block2_energy_dtheta,
     "energy_dtheta_contrast": block2_energy_dtheta_contrast,
     "energy_dtheta_jvp": block2_energy_dtheta_jvp,
@@ -427,6 +447,15 @@ def block3_energy_hessian(z, theta, x):
     _out[..., 5:8, 0:5] = -W3
     _out[..., 5:8, 5:8] = _eye(3, z)
     return _out
+
+
+def block3_energy_hvp(z, v, theta, x):
+    """∂²E/∂s² v, last axis: STATES."""
+    ref = _columns("z, v, x", (8, 8, 4), z, v, x)
+    v_h3 = v[..., 0:5]
+    v_o3 = v[..., 5:8]
+    W3 = theta["W3"]
+    return _concat([_fit((-(v_o3 @ W3.T.T) + v_h3), ref, (5,)), _fit((-(v_h3 @ W3.T) + v_o3), ref, (3,))])
 
 
 def block3_energy_dtheta(z, theta, x):
@@ -541,6 +570,7 @@ BLOCK3 = EnergySystem({
     "energy": block3_energy,
     "energy_gradient": block3_energy_gradient,
     "energy_hessian": block3_energy_hessian,
+    "energy_hvp": block3_energy_hvp,
     "energy_dtheta": block3_energy_dtheta,
     "energy_dtheta_contrast": block3_energy_dtheta_contrast,
     "energy_dtheta_jvp": block3_energy_dtheta_jvp,

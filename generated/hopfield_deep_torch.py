@@ -210,6 +210,18 @@ def energy_hessian(z, theta, x):
     return _out
 
 
+def energy_hvp(z, v, theta, x):
+    """∂²E/∂s² v, last axis: STATES."""
+    ref = _columns("z, v, x", (106, 106, 64), z, v, x)
+    v_h1 = v[..., 0:64]
+    v_h2 = v[..., 64:96]
+    v_o = v[..., 96:106]
+    W2 = theta["W2"]
+    W3 = theta["W3"]
+    return _concat([_fit((-(v_h2 @ W2.T.T) + v_h1), ref, (64,)), _fit((-(v_h1 @ W2.T) - (v_o @ W3.T.T) + v_h2), ref,
+            (32,)), _fit((-(v_h2 @ W3.T) + v_o), ref, (10,))])
+
+
 def energy_dtheta(z, theta, x):
     """∂E/∂θ per sample: a dict by parameter name."""
     ref = _columns("z, x", (106, 64), z, x)

@@ -189,6 +189,15 @@ def energy_hessian(z, theta, x):
     return _out
 
 
+def energy_hvp(z, v, theta, x):
+    """∂²E/∂s² v, last axis: STATES."""
+    ref = _columns("z, v, x", (42, 42, 64), z, v, x)
+    v_h = v[..., 0:32]
+    v_o = v[..., 32:42]
+    W2 = theta["W2"]
+    return _concat([_fit((-(v_o @ W2.T.T) + v_h), ref, (32,)), _fit((-(v_h @ W2.T) + v_o), ref, (10,))])
+
+
 def energy_dtheta(z, theta, x):
     """∂E/∂θ per sample: a dict by parameter name."""
     ref = _columns("z, x", (42, 64), z, x)

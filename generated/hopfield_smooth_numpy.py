@@ -193,6 +193,34 @@ def energy_hessian(z, theta, x):
     return _out
 
 
+def energy_hvp(z, v, theta, x):
+    """∂²E/∂s² v, last axis: STATES."""
+    ref = _columns("z, v, x", (5, 5, 2), z, v, x)
+    s1 = z[..., 0]
+    s2 = z[..., 1]
+    s3 = z[..., 2]
+    o1 = z[..., 3]
+    o2 = z[..., 4]
+    v_s1 = v[..., 0]
+    v_s2 = v[..., 1]
+    v_s3 = v[..., 2]
+    v_o1 = v[..., 3]
+    v_o2 = v[..., 4]
+    w12 = theta["w12"]
+    w23 = theta["w23"]
+    w1a = theta["w1a"]
+    w2a = theta["w2a"]
+    w2b = theta["w2b"]
+    w3b = theta["w3b"]
+    wab = theta["wab"]
+    return _concat([_fit(-v_o1*w1a + v_s1*(-1/2*np.sinh(s1)**2/np.cosh(s1)**2 + 3/2) - v_s2*w12, ref, ())[..., None],
+            _fit(-v_o1*w2a - v_o2*w2b - v_s1*w12 + v_s2*(-1/2*np.sinh(s2)**2/np.cosh(s2)**2 + 3/2) - v_s3*w23, ref,
+            ())[..., None], _fit(-v_o2*w3b - v_s2*w23 + v_s3*(-1/2*np.sinh(s3)**2/np.cosh(s3)**2 + 3/2), ref, ())[...,
+            None], _fit(v_o1*(-1/2*np.sinh(o1)**2/np.cosh(o1)**2 + 3/2) - v_o2*wab - v_s1*w1a - v_s2*w2a, ref, ())[...,
+            None], _fit(-v_o1*wab + v_o2*(-1/2*np.sinh(o2)**2/np.cosh(o2)**2 + 3/2) - v_s2*w2b - v_s3*w3b, ref, ())[...,
+            None]])
+
+
 def energy_dtheta(z, theta, x):
     """∂E/∂θ per sample: a dict by parameter name."""
     ref = _columns("z, x", (5, 2), z, x)

@@ -205,6 +205,37 @@ def energy_hessian(z, theta, x):
     return _out
 
 
+def energy_hvp(z, v, theta, x):
+    """∂²E/∂s² v, last axis: STATES."""
+    ref = _columns("z, v, x", (5, 5, 2), z, v, x)
+    s1 = z[..., 0]
+    s2 = z[..., 1]
+    s3 = z[..., 2]
+    o1 = z[..., 3]
+    o2 = z[..., 4]
+    v_s1 = v[..., 0]
+    v_s2 = v[..., 1]
+    v_s3 = v[..., 2]
+    v_o1 = v[..., 3]
+    v_o2 = v[..., 4]
+    w12 = theta["w12"]
+    w23 = theta["w23"]
+    w1a = theta["w1a"]
+    w2a = theta["w2a"]
+    w2b = theta["w2b"]
+    w3b = theta["w3b"]
+    wab = theta["wab"]
+    return _concat([_fit(torch.addcmul(torch.addcmul(-v_o1*w1a, v_s1, -1/2*torch.sinh(s1)**2/torch.cosh(s1)**2 + 3/2),
+            v_s2, w12, value=-1.0), ref, ())[..., None], _fit(torch.addcmul(torch.addcmul(torch.addcmul(torch.addcmul(
+            -v_o1*w2a, v_o2, w2b, value=-1.0), v_s1, w12, value=-1.0), v_s2, -1/2*torch.sinh(s2)**2/torch.cosh(s2)**2
+            + 3/2), v_s3, w23, value=-1.0), ref, ())[..., None], _fit(torch.addcmul(torch.addcmul(-v_o2*w3b, v_s2, w23,
+            value=-1.0), v_s3, -1/2*torch.sinh(s3)**2/torch.cosh(s3)**2 + 3/2), ref, ())[..., None],
+            _fit(torch.addcmul(torch.addcmul(torch.addcmul(v_o1*(-1/2*torch.sinh(o1)**2/torch.cosh(o1)**2 + 3/2), v_o2,
+            wab, value=-1.0), v_s1, w1a, value=-1.0), v_s2, w2a, value=-1.0), ref, ())[..., None],
+            _fit(torch.addcmul(torch.addcmul(torch.addcmul(-v_o1*wab, v_o2, -1/2*torch.sinh(o2)**2/torch.cosh(o2)**2
+            + 3/2), v_s2, w2b, value=-1.0), v_s3, w3b, value=-1.0), ref, ())[..., None]])
+
+
 def energy_dtheta(z, theta, x):
     """∂E/∂θ per sample: a dict by parameter name."""
     ref = _columns("z, x", (5, 2), z, x)

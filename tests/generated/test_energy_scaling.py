@@ -104,3 +104,44 @@ def test_async_sweep_reaches_the_fixed_point_of_full_sweeps(name, overrides):
     free = module.relax(theta, x, y, method="async")  # a fixed point: s = Π(s − ∂E/∂s)
     g = module.energy_gradient(free, theta, x)
     assert np.abs(free - module._SYSTEM._project(free - g)).max() < 1e-12
+
+
+@pytest.mark.parametrize("name, overrides", CASES)
+def test_hessian_vector_product_matches_autograd(name, overrides):
+    module = _module(name, overrides, "torch")
+    theta = module.initial_params()
+    z, _, x, v = _arrays(module)
+    z = z.requires_grad_(True)
+    (grad,) = torch.autograd.grad(module.energy(z, theta, x).sum(), z, create_graph=True)
+    (auto,) = torch.autograd.grad((grad * v).sum(), z)
+    assert relative_error(module.energy_hvp(z.detach(), v, theta, x), auto) < 1e-13
+
+
+@pytest.mark.parametrize("backend", ["numpy", "torch"])
+@pytest.mark.parametrize("sizes", [(5, 6, 4, 3), (8, 40, 30, 6)])
+@pytest.mark.parametrize("scale", [1.0, 12.0])
+def test_minimum_check_matches_the_dense_eigenvalues(backend, sizes, scale):
+    """Lanczos on Hessian-vector products against eigvalsh of the dense restricted Hessian, at
+    a relaxed state (part saturated) and, weights ×12, at an interior saddle (it raises)."""
+    n_in, h1, h2, n_out = sizes
+    module = _module("hopfield_deep", {"n_in": n_in, "hidden1": h1, "hidden2": h2,
+                                       "n_out": n_out}, backend)
+    theta = {k: scale * v for k, v in module.initial_params(seed=2).items()}
+    x = module._SYSTEM._signals(theta, np.random.default_rng(3).random((4, n_in)), None)[1]
+    z = module.relax(theta, x) if scale == 1 else 0.5 + 0 * module.relax(module.initial_params(), x)
+    dense = float(np.linalg.eigvalsh(np.asarray(module.restricted_hessian(z, theta, x)[0])).min())
+    if scale == 1:
+        assert dense > 0.1
+        assert abs(module.check_minimum(z, theta, x) - dense) < 1e-6
+    else:
+        assert dense < -1
+        with pytest.raises(ArithmeticError, match=f"smallest eigenvalue {dense:.3g}"):
+            module.check_minimum(z, theta, x)
+
+
+def test_minimum_check_restarts_on_a_closed_krylov_space():
+    """Zero weights: the restricted Hessian is I and every Krylov space closes at once."""
+    module = _module(*CASES[1], "numpy")
+    theta = {k: 0 * v for k, v in module.initial_params().items()}
+    z = np.full((3, module.N), 0.5)
+    assert abs(module.check_minimum(z, theta, np.zeros((3, 5))) - 1.0) < 1e-12
