@@ -1444,9 +1444,8 @@ class EnergySystem(_Namespace):
     def _project(self, z):
         return z if self.BOX is None else _clip(z, self.BOX[0], self.BOX[1])
 
-    def _block_update(self, z, theta, x, y, beta, nudge, units, g=None, layers=None):
-        """Exact minimization of F over the layers in ``units`` (indices ``layers``, None: all):
-        s_l ← clip(s_l − ∂_l F / a_l)."""
+    def _curvature(self, theta, beta, nudge):
+        """The block updates' divisors a_l + βc_l per unit, checked positive (one host sync)."""
         if not self.BLOCK_EXACT:
             raise ValueError(f"block updates are not exact for this energy: {self.BLOCK_REASON}")
         curvature = self.layer_curvature(theta)
@@ -1458,32 +1457,39 @@ class EnergySystem(_Namespace):
         if not bool((curvature > 0).all()):
             raise ArithmeticError("a layer's curvature a_l + βc_l is not positive: the block "
                                   "update has no minimum (reduce |β|)")
+        return curvature
+
+    def _block_update(self, z, theta, x, y, beta, nudge, units, g, layers, curvature):
+        """Exact minimization of F over the layers in ``units`` (indices ``layers``, None: all):
+        s_l ← clip(s_l − ∂_l F / (a_l + βc_l))."""
         g = self.descent(z, theta, x, y, beta, nudge, layers) if g is None else g
         return _where(units, self._project(z - g / curvature), z)
 
     def iterate(self, z, theta, x, y, beta=0.0, nudge=None, method=None, step=None, g=None,
-                hold=None):
+                hold=None, curvature=None):
         """One relaxation iteration: a projected gradient-flow step, or a sweep of block updates
         (``sync``: every layer from the same state; ``async``: even layers, then odd layers).
-        ``g``: ∂F/∂s at ``z`` when known; ``hold``: a mask of units that stay (clamped)."""
+        ``g``: ∂F/∂s at ``z`` when known; ``hold``: a mask of units that stay (clamped);
+        ``curvature``: the block updates' divisors when known (relax computes them once)."""
         method = method or self.RELAXATION
         if method == "gradient":
             step = self.STEP if step is None else step
             g = self.descent(z, theta, x, y, beta, nudge) if g is None else g
             return self._project(z - step * g)
+        if method not in ("sync", "async"):
+            raise ValueError(f"method={method!r}: choose 'gradient', 'sync' or 'async'")
         parity = _mask(self._PARITY, z)
+        curvature = self._curvature(theta, beta, nudge) if curvature is None else curvature
         if method == "sync":
-            return self._block_update(z, theta, x, y, beta, nudge, _mask([True] * self.N, z), g)
-        if method == "async":  # the second half reads the first's layers, clamped ones held
-            first, second = ~parity, parity
-            if hold is not None:
-                first, second = first & ~hold, second & ~hold
-            colours = [self._PARITY[sum(self.SIZES[:i])] for i in range(len(self.SIZES))]
-            z = self._block_update(z, theta, x, y, beta, nudge, first, g,
-                                   [i for i, c in enumerate(colours) if not c])
-            return self._block_update(z, theta, x, y, beta, nudge, second, None,
-                                      [i for i, c in enumerate(colours) if c])
-        raise ValueError(f"method={method!r}: choose 'gradient', 'sync' or 'async'")
+            return self._block_update(z, theta, x, y, beta, nudge, parity | ~parity, g, None, curvature)
+        first, second = ~parity, parity  # async: the second half reads the first's layers
+        if hold is not None:
+            first, second = first & ~hold, second & ~hold
+        colours = [self._PARITY[sum(self.SIZES[:i])] for i in range(len(self.SIZES))]
+        z = self._block_update(z, theta, x, y, beta, nudge, first, g,
+                               [i for i, c in enumerate(colours) if not c], curvature)
+        return self._block_update(z, theta, x, y, beta, nudge, second, None,
+                                  [i for i, c in enumerate(colours) if c], curvature)
 
     def relax(self, theta, x=None, y=None, *, beta=0.0, z0=None, clamp=None, nudge=None,
               method=None, step=None, tol=None, max_iterations=None, strict=True, info=False):
@@ -1509,8 +1515,8 @@ class EnergySystem(_Namespace):
         free = None if clamp is None else ~_mask(clamp[0], z)
         if clamp is not None:
             z = _where(free, z, _as_array(clamp[1], z))
-        eps, best, last, converged = _eps(z), float("inf"), 0, False
-        for k in range(budget + 1):
+        eps, best, last, converged, curvature = _eps(z), float("inf"), 0, False, None
+        for k in range(budget + 1):  # host syncs (Torch): at the checks and at the first sweep
             checked = k % _EVERY == 0 or k == budget
             g = self.descent(z, theta, x, y, beta, nudge) if checked else None  # else: by block
             if checked:
@@ -1525,8 +1531,10 @@ class EnergySystem(_Namespace):
                     k - last >= _STALL and residual <= eps**0.5 * (1 + size))
                 if converged or k == budget:
                     break
+            if curvature is None and (method or self.RELAXATION) != "gradient":
+                curvature = self._curvature(theta, beta, nudge)
             z = self.iterate(z, theta, x, y, beta, nudge, method, step, g,
-                             None if clamp is None else ~free)
+                             None if clamp is None else ~free, curvature)
             if clamp is not None:
                 z = _where(free, z, _as_array(clamp[1], z))
         if strict and not converged and self._namespace.get("_BINARY_UNITS") is None:  # binary: may cycle

@@ -145,3 +145,28 @@ def test_minimum_check_restarts_on_a_closed_krylov_space():
     theta = {k: 0 * v for k, v in module.initial_params().items()}
     z = np.full((3, module.N), 0.5)
     assert abs(module.check_minimum(z, theta, np.zeros((3, 5))) - 1.0) < 1e-12
+
+
+def test_torch_relaxation_syncs_with_the_host_only_at_its_checks(monkeypatch):
+    """Tensor → Python conversions (host syncs on a GPU) during relax: a bounded number per
+    convergence check (every _EVERY = 8 iterations), none in the other iterations."""
+    module = _module(*CASES[1], "torch")
+    theta = module.initial_params()
+    x = torch.rand((4, 5), dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    syncs = []
+    for name in ("__bool__", "__float__", "item", "tolist", "__index__", "__int__"):
+        original = getattr(torch.Tensor, name)
+
+        def counted(self, *args, _original=original):
+            syncs.append(1)
+            return _original(self, *args)
+
+        monkeypatch.setattr(torch.Tensor, name, counted)
+    runs = []
+    for budget in (8, 24):  # it stalls at its float floor after 32
+        syncs.clear()
+        _, info = module.relax(theta, x, tol=0.0, max_iterations=budget, strict=False, info=True)
+        runs.append((info["iterations"], len(syncs)))
+    (short, few), (long, many) = runs
+    assert long - short == 16
+    assert many - few <= 2 * (16 // 8)  # two numbers (max |s|, the residual) per check
