@@ -660,9 +660,10 @@ def parser() -> argparse.ArgumentParser:
                    "0.9)")
     p.add_argument("--threads", help="torch threads per process (default 1: small batches "
                    "run fastest on one thread)")
-    p.add_argument("--device", default="cpu", choices=("cpu", "cuda"),
-                   help="the process group's backend under torchrun: gloo on cpu, nccl on "
-                   "cuda (the arrays stay on the CPU)")
+    p.add_argument("--device", default="cpu",
+                   help="torch device of an energy or chain's parameters, optimizer and Torch "
+                   "batches (cpu, cuda, cuda:1); under torchrun also the process group's "
+                   "backend: gloo on cpu, nccl on cuda")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--force", action="store_true",
                    help=f"allow more than {MAX_STEPS:.0e} integration steps")

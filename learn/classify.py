@@ -50,7 +50,7 @@ from glep.derive.errors import DataError, RuleError
 from . import checkpoint as ck
 from . import spiking
 from .catalog import Classification
-from .distributed import World
+from .distributed import World, torch_device
 from .options import integer as _integer
 from .options import number as _number
 from .progress import Progress
@@ -189,16 +189,19 @@ def train(problem, data: Classification, *, rule="C-EP", epochs=10, batch=32, lr
           spike_time=spiking.DEFAULTS["duration"], spike_tau=spiking.DEFAULTS["tau"],
           neuron=spiking.DEFAULTS["neuron"], gamma="1e-2", tau="1e-4", meta="1.35",
           precision=None, progress=True, checkpoint_path=None, checkpoint_every=50, log_path=None,
-          resume=None, stop=None) -> Result:
+          resume=None, stop=None, device="cpu") -> Result:
     """Train ``problem`` (an energy or an ff-EBM chain) on ``data``; returns a :class:`Result`.
 
     ``resume``: a checkpoint written by an earlier call with the same options (it then
     continues at the same batch with the same optimizer state and batch order).
     ``gamma``, ``tau``: the flip rule's (``optimizer="flip"``); ``meta``: the metaplasticity
     (``optimizer="metaplastic"``); each a number or per-parameter values like ``lr``.
+    ``device``: where the parameters, the optimizer and the Torch batches live (NumPy modules
+    read copies on the CPU).
     """
     import torch
 
+    device = torch_device(device)
     world = World.current()
     if batch < world.size:
         raise DataError(f"--batch {batch} is smaller than the {world.size} ranks: every rank "
@@ -227,8 +230,9 @@ def train(problem, data: Classification, *, rule="C-EP", epochs=10, batch=32, lr
     names = list(module.PARAMS)
     rates = learning_rates(lr, names)
     master = torch.float64 if low is None else torch.promote_types(low, torch.float32)
-    theta = {k: torch.nn.Parameter(torch.as_tensor(np.array(v, dtype=np.float64)).to(master))
-             for k, v in load_module(problem, "numpy").initial_params(seed).items()}
+    initial = load_module(problem, "numpy").initial_params(seed)
+    theta = {k: torch.nn.Parameter(torch.as_tensor(np.array(v, dtype=np.float64)).to(
+                 device, master)) for k, v in initial.items()}
     binary = list(getattr(module, "_BINARY_SCALES", {}))
     hidden = binary if optimizer == "metaplastic" else []  # the network reads their signs
     with torch.no_grad():
@@ -252,10 +256,10 @@ def train(problem, data: Classification, *, rule="C-EP", epochs=10, batch=32, lr
         return {k: v.detach().sign() if k in hidden else v.detach() for k, v in theta.items()}
 
     def params():
-        return {k: v.numpy() if low is None else v.to(low) for k, v in weights().items()}
+        return {k: v.cpu().numpy() if low is None else v.to(low) for k, v in weights().items()}
 
     def arrays(*values):  # the module's arrays: NumPy, or Torch tensors of the precision
-        return values if low is None else [torch.as_tensor(v).to(low) for v in values]
+        return values if low is None else [torch.as_tensor(v).to(device, low) for v in values]
 
     def accuracy(x, labels):  # the free phase: the targets do not enter
         if rule == "EqSpike":
@@ -280,14 +284,16 @@ def train(problem, data: Classification, *, rule="C-EP", epochs=10, batch=32, lr
         index = world.shard(batch_index)
         share = len(index) / len(batch_index)
         loss, grads = local_gradient(index, signs)
+        grads = {k: g.to(device) for k, g in grads.items()}
         world.mean(list(grads.values()), share)
         return world.mean_scalar(loss, share), grads
 
     def local_gradient(index, signs):
         x, y = arrays(data.x[index], encode(data.y[index]))
         if rule == "BPTT":
-            leaves = {k: torch.as_tensor(v).clone().requires_grad_() for k, v in params().items()}
-            xt, yt = torch.as_tensor(x), torch.as_tensor(y)
+            leaves = {k: torch.as_tensor(v, device=device).clone().requires_grad_()
+                      for k, v in params().items()}
+            xt, yt = torch.as_tensor(x, device=device), torch.as_tensor(y, device=device)
             if chain:
                 states, _ = torch_module.forward(leaves, xt, yt, **options)
                 loss = torch_module.BLOCKS[-1].cost(states[-1], yt).mean()
@@ -404,11 +410,11 @@ def train(problem, data: Classification, *, rule="C-EP", epochs=10, batch=32, lr
 
 
 def _tensor(value):
-    """A NumPy array or a tensor of any float type as a detached float64 tensor."""
+    """A NumPy array or a tensor of any float type as a detached float64 tensor on the CPU."""
     import torch
 
     if torch.is_tensor(value):
-        return value.detach().double()
+        return value.detach().double().cpu()
     return torch.as_tensor(np.asarray(value, dtype=np.float64))
 
 
@@ -551,7 +557,7 @@ def train_command(args, problem, name: str) -> int:
                                progress=not getattr(args, "quiet", False),
                                checkpoint_path=paths["checkpoint"], log_path=paths["log"],
                                checkpoint_every=options["checkpoint_every"], resume=resume,
-                               stop=stop)
+                               stop=stop, device=getattr(args, "device", "cpu"))
                 results.append(result)
                 if world.main and result.accuracies:
                     write_params(paths["params"], result.theta)

@@ -24,6 +24,23 @@ import os
 _WORLD = None
 
 
+def torch_device(name: str = "cpu"):
+    """``torch.device(name)`` once checked usable here (``glep train --device``): a clear
+    error naming the option otherwise."""
+    import torch
+
+    from glep.derive.errors import DataError
+
+    try:
+        device = torch.device(name)
+        torch.empty(0, device=device)
+    except (RuntimeError, TypeError, AssertionError) as error:
+        raise DataError(f"--device {name!r} is not usable here ({str(error).splitlines()[0]}): "
+                        f"use --device cpu, or cuda where a CUDA GPU and a CUDA build of "
+                        f"torch exist") from None
+    return device
+
+
 class World:
     """This process's place among the ranks of a run."""
 

@@ -123,3 +123,25 @@ def test_continual_ep_estimates_the_one_sided_gradient(digits):
     result = train(problem, data, rule="continual-EP", epochs=1, batch=16, lr="0.02",
                    progress=False)
     assert result.accuracies[-1] > result.initial_accuracy + 0.3
+
+
+def test_device_cpu_trains_as_before_and_an_unusable_device_is_refused(digits, tmp_path,
+                                                                          capsys):
+    """``device``: the parameters live there (cpu here); the result equals the default run's.
+    A device torch cannot use (no GPU here, or not a device) is a clear error naming --device."""
+    from glep.cli import main
+
+    problem, data = digits
+    small = data.head(64, 32)
+    for rule in ("C-EP", "BPTT"):
+        runs = [train(problem, small, rule=rule, epochs=1, batch=32, progress=False, **extra)
+                for extra in ({}, {"device": "cpu"})]
+        for k, v in runs[0].theta.items():
+            assert np.array_equal(v, runs[1].theta[k]), (rule, k)
+    unusable = ["nonsense"] + ([] if torch.cuda.is_available() else ["cuda"])
+    for device in unusable:
+        with pytest.raises(DataError, match=f"--device '{device}' is not usable here"):
+            train(problem, small, epochs=1, progress=False, device=device)
+    assert main(["train", "systems/hopfield_digits.py", "--data", "digits", "--epochs", "1",
+                 "--device", "nonsense", "--out-dir", str(tmp_path), "--quiet"]) == 2
+    assert "--device 'nonsense' is not usable here" in capsys.readouterr().err
