@@ -377,6 +377,9 @@ def cmd_train(args) -> int:
         if kind in ("feedforward", "vector_field", "continuous"):  # networks read --momentum
             _refuse(args, [k for k in CLASSIFY_ONLY if kind == "continuous" or k != "momentum"],
                     f"options of energy, chain and HSSM training, not of a {title}")
+        if args.device != "cpu" and kind not in ("energy", "chain", "hssm"):
+            raise DataError(f"--device {args.device}: a {title} trains on the CPU (its rules run "
+                            f"in NumPy); drop --device")
         if kind in CLASSIFIERS:
             return CLASSIFIERS[kind](args, problem, problem.name)
         _only_continuous(problem, "train")

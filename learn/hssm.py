@@ -50,7 +50,7 @@ from glep.derive.hssm import HSSMProblem
 from . import checkpoint as ck
 from .catalog import Classification
 from .classify import output_paths, write_params
-from .distributed import World
+from .distributed import World, torch_device
 from .options import integer as _integer
 from .options import number as _number
 from .progress import Progress
@@ -227,14 +227,14 @@ def _restore(model, opt, resume, rule, seed, dtype):
 
 def train(problem: HSSMProblem, data: Classification, *, rule="RHEL", seed=0, epochs=60,
           batch=8, lr=3e-3, threads=None, progress=True, checkpoint_path=None, log_path=None,
-          checkpoint_every=50, resume=None, stop=None) -> Result:
+          checkpoint_every=50, resume=None, stop=None, device="cpu") -> Result:
     """Train the HSSM ``problem`` declares on ``data`` by ``rule`` (``"RHEL"`` or
     ``"BPTT"``); returns a :class:`Result`.
 
     ``threads``: torch threads while training (``None``: as set); ``resume``: a checkpoint
     (the parsed JSON) written by an earlier call with the same options: the run continues at
     the same batch with the same parameters, optimizer state and random state. Torch's global
-    random state is restored on return.
+    random state is restored on return. ``device``: where the model and the sequences live.
     """
     if not isinstance(problem, HSSMProblem):
         raise DataError(f"an HSSM is declared by glep.HSSMProblem, not a "
@@ -249,15 +249,15 @@ def train(problem: HSSMProblem, data: Classification, *, rule="RHEL", seed=0, ep
     if batch < world.size:
         raise DataError(f"--batch {batch} is smaller than the {world.size} ranks: every rank "
                         f"needs a shard of each batch")
-    dtype = getattr(torch, problem.dtype)
-    x, y, test_x, test_y = sequences(data, dtype)
+    dtype, device = getattr(torch, problem.dtype), torch_device(device)
+    x, y, test_x, test_y = (t.to(device) for t in sequences(data, dtype))
     per_epoch = -(-len(x) // batch)
     total = epochs * per_epoch
     result = Result(rule, seed)
     with torch.random.fork_rng(devices=[]), _threads(threads), warnings.catch_warnings():
         warnings.filterwarnings("ignore", _ECHO_WARNING, RuntimeWarning)
         torch.manual_seed(seed)
-        model = build(problem, x.shape[-1], len(data.classes), rule=rule)
+        model = build(problem, x.shape[-1], len(data.classes), rule=rule).to(device)
         opt = torch.optim.Adam(model.parameters(), lr=lr)
         epoch, position, sums = 0, 0, [0.0, 0]
         if resume is not None:
@@ -337,7 +337,7 @@ def train(problem: HSSMProblem, data: Classification, *, rule="RHEL", seed=0, ep
                 log.close()
         if not result.interrupted:
             result.train_accuracy = accuracy(model, x, y)
-        result.theta = {k: v.numpy().copy() for k, v in model.state_dict().items()}
+        result.theta = {k: v.cpu().numpy().copy() for k, v in model.state_dict().items()}
         tolerance = model.hrus[0].system.HEALTH_TOLERANCE[problem.dtype]
     if result.health is not None and result.health > tolerance:
         warnings.warn(f"{problem.name} {rule} seed {seed}: the echo missed the initial state "
@@ -473,7 +473,8 @@ def train_command(args, problem, name: str) -> int:
                         batch=options["batch"], lr=options["lr"], threads=options["threads"],
                         progress=not getattr(args, "quiet", False),
                         checkpoint_path=paths["checkpoint"], log_path=paths["log"],
-                        checkpoint_every=options["checkpoint_every"], resume=state, stop=stop)
+                        checkpoint_every=options["checkpoint_every"], resume=state, stop=stop,
+                        device=getattr(args, "device", "cpu"))
                     results.append(result)
                     if main:
                         write_params(paths["params"], result.theta)

@@ -51,7 +51,8 @@ def test_bad_training_options_are_refused(units, motions):
     data = motions.head(4, 4)
     with pytest.raises(RuleError, match="HEL"):
         hssm.train(problem, data, rule="HEL", progress=False)
-    for option, value in (("epochs", 0), ("batch", "x"), ("lr", -1), ("threads", 0)):
+    for option, value in (("epochs", 0), ("batch", "x"), ("lr", -1), ("threads", 0),
+                          ("device", "nonsense")):
         with pytest.raises(DataError, match=option):
             hssm.train(problem, data, progress=False, **{option: value})
     empty = Classification("empty", data.x, data.y, data.test_x[:0], data.test_y[:0],
@@ -68,6 +69,8 @@ def test_one_epoch_smoke_run_writes_its_log_and_checkpoint(units, motions, tmp_p
     result = hssm.train(problem, data, epochs=1, batch=4, progress=False,
                         checkpoint_path=tmp_path / "c.json", log_path=tmp_path / "log.jsonl")
     assert len(result.accuracies) == 1 and result.step == 4 and not result.interrupted
+    same = hssm.train(problem, data, epochs=1, batch=4, progress=False, device="cpu")
+    assert all(np.array_equal(same.theta[k], v) for k, v in result.theta.items())
     assert 0.0 <= result.accuracies[0] <= 1.0 and math.isfinite(result.losses[0])
     assert result.health < 1e-3  # the linear unit's echo retraces the forward pass
     (row,) = [json.loads(line) for line in (tmp_path / "log.jsonl").read_text().splitlines()]

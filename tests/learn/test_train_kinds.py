@@ -37,6 +37,13 @@ def test_energy_options_are_refused_for_a_continuous_system(tmp_path, capsys):
     assert code == 2 and "--momentum" in capsys.readouterr().err
 
 
+def test_a_device_is_refused_for_kinds_that_train_on_the_cpu(tmp_path, capsys):
+    for system in ("systems/harmonic_oscillator.py", "systems/dtp_digits.py"):
+        assert main(["train", system, "--data", "digits", "--device", "cuda",
+                     "--out-dir", str(tmp_path / "runs")]) == 2
+        assert "--device cuda" in capsys.readouterr().err
+
+
 def test_data_that_is_missing_or_unknown_is_named(tmp_path, capsys):
     assert main(["train", DIGITS, "--out-dir", str(tmp_path / "a")]) == 2
     assert "--data" in capsys.readouterr().err
