@@ -212,15 +212,21 @@ class FeedforwardProblem(ProblemBase):
         lines = [f"{self.name}: β = {self.beta:g}, σ = {', '.join(f'{s:g}' for s in self.sigma)}"
                  f", {self.feedback_iterations} feedback iterations per batch at rate "
                  f"{self.feedback_lr:g}"]
-        for rule in self.rules.values():
-            lines += [f"{rule.name}:", *(f"  {e}" for e in rule.equations),
-                      f"  practical: {'yes' if rule.practicality.practical else 'no'} "
-                      f"({rule.practicality.reason})"]
-        return "\n".join(lines)
+        return "\n".join(lines + rule_lines(self.rules))
 
 
-def _positive(what: str, value) -> float:
+def rule_lines(rules: dict) -> list[str]:
+    """Each rule's equations and practicality, as ``glep rules`` prints them."""
+    lines = []
+    for rule in rules.values():
+        lines += [f"{rule.name}:", *(f"  {e}" for e in rule.equations),
+                  f"  practical: {'yes' if rule.practicality.practical else 'no'} "
+                  f"({rule.practicality.reason})"]
+    return lines
+
+
+def _positive(what: str, value, owner: str = "FeedforwardProblem") -> float:
     ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
     if not (ok and value > 0):
-        raise KindError(f"FeedforwardProblem({what}={value!r}): give a finite number > 0")
+        raise KindError(f"{owner}({what}={value!r}): give a finite number > 0")
     return float(value)

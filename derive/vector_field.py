@@ -46,7 +46,7 @@ from __future__ import annotations
 import math
 
 from .errors import KindError
-from .feedforward import FeedforwardRule, _whole
+from .feedforward import FeedforwardRule, _positive, _whole, rule_lines
 from .practicality import Practicality
 from .problem import ProblemBase
 
@@ -66,7 +66,7 @@ class VectorFieldProblem(ProblemBase):
             raise KindError(f"VectorFieldProblem(layers={layers!r}): give the sizes of the "
                             f"input, the hidden layers and the output, e.g. (64, 64, 10)")
         self.layers = tuple(_whole("VectorFieldProblem(layers)", n) for n in layers)
-        self.beta = _positive("beta", beta)
+        self.beta = _positive("beta", beta, "VectorFieldProblem")
         self.free_steps = _whole("VectorFieldProblem(free_steps)", free_steps)
         self.nudged_steps = _whole("VectorFieldProblem(nudged_steps)", nudged_steps)
         if not (isinstance(feedback_decay, int | float) and not isinstance(feedback_decay, bool)
@@ -123,15 +123,5 @@ class VectorFieldProblem(ProblemBase):
         lines = [f"{self.name}: β = {self.beta:g}, {self.free_steps} free and "
                  f"{self.nudged_steps} nudged sweeps, feedback decay λ = "
                  f"{self.feedback_decay:g}"]
-        for rule in self.rules.values():
-            lines += [f"{rule.name}:", *(f"  {e}" for e in rule.equations),
-                      f"  practical: {'yes' if rule.practicality.practical else 'no'} "
-                      f"({rule.practicality.reason})"]
-        return "\n".join(lines)
+        return "\n".join(lines + rule_lines(self.rules))
 
-
-def _positive(what: str, value) -> float:
-    ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-    if not (ok and value > 0):
-        raise KindError(f"VectorFieldProblem({what}={value!r}): give a finite number > 0")
-    return float(value)
