@@ -211,6 +211,9 @@ def _gdu_check(args) -> int:
                         f"drop them")
     if args.gdu_figure is not None and args.gdu_figure.suffix != ".png":
         raise DataError(f"--gdu-figure {args.gdu_figure}: give a .png path")
+    if args.gdu_figure is not None and not args.gdu_figure.parent.is_dir():
+        raise DataError(f"--gdu-figure {args.gdu_figure}: the folder {args.gdu_figure.parent} "
+                        f"does not exist: create it or give another path")
     steps = 20 if args.steps is None else _steps_value(args.steps)
     _bounded(steps, args.force)
     report = gdu.gdu(_load(args.file, args.set), beta=args.beta, steps=steps)

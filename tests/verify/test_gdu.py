@@ -84,3 +84,5 @@ def test_gdu_refuses_what_it_cannot_check(capsys):
     assert "add --gdu" in capsys.readouterr().err
     assert main(["check", path, "--gdu", "--rule", "C-EP"]) == 2
     assert "not of --gdu" in capsys.readouterr().err
+    assert main(["check", path, "--gdu", "--gdu-figure", "/nonexistent/gdu.png"]) == 2
+    assert "--gdu-figure" in capsys.readouterr().err
