@@ -354,16 +354,17 @@ def ff_ebm(chain, latex: bool = False) -> str:
 def ff_ebm_rules(chain, latex: bool = False) -> str:
     """What ``glep rules`` prints: the ff-EBM rule and its practicality."""
     rules = chain_rules(chain)
-    rule = rules["ff-EBM"]
-    out = [f"{chain.name}: ff-EBM chain of {len(chain.blocks)} energy blocks (THEORY.md §7)",
-           f"\n== ff-EBM: {rule.title} (available)"]
-    for i, phase in enumerate(rule.phases, 1):
-        out.append(f"    {i}. {phase.trajectory:<12} {phase.direction} {phase.boundary}; "
-                   f"{phase.nudging}")
-    out.append(f"  estimator: {rule.estimator}")
-    p = rule.practicality
-    out.append(f"  passes {p.passes}, local {'yes' if p.local else 'no'}, bias O(β²), "
-               f"practical {'yes' if p.practical else 'no'} ({p.reason})")
+    out = [f"{chain.name}: ff-EBM chain of {len(chain.blocks)} energy blocks (THEORY.md §7)"]
+    for name in ("ff-EBM", "EP+DTP"):
+        rule = rules[name]
+        out.append(f"\n== {name}: {rule.title} (available)")
+        for i, phase in enumerate(rule.phases, 1):
+            out.append(f"    {i}. {phase.trajectory:<12} {phase.direction} {phase.boundary}; "
+                       f"{phase.nudging}")
+        out.append(f"  estimator: {rule.estimator}")
+        p = rule.practicality
+        out.append(f"  passes {p.passes}, local {'yes' if p.local else 'no'}, {p.gradient}, "
+                   f"practical {'yes' if p.practical else 'no'} ({p.reason})")
     reason = rules["C-EP"].practicality.reason
     out.append(f"\nunavailable: {', '.join(ENERGY_RULES[:-1])} — {reason}")
     return "\n".join(out)

@@ -44,6 +44,19 @@ def test_rules_json_contract(capsys):
     assert not report["rules"]["ff-EBM"]["available"]
 
 
+def test_chain_rules_list_ff_ebm_and_ep_dtp(capsys):
+    code, report = _json(capsys, "rules", str(SYSTEMS / "ff_ebm.py"))
+    assert code == 0 and set(report["rules"]) == EP_RULES | {"EP+DTP"}
+    ff, dtp = report["rules"]["ff-EBM"], report["rules"]["EP+DTP"]
+    assert ff["available"] and ff["needs_jacobian"] and not ff["local"]
+    assert ff["gradient"] == "biased O(β^2)"
+    assert dtp["available"] and not dtp["needs_jacobian"] and dtp["local"]
+    assert dtp["gradient"] == "not a gradient estimator" and dtp["passes"] == ff["passes"]
+    assert dtp["reads"]["V2"] == ["o1", "x2", "t_x2"] and dtp["reads"]["e2"] == ["x2", "t_x2"]
+    assert main(["rules", str(SYSTEMS / "ff_ebm.py")]) == 0
+    assert "== EP+DTP:" in capsys.readouterr().out
+
+
 def test_derive_and_rules_text(capsys):
     assert main(["derive", str(SYSTEMS / "hopfield_digits.py")]) == 0
     out = capsys.readouterr().out
