@@ -14,6 +14,14 @@ training epochs, one panel per network. Reproduce the committed table and figure
     .venv/bin/python bench/continual.py
 
 (writes bench/results/train/continual.md and docs/figures/continual.png).
+
+``--data`` trains another task sequence (``glep train``'s syntax, learn/catalog.py), e.g. the
+pair digits ↔ mnist5k in the digits' 8×8 format, in both orders::
+
+    .venv/bin/python bench/continual.py --data digits,mnist5k-8x8 --out continual_pair
+    .venv/bin/python bench/continual.py --data mnist5k-8x8,digits --out continual_pair_reverse
+
+(writes bench/results/train/<out>.md and docs/figures/<out>.png).
 """
 
 from __future__ import annotations
@@ -26,8 +34,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from glep.learn.catalog import load
-from glep.learn.continual import BNN, permuted, train_sequence
+from glep.learn.catalog import tasks as task_sequence
+from glep.learn.continual import BNN, train_sequence
 from glep.learn.optimizers import Metaplastic
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -66,9 +74,16 @@ def main(argv=None):
     parser.add_argument("--hidden", type=int, default=512)
     parser.add_argument("--metas", type=float, nargs="+", default=[0.0, 0.5, 1.0, 1.35])
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--data", default=None,
+                        help="a task sequence (default permuted-mnist5k:TASKS)")
+    parser.add_argument("--out", default="continual",
+                        help="name of the table and figure (default continual)")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
-    tasks = permuted(load("mnist5k", seed=0), args.tasks, seed=args.seed)
+    data = args.data or f"permuted-mnist5k:{args.tasks}"
+    tasks = [(t.name, t.x, t.y, t.test_x, t.test_y)
+             for t in task_sequence(data, seed=args.seed)]
+    args.tasks = len(tasks)
     sizes = [tasks[0][1].shape[1], args.hidden, 10]
     histories = {}
     for meta in [*args.metas, None]:
@@ -81,11 +96,14 @@ def main(argv=None):
         print(label, json.dumps(histories[label][-1]), flush=True)
     command = "python bench/continual.py " + " ".join(argv if argv is not None
                                                       else sys.argv[1:])
-    lines = ["# Continual learning: permuted mnist5k, metaplastic BNN vs full precision", "",
+    what = (f"{args.tasks} tasks (mnist5k and {args.tasks - 1} pixel permutations)"
+            if args.data is None else f"{args.tasks} tasks ({', '.join(t[0] for t in tasks)})")
+    lines = [f"# Continual learning: {'permuted mnist5k' if args.data is None else data}, "
+             f"metaplastic BNN vs full precision", "",
              f"Command: `{command.strip()}`", "",
-             f"{args.tasks} tasks (mnist5k and {args.tasks - 1} pixel permutations), "
-             f"{args.epochs} epochs each, batch {args.batch}, network 784-{args.hidden}-10, "
-             f"seed {args.seed}; test accuracy (%) on each task after training on the last.",
+             f"{what}, {args.epochs} epochs each, batch {args.batch}, network "
+             f"{sizes[0]}-{args.hidden}-10, seed {args.seed}; test accuracy (%) on each task "
+             f"after training on the last.",
              "", "| network | " + " | ".join(f"task {k + 1}" for k in range(args.tasks))
              + " | mean | seconds |", "|---" * (args.tasks + 3) + "|"]
     means = {}
@@ -95,15 +113,19 @@ def main(argv=None):
         lines.append(f"| {label} | " + " | ".join(f"{100 * a:.1f}" for a in final["accuracy"])
                      + f" | {means[label]:.1f} | {final['seconds']:.0f} |")
     gap = means["BNN m = 1.35"] - means["BNN m = 0"] if "BNN m = 1.35" in means else None
-    if gap is not None:
+    if gap is not None and args.data is None:
         lines += ["", f"Mean accuracy after the last task, m = 1.35 minus m = 0: {gap:+.1f} "
                   f"points (criterion ≥ +15: {'met' if gap >= 15 else 'not met'})."]
-    lines += ["", f"Figure: `{FIGURE.relative_to(ROOT)}` (accuracy on each task vs epochs "
+    elif gap is not None:
+        lines += ["", f"Mean accuracy after the last task, m = 1.35 minus m = 0: {gap:+.1f} "
+                  f"points."]
+    out, figure = OUT.with_name(f"{args.out}.md"), FIGURE.with_name(f"{args.out}.png")
+    lines += ["", f"Figure: `{figure.relative_to(ROOT)}` (accuracy on each task vs epochs "
               f"trained, one panel per network)."]
     text = "\n".join(lines) + "\n"
     print(text)
-    OUT.write_text(text, encoding="utf-8")
-    plot(histories, FIGURE, args.tasks)
+    out.write_text(text, encoding="utf-8")
+    plot(histories, figure, args.tasks)
 
 
 if __name__ == "__main__":

