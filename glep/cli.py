@@ -673,8 +673,8 @@ def parser() -> argparse.ArgumentParser:
                    "declared with positive=True always are")
     c = CLASSIFY_DEFAULTS
     g = p.add_argument_group(
-        "energies and ff-EBM chains (--data: digits, mnist5k, mnist1d, an aeon set or a "
-        ".npz with x, y, test_x, test_y; rules P-EP, N-EP, C-EP, CL, P-CpL, N-CpL, C-CpL, "
+        "energies and ff-EBM chains (--data: digits, mnist5k, mnist5k-8x8, mnist1d, an aeon "
+        "set or a .npz with x, y, test_x, test_y; rules P-EP, N-EP, C-EP, CL, P-CpL, N-CpL, C-CpL, "
         "continual-EP, EqSpike (spiking EP, docs/eqspike.md), "
         "EP or EP+DTP (difference targets through the maps, --sigma ... below) for a chain, "
         "BPTT; --lr may be 0.05,W1=0.1; --seed may list seeds 0,1,2)")
