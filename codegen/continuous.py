@@ -32,7 +32,7 @@ from .backends import backend as backend_module
 from .constrained import queue_constrained
 from .hoist import PREFIX
 from .kernel import LINE_LIMIT, Kernel, print_kernels
-from .templating import BACKENDS, environment, literal
+from .templating import BACKENDS, environment, literal, runtime_imports
 
 #: Names generated functions use themselves; a declared symbol with one of these names is
 #: printed with a trailing underscore (``x`` → ``x_``).
@@ -354,20 +354,5 @@ def render_continuous(problem: Problem, backend: str, source: str, command: str 
     text = template.render(imports="{imports}",
                            **context(problem, backend, source, command, rules))
     text = re.sub(r"\n{4,}", "\n\n\n", text)
-    return text.replace("{imports}", runtime_imports(text, backend, RUNTIME_NAMES), 1)
-
-
-def runtime_imports(text: str, backend: str, candidates) -> str:
-    """The import lines of a module: its backend if the printed code calls it, then ONE
-    statement importing the runtime names it uses (``glep emit --standalone`` replaces
-    that statement by the runtime's text); ``_resolve``, ``IntegrationError`` re-exported."""
-    alias = {"numpy": "np", "torch": "torch"}.get(backend)  # JAX's jnp: from its runtime
-    module = {"np": "import numpy as np"}.get(alias, "import torch")
-    lines = [module, ""] if alias and re.search(rf"\b{alias}\.", text) else []
-    candidates = (*candidates, "jnp") if alias is None else candidates
-    exported = ("_resolve", "IntegrationError")
-    used = sorted((n for n in candidates if re.search(rf"\b{re.escape(n)}\b", text)
-                   or n in exported), key=lambda n: (n[0] != "I", n.lower()))
-    names = "".join(f"    {n} as {n},\n" if n in exported else f"    {n},\n" for n in used)
-    lines.append(f"from glep.generated._runtime_{backend} import (\n{names})")
-    return "\n".join(lines)
+    return text.replace("{imports}", runtime_imports(text, backend, RUNTIME_NAMES,
+                                                     ("_resolve", "IntegrationError")), 1)
