@@ -50,7 +50,8 @@ def literal(value, indent: int = 0, limit: int = LINE_LIMIT) -> str:
                         for p in pieces)
         return f"({inner}\n{' ' * indent})"
     if isinstance(value, dict):
-        items = [f"{json.dumps(k)}: {literal(v, indent + 4, limit)}" for k, v in value.items()]
+        items = [f"{json.dumps(k)}: {literal(v, indent + 4, limit - len(json.dumps(k)) - 2)}"
+                 for k, v in value.items()]
         brackets = "{}"
     elif isinstance(value, (list, tuple)):
         items = [literal(v, indent + 4, limit) for v in value]

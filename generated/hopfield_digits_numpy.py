@@ -47,8 +47,8 @@ PARAMS = ("W1", "b1", "W2", "b2")
 SHAPES = {"W1": (32, 64), "b1": (32,), "W2": (10, 32), "b2": (10,)}
 PARAM_VALUES = {
     "b1": [
-        0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1,
-        0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1,
+        0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1,
+        0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1,
     ],
     "b2": [0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1],
 }
@@ -131,8 +131,8 @@ RULES = {
     "P-EP": None, "N-EP": None, "C-EP": None, "CL": None, "P-CpL": None, "N-CpL": None, "C-CpL": None,
     "continual-EP": None,
     "ff-EBM": (
-        "a single energy block: ff-EBM needs a chain of energy blocks joined by feedforward maps, declared with "
-        "glep.EnergyChain (with one block it is C-EP)"
+        "a single energy block: ff-EBM needs a chain of energy blocks joined by feedforward maps, declared "
+        "with glep.EnergyChain (with one block it is C-EP)"
     ),
 }
 _PARITY = [

@@ -66,8 +66,8 @@ RULES = {
     "P-EP": None, "N-EP": None, "C-EP": None, "CL": None, "P-CpL": None, "N-CpL": None, "C-CpL": None,
     "continual-EP": None,
     "ff-EBM": (
-        "a single energy block: ff-EBM needs a chain of energy blocks joined by feedforward maps, declared with "
-        "glep.EnergyChain (with one block it is C-EP)"
+        "a single energy block: ff-EBM needs a chain of energy blocks joined by feedforward maps, declared "
+        "with glep.EnergyChain (with one block it is C-EP)"
     ),
 }
 _PARITY = [0, 1, 0, 1, 0]
