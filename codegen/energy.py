@@ -1,12 +1,11 @@
 """Static energies: emitted NumPy/Torch modules, numerical checks and ``glep`` handlers.
 
-The derived :class:`~glep.derive.energy.EnergyModel` is printed into straight-line primitives
-(energy, its gradient and Hessian, ``∂E/∂θ`` and its contraction ``vᵀ∂²E/∂s∂θ``, the cost);
-relaxation (gradient flow, synchronous and asynchronous block updates), every EP-family
-estimator and the implicit-differentiation reference are the runtime's ``EnergySystem``
-(``runtime_energy.py.jinja``), which the module binds to its primitives. Scalar energies
-print element-wise with CSE; layered energies print matrix expressions for batched row
-vectors (a column ``h`` is an array ``(..., n)``).
+The derived :class:`~glep.derive.energy.EnergyModel` is lowered to kernels, its primitives
+(energy, its gradient and Hessian, ``∂E/∂θ`` and its contraction ``vᵀ∂²E/∂s∂θ``, the cost):
+element-wise for scalar energies, ``layered`` (matrix expressions of batched row vectors, a
+column ``h`` an array ``(..., n)``) otherwise. Relaxation (gradient flow, block updates),
+every EP-family estimator and the implicit-differentiation reference are the runtime's
+``EnergySystem`` (``runtime_energy.py.jinja``), which the module binds to its primitives.
 
 >>> from glep.derive.systemfile import load_problem
 >>> from pathlib import Path

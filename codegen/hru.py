@@ -1,10 +1,10 @@
 """Emit Hamiltonian recurrent unit layers (RHEL / BPTT) and the ``glep`` commands for them.
 
-The per-unit expressions derived in :mod:`derive.hru` are printed element-wise (they
-broadcast over the batch and unit axes) into kernels; the leapfrog, the batched ±β echo
-and the layer logic are the runtime's ``HRUSystem`` / ``HRULayer``
-(``runtime_hru.py.jinja``), with one matrix product per input drive. Nothing here depends
-on the number of units.
+The per-unit expressions derived in :mod:`derive.hru` are element-wise kernels (they
+broadcast over the batch and unit axes), printed by :func:`~glep.codegen.kernel.print_kernels`;
+the leapfrog, the batched ±β echo and the layer logic are the runtime's ``HRUSystem`` /
+``HRULayer`` (``runtime_hru.py.jinja``), with one matrix product per input drive. Nothing
+here depends on the number of units.
 
 >>> from glep.derive.systemfile import load_problem
 >>> from pathlib import Path
