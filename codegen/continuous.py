@@ -16,7 +16,6 @@ True
 
 from __future__ import annotations
 
-import json
 import re
 import textwrap
 from pathlib import Path
@@ -32,7 +31,7 @@ from .backends import backend as backend_module
 from .constrained import queue_constrained
 from .hoist import PREFIX
 from .kernel import LINE_LIMIT, Kernel, print_kernels
-from .templating import BACKENDS, environment, literal
+from .templating import BACKENDS, environment, literal, runtime_imports
 
 #: Names generated functions use themselves; a declared symbol with one of these names is
 #: printed with a trailing underscore (``x`` → ``x_``).
@@ -76,7 +75,7 @@ def _signals(model, symbols, signals, time) -> tuple[list, list]:
             exprs.append(signal.expression.xreplace({time: model.time}))
         else:
             exprs.append(sp.Symbol(f"{PREFIX}_sampled_{symbol.name}"))
-            sampled.append((symbol.name, [repr(v) for v in signal.samples]))
+            sampled.append((symbol.name, [float(v) for v in signal.samples]))
     return exprs, sampled
 
 
@@ -195,35 +194,8 @@ def _queue_learning(w: _Kernels, learning) -> dict:
     }
 
 
-def _wrapped(head: str, items, tail: str, limit: int = LINE_LIMIT) -> list[str]:
-    """``head + ", ".join(items) + tail`` on one line, or the items packed into lines."""
-    items = list(items)
-    one = f"{head}{', '.join(items)}{tail}"
-    if len(one) <= limit:
-        return [one]
-    lines, line = [head], "   "
-    for item in items:
-        if len(line) + len(item) + 2 > limit:
-            lines.append(line.rstrip())
-            line = "   "
-        line += f" {item},"
-    return [*lines, line, tail.lstrip(",")]
-
-
-def _string(text: str, indent: int, limit: int = LINE_LIMIT) -> str:
-    """A string literal, cut into implicitly concatenated pieces when too long."""
-    pieces = textwrap.wrap(text, limit - indent - 8, drop_whitespace=False)
-    if len(pieces) < 2:
-        return json.dumps(text)
-    inner = "\n".join(f"{' ' * (indent + 4)}{json.dumps(p)}" for p in pieces)
-    return f"(\n{inner}\n{' ' * indent})"
-
-
 def _constants(problem, model, learn) -> list[str]:
     """The module's constants, each a line or a few."""
-    def text(v):
-        return json.dumps(v) if isinstance(v, str) else repr(v)
-
     values = {
         "PARAMS": tuple(p.name for p in model.params),
         "PARAM_VALUES": model.param_values,
@@ -233,10 +205,8 @@ def _constants(problem, model, learn) -> list[str]:
         "TARGETS": tuple(s.name for s in problem.y),
         "INITIAL_STATE": model.initial_state,
     }
-    lines = []
-    for name, value in values.items():
-        value = tuple(value)
-        lines += _wrapped(f"{name} = (", map(text, value), ",)" if len(value) == 1 else ")")
+    lines = [f"{name} = {literal(tuple(value), 0, LINE_LIMIT - len(name) - 3)}"
+             for name, value in values.items()]
     canonical = model.canonical
     lines += [
         f"HORIZON = {model.horizon!r}",
@@ -251,17 +221,15 @@ def _constants(problem, model, learn) -> list[str]:
     lines += ["_MASS_VARIES = True  # the mass matrix depends on the positions"] * any(
         e.free_symbols & set(canonical.coords) for *_, e in hessian)
     if problem.cost_params:  # not parameters of the dynamics (VectorField leaves them out)
-        lines += _wrapped("_COST_ONLY = (", [text(p.name) for p in problem.cost_params], ",)")
+        names = tuple(p.name for p in problem.cost_params)
+        lines.append(f"_COST_ONLY = {literal(names, 0, LINE_LIMIT - 14)}")
     if learn:
         lines += [
             f"_VELOCITY_STATE = {learn['velocity_state']}",
             f"_LEAPFROG_RULE = {learn['leapfrog_rule']}",
             f"_COST_PARAMS = {learn['cost_params']}",
             "#: Rule → None when available, else the reason it is not.",
-            "RULES = {",
-            *(f"    {json.dumps(k)}: {_string(v, 4) if v else None}," for k, v in
-              learn["rules"].items()),
-            "}",
+            f"RULES = {literal(learn['rules'], 0, LINE_LIMIT - 8)}",
         ]
     return lines
 
@@ -331,8 +299,7 @@ def context(problem: Problem, backend: str, source: str, command: str | None = N
         "state": [s.name for s in model.state],
         "constants": _constants(problem, model, learn),
         "sampled_defaults": [
-            (n, "\n".join(_wrapped("_spline(_as_array([", samples, "])[:, None], HORIZON)",
-                                   LINE_LIMIT - len(f"_DEFAULT_{n} = "))))
+            (n, f"_spline(_as_array({literal(samples, 0, 69 - len(n))})[:, None], HORIZON)")
             for n, samples in sampled + sampled_targets],
         "prepare": prepare,
         "functions": functions,
@@ -354,20 +321,5 @@ def render_continuous(problem: Problem, backend: str, source: str, command: str 
     text = template.render(imports="{imports}",
                            **context(problem, backend, source, command, rules))
     text = re.sub(r"\n{4,}", "\n\n\n", text)
-    return text.replace("{imports}", runtime_imports(text, backend, RUNTIME_NAMES), 1)
-
-
-def runtime_imports(text: str, backend: str, candidates) -> str:
-    """The import lines of a module: its backend if the printed code calls it, then ONE
-    statement importing the runtime names it uses (``glep emit --standalone`` replaces
-    that statement by the runtime's text); ``_resolve``, ``IntegrationError`` re-exported."""
-    alias = {"numpy": "np", "torch": "torch"}.get(backend)  # JAX's jnp: from its runtime
-    module = {"np": "import numpy as np"}.get(alias, "import torch")
-    lines = [module, ""] if alias and re.search(rf"\b{alias}\.", text) else []
-    candidates = (*candidates, "jnp") if alias is None else candidates
-    exported = ("_resolve", "IntegrationError")
-    used = sorted((n for n in candidates if re.search(rf"\b{re.escape(n)}\b", text)
-                   or n in exported), key=lambda n: (n[0] != "I", n.lower()))
-    names = "".join(f"    {n} as {n},\n" if n in exported else f"    {n},\n" for n in used)
-    lines.append(f"from glep.generated._runtime_{backend} import (\n{names})")
-    return "\n".join(lines)
+    return text.replace("{imports}", runtime_imports(text, backend, RUNTIME_NAMES,
+                                                     ("_resolve", "IntegrationError")), 1)

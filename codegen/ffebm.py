@@ -24,17 +24,17 @@ import sympy as sp
 from glep.derive.chain import EnergyChain
 
 from .energy import (
-    LINE_LIMIT,
     RUNTIME_NAMES,
-    _functions,
     _rows,
     _shape,
     constants,
     energy_text,
+    functions,
     header,
     literal,
     render,
 )
+from .templating import LINE_LIMIT
 
 
 def context(chain: EnergyChain, backend: str, source: str, command: str | None) -> dict:
@@ -43,7 +43,7 @@ def context(chain: EnergyChain, backend: str, source: str, command: str | None) 
         record = {name: literal(value, 4, LINE_LIMIT - len(name) - 4)
                   for name, value in constants(problem).items()}
         blocks.append({"index": k, "energy_text": energy_text(problem.energy),
-                       "record": record, "functions": _functions(problem.model, backend)})
+                       "record": record, "functions": functions(problem.model, backend)})
     shapes = {p.name: _shape(p) for m in chain.maps for p in m.params}
     values = {name: ([v for r in value for v in r] if len(shapes[name]) == 1 else value)
               for name, value in chain.map_values.items()}

@@ -1,10 +1,10 @@
 """Emit Hamiltonian recurrent unit layers (RHEL / BPTT) and the ``glep`` commands for them.
 
-The per-unit expressions derived in :mod:`derive.hru` are printed element-wise (they
-broadcast over the batch and unit axes) into kernels; the leapfrog, the batched ±β echo
-and the layer logic are the runtime's ``HRUSystem`` / ``HRULayer``
-(``runtime_hru.py.jinja``), with one matrix product per input drive. Nothing here depends
-on the number of units.
+The per-unit expressions derived in :mod:`derive.hru` are element-wise kernels (they
+broadcast over the batch and unit axes), printed by :func:`~glep.codegen.kernel.print_kernels`;
+the leapfrog, the batched ±β echo and the layer logic are the runtime's ``HRUSystem`` /
+``HRULayer`` (``runtime_hru.py.jinja``), with one matrix product per input drive. Nothing
+here depends on the number of units.
 
 >>> from glep.derive.systemfile import load_problem
 >>> from pathlib import Path
@@ -23,13 +23,12 @@ import sympy as sp
 from glep.derive.errors import CodegenError
 from glep.derive.hru import HALF_POSITION, NEW_MOMENTUM, RESERVED, HRUProblem
 
-from .energy import header, literal, render, wrap_code
-from .printers import printed_common
+from .energy import header, literal, render
+from .kernel import Kernel, print_kernels
 from .templating import BACKENDS
-from .templating import printer as backend_printer
 
 #: Runtime names an HRU module may use.
-RUNTIME_NAMES = ("HRULayer", "HRUSystem", "_full", "_Module", "_hru_api", "_hru_layer", "jnp")
+RUNTIME_NAMES = ("HRULayer", "HRUSystem", "_full", "_Module", "_hru_api", "_hru_layer")
 
 
 def class_name(name: str) -> str:
@@ -38,21 +37,14 @@ def class_name(name: str) -> str:
     return "".join(p.upper() if p.lower() in ("hru", "hssm") else p.capitalize() for p in parts)
 
 
-def _print(printer, name, args, doc, exprs, kind="value") -> dict:
-    """A kernel over its arguments' symbols, element-wise: CSE, then the printed tuple."""
-    exprs = [sp.sympify(e) for e in exprs]
-    for e in exprs:
-        extra = e.free_symbols - set(args)
-        if extra:
-            raise CodegenError(f"{name} uses {sorted(map(str, extra))}, not among its arguments")
-    lines, reduced = printed_common(printer, exprs)
-    ref = printer.doprint(args[0])
-    outputs = [f"_full({float(e)!r}, {ref})" if e.is_number else printer.doprint(e)
-               for e in reduced]
-    returns = ", ".join(outputs) + ("," if kind == "tuple" and len(outputs) == 1 else "")
-    return {"name": name, "args": ", ".join(printer.doprint(a) for a in args), "doc": doc,
-            "lines": [wrap_code(line, 4) for line in lines],
-            "returns": wrap_code(f"return {returns}", 4)}
+def _kernel(name, args, doc, exprs, kind="scalar") -> Kernel:
+    """A kernel over its arguments' symbols (its parameters), element-wise; a constant
+    output is filled to the shape of the first argument."""
+    ref = args[0].name
+    items = [f"_full({float(e)!r}, {ref})" if sp.sympify(e).is_number else f"{{{k}}}"
+             for k, e in enumerate(exprs)]
+    return Kernel.of(name, ", ".join(a.name for a in args), doc, exprs, [(None, args)], kind,
+                     items=tuple(items), ref=ref, form=None if kind == "tuple" else ("", ""))
 
 
 def context(problem: HRUProblem, backend: str, source: str, command: str | None = None) -> dict:
@@ -64,23 +56,22 @@ def context(problem: HRUProblem, backend: str, source: str, command: str | None 
     if clash:
         raise CodegenError(f"parameter or drive names {clash} clash with the generated "
                            f"layer's own names: rename them")
-    printer = backend_printer(backend)
     vector, drives = list(h.vector_params), list(h.drives)
     phi, pi = h.position, h.momentum
-    functions = [
-        _print(printer, "_velocity", [pi, *vector], "∂T/∂π per unit (the drift).",
-               [h.velocity]),
-        _print(printer, "_force", [phi, *drives, *vector], "−∂V/∂φ per unit (the kick).",
-               [h.force]),
-        _print(printer, "_energy_density", [phi, pi, *drives, *vector],
-               "The energy of each unit, h(φ_i, π_i, θ_i, (Bu)_i); H is its sum.", [h.expr]),
-        _print(printer, "_half_step_gradient",
-               [HALF_POSITION, pi, NEW_MOMENTUM, *drives, *vector],
-               "∂H½/∂θ per unit at a step's interior sub-states (∂V/∂(Bu)_i for a matrix).",
-               list(problem.half_step_gradient.values()), kind="tuple"),
-        _print(printer, "_post_step_gradient", [phi, pi, *drives, *vector],
-               "∂H/∂θ per unit at a step's end state (approximate; tests only).",
-               list(problem.post_step_gradient.values()), kind="tuple"),
+    kernels = [
+        _kernel("_velocity", [pi, *vector], "∂T/∂π per unit (the drift).",
+                [h.velocity]),
+        _kernel("_force", [phi, *drives, *vector], "−∂V/∂φ per unit (the kick).",
+                [h.force]),
+        _kernel("_energy_density", [phi, pi, *drives, *vector],
+                "The energy of each unit, h(φ_i, π_i, θ_i, (Bu)_i); H is its sum.", [h.expr]),
+        _kernel("_half_step_gradient",
+                [HALF_POSITION, pi, NEW_MOMENTUM, *drives, *vector],
+                "∂H½/∂θ per unit at a step's interior sub-states (∂V/∂(Bu)_i for a matrix).",
+                list(problem.half_step_gradient.values()), kind="tuple"),
+        _kernel("_post_step_gradient", [phi, pi, *drives, *vector],
+                "∂H/∂θ per unit at a step's end state (approximate; tests only).",
+                list(problem.post_step_gradient.values()), kind="tuple"),
     ]
     names = [p.name for p in h.params]
     matrices = [p.name for p in h.matrices]
@@ -117,7 +108,7 @@ def context(problem: HRUProblem, backend: str, source: str, command: str | None 
         "params_doc": ", ".join(
             f"``{n}`` {'(n, m)' if n in matrices else '(n,)'}" for n in names),
         "constants": [(c, k, literal(v)) for c, k, v in constants],
-        "functions": functions,
+        "functions": print_kernels(kernels, backend)[1],
     }
 
 

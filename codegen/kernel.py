@@ -32,18 +32,20 @@ def _field(t, z, c):
 from __future__ import annotations
 
 import functools
+import re
 from dataclasses import dataclass, field
 
 import sympy as sp
+from sympy.matrices.expressions.matexpr import MatrixExpr
 
 from glep.derive.errors import CodegenError
 
 from .hoist import PREFIX, hoist
-from .printers import TEMPORARY_PREFIX, eliminate_common
+from .printers import TEMPORARY_PREFIX, ArrayPrinter, MatrixPrinter, batch_mean, eliminate_common
 from .templating import LINE_LIMIT
 from .templating import printer as backend_printer
 
-__all__ = ["LINE_LIMIT", "Function", "Kernel", "print_kernels"]
+__all__ = ["LINE_LIMIT", "Function", "Kernel", "Mean", "print_kernels"]
 
 _INDENT = 4
 
@@ -51,9 +53,16 @@ _INDENT = 4
 @dataclass(frozen=True)
 class Kernel:
     """A straight-line function: ``args`` are ``(argument, symbols)`` pairs, the symbols
-    unpacked from the argument's last axis; ``kind`` is ``vector`` (``exprs`` stacked on
-    a new last axis), ``matrix`` (``exprs[k]`` at ``entries[k]`` of a ``shape`` matrix),
-    ``scalar`` (``exprs[0]``) or ``tuple`` (a Python tuple of the ``exprs``)."""
+    unpacked from the argument's last axis by ``_unstack`` or, given a third element (one
+    subscript per symbol), one by one (``h = z[..., 0:3]``, ``W = theta["W"]``; those read
+    along a last axis are batched); ``(None, symbols)`` are the function's own parameters.
+    ``kind`` is ``vector`` (``exprs`` stacked on a new last axis), ``matrix`` (``exprs[k]``
+    at ``entries[k]`` of a ``shape`` matrix), ``scalar`` (``exprs[0]``) or ``tuple`` (a
+    Python tuple of the ``exprs``). ``form`` (head, tail) and ``items`` (format strings over
+    the printed outputs ``{k}``) replace the kind's ``return``; ``ref``, the batch-shaped
+    reference array, is by default the first argument's first column; ``prelude``: lines
+    before the unpacking. ``layered``: ``exprs`` are matrix expressions of batched row
+    vectors (:class:`~glep.codegen.printers.MatrixPrinter`, no CSE)."""
 
     name: str
     signature: str
@@ -63,17 +72,34 @@ class Kernel:
     kind: str = "vector"
     shape: tuple[int, int] | None = None
     entries: tuple | None = None
+    form: tuple[str, str] | None = None
+    items: tuple | None = None
+    ref: str | None = None
+    prelude: tuple = ()
+    layered: bool = False
 
     @classmethod
-    def of(cls, name, signature, doc, exprs, args=(), kind="vector", shape=None) -> Kernel:
+    def of(cls, name, signature, doc, exprs, args=(), kind="vector", shape=None,
+           **layout) -> Kernel:
         """A kernel from lists; for ``kind="matrix"``, ``exprs`` is sparse ``(i, j, e)``."""
         entries = None
         if kind == "matrix":
             entries = tuple((i, j) for i, j, _ in exprs)
             exprs = [e for _, _, e in exprs]
-        args = tuple((a, tuple(symbols)) for a, symbols in args)
-        return cls(name, signature, doc, tuple(_real(sp.sympify(e)) for e in exprs), args, kind,
-                   shape, entries)
+        args = tuple((a, tuple(symbols), *rest) for a, symbols, *rest in args)
+        exprs = tuple(e if isinstance(e, Mean) else _real(sp.sympify(e)) for e in exprs)
+        return cls(name, signature, doc, exprs, args, kind, shape, entries, **layout)
+
+
+@dataclass(frozen=True)
+class Mean:
+    """An output that is the batch mean of ``expr`` (per sample of a parameter's ``shape``)
+    or, with ``pairs`` (symbol → the same symbol at another state), of ``expr`` minus
+    ``expr`` at that state: outer products as contractions in layered kernels."""
+
+    expr: sp.Basic
+    shape: tuple
+    pairs: tuple = ()
 
 
 def _real(e):
@@ -88,8 +114,9 @@ def _real(e):
 @dataclass
 class Function:
     """A printed kernel, what the ``function`` macro renders: unpack lines, temporaries
-    ``(name, value)``, outputs (``(i, j, value)`` for a matrix); ``rows``: the outputs
-    packed into lines, when they do not fit on one."""
+    ``(name, value)``, outputs (the items between ``head`` and ``tail`` of its ``return``;
+    ``(i, j, value)`` for a matrix); ``rows``: the outputs packed into lines, when they do
+    not fit on one."""
 
     name: str
     signature: str
@@ -101,27 +128,30 @@ class Function:
     outputs: list = field(default_factory=list)
     shape: tuple[int, int] | None = None
     rows: list[str] = field(default_factory=list)
+    head: str = ""
+    tail: str = ""
 
 
-def print_kernels(kernels, backend: str, *, invariants=(), names=None, time=None,
+def print_kernels(kernels, backend: str, *, invariants=None, names=None, time=None,
                   limit: int = LINE_LIMIT) -> tuple[Function, list[Function]]:
     """``prepare(theta)`` and every kernel, printed for ``backend``.
 
     ``invariants`` are the symbols (parameters) whose subexpressions are hoisted into
-    ``prepare``; ``names`` maps symbols to printed names; ``time`` is the symbol printed
-    ``t`` (in Torch, made a tensor like the first argument when a kernel reads it).
+    ``prepare`` (None: nothing is hoisted); ``names`` maps symbols to printed names;
+    ``time`` is the symbol printed ``t`` (in Torch, made a tensor like the first argument
+    when a kernel reads it).
     """
     names = dict(names or {})
     if time is not None:
         names[time] = "t"
-    invariants = tuple(invariants)
-    definitions, bodies = _hoisted(tuple(k.exprs for k in kernels), invariants)
+    exprs = tuple(k.exprs for k in kernels)
+    definitions, bodies = ((), exprs) if invariants is None else _hoisted(exprs, tuple(invariants))
     constants = {s: f"c[{i}]" for i, (s, _) in enumerate(definitions)}
     functions = [_print(k, body, backend, {**names, **constants}, time, limit)
                  for k, body in zip(kernels, bodies)]
     prepare = Kernel.of("prepare", "theta",
                         "Parameter-only subexpressions of every function, computed once per run.",
-                        [e for _, e in definitions], [("theta", invariants)], kind="tuple")
+                        [e for _, e in definitions], [("theta", invariants or ())], kind="tuple")
     return _print(prepare, prepare.exprs, backend, names, time, limit), functions
 
 
@@ -131,12 +161,16 @@ def _hoisted(functions: tuple, invariants: tuple):
     return hoist(functions, invariants)
 
 
-def _unpack(printer, args, used, limit) -> list[str]:
+def _unpack(names, args, used, limit) -> list[str]:
     lines = []
-    for array, symbols in args:
-        if not set(symbols) & used:
+    for array, symbols, *subscripts in args:
+        if array is None or not set(symbols) & used:
             continue
-        targets = [printer.doprint(s) if s in used else "_" for s in symbols]
+        if subscripts:
+            lines += [f"{names.get(s.name, s.name)} = {array}[{i}]"
+                      for s, i in zip(symbols, *subscripts) if s in used]
+            continue
+        targets = [names.get(s.name, s.name) if s in used else "_" for s in symbols]
         target = targets[0] + "," if len(targets) == 1 else ", ".join(targets)
         line = f"{target} = _unstack({array})"
         if len(line) + _INDENT > limit:
@@ -157,31 +191,53 @@ def _rows(items, limit) -> list[str]:
     return [*rows, row.rstrip()]
 
 
+def _means(kernel: Kernel, exprs) -> tuple[list, list[str]]:
+    """The outputs and the return's items; in an element-wise kernel, each :class:`Mean`
+    written out as its expression(s) and an item that averages them."""
+    exprs, items = list(exprs), list(kernel.items or (f"{{{k}}}" for k in range(len(exprs))))
+    for k in range(len(exprs) * (not kernel.layered)):
+        mean = exprs[k]
+        if isinstance(mean, Mean):
+            fit = f"_fit({{{k}}}, ref, {mean.shape!r})"
+            if mean.pairs:
+                fit += f" - _fit({{{len(exprs)}}}, ref, {mean.shape!r})"
+                exprs.append(mean.expr.xreplace(dict(mean.pairs)))
+            exprs[k] = mean.expr
+            items = [i.replace(f"{{{k}}}", f"_batch_mean({fit}, ref)") for i in items]
+    return exprs, items
+
+
 def _print(kernel: Kernel, exprs, backend, names, time, limit) -> Function:
-    used = set().union(*(e.free_symbols for e in exprs)) if exprs else set()
-    known = {s for _, symbols in kernel.args for s in symbols} | {time}
+    exprs, items = _means(kernel, exprs)
+    read = [x for e in exprs for x in ((e.expr, e.expr.xreplace(dict(e.pairs)))
+                                       if isinstance(e, Mean) else (e,))]
+    used = set().union(*(e.free_symbols for e in read)) if read else set()
+    known = {s for _, symbols, *_ in kernel.args for s in symbols} | {time}
     unknown = {s for s in used - known if not s.name.startswith(PREFIX)}
     if unknown:
         raise CodegenError(
             f"{kernel.name} uses {sorted(map(str, unknown))}, not among its arguments"
         )
     printer = backend_printer(backend, names)
-    unpack = _unpack(printer, kernel.args, used, limit)
+    unpack = [*kernel.prelude, *_unpack(printer._names, kernel.args, used, limit)]
     if time in used and backend == "torch":
         reference = kernel.args[0][0] if kernel.args else "None"
         unpack.insert(0, f"t = _time(t, {reference})")
-    ref = f"{kernel.args[0][0]}[..., 0]" if kernel.args else "t"
-    assignments, reduced = eliminate_common(exprs)
-    entry = f"_out[..., {kernel.shape}] = " + ("_out = .at.set()" if backend == "jax" else "")
-    budget = {"matrix": limit - _INDENT - len(entry) + 2,
-              "scalar": limit - _INDENT - len(f"return _scalar(, {ref})")}
-    room = budget.get(kernel.kind, limit - 2 * _INDENT - 1)
-    return _lines(kernel, assignments, reduced, backend, names, limit, room, ref, unpack)
+    ref = kernel.ref or (f"{kernel.args[0][0]}[..., 0]" if kernel.args else "t")
+    if kernel.layered:
+        batched = {s for _, symbols, *subscripts in kernel.args for s, i in
+                   zip(symbols, *subscripts or [()]) if i.startswith("...")}
+        printer = MatrixPrinter(names, batched, printer)
+        assignments, reduced = [], [e.doit() if isinstance(e, MatrixExpr) else e for e in exprs]
+    else:
+        assignments, reduced = eliminate_common(exprs)
+    return _lines(kernel, printer, assignments, reduced, items, limit, ref, unpack, backend)
 
 
-def _lines(kernel, assignments, reduced, backend, names, limit, room, ref, unpack) -> Function:
+def _lines(kernel, printer, assignments, reduced, items, limit, ref, unpack,
+           backend) -> Function:
     """Split long right-hand sides into temporaries, each line printed when it is final."""
-    splitter = _Splitter(backend_printer(backend, names), limit)
+    splitter = _Splitter(printer, limit)
     for symbol, value in assignments:
         width = 0
         while width != len(f"{TEMPORARY_PREFIX}{len(splitter.lines)}"):  # its own name's
@@ -190,17 +246,48 @@ def _lines(kernel, assignments, reduced, backend, names, limit, room, ref, unpac
         splitter.lines.append((f"{TEMPORARY_PREFIX}{len(splitter.lines)}", splitter.text(value)))
         splitter.printer._names[symbol.name] = splitter.lines[-1][0]
         splitter.texts.clear()
-    outputs = []
-    for e in reduced:
-        splitter.split(e, room)
-        outputs.append(splitter.text(e))
-    if kernel.entries is not None:
-        outputs = [(i, j, o) for (i, j), o in zip(kernel.entries, outputs)]
-    one_line = {"vector": f"return _stack([{', '.join(map(str, outputs))}], {ref})",
-                "tuple": f"return ({', '.join(map(str, outputs))},)"}.get(kernel.kind, "")
-    rows = _rows(outputs, limit) if len(one_line) + _INDENT > limit else []
+    head, tail = kernel.form or {
+        "vector": ("_stack([", f"], {ref})"), "scalar": ("_scalar(", f", {ref})"),
+        "tuple": ("(", ",)" if len(items) == 1 else ")")}.get(kernel.kind, ("", ""))
+    entry = f"_out[..., {kernel.shape}] = " + ("_out = .at.set()" if backend == "jax" else "")
+    base = {"matrix": limit - _INDENT - len(entry) + 2,
+            "scalar": limit - _INDENT - len(f"return {head}{tail}")}.get(kernel.kind,
+                                                                         limit - 2 * _INDENT - 1)
+    room = {}
+    for item in items:
+        slots = [int(k) for k in re.findall(r"\{(\d+)\}", item)]
+        width = (base - len(re.sub(r"\{\d+\}", "", item))) // max(len(slots), 1)
+        room.update({k: min(room.get(k, base), width) for k in slots})
+    codes = []
+    for k, e in enumerate(reduced):
+        if isinstance(e, Mean):
+            codes.append(batch_mean(printer, e.expr, e.shape, e.pairs, splitter.hold,
+                                    room.get(k, base)))
+            continue
+        splitter.split(e, room.get(k, base))
+        if len(splitter.text(e)) > room.get(k, base) and not e.is_Atom:
+            splitter.temporary(e)  # the whole output, when its item leaves it no room
+        codes.append(splitter.text(e))
+    if kernel.entries is not None:  # a layered block wrapped in brackets, without them
+        outputs = [(i, j, o[1:-1] if kernel.layered and _wrapped(o) else o)
+                   for (i, j), o in zip(kernel.entries, codes)]
+    else:
+        outputs = [item.format(*codes) for item in items]
+    one_line = f"return {head}{', '.join(map(str, outputs))}{tail}"
+    rows = [] if kernel.kind in ("scalar", "matrix") or len(one_line) + _INDENT <= limit else (
+        _rows(outputs, limit))
     return Function(kernel.name, kernel.signature, kernel.doc, kernel.kind, ref, unpack,
-                    splitter.lines, outputs, kernel.shape, rows)
+                    splitter.lines, outputs, kernel.shape, rows, head, tail)
+
+
+def _wrapped(code: str) -> bool:
+    """Whether the brackets that open ``code`` close at its end."""
+    depth = 0
+    for i, char in enumerate(code):
+        depth += (char == "(") - (char == ")")
+        if depth == 0:
+            return i == len(code) - 1 and i > 0
+    return False
 
 
 class _Splitter:
@@ -229,6 +316,11 @@ class _Splitter:
             self.printer.prefixes.setdefault(expr, []).append((prefix, name))
         self.texts.clear()
 
+    def hold(self, code: str) -> str:
+        """A temporary holding printed ``code``; its name."""
+        self.lines.append((f"{TEMPORARY_PREFIX}{len(self.lines)}", code))
+        return self.lines[-1][0]
+
     def split(self, expr, budget) -> None:
         """Make ``expr`` print within ``budget`` characters (largest parts first)."""
         if expr.is_Atom or len(self.text(expr)) <= budget:
@@ -236,7 +328,8 @@ class _Splitter:
         for a in expr.args:
             self.split(a, self.room)
         while len(self.text(expr)) > budget:
-            if isinstance(expr, sp.Add) and self._leading_terms(expr):
+            if isinstance(expr, sp.Add) and isinstance(self.printer, ArrayPrinter) and (
+                    self._leading_terms(expr)):
                 continue
             before = len(self.text(expr))
             for node in sorted(self._open(expr), key=lambda n: (-len(self.text(n)),
@@ -255,7 +348,7 @@ class _Splitter:
         out, stack = set(), list(expr.args)
         while stack:
             e = stack.pop()
-            if e.is_Atom or e.is_number or e in self.printer.temporaries:
+            if e.is_Atom or e.is_symbol or e.is_number or e in self.printer.temporaries:
                 continue
             if len(self.text(e)) <= self.room:
                 out.add(e)

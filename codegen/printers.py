@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import functools
 import math
+import re
 from typing import ClassVar
 
 import sympy as sp
@@ -222,17 +223,6 @@ def eliminate_common(exprs, prefix: str = TEMPORARY_PREFIX):
     return _cse(tuple(exprs), prefix)
 
 
-def printed_common(printer, exprs) -> tuple[list[str], list]:
-    """CSE over the non-zero ``exprs``, printed by ``printer``: the temporaries' lines
-    ``_t0 = ...`` and the reduced expressions (SymPy; zeros stay ``0``)."""
-    exprs = [sp.sympify(e) for e in exprs]
-    live = [e for e in exprs if e != 0]
-    assignments, reduced = eliminate_common(live) if live else ([], [])
-    lines = [f"{printer.doprint(s)} = {printer.doprint(v)}" for s, v in assignments]
-    reduced = iter(reduced)
-    return lines, [e if e == 0 else next(reduced) for e in exprs]
-
-
 class MatrixPrinter:
     """The companion of an :class:`ArrayPrinter` for layered (matrix) expressions: layers
     are batched arrays, never unrolled.
@@ -264,6 +254,8 @@ class MatrixPrinter:
         self.names = names
         self.batched = batched
         self.scalar_printer = scalar_printer
+        #: Subexpressions printed as a temporary's name (shared with ``scalar_printer``).
+        self.temporaries, self.prefixes, self._kinds = scalar_printer.temporaries, {}, {}
 
     def __call__(self, expr) -> tuple[str, str]:
         """``(code, kind)`` of ``expr``."""
@@ -271,7 +263,19 @@ class MatrixPrinter:
 
         return self._print(expr.doit() if isinstance(expr, MatrixExpr) else expr)
 
+    def doprint(self, expr) -> str:
+        return self(expr)[0]
+
+    def chain(self, expr) -> list:
+        return list(expr.args)
+
     def _print(self, e) -> tuple[str, str]:
+        if e in self.temporaries:
+            return self.temporaries[e], self._kinds.get(e, "scalar")
+        self._kinds[e] = (printed := self._node(e))[1]
+        return printed
+
+    def _node(self, e) -> tuple[str, str]:
         from sympy.matrices.expressions.matexpr import MatrixExpr
 
         if not isinstance(e, MatrixExpr) and not e.has(sp.MatrixSymbol):
@@ -333,3 +337,67 @@ class MatrixPrinter:
         if not coefficient.has(sp.MatrixSymbol):  # a scalar parameter (a binary weight's scale)
             return f"({self.scalar_printer.doprint(coefficient)}*{code})", kind
         raise CodegenError(f"cannot print a state-dependent coefficient in {e}")
+
+
+
+class _MeanPrinter(MatrixPrinter):
+    """Prints the batch mean of a product whose only batched factors form one outer product
+    a bᵀ: the contraction Σ_b a bᵀ / B (kind ``mean``), never the per-sample (B, m, n) array.
+    With ``rename`` (code at s → code at s₀) it prints the mean of a bᵀ − a₀b₀ᵀ instead."""
+
+    def __init__(self, p: MatrixPrinter, rename=None):
+        super().__init__(p.names, p.batched, p.scalar_printer)
+        outer = _Paired("_outer_mean({a}, {b}, ref)") if rename is None else _Paired(
+            "_outer_contrast({a}, {b}, {a0}, {b0}, ref)", rename)
+        self._PRODUCTS = {**self._PRODUCTS, ("col", "row"): (outer, "mean"),
+                          ("mean", "mat"): ("({a} @ {b})", "mean"),
+                          ("mat", "mean"): ("({a} @ {b})", "mean")}
+
+
+class _Paired(str):
+    """A product pattern that also names its factors at the other state (``a0``, ``b0``)."""
+
+    def __new__(cls, pattern, rename=None):
+        out = super().__new__(cls, pattern)
+        out.rename = rename
+        return out
+
+    def format(self, a, b):
+        paired = {"a0": self.rename(a), "b0": self.rename(b)} if self.rename else {}
+        return str.format(self, a=a, b=b, **paired)
+
+
+def batch_mean(p: MatrixPrinter, expr, shape: tuple, pairs=(), hold=None, room=None) -> str:
+    """The batch mean of ``expr`` (a parameter's per-sample form of ``shape``) or, with
+    ``pairs`` (symbol → the symbol at the other state s₀), of its difference between s and
+    s₀: term by term, outer products as contractions (:class:`_MeanPrinter`), other terms
+    averaged per sample (``_fit``, ``_batch_mean`` over the batch reference ``ref``). When
+    the code is longer than ``room``, ``hold(code) -> name`` keeps the per-sample terms in
+    temporaries."""
+    rename = None
+    if pairs:
+        names = {p.names.get(s, s.name): p.names.get(t, t.name) for s, t in pairs}
+        pattern = re.compile(rf"\b({'|'.join(map(re.escape, names))})\b")
+
+        def rename(code):
+            return pattern.sub(lambda m: names[m.group(1)], code)
+
+    def per_sample(code, held):
+        codes = [code, rename(code)] if rename else [code]
+        fits = " - ".join(f"_fit({hold(c) if held else c}, ref, {shape!r})" for c in codes)
+        return f"_batch_mean({fits}, ref)"
+
+    terms, kinds, reduced = [], [], _MeanPrinter(p, rename)
+    for term in expr.doit().args if isinstance(expr.doit(), sp.MatAdd) else [expr]:
+        try:
+            code, kind = (None, None) if term.has(Operator) else reduced(term)
+        except (CodegenError, KeyError):
+            kind = None
+        terms.append(code if kind == "mean" else p(term)[0])
+        kinds.append(kind)
+    for held in (False, True):
+        code = " + ".join(c if k == "mean" else per_sample(c, held)
+                          for c, k in zip(terms, kinds)).replace("+ -", "- ")
+        if hold is None or len(code) <= room:
+            break
+    return code

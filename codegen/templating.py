@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 import textwrap
 
 import jinja2
 
 from .backends import BACKENDS, backend
 
-__all__ = ["BACKENDS", "LINE_LIMIT", "environment", "literal", "printer"]
+__all__ = ["BACKENDS", "LINE_LIMIT", "environment", "literal", "printer", "runtime_imports"]
 
 #: No line of an emitted module is longer than this.
 LINE_LIMIT = 120
@@ -49,7 +50,8 @@ def literal(value, indent: int = 0, limit: int = LINE_LIMIT) -> str:
                         for p in pieces)
         return f"({inner}\n{' ' * indent})"
     if isinstance(value, dict):
-        items = [f"{json.dumps(k)}: {literal(v, indent + 4, limit)}" for k, v in value.items()]
+        items = [f"{json.dumps(k)}: {literal(v, indent + 4, limit - len(json.dumps(k)) - 2)}"
+                 for k, v in value.items()]
         brackets = "{}"
     elif isinstance(value, (list, tuple)):
         items = [literal(v, indent + 4, limit) for v in value]
@@ -72,3 +74,18 @@ def literal(value, indent: int = 0, limit: int = LINE_LIMIT) -> str:
     lines += [line] if line else []
     body = "".join(f"\n{' ' * (indent + 4)}{text.rstrip()}" for text in lines)
     return f"{brackets[0]}{body}\n{' ' * indent}{brackets[1]}"
+
+
+def runtime_imports(text: str, backend: str, candidates, exported=()) -> str:
+    """The import lines of a module: its backend if the printed code calls it, then ONE
+    statement importing the runtime names it uses (``glep emit --standalone`` replaces
+    that statement by the runtime's text), re-exporting ``exported``."""
+    alias = {"numpy": "np", "torch": "torch"}.get(backend)  # JAX's jnp: from its runtime
+    module = {"np": "import numpy as np"}.get(alias, "import torch")
+    lines = [module, ""] if alias and re.search(rf"\b{alias}\.", text) else []
+    candidates = (*candidates, "jnp") if alias is None else candidates
+    used = sorted((n for n in candidates if n in exported or re.search(rf"\b{re.escape(n)}\b",
+                   text)), key=lambda n: (not n.isupper(), not n[0].isupper(), n.lower()))
+    names = "".join(f"    {n} as {n},\n" if n in exported else f"    {n},\n" for n in used)
+    lines.append(f"from glep.generated._runtime_{backend} import (\n{names})")
+    return "\n".join(lines)

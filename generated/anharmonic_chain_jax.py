@@ -46,20 +46,20 @@ from glep.generated._runtime_jax import (
 )
 
 PARAMS = (
-    "m1", "m2", "m3", "m4", "m5", "m6", "m7", "m8", "k0", "k1", "k2", "k3", "k4", "k5", "k6", "k7", "k8", "b0", "b1",
-    "b2", "b3", "b4", "b5", "b6", "b7", "b8",
+    "m1", "m2", "m3", "m4", "m5", "m6", "m7", "m8", "k0", "k1", "k2", "k3", "k4", "k5", "k6", "k7", "k8",
+    "b0", "b1", "b2", "b3", "b4", "b5", "b6", "b7", "b8",
 )
 PARAM_VALUES = (
-    1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.05, 1.1, 1.15, 1.2, 1.25, 1.3, 1.35, 1.4, 0.5, 0.5, 0.5, 0.5, 0.5,
-    0.5, 0.5, 0.5, 0.5,
+    1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.05, 1.1, 1.15, 1.2, 1.25, 1.3, 1.35, 1.4, 0.5, 0.5,
+    0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5,
 )
 STATE = (
     "q1", "q2", "q3", "q4", "q5", "q6", "q7", "q8", "q1_dot", "q2_dot", "q3_dot", "q4_dot", "q5_dot", "q6_dot",
     "q7_dot", "q8_dot",
 )
 STATE_KINDS = (
-    "position", "position", "position", "position", "position", "position", "position", "position", "velocity",
-    "velocity", "velocity", "velocity", "velocity", "velocity", "velocity", "velocity",
+    "position", "position", "position", "position", "position", "position", "position", "position",
+    "velocity", "velocity", "velocity", "velocity", "velocity", "velocity", "velocity", "velocity",
 )
 INPUTS = ("u",)
 TARGETS = ("y",)
@@ -76,12 +76,8 @@ _LEAPFROG_RULE = True
 _COST_PARAMS = False
 #: Rule → None when available, else the reason it is not.
 RULES = {
-    "CIVP": None,
-    "CBVP": None,
-    "PFVP": None,
-    "HEL": None,
-    "HEL-gain": "needs mass-proportional Rayleigh damping D = \u03b3M; without damping use HEL",
-    "adjoint": None,
+    "CIVP": None, "CBVP": None, "PFVP": None, "HEL": None,
+    "HEL-gain": "needs mass-proportional Rayleigh damping D = γM; without damping use HEL", "adjoint": None,
 }
 
 

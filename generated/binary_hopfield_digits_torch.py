@@ -34,6 +34,7 @@ from glep.generated._runtime_torch import (
     _outer,
     _outer_contrast,
     _outer_mean,
+    _zeros,
     _zeros_batch,
 )
 
@@ -47,8 +48,8 @@ PARAMS = ("W1", "b1", "W2", "b2", "alpha_W1", "alpha_W2")
 SHAPES = {"W1": (32, 64), "b1": (32,), "W2": (10, 32), "b2": (10,), "alpha_W1": (), "alpha_W2": ()}
 PARAM_VALUES = {
     "b1": [
-        0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1,
-        0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1,
+        0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1,
+        0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1,
     ],
     "b2": [0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1],
 }
@@ -131,8 +132,8 @@ RULES = {
     "P-EP": None, "N-EP": None, "C-EP": None, "CL": None, "P-CpL": None, "N-CpL": None, "C-CpL": None,
     "continual-EP": None,
     "ff-EBM": (
-        "a single energy block: ff-EBM needs a chain of energy blocks joined by feedforward maps, declared with "
-        "glep.EnergyChain (with one block it is C-EP)"
+        "a single energy block: ff-EBM needs a chain of energy blocks joined by feedforward maps, declared "
+        "with glep.EnergyChain (with one block it is C-EP)"
     ),
 }
 _PARITY = [
@@ -163,8 +164,10 @@ def energy(z, theta, x):
     alpha_W1 = theta["alpha_W1"]
     alpha_W2 = theta["alpha_W2"]
     x_ = x[..., 0:64]
-    return _fit((-_dot(b1, h) - _dot(b2, o) + 1/2*_dot(h, h) + 1/2*_dot(o, o) - _dot((h @ (alpha_W1*W1)), x_)
-            - _dot((o @ (alpha_W2*W2)), h)), ref, ())
+    _t0 = 1/2*_dot(h, h)
+    _t1 = 1/2*_dot(o, o)
+    _t2 = (-_dot(b1, h) - _dot(b2, o) + _t0 + _t1 - alpha_W1*_dot((h @ W1), x_) - alpha_W2*_dot((o @ W2), h))
+    return _fit(_t2, ref, ())
 
 
 def energy_gradient(z, theta, x, layers=None):
@@ -179,9 +182,13 @@ def energy_gradient(z, theta, x, layers=None):
     alpha_W1 = theta["alpha_W1"]
     alpha_W2 = theta["alpha_W2"]
     x_ = x[..., 0:64]
-    return _concat([(_fit((-b1 + (-alpha_W1*(x_ @ W1.T)) + (-alpha_W2*(o @ W2.T.T)) + h), ref,
-            (32,)) if layers is None or 0 in layers else _zeros_batch(ref, 32)), (_fit((-b2 + (-alpha_W2*(h @ W2.T))
-            + o), ref, (10,)) if layers is None or 1 in layers else _zeros_batch(ref, 10))])
+    _t0 = (-alpha_W2*(o @ W2.T.T))
+    _t1 = (-alpha_W1*(x_ @ W1.T))
+    _t2 = (-alpha_W2*(h @ W2.T))
+    return _concat([
+        (_fit((-b1 + _t1 + _t0 + h), ref, (32,)) if layers is None or 0 in layers else _zeros_batch(ref, 32)),
+        (_fit((-b2 + _t2 + o), ref, (10,)) if layers is None or 1 in layers else _zeros_batch(ref, 10)),
+    ])
 
 
 def energy_hessian(z, theta, x):
@@ -189,10 +196,10 @@ def energy_hessian(z, theta, x):
     ref = _columns("z, x", (42, 64), z, x)
     W2 = theta["W2"]
     alpha_W2 = theta["alpha_W2"]
-    _out = _zeros_batch(ref, 42, 42)
+    _out = _zeros(ref, 42, 42)
     _out[..., 0:32, 0:32] = _eye(32, z)
-    _out[..., 0:32, 32:42] = (-alpha_W2*W2.T)
-    _out[..., 32:42, 0:32] = (-alpha_W2*W2)
+    _out[..., 0:32, 32:42] = -alpha_W2*W2.T
+    _out[..., 32:42, 0:32] = -alpha_W2*W2
     _out[..., 32:42, 32:42] = _eye(10, z)
     return _out
 
@@ -204,8 +211,9 @@ def energy_hvp(z, v, theta, x):
     v_o = v[..., 32:42]
     W2 = theta["W2"]
     alpha_W2 = theta["alpha_W2"]
-    return _concat([_fit(((-alpha_W2*(v_o @ W2.T.T)) + v_h), ref, (32,)), _fit(((-alpha_W2*(v_h @ W2.T)) + v_o), ref,
-            (10,))])
+    return _concat([
+        _fit(((-alpha_W2*(v_o @ W2.T.T)) + v_h), ref, (32,)), _fit(((-alpha_W2*(v_h @ W2.T)) + v_o), ref, (10,)),
+    ])
 
 
 def energy_dtheta(z, theta, x):
@@ -218,28 +226,37 @@ def energy_dtheta(z, theta, x):
     alpha_W1 = theta["alpha_W1"]
     alpha_W2 = theta["alpha_W2"]
     x_ = x[..., 0:64]
-    return {"W1": _fit((-alpha_W1*_outer(h, x_)), ref, (32, 64)), "b1": _fit(-h, ref, (32,)),
-            "W2": _fit((-alpha_W2*_outer(o, h)), ref, (10, 32)), "b2": _fit(-o, ref, (10,)),
-            "alpha_W1": _fit((-1 * _dot((h @ W1), x_)), ref, ()), "alpha_W2": _fit((-1 * _dot((o @ W2), h)), ref, ())}
+    return {
+        "W1": _fit((-alpha_W1*_outer(h, x_)), ref, (32, 64)), "b1": _fit(-h, ref, (32,)),
+        "W2": _fit((-alpha_W2*_outer(o, h)), ref, (10, 32)), "b2": _fit(-o, ref, (10,)),
+        "alpha_W1": _fit((-1 * _dot((h @ W1), x_)), ref, ()), "alpha_W2": _fit((-1 * _dot((o @ W2), h)), ref, ()),
+    }
 
 
 def energy_dtheta_contrast(z, z0, theta, x):
     """The batch mean of ∂E/∂θ(z) − ∂E/∂θ(z0) (contractions; no cancellation when z ≈ z0)."""
     ref = _columns("z, x", (42, 64), z, x)
     h = z[..., 0:32]
-    h_0 = z0[..., 0:32]
     o = z[..., 32:42]
-    o_0 = z0[..., 32:42]
     W1 = theta["W1"]
     W2 = theta["W2"]
     alpha_W1 = theta["alpha_W1"]
     alpha_W2 = theta["alpha_W2"]
     x_ = x[..., 0:64]
-    return {"W1": (-alpha_W1*_outer_contrast(h, x_, h_0, x_, ref)), "b1": _batch_mean(_fit(-h, ref, (32,)) - _fit(-h_0,
-            ref, (32,)), ref), "W2": (-alpha_W2*_outer_contrast(o, h, o_0, h_0, ref)), "b2": _batch_mean(_fit(-o, ref,
-            (10,)) - _fit(-o_0, ref, (10,)), ref), "alpha_W1": _batch_mean(_fit((-1 * _dot((h @ W1), x_)), ref, ())
-            - _fit((-1 * _dot((h_0 @ W1), x_)), ref, ()), ref), "alpha_W2": _batch_mean(_fit((-1 * _dot((o @ W2), h)),
-            ref, ()) - _fit((-1 * _dot((o_0 @ W2), h_0)), ref, ()), ref)}
+    h_0 = z0[..., 0:32]
+    o_0 = z0[..., 32:42]
+    _t0 = (-1 * _dot((h @ W1), x_))
+    _t1 = (-1 * _dot((h_0 @ W1), x_))
+    _t2 = (-1 * _dot((o @ W2), h))
+    _t3 = (-1 * _dot((o_0 @ W2), h_0))
+    return {
+        "W1": (-alpha_W1*_outer_contrast(h, x_, h_0, x_, ref)),
+        "b1": _batch_mean(_fit(-h, ref, (32,)) - _fit(-h_0, ref, (32,)), ref),
+        "W2": (-alpha_W2*_outer_contrast(o, h, o_0, h_0, ref)),
+        "b2": _batch_mean(_fit(-o, ref, (10,)) - _fit(-o_0, ref, (10,)), ref),
+        "alpha_W1": _batch_mean(_fit(_t0, ref, ()) - _fit(_t1, ref, ()), ref),
+        "alpha_W2": _batch_mean(_fit(_t2, ref, ()) - _fit(_t3, ref, ()), ref),
+    }
 
 
 def energy_dtheta_jvp(z, v, theta, x):
@@ -254,10 +271,12 @@ def energy_dtheta_jvp(z, v, theta, x):
     alpha_W1 = theta["alpha_W1"]
     alpha_W2 = theta["alpha_W2"]
     x_ = x[..., 0:64]
-    return {"W1": _fit((-alpha_W1*_outer(v_h, x_)), ref, (32, 64)), "b1": _fit(-v_h, ref, (32,)),
-            "W2": _fit(((-alpha_W2*_outer(o, v_h)) + (-alpha_W2*_outer(v_o, h))), ref, (10, 32)), "b2": _fit(-v_o, ref,
-            (10,)), "alpha_W1": _fit((-1 * _dot((v_h @ W1), x_)), ref, ()), "alpha_W2": _fit((-1 * (_dot((o @ W2), v_h)
-            + _dot((v_o @ W2), h))), ref, ())}
+    return {
+        "W1": _fit((-alpha_W1*_outer(v_h, x_)), ref, (32, 64)), "b1": _fit(-v_h, ref, (32,)),
+        "W2": _fit(((-alpha_W2*_outer(o, v_h)) + (-alpha_W2*_outer(v_o, h))), ref, (10, 32)),
+        "b2": _fit(-v_o, ref, (10,)), "alpha_W1": _fit((-1 * _dot((v_h @ W1), x_)), ref, ()),
+        "alpha_W2": _fit((-1 * (_dot((o @ W2), v_h) + _dot((v_o @ W2), h))), ref, ()),
+    }
 
 
 def energy_dtheta_jvp_mean(z, v, theta, x):
@@ -272,11 +291,13 @@ def energy_dtheta_jvp_mean(z, v, theta, x):
     alpha_W1 = theta["alpha_W1"]
     alpha_W2 = theta["alpha_W2"]
     x_ = x[..., 0:64]
-    return {"W1": (-alpha_W1*_outer_mean(v_h, x_, ref)), "b1": _batch_mean(_fit(-v_h, ref, (32,)), ref),
-            "W2": (-alpha_W2*_outer_mean(o, v_h, ref)) + (-alpha_W2*_outer_mean(v_o, h, ref)),
-            "b2": _batch_mean(_fit(-v_o, ref, (10,)), ref), "alpha_W1": _batch_mean(_fit((-1 * _dot((v_h @ W1), x_)),
-            ref, ()), ref), "alpha_W2": _batch_mean(_fit((-1 * (_dot((o @ W2), v_h) + _dot((v_o @ W2), h))), ref, ()),
-            ref)}
+    return {
+        "W1": (-alpha_W1*_outer_mean(v_h, x_, ref)), "b1": _batch_mean(_fit(-v_h, ref, (32,)), ref),
+        "W2": (-alpha_W2*_outer_mean(o, v_h, ref)) + (-alpha_W2*_outer_mean(v_o, h, ref)),
+        "b2": _batch_mean(_fit(-v_o, ref, (10,)), ref),
+        "alpha_W1": _batch_mean(_fit((-1 * _dot((v_h @ W1), x_)), ref, ()), ref),
+        "alpha_W2": _batch_mean(_fit((-1 * (_dot((o @ W2), v_h) + _dot((v_o @ W2), h))), ref, ()), ref),
+    }
 
 
 def energy_dx(z, theta, x):

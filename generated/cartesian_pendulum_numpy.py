@@ -55,19 +55,18 @@ _COST_PARAMS = False
 #: Rule → None when available, else the reason it is not.
 RULES = {
     "CIVP": (
-        "not derived for constrained systems: its residual R_T needs forward sensitivities on the constraint "
-        "manifold; use HEL (the discrete echo on RATTLE), BPTT (Torch) or the adjoint"
+        "not derived for constrained systems: its residual R_T needs forward sensitivities on the "
+        "constraint manifold; use HEL (the discrete echo on RATTLE), BPTT (Torch) or the adjoint"
     ),
     "CBVP": (
-        "not derived for constrained systems: its boundary value solves would have to stay on the constraint "
-        "manifold; use HEL (the discrete echo on RATTLE), BPTT (Torch) or the adjoint"
+        "not derived for constrained systems: its boundary value solves would have to stay on the "
+        "constraint manifold; use HEL (the discrete echo on RATTLE), BPTT (Torch) or the adjoint"
     ),
     "PFVP": (
-        "not derived for constrained systems: its backward run is what HEL's echo on RATTLE does forward; use HEL "
-        "(the discrete echo on RATTLE), BPTT (Torch) or the adjoint"
+        "not derived for constrained systems: its backward run is what HEL's echo on RATTLE does "
+        "forward; use HEL (the discrete echo on RATTLE), BPTT (Torch) or the adjoint"
     ),
-    "HEL": None,
-    "HEL-gain": "needs mass-proportional Rayleigh damping D = \u03b3M; without damping use HEL",
+    "HEL": None, "HEL-gain": "needs mass-proportional Rayleigh damping D = γM; without damping use HEL",
     "adjoint": None,
 }
 

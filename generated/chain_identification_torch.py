@@ -58,12 +58,8 @@ _LEAPFROG_RULE = True
 _COST_PARAMS = False
 #: Rule → None when available, else the reason it is not.
 RULES = {
-    "CIVP": None,
-    "CBVP": None,
-    "PFVP": None,
-    "HEL": None,
-    "HEL-gain": "needs mass-proportional Rayleigh damping D = \u03b3M; without damping use HEL",
-    "adjoint": None,
+    "CIVP": None, "CBVP": None, "PFVP": None, "HEL": None,
+    "HEL-gain": "needs mass-proportional Rayleigh damping D = γM; without damping use HEL", "adjoint": None,
 }
 
 

@@ -39,6 +39,7 @@ from glep.generated._runtime_jax import (
     _outer,
     _outer_contrast,
     _outer_mean,
+    _zeros,
     _zeros_batch,
 )
 
@@ -52,12 +53,13 @@ PARAMS = ("W1", "b1", "W2", "b2")
 SHAPES = {"W1": (8, 9), "b1": (128,), "W2": (10, 128), "b2": (10,)}
 PARAM_VALUES = {
     "b1": [
-        0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0,
-        0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0,
-        0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0,
-        0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0,
-        0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0,
-        0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0,
+        0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0,
+        0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0,
+        0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0,
+        0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0,
+        0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0,
+        0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0,
+        0.0, 0.0,
     ],
     "b2": [0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0],
 }
@@ -140,8 +142,8 @@ RULES = {
     "P-EP": None, "N-EP": None, "C-EP": None, "CL": None, "P-CpL": None, "N-CpL": None, "C-CpL": None,
     "continual-EP": None,
     "ff-EBM": (
-        "a single energy block: ff-EBM needs a chain of energy blocks joined by feedforward maps, declared with "
-        "glep.EnergyChain (with one block it is C-EP)"
+        "a single energy block: ff-EBM needs a chain of energy blocks joined by feedforward maps, declared "
+        "with glep.EnergyChain (with one block it is C-EP)"
     ),
 }
 _PARITY = [
@@ -174,8 +176,8 @@ def energy(z, theta, x):
     W2 = theta["W2"]
     b2 = theta["b2"]
     x_ = x[..., 0:64]
-    return _fit((-_dot(b1, h) - _dot(b2, o) - _dot(h, _conv_pool(W1, x_, (1, 8, 8, 3, 1, 1, 1, 2))) + 1/2*_dot(h, h)
-            + 1/2*_dot(o, o) - _dot((o @ W2), h)), ref, ())
+    _t0 = -_dot(h, _conv_pool(W1, x_, (1, 8, 8, 3, 1, 1, 1, 2)))
+    return _fit((-_dot(b1, h) - _dot(b2, o) + _t0 + 1/2*_dot(h, h) + 1/2*_dot(o, o) - _dot((o @ W2), h)), ref, ())
 
 
 def energy_gradient(z, theta, x, layers=None):
@@ -188,16 +190,18 @@ def energy_gradient(z, theta, x, layers=None):
     W2 = theta["W2"]
     b2 = theta["b2"]
     x_ = x[..., 0:64]
-    return _concat([(_fit((-_conv_pool(W1, x_, (1, 8, 8, 3, 1, 1, 1, 2)) - b1 - (o @ W2.T.T) + h), ref,
-            (128,)) if layers is None or 0 in layers else _zeros_batch(ref, 128)), (_fit((-b2 - (h @ W2.T) + o), ref,
-            (10,)) if layers is None or 1 in layers else _zeros_batch(ref, 10))])
+    _t0 = -_conv_pool(W1, x_, (1, 8, 8, 3, 1, 1, 1, 2))
+    return _concat([
+        (_fit((_t0 - b1 - (o @ W2.T.T) + h), ref, (128,)) if layers is None or 0 in layers else _zeros_batch(ref, 128)),
+        (_fit((-b2 - (h @ W2.T) + o), ref, (10,)) if layers is None or 1 in layers else _zeros_batch(ref, 10)),
+    ])
 
 
 def energy_hessian(z, theta, x):
     """∂²E/∂s², shape (..., N, N)."""
     ref = _columns("z, x", (138, 64), z, x)
     W2 = theta["W2"]
-    _out = _zeros_batch(ref, 138, 138)
+    _out = _zeros(ref, 138, 138)
     _out = _out.at[..., 0:128, 0:128].set(_eye(128, z))
     _out = _out.at[..., 0:128, 128:138].set(-W2.T)
     _out = _out.at[..., 128:138, 0:128].set(-W2)
@@ -221,23 +225,29 @@ def energy_dtheta(z, theta, x):
     o = z[..., 128:138]
     W1 = theta["W1"]
     x_ = x[..., 0:64]
-    return {"W1": _fit(_conv_weight(W1, x_, -h, x_, (1, 8, 8, 3, 1, 1, 1, 2)), ref, (8, 9)), "b1": _fit(-h, ref,
-            (128,)), "W2": _fit(-_outer(o, h), ref, (10, 128)), "b2": _fit(-o, ref, (10,))}
+    return {
+        "W1": _fit(_conv_weight(W1, x_, -h, x_, (1, 8, 8, 3, 1, 1, 1, 2)), ref, (8, 9)), "b1": _fit(-h, ref, (128,)),
+        "W2": _fit(-_outer(o, h), ref, (10, 128)), "b2": _fit(-o, ref, (10,)),
+    }
 
 
 def energy_dtheta_contrast(z, z0, theta, x):
     """The batch mean of ∂E/∂θ(z) − ∂E/∂θ(z0) (contractions; no cancellation when z ≈ z0)."""
     ref = _columns("z, x", (138, 64), z, x)
     h = z[..., 0:128]
-    h_0 = z0[..., 0:128]
     o = z[..., 128:138]
-    o_0 = z0[..., 128:138]
     W1 = theta["W1"]
     x_ = x[..., 0:64]
-    return {"W1": _batch_mean(_fit(_conv_weight(W1, x_, -h, x_, (1, 8, 8, 3, 1, 1, 1, 2)), ref, (8, 9))
-            - _fit(_conv_weight(W1, x_, -h_0, x_, (1, 8, 8, 3, 1, 1, 1, 2)), ref, (8, 9)), ref),
-            "b1": _batch_mean(_fit(-h, ref, (128,)) - _fit(-h_0, ref, (128,)), ref), "W2": -_outer_contrast(o, h, o_0,
-            h_0, ref), "b2": _batch_mean(_fit(-o, ref, (10,)) - _fit(-o_0, ref, (10,)), ref)}
+    h_0 = z0[..., 0:128]
+    o_0 = z0[..., 128:138]
+    _t0 = _conv_weight(W1, x_, -h, x_, (1, 8, 8, 3, 1, 1, 1, 2))
+    _t1 = _conv_weight(W1, x_, -h_0, x_, (1, 8, 8, 3, 1, 1, 1, 2))
+    return {
+        "W1": _batch_mean(_fit(_t0, ref, (8, 9)) - _fit(_t1, ref, (8, 9)), ref),
+        "b1": _batch_mean(_fit(-h, ref, (128,)) - _fit(-h_0, ref, (128,)), ref),
+        "W2": -_outer_contrast(o, h, o_0, h_0, ref),
+        "b2": _batch_mean(_fit(-o, ref, (10,)) - _fit(-o_0, ref, (10,)), ref),
+    }
 
 
 def energy_dtheta_jvp(z, v, theta, x):
@@ -249,8 +259,11 @@ def energy_dtheta_jvp(z, v, theta, x):
     v_o = v[..., 128:138]
     W1 = theta["W1"]
     x_ = x[..., 0:64]
-    return {"W1": _fit(_conv_weight(W1, x_, -v_h, x_, (1, 8, 8, 3, 1, 1, 1, 2)), ref, (8, 9)), "b1": _fit(-v_h, ref,
-            (128,)), "W2": _fit((-_outer(o, v_h) - _outer(v_o, h)), ref, (10, 128)), "b2": _fit(-v_o, ref, (10,))}
+    return {
+        "W1": _fit(_conv_weight(W1, x_, -v_h, x_, (1, 8, 8, 3, 1, 1, 1, 2)), ref, (8, 9)),
+        "b1": _fit(-v_h, ref, (128,)), "W2": _fit((-_outer(o, v_h) - _outer(v_o, h)), ref, (10, 128)),
+        "b2": _fit(-v_o, ref, (10,)),
+    }
 
 
 def energy_dtheta_jvp_mean(z, v, theta, x):
@@ -262,9 +275,11 @@ def energy_dtheta_jvp_mean(z, v, theta, x):
     v_o = v[..., 128:138]
     W1 = theta["W1"]
     x_ = x[..., 0:64]
-    return {"W1": _batch_mean(_fit(_conv_weight(W1, x_, -v_h, x_, (1, 8, 8, 3, 1, 1, 1, 2)), ref, (8, 9)), ref),
-            "b1": _batch_mean(_fit(-v_h, ref, (128,)), ref), "W2": -_outer_mean(o, v_h, ref) - _outer_mean(v_o, h, ref),
-            "b2": _batch_mean(_fit(-v_o, ref, (10,)), ref)}
+    return {
+        "W1": _batch_mean(_fit(_conv_weight(W1, x_, -v_h, x_, (1, 8, 8, 3, 1, 1, 1, 2)), ref, (8, 9)), ref),
+        "b1": _batch_mean(_fit(-v_h, ref, (128,)), ref), "W2": -_outer_mean(o, v_h, ref) - _outer_mean(v_o, h, ref),
+        "b2": _batch_mean(_fit(-v_o, ref, (10,)), ref),
+    }
 
 
 def energy_dx(z, theta, x):

@@ -45,8 +45,8 @@ PARAMS = ("m1", "m2", "m3", "m4", "m5", "m6", "k1", "k2", "k3", "k4", "k5", "k6"
 PARAM_VALUES = (1.0, 1.1, 1.2, 1.3, 1.4, 1.5, 1.0, 1.2, 1.4, 1.6, 1.8, 2.0, 0.5, 0.5, 0.5, 0.5, 0.5)
 STATE = ("q1", "q2", "q3", "q4", "q5", "q6", "q1_dot", "q2_dot", "q3_dot", "q4_dot", "q5_dot", "q6_dot")
 STATE_KINDS = (
-    "position", "position", "position", "position", "position", "position", "velocity", "velocity", "velocity",
-    "velocity", "velocity", "velocity",
+    "position", "position", "position", "position", "position", "position", "velocity", "velocity",
+    "velocity", "velocity", "velocity", "velocity",
 )
 INPUTS = ("u",)
 TARGETS = ("y",)
@@ -63,12 +63,8 @@ _LEAPFROG_RULE = True
 _COST_PARAMS = False
 #: Rule → None when available, else the reason it is not.
 RULES = {
-    "CIVP": None,
-    "CBVP": None,
-    "PFVP": None,
-    "HEL": None,
-    "HEL-gain": "needs mass-proportional Rayleigh damping D = \u03b3M; without damping use HEL",
-    "adjoint": None,
+    "CIVP": None, "CBVP": None, "PFVP": None, "HEL": None,
+    "HEL-gain": "needs mass-proportional Rayleigh damping D = γM; without damping use HEL", "adjoint": None,
 }
 
 

@@ -53,15 +53,12 @@ _LEAPFROG_RULE = False
 _COST_PARAMS = False
 #: Rule → None when available, else the reason it is not.
 RULES = {
-    "CIVP": None,
-    "CBVP": None,
-    "PFVP": None,
+    "CIVP": None, "CBVP": None, "PFVP": None,
     "HEL": (
-        "dissipative: a damped system has no echo in the same system (an echo would need gain instead of damping: "
-        "HEL-gain)"
+        "dissipative: a damped system has no echo in the same system (an echo would need gain instead "
+        "of damping: HEL-gain)"
     ),
-    "HEL-gain": None,
-    "adjoint": None,
+    "HEL-gain": None, "adjoint": None,
 }
 
 

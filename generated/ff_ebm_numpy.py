@@ -34,6 +34,7 @@ from glep.generated._runtime_numpy import (
     _outer,
     _outer_contrast,
     _outer_mean,
+    _zeros,
     _zeros_batch,
 )
 
@@ -62,8 +63,9 @@ def block1_energy(z, theta, x):
     c1 = theta["c1"]
     d1 = theta["d1"]
     x1 = x[..., 0:4]
-    return _fit((-_dot(c1, h1) - _dot(d1, o1) + 1/2*_dot(h1, h1) + 1/2*_dot(o1, o1) - _dot((h1 @ U1), x1)
-            - _dot((o1 @ W1), h1)), ref, ())
+    _t0 = -_dot((h1 @ U1), x1)
+    _t1 = (-_dot(c1, h1) - _dot(d1, o1) + 1/2*_dot(h1, h1) + 1/2*_dot(o1, o1) + _t0 - _dot((o1 @ W1), h1))
+    return _fit(_t1, ref, ())
 
 
 def block1_energy_gradient(z, theta, x, layers=None):
@@ -76,16 +78,18 @@ def block1_energy_gradient(z, theta, x, layers=None):
     c1 = theta["c1"]
     d1 = theta["d1"]
     x1 = x[..., 0:4]
-    return _concat([(_fit((-c1 - (x1 @ U1.T) - (o1 @ W1.T.T) + h1), ref,
-            (5,)) if layers is None or 0 in layers else _zeros_batch(ref, 5)), (_fit((-d1 - (h1 @ W1.T) + o1), ref,
-            (4,)) if layers is None or 1 in layers else _zeros_batch(ref, 4))])
+    _t0 = -(o1 @ W1.T.T)
+    return _concat([
+        (_fit((-c1 - (x1 @ U1.T) + _t0 + h1), ref, (5,)) if layers is None or 0 in layers else _zeros_batch(ref, 5)),
+        (_fit((-d1 - (h1 @ W1.T) + o1), ref, (4,)) if layers is None or 1 in layers else _zeros_batch(ref, 4)),
+    ])
 
 
 def block1_energy_hessian(z, theta, x):
     """∂²E/∂s², shape (..., N, N)."""
     ref = _columns("z, x", (9, 4), z, x)
     W1 = theta["W1"]
-    _out = _zeros_batch(ref, 9, 9)
+    _out = _zeros(ref, 9, 9)
     _out[..., 0:5, 0:5] = _eye(5, z)
     _out[..., 0:5, 5:9] = -W1.T
     _out[..., 5:9, 0:5] = -W1
@@ -108,21 +112,25 @@ def block1_energy_dtheta(z, theta, x):
     h1 = z[..., 0:5]
     o1 = z[..., 5:9]
     x1 = x[..., 0:4]
-    return {"U1": _fit(-_outer(h1, x1), ref, (5, 4)), "W1": _fit(-_outer(o1, h1), ref, (4, 5)), "c1": _fit(-h1, ref,
-            (5,)), "d1": _fit(-o1, ref, (4,))}
+    return {
+        "U1": _fit(-_outer(h1, x1), ref, (5, 4)), "W1": _fit(-_outer(o1, h1), ref, (4, 5)), "c1": _fit(-h1, ref, (5,)),
+        "d1": _fit(-o1, ref, (4,)),
+    }
 
 
 def block1_energy_dtheta_contrast(z, z0, theta, x):
     """The batch mean of ∂E/∂θ(z) − ∂E/∂θ(z0) (contractions; no cancellation when z ≈ z0)."""
     ref = _columns("z, x", (9, 4), z, x)
     h1 = z[..., 0:5]
-    h1_0 = z0[..., 0:5]
     o1 = z[..., 5:9]
-    o1_0 = z0[..., 5:9]
     x1 = x[..., 0:4]
-    return {"U1": -_outer_contrast(h1, x1, h1_0, x1, ref), "W1": -_outer_contrast(o1, h1, o1_0, h1_0, ref),
-            "c1": _batch_mean(_fit(-h1, ref, (5,)) - _fit(-h1_0, ref, (5,)), ref), "d1": _batch_mean(_fit(-o1, ref,
-            (4,)) - _fit(-o1_0, ref, (4,)), ref)}
+    h1_0 = z0[..., 0:5]
+    o1_0 = z0[..., 5:9]
+    return {
+        "U1": -_outer_contrast(h1, x1, h1_0, x1, ref), "W1": -_outer_contrast(o1, h1, o1_0, h1_0, ref),
+        "c1": _batch_mean(_fit(-h1, ref, (5,)) - _fit(-h1_0, ref, (5,)), ref),
+        "d1": _batch_mean(_fit(-o1, ref, (4,)) - _fit(-o1_0, ref, (4,)), ref),
+    }
 
 
 def block1_energy_dtheta_jvp(z, v, theta, x):
@@ -133,8 +141,10 @@ def block1_energy_dtheta_jvp(z, v, theta, x):
     v_h1 = v[..., 0:5]
     v_o1 = v[..., 5:9]
     x1 = x[..., 0:4]
-    return {"U1": _fit(-_outer(v_h1, x1), ref, (5, 4)), "W1": _fit((-_outer(o1, v_h1) - _outer(v_o1, h1)), ref, (4, 5)),
-            "c1": _fit(-v_h1, ref, (5,)), "d1": _fit(-v_o1, ref, (4,))}
+    return {
+        "U1": _fit(-_outer(v_h1, x1), ref, (5, 4)), "W1": _fit((-_outer(o1, v_h1) - _outer(v_o1, h1)), ref, (4, 5)),
+        "c1": _fit(-v_h1, ref, (5,)), "d1": _fit(-v_o1, ref, (4,)),
+    }
 
 
 def block1_energy_dtheta_jvp_mean(z, v, theta, x):
@@ -145,8 +155,10 @@ def block1_energy_dtheta_jvp_mean(z, v, theta, x):
     v_h1 = v[..., 0:5]
     v_o1 = v[..., 5:9]
     x1 = x[..., 0:4]
-    return {"U1": -_outer_mean(v_h1, x1, ref), "W1": -_outer_mean(o1, v_h1, ref) - _outer_mean(v_o1, h1, ref),
-            "c1": _batch_mean(_fit(-v_h1, ref, (5,)), ref), "d1": _batch_mean(_fit(-v_o1, ref, (4,)), ref)}
+    return {
+        "U1": -_outer_mean(v_h1, x1, ref), "W1": -_outer_mean(o1, v_h1, ref) - _outer_mean(v_o1, h1, ref),
+        "c1": _batch_mean(_fit(-v_h1, ref, (5,)), ref), "d1": _batch_mean(_fit(-v_o1, ref, (4,)), ref),
+    }
 
 
 def block1_energy_dx(z, theta, x):
@@ -242,8 +254,9 @@ def block2_energy(z, theta, x):
     c2 = theta["c2"]
     d2 = theta["d2"]
     x2 = x[..., 0:4]
-    return _fit((-_dot(c2, h2) - _dot(d2, o2) + 1/2*_dot(h2, h2) + 1/2*_dot(o2, o2) - _dot((h2 @ U2), x2)
-            - _dot((o2 @ W2), h2)), ref, ())
+    _t0 = -_dot((h2 @ U2), x2)
+    _t1 = (-_dot(c2, h2) - _dot(d2, o2) + 1/2*_dot(h2, h2) + 1/2*_dot(o2, o2) + _t0 - _dot((o2 @ W2), h2))
+    return _fit(_t1, ref, ())
 
 
 def block2_energy_gradient(z, theta, x, layers=None):
@@ -256,16 +269,18 @@ def block2_energy_gradient(z, theta, x, layers=None):
     c2 = theta["c2"]
     d2 = theta["d2"]
     x2 = x[..., 0:4]
-    return _concat([(_fit((-c2 - (x2 @ U2.T) - (o2 @ W2.T.T) + h2), ref,
-            (5,)) if layers is None or 0 in layers else _zeros_batch(ref, 5)), (_fit((-d2 - (h2 @ W2.T) + o2), ref,
-            (4,)) if layers is None or 1 in layers else _zeros_batch(ref, 4))])
+    _t0 = -(o2 @ W2.T.T)
+    return _concat([
+        (_fit((-c2 - (x2 @ U2.T) + _t0 + h2), ref, (5,)) if layers is None or 0 in layers else _zeros_batch(ref, 5)),
+        (_fit((-d2 - (h2 @ W2.T) + o2), ref, (4,)) if layers is None or 1 in layers else _zeros_batch(ref, 4)),
+    ])
 
 
 def block2_energy_hessian(z, theta, x):
     """∂²E/∂s², shape (..., N, N)."""
     ref = _columns("z, x", (9, 4), z, x)
     W2 = theta["W2"]
-    _out = _zeros_batch(ref, 9, 9)
+    _out = _zeros(ref, 9, 9)
     _out[..., 0:5, 0:5] = _eye(5, z)
     _out[..., 0:5, 5:9] = -W2.T
     _out[..., 5:9, 0:5] = -W2
@@ -288,21 +303,25 @@ def block2_energy_dtheta(z, theta, x):
     h2 = z[..., 0:5]
     o2 = z[..., 5:9]
     x2 = x[..., 0:4]
-    return {"U2": _fit(-_outer(h2, x2), ref, (5, 4)), "W2": _fit(-_outer(o2, h2), ref, (4, 5)), "c2": _fit(-h2, ref,
-            (5,)), "d2": _fit(-o2, ref, (4,))}
+    return {
+        "U2": _fit(-_outer(h2, x2), ref, (5, 4)), "W2": _fit(-_outer(o2, h2), ref, (4, 5)), "c2": _fit(-h2, ref, (5,)),
+        "d2": _fit(-o2, ref, (4,)),
+    }
 
 
 def block2_energy_dtheta_contrast(z, z0, theta, x):
     """The batch mean of ∂E/∂θ(z) − ∂E/∂θ(z0) (contractions; no cancellation when z ≈ z0)."""
     ref = _columns("z, x", (9, 4), z, x)
     h2 = z[..., 0:5]
-    h2_0 = z0[..., 0:5]
     o2 = z[..., 5:9]
-    o2_0 = z0[..., 5:9]
     x2 = x[..., 0:4]
-    return {"U2": -_outer_contrast(h2, x2, h2_0, x2, ref), "W2": -_outer_contrast(o2, h2, o2_0, h2_0, ref),
-            "c2": _batch_mean(_fit(-h2, ref, (5,)) - _fit(-h2_0, ref, (5,)), ref), "d2": _batch_mean(_fit(-o2, ref,
-            (4,)) - _fit(-o2_0, ref, (4,)), ref)}
+    h2_0 = z0[..., 0:5]
+    o2_0 = z0[..., 5:9]
+    return {
+        "U2": -_outer_contrast(h2, x2, h2_0, x2, ref), "W2": -_outer_contrast(o2, h2, o2_0, h2_0, ref),
+        "c2": _batch_mean(_fit(-h2, ref, (5,)) - _fit(-h2_0, ref, (5,)), ref),
+        "d2": _batch_mean(_fit(-o2, ref, (4,)) - _fit(-o2_0, ref, (4,)), ref),
+    }
 
 
 def block2_energy_dtheta_jvp(z, v, theta, x):
@@ -313,8 +332,10 @@ def block2_energy_dtheta_jvp(z, v, theta, x):
     v_h2 = v[..., 0:5]
     v_o2 = v[..., 5:9]
     x2 = x[..., 0:4]
-    return {"U2": _fit(-_outer(v_h2, x2), ref, (5, 4)), "W2": _fit((-_outer(o2, v_h2) - _outer(v_o2, h2)), ref, (4, 5)),
-            "c2": _fit(-v_h2, ref, (5,)), "d2": _fit(-v_o2, ref, (4,))}
+    return {
+        "U2": _fit(-_outer(v_h2, x2), ref, (5, 4)), "W2": _fit((-_outer(o2, v_h2) - _outer(v_o2, h2)), ref, (4, 5)),
+        "c2": _fit(-v_h2, ref, (5,)), "d2": _fit(-v_o2, ref, (4,)),
+    }
 
 
 def block2_energy_dtheta_jvp_mean(z, v, theta, x):
@@ -325,8 +346,10 @@ def block2_energy_dtheta_jvp_mean(z, v, theta, x):
     v_h2 = v[..., 0:5]
     v_o2 = v[..., 5:9]
     x2 = x[..., 0:4]
-    return {"U2": -_outer_mean(v_h2, x2, ref), "W2": -_outer_mean(o2, v_h2, ref) - _outer_mean(v_o2, h2, ref),
-            "c2": _batch_mean(_fit(-v_h2, ref, (5,)), ref), "d2": _batch_mean(_fit(-v_o2, ref, (4,)), ref)}
+    return {
+        "U2": -_outer_mean(v_h2, x2, ref), "W2": -_outer_mean(o2, v_h2, ref) - _outer_mean(v_o2, h2, ref),
+        "c2": _batch_mean(_fit(-v_h2, ref, (5,)), ref), "d2": _batch_mean(_fit(-v_o2, ref, (4,)), ref),
+    }
 
 
 def block2_energy_dx(z, theta, x):
@@ -418,8 +441,9 @@ def block3_energy(z, theta, x):
     c3 = theta["c3"]
     d3 = theta["d3"]
     x3 = x[..., 0:4]
-    return _fit((-_dot(c3, h3) - _dot(d3, o3) + 1/2*_dot(h3, h3) + 1/2*_dot(o3, o3) - _dot((h3 @ U3), x3)
-            - _dot((o3 @ W3), h3)), ref, ())
+    _t0 = -_dot((h3 @ U3), x3)
+    _t1 = (-_dot(c3, h3) - _dot(d3, o3) + 1/2*_dot(h3, h3) + 1/2*_dot(o3, o3) + _t0 - _dot((o3 @ W3), h3))
+    return _fit(_t1, ref, ())
 
 
 def block3_energy_gradient(z, theta, x, layers=None):
@@ -432,16 +456,18 @@ def block3_energy_gradient(z, theta, x, layers=None):
     c3 = theta["c3"]
     d3 = theta["d3"]
     x3 = x[..., 0:4]
-    return _concat([(_fit((-c3 - (x3 @ U3.T) - (o3 @ W3.T.T) + h3), ref,
-            (5,)) if layers is None or 0 in layers else _zeros_batch(ref, 5)), (_fit((-d3 - (h3 @ W3.T) + o3), ref,
-            (3,)) if layers is None or 1 in layers else _zeros_batch(ref, 3))])
+    _t0 = -(o3 @ W3.T.T)
+    return _concat([
+        (_fit((-c3 - (x3 @ U3.T) + _t0 + h3), ref, (5,)) if layers is None or 0 in layers else _zeros_batch(ref, 5)),
+        (_fit((-d3 - (h3 @ W3.T) + o3), ref, (3,)) if layers is None or 1 in layers else _zeros_batch(ref, 3)),
+    ])
 
 
 def block3_energy_hessian(z, theta, x):
     """∂²E/∂s², shape (..., N, N)."""
     ref = _columns("z, x", (8, 4), z, x)
     W3 = theta["W3"]
-    _out = _zeros_batch(ref, 8, 8)
+    _out = _zeros(ref, 8, 8)
     _out[..., 0:5, 0:5] = _eye(5, z)
     _out[..., 0:5, 5:8] = -W3.T
     _out[..., 5:8, 0:5] = -W3
@@ -464,21 +490,25 @@ def block3_energy_dtheta(z, theta, x):
     h3 = z[..., 0:5]
     o3 = z[..., 5:8]
     x3 = x[..., 0:4]
-    return {"U3": _fit(-_outer(h3, x3), ref, (5, 4)), "W3": _fit(-_outer(o3, h3), ref, (3, 5)), "c3": _fit(-h3, ref,
-            (5,)), "d3": _fit(-o3, ref, (3,))}
+    return {
+        "U3": _fit(-_outer(h3, x3), ref, (5, 4)), "W3": _fit(-_outer(o3, h3), ref, (3, 5)), "c3": _fit(-h3, ref, (5,)),
+        "d3": _fit(-o3, ref, (3,)),
+    }
 
 
 def block3_energy_dtheta_contrast(z, z0, theta, x):
     """The batch mean of ∂E/∂θ(z) − ∂E/∂θ(z0) (contractions; no cancellation when z ≈ z0)."""
     ref = _columns("z, x", (8, 4), z, x)
     h3 = z[..., 0:5]
-    h3_0 = z0[..., 0:5]
     o3 = z[..., 5:8]
-    o3_0 = z0[..., 5:8]
     x3 = x[..., 0:4]
-    return {"U3": -_outer_contrast(h3, x3, h3_0, x3, ref), "W3": -_outer_contrast(o3, h3, o3_0, h3_0, ref),
-            "c3": _batch_mean(_fit(-h3, ref, (5,)) - _fit(-h3_0, ref, (5,)), ref), "d3": _batch_mean(_fit(-o3, ref,
-            (3,)) - _fit(-o3_0, ref, (3,)), ref)}
+    h3_0 = z0[..., 0:5]
+    o3_0 = z0[..., 5:8]
+    return {
+        "U3": -_outer_contrast(h3, x3, h3_0, x3, ref), "W3": -_outer_contrast(o3, h3, o3_0, h3_0, ref),
+        "c3": _batch_mean(_fit(-h3, ref, (5,)) - _fit(-h3_0, ref, (5,)), ref),
+        "d3": _batch_mean(_fit(-o3, ref, (3,)) - _fit(-o3_0, ref, (3,)), ref),
+    }
 
 
 def block3_energy_dtheta_jvp(z, v, theta, x):
@@ -489,8 +519,10 @@ def block3_energy_dtheta_jvp(z, v, theta, x):
     v_h3 = v[..., 0:5]
     v_o3 = v[..., 5:8]
     x3 = x[..., 0:4]
-    return {"U3": _fit(-_outer(v_h3, x3), ref, (5, 4)), "W3": _fit((-_outer(o3, v_h3) - _outer(v_o3, h3)), ref, (3, 5)),
-            "c3": _fit(-v_h3, ref, (5,)), "d3": _fit(-v_o3, ref, (3,))}
+    return {
+        "U3": _fit(-_outer(v_h3, x3), ref, (5, 4)), "W3": _fit((-_outer(o3, v_h3) - _outer(v_o3, h3)), ref, (3, 5)),
+        "c3": _fit(-v_h3, ref, (5,)), "d3": _fit(-v_o3, ref, (3,)),
+    }
 
 
 def block3_energy_dtheta_jvp_mean(z, v, theta, x):
@@ -501,8 +533,10 @@ def block3_energy_dtheta_jvp_mean(z, v, theta, x):
     v_h3 = v[..., 0:5]
     v_o3 = v[..., 5:8]
     x3 = x[..., 0:4]
-    return {"U3": -_outer_mean(v_h3, x3, ref), "W3": -_outer_mean(o3, v_h3, ref) - _outer_mean(v_o3, h3, ref),
-            "c3": _batch_mean(_fit(-v_h3, ref, (5,)), ref), "d3": _batch_mean(_fit(-v_o3, ref, (3,)), ref)}
+    return {
+        "U3": -_outer_mean(v_h3, x3, ref), "W3": -_outer_mean(o3, v_h3, ref) - _outer_mean(v_o3, h3, ref),
+        "c3": _batch_mean(_fit(-v_h3, ref, (5,)), ref), "d3": _batch_mean(_fit(-v_o3, ref, (3,)), ref),
+    }
 
 
 def block3_energy_dx(z, theta, x):
@@ -560,8 +594,8 @@ BLOCK3 = EnergySystem({
         "P-EP": None, "N-EP": None, "C-EP": None, "CL": None, "P-CpL": None, "N-CpL": None, "C-CpL": None,
         "continual-EP": None,
         "ff-EBM": (
-            "a single energy block: ff-EBM needs a chain of energy blocks joined by feedforward maps, "
-            "declared with glep.EnergyChain (with one block it is C-EP)"
+            "a single energy block: ff-EBM needs a chain of energy blocks joined by feedforward "
+            "maps, declared with glep.EnergyChain (with one block it is C-EP)"
         ),
     },
     "_PARITY": [0, 0, 0, 0, 0, 1, 1, 1],

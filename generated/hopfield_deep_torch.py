@@ -34,6 +34,7 @@ from glep.generated._runtime_torch import (
     _outer,
     _outer_contrast,
     _outer_mean,
+    _zeros,
     _zeros_batch,
 )
 
@@ -47,13 +48,14 @@ PARAMS = ("W1", "b1", "W2", "b2", "W3", "b3")
 SHAPES = {"W1": (64, 64), "b1": (64,), "W2": (32, 64), "b2": (32,), "W3": (10, 32), "b3": (10,)}
 PARAM_VALUES = {
     "b1": [
-        0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0,
-        0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0,
-        0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0,
+        0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0,
+        0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0,
+        0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0,
+        0.0,
     ],
     "b2": [
-        0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0,
-        0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0,
+        0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0,
+        0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0,
     ],
     "b3": [0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0],
 }
@@ -136,8 +138,8 @@ RULES = {
     "P-EP": None, "N-EP": None, "C-EP": None, "CL": None, "P-CpL": None, "N-CpL": None, "C-CpL": None,
     "continual-EP": None,
     "ff-EBM": (
-        "a single energy block: ff-EBM needs a chain of energy blocks joined by feedforward maps, declared with "
-        "glep.EnergyChain (with one block it is C-EP)"
+        "a single energy block: ff-EBM needs a chain of energy blocks joined by feedforward maps, declared "
+        "with glep.EnergyChain (with one block it is C-EP)"
     ),
 }
 _PARITY = [
@@ -171,8 +173,12 @@ def energy(z, theta, x):
     W3 = theta["W3"]
     b3 = theta["b3"]
     x_ = x[..., 0:64]
-    return _fit((-_dot(b1, h1) - _dot(b2, h2) - _dot(b3, o) + 1/2*_dot(h1, h1) + 1/2*_dot(h2, h2) + 1/2*_dot(o, o)
-            - _dot((h1 @ W1), x_) - _dot((h2 @ W2), h1) - _dot((o @ W3), h2)), ref, ())
+    _t0 = -_dot((h1 @ W1), x_)
+    _t1 = -_dot((h2 @ W2), h1)
+    _t2 = -_dot((o @ W3), h2)
+    _t3 = 1/2*_dot(h1, h1)
+    _t4 = (-_dot(b1, h1) - _dot(b2, h2) - _dot(b3, o) + _t3 + 1/2*_dot(h2, h2) + 1/2*_dot(o, o) + _t0 + _t1 + _t2)
+    return _fit(_t4, ref, ())
 
 
 def energy_gradient(z, theta, x, layers=None):
@@ -188,10 +194,13 @@ def energy_gradient(z, theta, x, layers=None):
     W3 = theta["W3"]
     b3 = theta["b3"]
     x_ = x[..., 0:64]
-    return _concat([(_fit((-b1 - (x_ @ W1.T) - (h2 @ W2.T.T) + h1), ref,
-            (64,)) if layers is None or 0 in layers else _zeros_batch(ref, 64)), (_fit((-b2 - (h1 @ W2.T)
-            - (o @ W3.T.T) + h2), ref, (32,)) if layers is None or 1 in layers else _zeros_batch(ref, 32)), (_fit((-b3
-            - (h2 @ W3.T) + o), ref, (10,)) if layers is None or 2 in layers else _zeros_batch(ref, 10))])
+    _t0 = -(h2 @ W2.T.T)
+    _t1 = -(o @ W3.T.T)
+    return _concat([
+        (_fit((-b1 - (x_ @ W1.T) + _t0 + h1), ref, (64,)) if layers is None or 0 in layers else _zeros_batch(ref, 64)),
+        (_fit((-b2 - (h1 @ W2.T) + _t1 + h2), ref, (32,)) if layers is None or 1 in layers else _zeros_batch(ref, 32)),
+        (_fit((-b3 - (h2 @ W3.T) + o), ref, (10,)) if layers is None or 2 in layers else _zeros_batch(ref, 10)),
+    ])
 
 
 def energy_hessian(z, theta, x):
@@ -199,7 +208,7 @@ def energy_hessian(z, theta, x):
     ref = _columns("z, x", (106, 64), z, x)
     W2 = theta["W2"]
     W3 = theta["W3"]
-    _out = _zeros_batch(ref, 106, 106)
+    _out = _zeros(ref, 106, 106)
     _out[..., 0:64, 0:64] = _eye(64, z)
     _out[..., 0:64, 64:96] = -W2.T
     _out[..., 64:96, 0:64] = -W2
@@ -218,8 +227,10 @@ def energy_hvp(z, v, theta, x):
     v_o = v[..., 96:106]
     W2 = theta["W2"]
     W3 = theta["W3"]
-    return _concat([_fit((-(v_h2 @ W2.T.T) + v_h1), ref, (64,)), _fit((-(v_h1 @ W2.T) - (v_o @ W3.T.T) + v_h2), ref,
-            (32,)), _fit((-(v_h2 @ W3.T) + v_o), ref, (10,))])
+    return _concat([
+        _fit((-(v_h2 @ W2.T.T) + v_h1), ref, (64,)), _fit((-(v_h1 @ W2.T) - (v_o @ W3.T.T) + v_h2), ref, (32,)),
+        _fit((-(v_h2 @ W3.T) + v_o), ref, (10,)),
+    ])
 
 
 def energy_dtheta(z, theta, x):
@@ -229,25 +240,31 @@ def energy_dtheta(z, theta, x):
     h2 = z[..., 64:96]
     o = z[..., 96:106]
     x_ = x[..., 0:64]
-    return {"W1": _fit(-_outer(h1, x_), ref, (64, 64)), "b1": _fit(-h1, ref, (64,)), "W2": _fit(-_outer(h2, h1), ref,
-            (32, 64)), "b2": _fit(-h2, ref, (32,)), "W3": _fit(-_outer(o, h2), ref, (10, 32)), "b3": _fit(-o, ref,
-            (10,))}
+    return {
+        "W1": _fit(-_outer(h1, x_), ref, (64, 64)), "b1": _fit(-h1, ref, (64,)),
+        "W2": _fit(-_outer(h2, h1), ref, (32, 64)), "b2": _fit(-h2, ref, (32,)),
+        "W3": _fit(-_outer(o, h2), ref, (10, 32)), "b3": _fit(-o, ref, (10,)),
+    }
 
 
 def energy_dtheta_contrast(z, z0, theta, x):
     """The batch mean of ∂E/∂θ(z) − ∂E/∂θ(z0) (contractions; no cancellation when z ≈ z0)."""
     ref = _columns("z, x", (106, 64), z, x)
     h1 = z[..., 0:64]
-    h1_0 = z0[..., 0:64]
     h2 = z[..., 64:96]
-    h2_0 = z0[..., 64:96]
     o = z[..., 96:106]
-    o_0 = z0[..., 96:106]
     x_ = x[..., 0:64]
-    return {"W1": -_outer_contrast(h1, x_, h1_0, x_, ref), "b1": _batch_mean(_fit(-h1, ref, (64,)) - _fit(-h1_0, ref,
-            (64,)), ref), "W2": -_outer_contrast(h2, h1, h2_0, h1_0, ref), "b2": _batch_mean(_fit(-h2, ref, (32,))
-            - _fit(-h2_0, ref, (32,)), ref), "W3": -_outer_contrast(o, h2, o_0, h2_0, ref), "b3": _batch_mean(_fit(-o,
-            ref, (10,)) - _fit(-o_0, ref, (10,)), ref)}
+    h1_0 = z0[..., 0:64]
+    h2_0 = z0[..., 64:96]
+    o_0 = z0[..., 96:106]
+    return {
+        "W1": -_outer_contrast(h1, x_, h1_0, x_, ref),
+        "b1": _batch_mean(_fit(-h1, ref, (64,)) - _fit(-h1_0, ref, (64,)), ref),
+        "W2": -_outer_contrast(h2, h1, h2_0, h1_0, ref),
+        "b2": _batch_mean(_fit(-h2, ref, (32,)) - _fit(-h2_0, ref, (32,)), ref),
+        "W3": -_outer_contrast(o, h2, o_0, h2_0, ref),
+        "b3": _batch_mean(_fit(-o, ref, (10,)) - _fit(-o_0, ref, (10,)), ref),
+    }
 
 
 def energy_dtheta_jvp(z, v, theta, x):
@@ -260,9 +277,11 @@ def energy_dtheta_jvp(z, v, theta, x):
     v_h2 = v[..., 64:96]
     v_o = v[..., 96:106]
     x_ = x[..., 0:64]
-    return {"W1": _fit(-_outer(v_h1, x_), ref, (64, 64)), "b1": _fit(-v_h1, ref, (64,)), "W2": _fit((-_outer(h2, v_h1)
-            - _outer(v_h2, h1)), ref, (32, 64)), "b2": _fit(-v_h2, ref, (32,)), "W3": _fit((-_outer(o, v_h2)
-            - _outer(v_o, h2)), ref, (10, 32)), "b3": _fit(-v_o, ref, (10,))}
+    return {
+        "W1": _fit(-_outer(v_h1, x_), ref, (64, 64)), "b1": _fit(-v_h1, ref, (64,)),
+        "W2": _fit((-_outer(h2, v_h1) - _outer(v_h2, h1)), ref, (32, 64)), "b2": _fit(-v_h2, ref, (32,)),
+        "W3": _fit((-_outer(o, v_h2) - _outer(v_o, h2)), ref, (10, 32)), "b3": _fit(-v_o, ref, (10,)),
+    }
 
 
 def energy_dtheta_jvp_mean(z, v, theta, x):
@@ -275,10 +294,12 @@ def energy_dtheta_jvp_mean(z, v, theta, x):
     v_h2 = v[..., 64:96]
     v_o = v[..., 96:106]
     x_ = x[..., 0:64]
-    return {"W1": -_outer_mean(v_h1, x_, ref), "b1": _batch_mean(_fit(-v_h1, ref, (64,)), ref), "W2": -_outer_mean(h2,
-            v_h1, ref) - _outer_mean(v_h2, h1, ref), "b2": _batch_mean(_fit(-v_h2, ref, (32,)), ref),
-            "W3": -_outer_mean(o, v_h2, ref) - _outer_mean(v_o, h2, ref), "b3": _batch_mean(_fit(-v_o, ref, (10,)),
-            ref)}
+    return {
+        "W1": -_outer_mean(v_h1, x_, ref), "b1": _batch_mean(_fit(-v_h1, ref, (64,)), ref),
+        "W2": -_outer_mean(h2, v_h1, ref) - _outer_mean(v_h2, h1, ref),
+        "b2": _batch_mean(_fit(-v_h2, ref, (32,)), ref), "W3": -_outer_mean(o, v_h2, ref) - _outer_mean(v_o, h2, ref),
+        "b3": _batch_mean(_fit(-v_o, ref, (10,)), ref),
+    }
 
 
 def energy_dx(z, theta, x):
@@ -308,8 +329,10 @@ def cost_gradient(z, y):
 def layer_curvature(theta):
     """a_l of the Hessian blocks a_l·I, per unit (exact block updates divide by it)."""
     theta_ref = next(iter(theta.values()), None)
-    return _concat([_fit(1, _as_array(0.0, theta_ref), (64,)), _fit(1, _as_array(0.0, theta_ref), (32,)), _fit(1,
-            _as_array(0.0, theta_ref), (10,))])
+    return _concat([
+        _fit(1, _as_array(0.0, theta_ref), (64,)), _fit(1, _as_array(0.0, theta_ref), (32,)),
+        _fit(1, _as_array(0.0, theta_ref), (10,)),
+    ])
 
 
 # -- relaxation and the EP family: the runtime, bound to this energy ------------------------

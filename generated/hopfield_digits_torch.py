@@ -33,6 +33,7 @@ from glep.generated._runtime_torch import (
     _outer,
     _outer_contrast,
     _outer_mean,
+    _zeros,
     _zeros_batch,
 )
 
@@ -46,8 +47,8 @@ PARAMS = ("W1", "b1", "W2", "b2")
 SHAPES = {"W1": (32, 64), "b1": (32,), "W2": (10, 32), "b2": (10,)}
 PARAM_VALUES = {
     "b1": [
-        0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1,
-        0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1,
+        0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1,
+        0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1,
     ],
     "b2": [0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1],
 }
@@ -130,8 +131,8 @@ RULES = {
     "P-EP": None, "N-EP": None, "C-EP": None, "CL": None, "P-CpL": None, "N-CpL": None, "C-CpL": None,
     "continual-EP": None,
     "ff-EBM": (
-        "a single energy block: ff-EBM needs a chain of energy blocks joined by feedforward maps, declared with "
-        "glep.EnergyChain (with one block it is C-EP)"
+        "a single energy block: ff-EBM needs a chain of energy blocks joined by feedforward maps, declared "
+        "with glep.EnergyChain (with one block it is C-EP)"
     ),
 }
 _PARITY = [
@@ -158,8 +159,8 @@ def energy(z, theta, x):
     W2 = theta["W2"]
     b2 = theta["b2"]
     x_ = x[..., 0:64]
-    return _fit((-_dot(b1, h) - _dot(b2, o) + 1/2*_dot(h, h) + 1/2*_dot(o, o) - _dot((h @ W1), x_) - _dot((o @ W2), h)),
-            ref, ())
+    _t0 = (-_dot(b1, h) - _dot(b2, o) + 1/2*_dot(h, h) + 1/2*_dot(o, o) - _dot((h @ W1), x_) - _dot((o @ W2), h))
+    return _fit(_t0, ref, ())
 
 
 def energy_gradient(z, theta, x, layers=None):
@@ -172,16 +173,18 @@ def energy_gradient(z, theta, x, layers=None):
     W2 = theta["W2"]
     b2 = theta["b2"]
     x_ = x[..., 0:64]
-    return _concat([(_fit((-b1 - (x_ @ W1.T) - (o @ W2.T.T) + h), ref,
-            (32,)) if layers is None or 0 in layers else _zeros_batch(ref, 32)), (_fit((-b2 - (h @ W2.T) + o), ref,
-            (10,)) if layers is None or 1 in layers else _zeros_batch(ref, 10))])
+    _t0 = -(o @ W2.T.T)
+    return _concat([
+        (_fit((-b1 - (x_ @ W1.T) + _t0 + h), ref, (32,)) if layers is None or 0 in layers else _zeros_batch(ref, 32)),
+        (_fit((-b2 - (h @ W2.T) + o), ref, (10,)) if layers is None or 1 in layers else _zeros_batch(ref, 10)),
+    ])
 
 
 def energy_hessian(z, theta, x):
     """∂²E/∂s², shape (..., N, N)."""
     ref = _columns("z, x", (42, 64), z, x)
     W2 = theta["W2"]
-    _out = _zeros_batch(ref, 42, 42)
+    _out = _zeros(ref, 42, 42)
     _out[..., 0:32, 0:32] = _eye(32, z)
     _out[..., 0:32, 32:42] = -W2.T
     _out[..., 32:42, 0:32] = -W2
@@ -204,21 +207,26 @@ def energy_dtheta(z, theta, x):
     h = z[..., 0:32]
     o = z[..., 32:42]
     x_ = x[..., 0:64]
-    return {"W1": _fit(-_outer(h, x_), ref, (32, 64)), "b1": _fit(-h, ref, (32,)), "W2": _fit(-_outer(o, h), ref, (10,
-            32)), "b2": _fit(-o, ref, (10,))}
+    return {
+        "W1": _fit(-_outer(h, x_), ref, (32, 64)), "b1": _fit(-h, ref, (32,)),
+        "W2": _fit(-_outer(o, h), ref, (10, 32)), "b2": _fit(-o, ref, (10,)),
+    }
 
 
 def energy_dtheta_contrast(z, z0, theta, x):
     """The batch mean of ∂E/∂θ(z) − ∂E/∂θ(z0) (contractions; no cancellation when z ≈ z0)."""
     ref = _columns("z, x", (42, 64), z, x)
     h = z[..., 0:32]
-    h_0 = z0[..., 0:32]
     o = z[..., 32:42]
-    o_0 = z0[..., 32:42]
     x_ = x[..., 0:64]
-    return {"W1": -_outer_contrast(h, x_, h_0, x_, ref), "b1": _batch_mean(_fit(-h, ref, (32,)) - _fit(-h_0, ref,
-            (32,)), ref), "W2": -_outer_contrast(o, h, o_0, h_0, ref), "b2": _batch_mean(_fit(-o, ref, (10,))
-            - _fit(-o_0, ref, (10,)), ref)}
+    h_0 = z0[..., 0:32]
+    o_0 = z0[..., 32:42]
+    return {
+        "W1": -_outer_contrast(h, x_, h_0, x_, ref),
+        "b1": _batch_mean(_fit(-h, ref, (32,)) - _fit(-h_0, ref, (32,)), ref),
+        "W2": -_outer_contrast(o, h, o_0, h_0, ref),
+        "b2": _batch_mean(_fit(-o, ref, (10,)) - _fit(-o_0, ref, (10,)), ref),
+    }
 
 
 def energy_dtheta_jvp(z, v, theta, x):
@@ -229,8 +237,10 @@ def energy_dtheta_jvp(z, v, theta, x):
     v_h = v[..., 0:32]
     v_o = v[..., 32:42]
     x_ = x[..., 0:64]
-    return {"W1": _fit(-_outer(v_h, x_), ref, (32, 64)), "b1": _fit(-v_h, ref, (32,)), "W2": _fit((-_outer(o, v_h)
-            - _outer(v_o, h)), ref, (10, 32)), "b2": _fit(-v_o, ref, (10,))}
+    return {
+        "W1": _fit(-_outer(v_h, x_), ref, (32, 64)), "b1": _fit(-v_h, ref, (32,)),
+        "W2": _fit((-_outer(o, v_h) - _outer(v_o, h)), ref, (10, 32)), "b2": _fit(-v_o, ref, (10,)),
+    }
 
 
 def energy_dtheta_jvp_mean(z, v, theta, x):
@@ -241,8 +251,10 @@ def energy_dtheta_jvp_mean(z, v, theta, x):
     v_h = v[..., 0:32]
     v_o = v[..., 32:42]
     x_ = x[..., 0:64]
-    return {"W1": -_outer_mean(v_h, x_, ref), "b1": _batch_mean(_fit(-v_h, ref, (32,)), ref), "W2": -_outer_mean(o, v_h,
-            ref) - _outer_mean(v_o, h, ref), "b2": _batch_mean(_fit(-v_o, ref, (10,)), ref)}
+    return {
+        "W1": -_outer_mean(v_h, x_, ref), "b1": _batch_mean(_fit(-v_h, ref, (32,)), ref),
+        "W2": -_outer_mean(o, v_h, ref) - _outer_mean(v_o, h, ref), "b2": _batch_mean(_fit(-v_o, ref, (10,)), ref),
+    }
 
 
 def energy_dx(z, theta, x):

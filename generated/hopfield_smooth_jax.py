@@ -32,6 +32,7 @@ from glep.generated._runtime_jax import (
     _columns,
     _concat,
     _fit,
+    _zeros,
     _zeros_batch,
     jnp,
 )
@@ -66,8 +67,8 @@ RULES = {
     "P-EP": None, "N-EP": None, "C-EP": None, "CL": None, "P-CpL": None, "N-CpL": None, "C-CpL": None,
     "continual-EP": None,
     "ff-EBM": (
-        "a single energy block: ff-EBM needs a chain of energy blocks joined by feedforward maps, declared with "
-        "glep.EnergyChain (with one block it is C-EP)"
+        "a single energy block: ff-EBM needs a chain of energy blocks joined by feedforward maps, declared "
+        "with glep.EnergyChain (with one block it is C-EP)"
     ),
 }
 _PARITY = [0, 1, 0, 1, 0]
@@ -106,10 +107,10 @@ def energy(z, theta, x):
     b_o2 = theta["b_o2"]
     x1 = x[..., 0]
     x2 = x[..., 1]
-    return _fit(-b_o1*o1 - b_o2*o2 - b_s1*s1 - b_s2*s2 - b_s3*s3 + (1/2)*o1**2 - o1*o2*wab - o1*s1*w1a - o1*s2*w2a
-            + (1/2)*o2**2 - o2*s2*w2b - o2*s3*w3b + (1/2)*s1**2 - s1*s2*w12 - s1*u11*x1 + (1/2)*s2**2 - s2*s3*w23
-            - s2*u22*x2 + (1/2)*s3**2 - s3*u31*x1 + (1/2)*jnp.log(jnp.cosh(o1)) + (1/2)*jnp.log(jnp.cosh(o2))
-            + (1/2)*jnp.log(jnp.cosh(s1)) + (1/2)*jnp.log(jnp.cosh(s2)) + (1/2)*jnp.log(jnp.cosh(s3)), ref, ())
+    _t0 = -b_o1*o1 - b_o2*o2 - b_s1*s1 - b_s2*s2 - b_s3*s3 + (1/2)*o1**2 - o1*o2*wab - o1*s1*w1a - o1*s2*w2a
+    _t1 = _t0 + (1/2)*o2**2 - o2*s2*w2b - o2*s3*w3b + (1/2)*s1**2 - s1*s2*w12 - s1*u11*x1 + (1/2)*s2**2 - s2*s3*w23
+    _t2 = _t1 - s2*u22*x2 + (1/2)*s3**2 - s3*u31*x1 + (1/2)*jnp.log(jnp.cosh(o1)) + (1/2)*jnp.log(jnp.cosh(o2))
+    return _fit(_t2 + (1/2)*jnp.log(jnp.cosh(s1)) + (1/2)*jnp.log(jnp.cosh(s2)) + (1/2)*jnp.log(jnp.cosh(s3)), ref, ())
 
 
 def energy_gradient(z, theta, x, layers=None):
@@ -137,16 +138,23 @@ def energy_gradient(z, theta, x, layers=None):
     b_o2 = theta["b_o2"]
     x1 = x[..., 0]
     x2 = x[..., 1]
-    return _concat([(_fit(-b_s1 - o1*w1a + s1 - s2*w12 - u11*x1 + (1/2)*jnp.sinh(s1)/jnp.cosh(s1), ref, ())[...,
-            None] if layers is None or 0 in layers else _zeros_batch(ref, 1)), (_fit(-b_s2 - o1*w2a - o2*w2b - s1*w12
-            + s2 - s3*w23 - u22*x2 + (1/2)*jnp.sinh(s2)/jnp.cosh(s2), ref, ())[...,
-            None] if layers is None or 1 in layers else _zeros_batch(ref, 1)), (_fit(-b_s3 - o2*w3b - s2*w23 + s3
-            - u31*x1 + (1/2)*jnp.sinh(s3)/jnp.cosh(s3), ref, ())[...,
-            None] if layers is None or 2 in layers else _zeros_batch(ref, 1)), (_fit(-b_o1 + o1 - o2*wab - s1*w1a
-            - s2*w2a + (1/2)*jnp.sinh(o1)/jnp.cosh(o1), ref, ())[...,
-            None] if layers is None or 3 in layers else _zeros_batch(ref, 1)), (_fit(-b_o2 - o1*wab + o2 - s2*w2b
-            - s3*w3b + (1/2)*jnp.sinh(o2)/jnp.cosh(o2), ref, ())[...,
-            None] if layers is None or 4 in layers else _zeros_batch(ref, 1))])
+    _t0 = -b_s1 - o1*w1a + s1 - s2*w12 - u11*x1
+    _t1 = (1/2)*jnp.sinh(s1)/jnp.cosh(s1)
+    _t2 = -b_s2 - o1*w2a - o2*w2b - s1*w12 + s2 - s3*w23 - u22*x2
+    _t3 = (1/2)*jnp.sinh(s2)/jnp.cosh(s2)
+    _t4 = -b_s3 - o2*w3b - s2*w23 + s3 - u31*x1
+    _t5 = (1/2)*jnp.sinh(s3)/jnp.cosh(s3)
+    _t6 = -b_o1 + o1 - o2*wab - s1*w1a - s2*w2a
+    _t7 = (1/2)*jnp.sinh(o1)/jnp.cosh(o1)
+    _t8 = -b_o2 - o1*wab + o2 - s2*w2b - s3*w3b
+    _t9 = (1/2)*jnp.sinh(o2)/jnp.cosh(o2)
+    return _concat([
+        (_fit(_t0 + _t1, ref, ())[..., None] if layers is None or 0 in layers else _zeros_batch(ref, 1)),
+        (_fit(_t2 + _t3, ref, ())[..., None] if layers is None or 1 in layers else _zeros_batch(ref, 1)),
+        (_fit(_t4 + _t5, ref, ())[..., None] if layers is None or 2 in layers else _zeros_batch(ref, 1)),
+        (_fit(_t6 + _t7, ref, ())[..., None] if layers is None or 3 in layers else _zeros_batch(ref, 1)),
+        (_fit(_t8 + _t9, ref, ())[..., None] if layers is None or 4 in layers else _zeros_batch(ref, 1)),
+    ])
 
 
 def energy_hessian(z, theta, x):
@@ -171,7 +179,7 @@ def energy_hessian(z, theta, x):
     _t4 = -w2b
     _t5 = -w3b
     _t6 = -wab
-    _out = _zeros_batch(ref, 5, 5)
+    _out = _zeros(ref, 5, 5)
     _out = _out.at[..., 0, 0].set(-1/2*jnp.sinh(s1)**2/jnp.cosh(s1)**2 + 3/2)
     _out = _out.at[..., 0, 1].set(_t0)
     _out = _out.at[..., 0, 3].set(_t1)
@@ -214,12 +222,14 @@ def energy_hvp(z, v, theta, x):
     w2b = theta["w2b"]
     w3b = theta["w3b"]
     wab = theta["wab"]
-    return _concat([_fit(-v_o1*w1a + v_s1*(-1/2*jnp.sinh(s1)**2/jnp.cosh(s1)**2 + 3/2) - v_s2*w12, ref, ())[..., None],
-            _fit(-v_o1*w2a - v_o2*w2b - v_s1*w12 + v_s2*(-1/2*jnp.sinh(s2)**2/jnp.cosh(s2)**2 + 3/2) - v_s3*w23, ref,
-            ())[..., None], _fit(-v_o2*w3b - v_s2*w23 + v_s3*(-1/2*jnp.sinh(s3)**2/jnp.cosh(s3)**2 + 3/2), ref, ())[...,
-            None], _fit(v_o1*(-1/2*jnp.sinh(o1)**2/jnp.cosh(o1)**2 + 3/2) - v_o2*wab - v_s1*w1a - v_s2*w2a, ref,
-            ())[..., None], _fit(-v_o1*wab + v_o2*(-1/2*jnp.sinh(o2)**2/jnp.cosh(o2)**2 + 3/2) - v_s2*w2b - v_s3*w3b,
-            ref, ())[..., None]])
+    _t0 = -v_o1*w2a - v_o2*w2b - v_s1*w12 + v_s2*(-1/2*jnp.sinh(s2)**2/jnp.cosh(s2)**2 + 3/2)
+    return _concat([
+        _fit(-v_o1*w1a + v_s1*(-1/2*jnp.sinh(s1)**2/jnp.cosh(s1)**2 + 3/2) - v_s2*w12, ref, ())[..., None],
+        _fit(_t0 - v_s3*w23, ref, ())[..., None],
+        _fit(-v_o2*w3b - v_s2*w23 + v_s3*(-1/2*jnp.sinh(s3)**2/jnp.cosh(s3)**2 + 3/2), ref, ())[..., None],
+        _fit(v_o1*(-1/2*jnp.sinh(o1)**2/jnp.cosh(o1)**2 + 3/2) - v_o2*wab - v_s1*w1a - v_s2*w2a, ref, ())[..., None],
+        _fit(-v_o1*wab + v_o2*(-1/2*jnp.sinh(o2)**2/jnp.cosh(o2)**2 + 3/2) - v_s2*w2b - v_s3*w3b, ref, ())[..., None],
+    ])
 
 
 def energy_dtheta(z, theta, x):
@@ -232,39 +242,47 @@ def energy_dtheta(z, theta, x):
     o2 = z[..., 4]
     x1 = x[..., 0]
     x2 = x[..., 1]
-    return {"w12": _fit(-s1*s2, ref, ()), "w23": _fit(-s2*s3, ref, ()), "w1a": _fit(-o1*s1, ref, ()),
-            "w2a": _fit(-o1*s2, ref, ()), "w2b": _fit(-o2*s2, ref, ()), "w3b": _fit(-o2*s3, ref, ()),
-            "wab": _fit(-o1*o2, ref, ()), "u11": _fit(-s1*x1, ref, ()), "u22": _fit(-s2*x2, ref, ()),
-            "u31": _fit(-s3*x1, ref, ()), "b_s1": _fit(-s1, ref, ()), "b_s2": _fit(-s2, ref, ()), "b_s3": _fit(-s3, ref,
-            ()), "b_o1": _fit(-o1, ref, ()), "b_o2": _fit(-o2, ref, ())}
+    return {
+        "w12": _fit(-s1*s2, ref, ()), "w23": _fit(-s2*s3, ref, ()), "w1a": _fit(-o1*s1, ref, ()),
+        "w2a": _fit(-o1*s2, ref, ()), "w2b": _fit(-o2*s2, ref, ()), "w3b": _fit(-o2*s3, ref, ()),
+        "wab": _fit(-o1*o2, ref, ()), "u11": _fit(-s1*x1, ref, ()), "u22": _fit(-s2*x2, ref, ()),
+        "u31": _fit(-s3*x1, ref, ()), "b_s1": _fit(-s1, ref, ()), "b_s2": _fit(-s2, ref, ()),
+        "b_s3": _fit(-s3, ref, ()), "b_o1": _fit(-o1, ref, ()), "b_o2": _fit(-o2, ref, ()),
+    }
 
 
 def energy_dtheta_contrast(z, z0, theta, x):
     """The batch mean of ∂E/∂θ(z) − ∂E/∂θ(z0) (contractions; no cancellation when z ≈ z0)."""
     ref = _columns("z, x", (5, 2), z, x)
     s1 = z[..., 0]
-    s1_0 = z0[..., 0]
     s2 = z[..., 1]
-    s2_0 = z0[..., 1]
     s3 = z[..., 2]
-    s3_0 = z0[..., 2]
     o1 = z[..., 3]
-    o1_0 = z0[..., 3]
     o2 = z[..., 4]
-    o2_0 = z0[..., 4]
     x1 = x[..., 0]
     x2 = x[..., 1]
-    return {"w12": _batch_mean(_fit(-s1*s2, ref, ()) - _fit(-s1_0*s2_0, ref, ()), ref), "w23": _batch_mean(_fit(-s2*s3,
-            ref, ()) - _fit(-s2_0*s3_0, ref, ()), ref), "w1a": _batch_mean(_fit(-o1*s1, ref, ()) - _fit(-o1_0*s1_0, ref,
-            ()), ref), "w2a": _batch_mean(_fit(-o1*s2, ref, ()) - _fit(-o1_0*s2_0, ref, ()), ref),
-            "w2b": _batch_mean(_fit(-o2*s2, ref, ()) - _fit(-o2_0*s2_0, ref, ()), ref), "w3b": _batch_mean(_fit(-o2*s3,
-            ref, ()) - _fit(-o2_0*s3_0, ref, ()), ref), "wab": _batch_mean(_fit(-o1*o2, ref, ()) - _fit(-o1_0*o2_0, ref,
-            ()), ref), "u11": _batch_mean(_fit(-s1*x1, ref, ()) - _fit(-s1_0*x1, ref, ()), ref),
-            "u22": _batch_mean(_fit(-s2*x2, ref, ()) - _fit(-s2_0*x2, ref, ()), ref), "u31": _batch_mean(_fit(-s3*x1,
-            ref, ()) - _fit(-s3_0*x1, ref, ()), ref), "b_s1": _batch_mean(_fit(-s1, ref, ()) - _fit(-s1_0, ref, ()),
-            ref), "b_s2": _batch_mean(_fit(-s2, ref, ()) - _fit(-s2_0, ref, ()), ref), "b_s3": _batch_mean(_fit(-s3,
-            ref, ()) - _fit(-s3_0, ref, ()), ref), "b_o1": _batch_mean(_fit(-o1, ref, ()) - _fit(-o1_0, ref, ()), ref),
-            "b_o2": _batch_mean(_fit(-o2, ref, ()) - _fit(-o2_0, ref, ()), ref)}
+    s1_0 = z0[..., 0]
+    s2_0 = z0[..., 1]
+    s3_0 = z0[..., 2]
+    o1_0 = z0[..., 3]
+    o2_0 = z0[..., 4]
+    return {
+        "w12": _batch_mean(_fit(-s1*s2, ref, ()) - _fit(-s1_0*s2_0, ref, ()), ref),
+        "w23": _batch_mean(_fit(-s2*s3, ref, ()) - _fit(-s2_0*s3_0, ref, ()), ref),
+        "w1a": _batch_mean(_fit(-o1*s1, ref, ()) - _fit(-o1_0*s1_0, ref, ()), ref),
+        "w2a": _batch_mean(_fit(-o1*s2, ref, ()) - _fit(-o1_0*s2_0, ref, ()), ref),
+        "w2b": _batch_mean(_fit(-o2*s2, ref, ()) - _fit(-o2_0*s2_0, ref, ()), ref),
+        "w3b": _batch_mean(_fit(-o2*s3, ref, ()) - _fit(-o2_0*s3_0, ref, ()), ref),
+        "wab": _batch_mean(_fit(-o1*o2, ref, ()) - _fit(-o1_0*o2_0, ref, ()), ref),
+        "u11": _batch_mean(_fit(-s1*x1, ref, ()) - _fit(-s1_0*x1, ref, ()), ref),
+        "u22": _batch_mean(_fit(-s2*x2, ref, ()) - _fit(-s2_0*x2, ref, ()), ref),
+        "u31": _batch_mean(_fit(-s3*x1, ref, ()) - _fit(-s3_0*x1, ref, ()), ref),
+        "b_s1": _batch_mean(_fit(-s1, ref, ()) - _fit(-s1_0, ref, ()), ref),
+        "b_s2": _batch_mean(_fit(-s2, ref, ()) - _fit(-s2_0, ref, ()), ref),
+        "b_s3": _batch_mean(_fit(-s3, ref, ()) - _fit(-s3_0, ref, ()), ref),
+        "b_o1": _batch_mean(_fit(-o1, ref, ()) - _fit(-o1_0, ref, ()), ref),
+        "b_o2": _batch_mean(_fit(-o2, ref, ()) - _fit(-o2_0, ref, ()), ref),
+    }
 
 
 def energy_dtheta_jvp(z, v, theta, x):
@@ -282,12 +300,14 @@ def energy_dtheta_jvp(z, v, theta, x):
     v_o2 = v[..., 4]
     x1 = x[..., 0]
     x2 = x[..., 1]
-    return {"w12": _fit(-s1*v_s2 - s2*v_s1, ref, ()), "w23": _fit(-s2*v_s3 - s3*v_s2, ref, ()), "w1a": _fit(-o1*v_s1
-            - s1*v_o1, ref, ()), "w2a": _fit(-o1*v_s2 - s2*v_o1, ref, ()), "w2b": _fit(-o2*v_s2 - s2*v_o2, ref, ()),
-            "w3b": _fit(-o2*v_s3 - s3*v_o2, ref, ()), "wab": _fit(-o1*v_o2 - o2*v_o1, ref, ()), "u11": _fit(-v_s1*x1,
-            ref, ()), "u22": _fit(-v_s2*x2, ref, ()), "u31": _fit(-v_s3*x1, ref, ()), "b_s1": _fit(-v_s1, ref, ()),
-            "b_s2": _fit(-v_s2, ref, ()), "b_s3": _fit(-v_s3, ref, ()), "b_o1": _fit(-v_o1, ref, ()),
-            "b_o2": _fit(-v_o2, ref, ())}
+    return {
+        "w12": _fit(-s1*v_s2 - s2*v_s1, ref, ()), "w23": _fit(-s2*v_s3 - s3*v_s2, ref, ()),
+        "w1a": _fit(-o1*v_s1 - s1*v_o1, ref, ()), "w2a": _fit(-o1*v_s2 - s2*v_o1, ref, ()),
+        "w2b": _fit(-o2*v_s2 - s2*v_o2, ref, ()), "w3b": _fit(-o2*v_s3 - s3*v_o2, ref, ()),
+        "wab": _fit(-o1*v_o2 - o2*v_o1, ref, ()), "u11": _fit(-v_s1*x1, ref, ()), "u22": _fit(-v_s2*x2, ref, ()),
+        "u31": _fit(-v_s3*x1, ref, ()), "b_s1": _fit(-v_s1, ref, ()), "b_s2": _fit(-v_s2, ref, ()),
+        "b_s3": _fit(-v_s3, ref, ()), "b_o1": _fit(-v_o1, ref, ()), "b_o2": _fit(-v_o2, ref, ()),
+    }
 
 
 def energy_dtheta_jvp_mean(z, v, theta, x):
@@ -305,14 +325,19 @@ def energy_dtheta_jvp_mean(z, v, theta, x):
     v_o2 = v[..., 4]
     x1 = x[..., 0]
     x2 = x[..., 1]
-    return {"w12": _batch_mean(_fit(-s1*v_s2 - s2*v_s1, ref, ()), ref), "w23": _batch_mean(_fit(-s2*v_s3 - s3*v_s2, ref,
-            ()), ref), "w1a": _batch_mean(_fit(-o1*v_s1 - s1*v_o1, ref, ()), ref), "w2a": _batch_mean(_fit(-o1*v_s2
-            - s2*v_o1, ref, ()), ref), "w2b": _batch_mean(_fit(-o2*v_s2 - s2*v_o2, ref, ()), ref),
-            "w3b": _batch_mean(_fit(-o2*v_s3 - s3*v_o2, ref, ()), ref), "wab": _batch_mean(_fit(-o1*v_o2 - o2*v_o1, ref,
-            ()), ref), "u11": _batch_mean(_fit(-v_s1*x1, ref, ()), ref), "u22": _batch_mean(_fit(-v_s2*x2, ref, ()),
-            ref), "u31": _batch_mean(_fit(-v_s3*x1, ref, ()), ref), "b_s1": _batch_mean(_fit(-v_s1, ref, ()), ref),
-            "b_s2": _batch_mean(_fit(-v_s2, ref, ()), ref), "b_s3": _batch_mean(_fit(-v_s3, ref, ()), ref),
-            "b_o1": _batch_mean(_fit(-v_o1, ref, ()), ref), "b_o2": _batch_mean(_fit(-v_o2, ref, ()), ref)}
+    return {
+        "w12": _batch_mean(_fit(-s1*v_s2 - s2*v_s1, ref, ()), ref),
+        "w23": _batch_mean(_fit(-s2*v_s3 - s3*v_s2, ref, ()), ref),
+        "w1a": _batch_mean(_fit(-o1*v_s1 - s1*v_o1, ref, ()), ref),
+        "w2a": _batch_mean(_fit(-o1*v_s2 - s2*v_o1, ref, ()), ref),
+        "w2b": _batch_mean(_fit(-o2*v_s2 - s2*v_o2, ref, ()), ref),
+        "w3b": _batch_mean(_fit(-o2*v_s3 - s3*v_o2, ref, ()), ref),
+        "wab": _batch_mean(_fit(-o1*v_o2 - o2*v_o1, ref, ()), ref), "u11": _batch_mean(_fit(-v_s1*x1, ref, ()), ref),
+        "u22": _batch_mean(_fit(-v_s2*x2, ref, ()), ref), "u31": _batch_mean(_fit(-v_s3*x1, ref, ()), ref),
+        "b_s1": _batch_mean(_fit(-v_s1, ref, ()), ref), "b_s2": _batch_mean(_fit(-v_s2, ref, ()), ref),
+        "b_s3": _batch_mean(_fit(-v_s3, ref, ()), ref), "b_o1": _batch_mean(_fit(-v_o1, ref, ()), ref),
+        "b_o2": _batch_mean(_fit(-v_o2, ref, ()), ref),
+    }
 
 
 def energy_dx(z, theta, x):
@@ -344,16 +369,15 @@ def cost_gradient(z, y):
     o2 = z[..., 4]
     y1 = y[..., 0]
     y2 = y[..., 1]
-    return _concat([_zeros_batch(ref, 1), _zeros_batch(ref, 1), _zeros_batch(ref, 1), _fit(o1 - y1, ref, ())[..., None],
-            _fit(o2 - y2, ref, ())[..., None]])
+    return _concat([
+        _zeros_batch(ref, 1), _zeros_batch(ref, 1), _zeros_batch(ref, 1), _fit(o1 - y1, ref, ())[..., None],
+        _fit(o2 - y2, ref, ())[..., None],
+    ])
 
 
 def layer_curvature(theta):
     """Not available: block updates are not exact for this energy (see BLOCK_REASON)."""
-    raise ValueError(
-        "block updates are not exact for this energy: the energy is not quadratic in layer s1 with a Hessian block "
-        "a·I given its neighbours"
-    )
+    raise ValueError(f"block updates are not exact for this energy: {BLOCK_REASON}")
 
 
 # -- relaxation and the EP family: the runtime, bound to this energy ------------------------

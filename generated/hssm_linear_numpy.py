@@ -60,12 +60,12 @@ def _energy_density(phi, pi, B_u, A):
 
 def _half_step_gradient(phi_half, pi, pi_new, B_u, A):
     """∂H½/∂θ per unit at a step's interior sub-states (∂V/∂(Bu)_i for a matrix)."""
-    return (1/2)*phi_half**2, -phi_half
+    return ((1/2)*phi_half**2, -phi_half)
 
 
 def _post_step_gradient(phi, pi, B_u, A):
     """∂H/∂θ per unit at a step's end state (approximate; tests only)."""
-    return (1/2)*phi**2, -phi
+    return ((1/2)*phi**2, -phi)
 
 
 _SYSTEM = HRUSystem(globals())

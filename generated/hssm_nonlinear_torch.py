@@ -63,24 +63,25 @@ def _force(phi, B_u, A, b, alpha):
 
 def _energy_density(phi, pi, B_u, A, b, alpha):
     """The energy of each unit, h(φ_i, π_i, θ_i, (Bu)_i); H is its sum."""
-    return torch.addcmul(torch.add((1/2)*alpha*phi**2, pi**2, alpha=0.5), 1/A, (torch.abs(torch.add(torch.add(A*phi,
-            B_u), b)) + torch.log1p(torch.exp(-2*torch.abs(torch.add(torch.add(A*phi, B_u), b)))) - 0.6931471805599453))
+    _t0 = torch.add(torch.add(A*phi, B_u), b)
+    _t1 = torch.add((1/2)*alpha*phi**2, pi**2, alpha=0.5)
+    return torch.addcmul(_t1, 1/A, (torch.abs(_t0) + torch.log1p(torch.exp(-2*torch.abs(_t0))) - 0.6931471805599453))
 
 
 def _half_step_gradient(phi_half, pi, pi_new, B_u, A, b, alpha):
     """∂H½/∂θ per unit at a step's interior sub-states (∂V/∂(Bu)_i for a matrix)."""
     _t0 = torch.add(torch.add(A*phi_half, B_u), b)
     _t1 = torch.tanh(_t0)/A
-    return torch.addcmul(_t1*phi_half, A**(-2), (torch.abs(_t0) + torch.log1p(torch.exp(-2*torch.abs(_t0)))
-            - 0.6931471805599453), value=-1.0), _t1, _t1, (1/2)*phi_half**2
+    _t2 = (torch.abs(_t0) + torch.log1p(torch.exp(-2*torch.abs(_t0))) - 0.6931471805599453)
+    return (torch.addcmul(_t1*phi_half, A**(-2), _t2, value=-1.0), _t1, _t1, (1/2)*phi_half**2)
 
 
 def _post_step_gradient(phi, pi, B_u, A, b, alpha):
     """∂H/∂θ per unit at a step's end state (approximate; tests only)."""
     _t0 = torch.add(torch.add(A*phi, B_u), b)
     _t1 = torch.tanh(_t0)/A
-    return torch.addcmul(_t1*phi, A**(-2), (torch.abs(_t0) + torch.log1p(torch.exp(-2*torch.abs(_t0)))
-            - 0.6931471805599453), value=-1.0), _t1, _t1, (1/2)*phi**2
+    _t2 = (torch.abs(_t0) + torch.log1p(torch.exp(-2*torch.abs(_t0))) - 0.6931471805599453)
+    return (torch.addcmul(_t1*phi, A**(-2), _t2, value=-1.0), _t1, _t1, (1/2)*phi**2)
 
 
 _SYSTEM = HRUSystem(globals())

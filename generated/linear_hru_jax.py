@@ -55,7 +55,7 @@ def _force(phi, B_u, A):
 
 def _half_step_gradient(phi_half, pi, pi_new, B_u, A):
     """∂H½/∂θ per unit at a step's interior sub-states (∂V/∂(Bu)_i for a matrix)."""
-    return (1/2)*phi_half**2, -phi_half
+    return ((1/2)*phi_half**2, -phi_half)
 
 
 _SYSTEM = _Module(globals())

@@ -55,15 +55,12 @@ _LEAPFROG_RULE = False
 _COST_PARAMS = False
 #: Rule → None when available, else the reason it is not.
 RULES = {
-    "CIVP": None,
-    "CBVP": None,
-    "PFVP": None,
+    "CIVP": None, "CBVP": None, "PFVP": None,
     "HEL": (
-        "not time-reversal invariant: the part of L odd in the velocities is not a total time derivative (e.g. a "
-        "magnetic or gyroscopic term)"
+        "not time-reversal invariant: the part of L odd in the velocities is not a total time "
+        "derivative (e.g. a magnetic or gyroscopic term)"
     ),
-    "HEL-gain": "needs mass-proportional Rayleigh damping D = \u03b3M; without damping use HEL",
-    "adjoint": None,
+    "HEL-gain": "needs mass-proportional Rayleigh damping D = γM; without damping use HEL", "adjoint": None,
 }
 
 

@@ -58,8 +58,10 @@ def _half_step_gradient(phi_half, pi, pi_new, B_u, A, b, alpha):
     """∂H½/∂θ per unit at a step's interior sub-states (∂V/∂(Bu)_i for a matrix)."""
     _t0 = A*phi_half + B_u + b
     _t1 = jnp.tanh(_t0)/A
-    return _t1*phi_half - (jnp.abs(_t0) + jnp.log1p(jnp.exp(-2*jnp.abs(_t0)))
-            - 0.6931471805599453)/A**2, _t1, _t1, (1/2)*phi_half**2
+    return (
+        _t1*phi_half - (jnp.abs(_t0) + jnp.log1p(jnp.exp(-2*jnp.abs(_t0))) - 0.6931471805599453)/A**2, _t1, _t1,
+        (1/2)*phi_half**2,
+    )
 
 
 _SYSTEM = _Module(globals())

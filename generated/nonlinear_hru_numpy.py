@@ -57,23 +57,27 @@ def _force(phi, B_u, A, b, alpha):
 
 def _energy_density(phi, pi, B_u, A, b, alpha):
     """The energy of each unit, h(φ_i, π_i, θ_i, (Bu)_i); H is its sum."""
-    return (1/2)*alpha*phi**2 + (1/2)*pi**2 + (np.abs(A*phi + B_u + b) + np.log1p(np.exp(-2*np.abs(A*phi + B_u + b)))
-            - 0.6931471805599453)/A
+    _t0 = (1/2)*alpha*phi**2 + (1/2)*pi**2
+    return _t0 + (np.abs(A*phi + B_u + b) + np.log1p(np.exp(-2*np.abs(A*phi + B_u + b))) - 0.6931471805599453)/A
 
 
 def _half_step_gradient(phi_half, pi, pi_new, B_u, A, b, alpha):
     """∂H½/∂θ per unit at a step's interior sub-states (∂V/∂(Bu)_i for a matrix)."""
     _t0 = A*phi_half + B_u + b
     _t1 = np.tanh(_t0)/A
-    return _t1*phi_half - (np.abs(_t0) + np.log1p(np.exp(-2*np.abs(_t0)))
-            - 0.6931471805599453)/A**2, _t1, _t1, (1/2)*phi_half**2
+    return (
+        _t1*phi_half - (np.abs(_t0) + np.log1p(np.exp(-2*np.abs(_t0))) - 0.6931471805599453)/A**2, _t1, _t1,
+        (1/2)*phi_half**2,
+    )
 
 
 def _post_step_gradient(phi, pi, B_u, A, b, alpha):
     """∂H/∂θ per unit at a step's end state (approximate; tests only)."""
     _t0 = A*phi + B_u + b
     _t1 = np.tanh(_t0)/A
-    return _t1*phi - (np.abs(_t0) + np.log1p(np.exp(-2*np.abs(_t0))) - 0.6931471805599453)/A**2, _t1, _t1, (1/2)*phi**2
+    return (
+        _t1*phi - (np.abs(_t0) + np.log1p(np.exp(-2*np.abs(_t0))) - 0.6931471805599453)/A**2, _t1, _t1, (1/2)*phi**2,
+    )
 
 
 _SYSTEM = HRUSystem(globals())

@@ -42,16 +42,17 @@ from glep.generated._runtime_torch import (
 )
 
 PARAMS = (
-    "m1", "m2", "m3", "m4", "m5", "m6", "k1", "k2", "k3", "k4", "k5", "k6", "c1", "c2", "c3", "c4", "c5", "w1", "w2",
-    "w3", "w4", "w5", "w6",
+    "m1", "m2", "m3", "m4", "m5", "m6", "k1", "k2", "k3", "k4", "k5", "k6", "c1", "c2", "c3", "c4", "c5",
+    "w1", "w2", "w3", "w4", "w5", "w6",
 )
 PARAM_VALUES = (
-    1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.5, 2.0, 2.5, 3.0, 3.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1,
+    1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.5, 2.0, 2.5, 3.0, 3.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.1, 0.1, 0.1,
+    0.1, 0.1, 0.1,
 )
 STATE = ("q1", "q2", "q3", "q4", "q5", "q6", "q1_dot", "q2_dot", "q3_dot", "q4_dot", "q5_dot", "q6_dot")
 STATE_KINDS = (
-    "position", "position", "position", "position", "position", "position", "velocity", "velocity", "velocity",
-    "velocity", "velocity", "velocity",
+    "position", "position", "position", "position", "position", "position", "velocity", "velocity",
+    "velocity", "velocity", "velocity", "velocity",
 )
 INPUTS = ("u",)
 TARGETS = ("y",)
@@ -63,18 +64,14 @@ METHODS = ("rk4", "leapfrog", "implicit_midpoint")
 _N = 6
 _D = 23
 _MOMENTUM_OF_STATE = True
-_COST_ONLY = ("w1", "w2", "w3", "w4", "w5", "w6",)
+_COST_ONLY = ("w1", "w2", "w3", "w4", "w5", "w6")
 _VELOCITY_STATE = True
 _LEAPFROG_RULE = True
 _COST_PARAMS = True
 #: Rule → None when available, else the reason it is not.
 RULES = {
-    "CIVP": None,
-    "CBVP": None,
-    "PFVP": None,
-    "HEL": None,
-    "HEL-gain": "needs mass-proportional Rayleigh damping D = \u03b3M; without damping use HEL",
-    "adjoint": None,
+    "CIVP": None, "CBVP": None, "PFVP": None, "HEL": None,
+    "HEL-gain": "needs mass-proportional Rayleigh damping D = γM; without damping use HEL", "adjoint": None,
 }
 
 
