@@ -304,8 +304,9 @@ def hru_main():
     reference = rows["glep JAX BPTT"][3]
     rhel = rows["glep JAX RHEL"][0]
     lines = ["# Compiled backend: linear HRU (n = 64, m = 8), gradient w.r.t. A, B, u, state",
-             "", f"One run of `{' '.join(['.venv/bin/python', *sys.argv])}`; one sequence, "
-             "dt = 0.1, "
+             "", f"One run of `{' '.join(['.venv/bin/python', *sys.argv])}` (load average at the "
+             f"start {', '.join(f'{x:.1f}' for x in os.getloadavg())} on {os.cpu_count()} cores, a "
+             "shared machine); one sequence, dt = 0.1, "
              "β = 1, float64; best of 3 runs after compilation for JAX (forward passes: best of 7, "
              "interleaved), one run for NumPy/Torch "
              "(Torch on one thread). Error: the largest relative error over A, B, u and state, "

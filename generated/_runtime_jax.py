@@ -39,9 +39,17 @@ def _unstack(a, axis=-1):
 
 
 def _stack(items, ref):
+    """The items on a new last axis, stacked at most 8 at a time on further new axes (then
+    reshaped): XLA:CPU fuses a concatenate of at most 8 operands with the expressions it
+    gathers, so a kernel's outputs compile into one loop instead of one call each."""
     if not items:
         return jnp.zeros((*jnp.shape(ref), 0), _float_type())
-    return jnp.stack(jnp.broadcast_arrays(ref, *items)[1:], axis=-1).astype(jnp.result_type(ref, float))
+    items, n, axis = jnp.broadcast_arrays(ref, *items)[1:], len(items), -1
+    while len(items) > 1 or axis == -1:
+        items = [*items, *[jnp.zeros_like(items[0])] * (-len(items) % 8 if len(items) > 8 else 0)]
+        items, axis = [jnp.stack(items[i:i + 8], axis) for i in range(0, len(items), 8)], axis - 1
+    out = items[0].reshape(*items[0].shape[:axis + 1], -1)[..., :n]
+    return out.astype(jnp.result_type(ref, float))
 
 
 def _scalar(value, ref):
