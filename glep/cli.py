@@ -6,6 +6,7 @@ A bad input prints one clear message (no traceback) and exits with status 2.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import io
 import json
 import keyword
@@ -188,9 +189,13 @@ def cmd_check(args) -> int:
     if kind_of(problem).name == "hru" and rules is not None and len(names) > 1:
         raise RuleError(f"glep check runs every rule of a {kind_of(problem).title}: drop "
                         f"--rule {args.rule}")
+    diffrax = args.diffrax
+    if diffrax is None:  # automatic: a continuous system with a JAX module, diffrax installed
+        diffrax = (kind_of(problem).name == "continuous" and emits(problem, "jax")
+                   and importlib.util.find_spec("diffrax") is not None)
     with _progress(problem, rules or names, quiet=args.json) as progress:
         report = check(problem, rules=rules, beta=args.beta, steps=args.steps,
-                       progress=progress, quick=args.quick, diffrax=args.diffrax)
+                       progress=progress, quick=args.quick, diffrax=diffrax)
     if args.json:
         print(json.dumps(report, indent=2, ensure_ascii=False))
     else:
@@ -584,13 +589,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--quick", action="store_true", help="skip the finite differences of "
                    "an energy or chain of more than 100 parameters (implicit differentiation "
                    "stays the reference)")
-    p.add_argument("--diffrax", action="store_true",
+    p.add_argument("--diffrax", action=argparse.BooleanOptionalAction, default=None,
                    help="continuous systems: diffrax (Dopri8, tol 1e-12) as a further reference "
-                        "of the adjoint (needs glep[jax]). Asked for, not automatic: tracing and "
-                        "compiling diffrax's solver costs ~6 CPU-seconds per system (coupled "
-                        "oscillators; up to a minute of wall time on a busy machine), and JAX's "
-                        "persistent compilation cache saves only ~10 %% of it (the rest is "
-                        "tracing, which it does not cache)")
+                        "of the adjoint, next to torchdiffeq; on by default when JAX and diffrax "
+                        "are installed (glep[jax]) and the system has a JAX module. "
+                        "--no-diffrax skips it: tracing and compiling diffrax's solver costs "
+                        "~6 CPU-seconds per system (coupled oscillators)")
     p.add_argument("--force", action="store_true",
                    help=f"allow more than {MAX_STEPS:.0e} integration steps")
     p.add_argument("--gdu", action="store_true", help="energies: the GDU check, EP's per-step "

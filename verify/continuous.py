@@ -15,8 +15,9 @@ reference that costs a fixed number of solves however many parameters the system
   pass is stable), when torch is installed: a second, independent check of the adjoint rule;
 - ``diffrax``: ``diffeqsolve`` with Dopri8 at rtol = atol = 1e-12, differentiated by
   ``RecursiveCheckpointAdjoint``, on the generated JAX module's kernels (float64), when JAX is
-  installed and the system has a JAX module, on request (``glep check --diffrax``: its
-  compilation takes seconds to a minute): a third check, independent of Torch.
+  installed and the system has a JAX module (``glep check`` adds it then, ``--no-diffrax``
+  skips its seconds of tracing and compiling; ``check(..., diffrax=True)`` from Python): a
+  third check, independent of Torch.
 
 CBVP, whose loss is that of its own boundary-value trajectory, is compared with central
 differences of that loss along the same directions (two boundary-value solves each, by

@@ -121,12 +121,12 @@ def test_bad_flag(glep_cli, tmp_path, argv, name):
 @pytest.mark.parametrize("rule", ["hel", "Hel", "hEL"])
 def test_rule_names_are_case_insensitive(glep_cli, rule):
     """``--rule hel`` runs HEL (the check itself is cheap at 40 steps)."""
-    result = glep_cli("check", H, "--rule", rule, "--steps", "40", "--json")
+    result = glep_cli("check", H, "--rule", rule, "--steps", "40", "--json", "--no-diffrax")
     assert result.code in (0, 1), result
     assert '"HEL"' in result.out
 
 
 def test_check_shows_progress_per_rule(glep_cli):
-    result = glep_cli("check", H, "--rule", "CIVP", "--steps", "40")
+    result = glep_cli("check", H, "--rule", "CIVP", "--steps", "40", "--no-diffrax")
     assert result.code in (0, 1), result
     assert "[1/1] CIVP" in result.err

@@ -1,4 +1,5 @@
-"""diffrax as a further reference of ``glep check`` (``--diffrax``), independent of Torch."""
+"""diffrax as a further reference of ``glep check`` (on by default when installed; ``--no-diffrax``
+skips it), independent of Torch."""
 
 from __future__ import annotations
 
@@ -29,9 +30,19 @@ def test_diffrax_agrees_with_torchdiffeq_and_is_its_own_column():
     assert "vs diffrax" in report_text(p, report)
 
 
-def test_diffrax_is_asked_for_not_run_by_default(capsys):
+def _cli_check(capsys, *flags):
     main(["check", str(SYSTEMS / "harmonic_oscillator.py"), "--rule", "adjoint", "--steps",
-          "200", "--json"])
-    report = json.loads(capsys.readouterr().out)
+          "200", "--json", *flags])
+    return json.loads(capsys.readouterr().out)
+
+
+@pytest.mark.slow
+def test_glep_check_adds_diffrax_by_default_and_no_diffrax_skips_it(capsys):
+    report = _cli_check(capsys)
+    references = report["reference"]
+    assert relative_error(list(references["diffrax"]["grad"].values()),
+                          list(references["torchdiffeq"]["grad"].values())) <= 1e-8
+    assert np.isfinite(report["rules"]["adjoint"]["diffrax_rel_err"])
+    report = _cli_check(capsys, "--no-diffrax")
     assert "diffrax" not in report["reference"] and "torchdiffeq" in report["reference"]
     assert np.isfinite(report["rules"]["adjoint"]["torchdiffeq_rel_err"])
