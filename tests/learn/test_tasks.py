@@ -15,7 +15,7 @@ from glep.codegen.emit import load_module
 from glep.learn import checkpoint as ck
 from glep.learn.catalog import load, permuted, tasks
 from glep.learn.classify import readout, train, train_tasks
-from glep.learn.optimizers import BinaryFlip
+from glep.learn.optimizers import BinaryFlip, Metaplastic
 from tests.learn.conftest import StopAfter
 
 
@@ -154,17 +154,20 @@ def _rows(path):
             for line in path.read_text().splitlines()]
 
 
-@pytest.mark.parametrize("how", ["stop", "crash"])
+@pytest.mark.parametrize("how, optimizer", [("stop", "flip"), ("crash", "flip"),
+                                             ("crash", "metaplastic")])
 def test_an_interrupted_sequence_resumes_in_its_task_to_the_uninterrupted_result(
-        digits, tmp_path, monkeypatch, how):
+        digits, tmp_path, monkeypatch, how, optimizer):
     """Interrupted in task 2 of 3 (a stop request, or an exception after the last checkpoint
-    as by SIGKILL), ``resume=True`` continues task 2 with its parameters, flip momenta and
-    log, and ends where the uninterrupted sequence ends."""
+    as by SIGKILL), ``resume=True`` continues task 2 with its parameters, optimizer state
+    (flip momenta, metaplastic Adam moments) and log, and ends where the uninterrupted
+    sequence ends."""
     problem = glep.load_problem("systems/binary_hopfield_digits.py")
     sequence = permuted(digits, 3)
     options = {"epochs": 2, "batch": 16, "lr": "0.02,alpha_W1=1e-5,alpha_W2=1e-5",
-               "optimizer": "flip", "gamma": "0.05", "tau": "1e-4", "progress": False,
-               "checkpoint_every": 3}
+               "optimizer": optimizer, "gamma": "0.05", "tau": "1e-4", "meta": "1.35",
+               "progress": False, "checkpoint_every": 3}
+    stepped = BinaryFlip if optimizer == "flip" else Metaplastic
 
     def run(name, **extra):
         return train_tasks(problem, sequence, **options, **extra,
@@ -177,7 +180,7 @@ def test_an_interrupted_sequence_resumes_in_its_task_to_the_uninterrupted_result
         first, _ = run("cut", stop=StopAfter(20))
         assert first.interrupted
     else:
-        original = BinaryFlip.step
+        original = stepped.step
 
         def step(self, closure=None):
             steps.append(1)
@@ -185,10 +188,10 @@ def test_an_interrupted_sequence_resumes_in_its_task_to_the_uninterrupted_result
                 raise RuntimeError("killed")
             return original(self, closure)
 
-        monkeypatch.setattr(BinaryFlip, "step", step)
+        monkeypatch.setattr(stepped, "step", step)
         with pytest.raises(RuntimeError, match="killed"):
             run("cut")
-        monkeypatch.setattr(BinaryFlip, "step", original)
+        monkeypatch.setattr(stepped, "step", original)
     saved = [json.loads((tmp_path / f"cut-task{k}-checkpoint.json").read_text())
              for k in (1, 2)]
     assert saved[0]["status"] == "complete" and saved[1]["status"] != "complete"
@@ -197,6 +200,8 @@ def test_an_interrupted_sequence_resumes_in_its_task_to_the_uninterrupted_result
     for name in full.theta:
         assert np.array_equal(last.theta[name], full.theta[name]), name
     assert rows == full_rows and [len(r) for r in rows] == [1, 2, 3]
-    assert torch.equal(last.state["flip"]["state"][0]["momentum"],
-                       full.state["flip"]["state"][0]["momentum"])
+    state, reference = (s["flip" if optimizer == "flip" else "optimizer"]["state"][0]
+                        for s in (last.state, full.state))
+    key = "momentum" if optimizer == "flip" else "exp_avg"
+    assert torch.equal(state[key], reference[key]) and state[key].abs().sum() > 0
     assert _rows(tmp_path / "cut.jsonl") == _rows(tmp_path / "full.jsonl")
