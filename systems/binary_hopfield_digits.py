@@ -9,9 +9,10 @@ sized for scikit-learn's digits (Laydevant et al. 2021):
 makes the hidden layer emit H(h − ½), relaxed by s ← (1 − γ_n)s + γ_n·clip(…) with γ_n = 0.5
 (gradient flow with step 0.5) for at most 40 steps (the dynamics may cycle instead of
 converging: the paper's fixed number of steps); ``--set hidden_bias=0.2`` starts the hidden
-biases nearer the threshold ½ of binary neurons (more of them start active).
-The output layer stays continuous (the cost reads it). Train the signs with the flip rule: ``glep train systems/binary_hopfield_digits.py
---data digits --optimizer flip`` (the README's binary section).
+biases nearer the threshold ½ of binary neurons (more of them start active). The output
+layer stays continuous (the cost reads it). Train the signs with the flip rule: ``glep train
+systems/binary_hopfield_digits.py --data digits --optimizer flip`` (the README's binary
+section).
 """
 
 import random
