@@ -222,7 +222,8 @@ def train(problem, data: Classification, *, rule="C-EP", epochs=10, batch=32, lr
     """Train ``problem`` (an energy or an ff-EBM chain) on ``data``; returns a :class:`Result`.
 
     ``resume``: a checkpoint written by an earlier call with the same options (it then
-    continues at the same batch with the same optimizer state and batch order).
+    continues at the same batch with the same optimizer state and batch order, the log cut
+    back to what it held at the checkpoint).
     ``gamma``, ``tau``: the flip rule's (``optimizer="flip"``); ``meta``: the metaplasticity
     (``optimizer="metaplastic"``); each a number or per-parameter values like ``lr``.
     ``sigma``, ``feedback_iterations``, ``feedback_lr``: EP+DTP's L-DRL
