@@ -41,6 +41,7 @@ import contextlib
 import copy
 import json
 import math
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -221,7 +222,8 @@ def train(problem, data: Classification, *, rule="C-EP", epochs=10, batch=32, lr
     """Train ``problem`` (an energy or an ff-EBM chain) on ``data``; returns a :class:`Result`.
 
     ``resume``: a checkpoint written by an earlier call with the same options (it then
-    continues at the same batch with the same optimizer state and batch order).
+    continues at the same batch with the same optimizer state and batch order, the log cut
+    back to what it held at the checkpoint).
     ``gamma``, ``tau``: the flip rule's (``optimizer="flip"``); ``meta``: the metaplasticity
     (``optimizer="metaplastic"``); each a number or per-parameter values like ``lr``.
     ``sigma``, ``feedback_iterations``, ``feedback_lr``: EP+DTP's L-DRL
@@ -408,7 +410,9 @@ def train(problem, data: Classification, *, rule="C-EP", epochs=10, batch=32, lr
                 "scheduler": ck.encode(sched.state_dict()), "signs": signs.bit_generator.state,
                 "losses": result.losses, "accuracies": result.accuracies, "sums": sums,
                 "initial_accuracy": result.initial_accuracy, "seconds": result.seconds,
-                "cost": result.cost, **({} if feedback is None else {
+                "cost": result.cost,
+                "log_size": None if log is None else os.fstat(log.fileno()).st_size,
+                **({} if feedback is None else {
                     "feedback": feedback.state_dict(), "diagnostics": result.diagnostics})}))
 
     stop = ck.Stop() if stop is None else stop
@@ -416,6 +420,8 @@ def train(problem, data: Classification, *, rule="C-EP", epochs=10, batch=32, lr
     log = None
     if log_path and world.main:
         log = open(log_path, "a" if resume or start else "w", encoding="utf-8")
+        if resume is not None and resume.get("log_size") is not None:
+            log.truncate(resume["log_size"])  # the lines of steps after the checkpoint go
     started = time.perf_counter() - result.seconds
     try:
         with stop, bar:
@@ -499,23 +505,36 @@ def accuracy_table(results: list[Result], data: Classification, command: str) ->
     return "\n".join(lines) + "\n"
 
 
-def train_tasks(problem, sequence, *, log_path=None, checkpoint_path=None, **options):
+def train_tasks(problem, sequence, *, log_path=None, checkpoint_path=None, resume=False,
+                **options):
     """Train on the tasks of ``sequence`` one after another (each for ``epochs``; parameters
     and optimizer states carried over, no task boundary given to the optimizer). After each
     task, the test accuracy on every task so far is appended to the log as
     ``{"task", "name", "accuracy": {task: accuracy}}``. Returns the last task's result and the
-    rows of accuracies (row k: after task k + 1, on tasks 1 … k + 1)."""
+    rows of accuracies (row k: after task k + 1, on tasks 1 … k + 1).
+
+    Each task has its own checkpoint (``…-task<k>-checkpoint.json`` next to
+    ``checkpoint_path``). ``resume=True`` continues an interrupted sequence: the tasks
+    finished before the last checkpointed one give back their final state and accuracies
+    from their checkpoints, the last one resumes from its checkpoint (the log cut back to
+    it), the rest start from it; the result is the uninterrupted run's."""
+    stem = None if checkpoint_path is None else Path(checkpoint_path)
+    paths = [None if stem is None else stem.with_name(
+        stem.name.replace("-checkpoint", f"-task{k + 1}-checkpoint")) for k in range(len(sequence))]
+    saved = [ck.loads(p.read_text(encoding="utf-8"), p) if resume and p and p.is_file() else None
+             for p in paths]
+    last = max((k for k, s in enumerate(saved) if s is not None), default=-1)
     result, rows = None, []
     for k, task in enumerate(sequence):
-        stem = None if checkpoint_path is None else Path(checkpoint_path)
+        done = k < last  # finished, its summary logged: only its final state is needed
         result = train(problem, task, start=None if result is None else result.state,
-                       also=sequence[:k + 1], log_path=log_path, **options,
-                       checkpoint_path=None if stem is None else
-                       stem.with_name(stem.name.replace("-checkpoint", f"-task{k + 1}-checkpoint")))
+                       also=sequence[:k + 1], resume=saved[k], **options,
+                       log_path=None if done else log_path,
+                       checkpoint_path=None if done else paths[k])
         if result.interrupted:
             break
         rows.append(result.also)
-        if log_path and World.current().main:
+        if log_path and not done and World.current().main:
             with open(log_path, "a", encoding="utf-8") as log:
                 log.write(json.dumps({"task": k + 1, "name": task.name, "accuracy": {
                     t.name: a for t, a in zip(sequence, result.also)}}) + "\n")
@@ -645,9 +664,6 @@ def train_command(args, problem, name: str) -> int:
                         "mnist5k, mnist1d, an aeon set) or a .npz classification file")
     sequence = tasks(args.data, seed=options["seeds"][0])
     data = sequence[0]
-    if len(sequence) > 1 and getattr(args, "resume", None):
-        raise DataError(f"--resume: a task sequence (--data {args.data}) is not resumable yet: "
-                        f"run it again without --resume")
     world = World.current(getattr(args, "device", "cpu"))
     results, runs = [], {}
     with ck.RunLock(out_dir) if world.main else contextlib.nullcontext():
@@ -673,7 +689,8 @@ def train_command(args, problem, name: str) -> int:
                           "checkpoint_every": options["checkpoint_every"],
                           "device": getattr(args, "device", "cpu")}
                 if len(sequence) > 1:
-                    result, runs[label] = train_tasks(problem, sequence, **common)
+                    result, runs[label] = train_tasks(
+                        problem, sequence, resume=bool(getattr(args, "resume", None)), **common)
                 else:
                     result = train(problem, data, resume=resume, **common)
                 results.append(result)

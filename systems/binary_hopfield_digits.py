@@ -8,9 +8,11 @@ sized for scikit-learn's digits (Laydevant et al. 2021):
 ``alpha_W2`` (initialised to the mean |W| of the float draw); ``--set activations=True`` also
 makes the hidden layer emit H(h − ½), relaxed by s ← (1 − γ_n)s + γ_n·clip(…) with γ_n = 0.5
 (gradient flow with step 0.5) for at most 40 steps (the dynamics may cycle instead of
-converging: the paper's fixed number of steps). The output layer stays continuous (the cost
-reads it). Train the signs with the flip rule: ``glep train systems/binary_hopfield_digits.py
---data digits --optimizer flip`` (the README's binary section).
+converging: the paper's fixed number of steps); ``--set hidden_bias=0.2`` starts the hidden
+biases nearer the threshold ½ of binary neurons (more of them start active). The output
+layer stays continuous (the cost reads it). Train the signs with the flip rule: ``glep train
+systems/binary_hopfield_digits.py --data digits --optimizer flip`` (the README's binary
+section).
 """
 
 import random
@@ -25,6 +27,8 @@ n_out = 10
 samples = 4
 seed = 0
 activations = False
+#: the hidden layer's initial bias (binary neurons start less silent nearer their threshold ½)
+hidden_bias = 0.1
 
 x = sp.MatrixSymbol("x", n_in, 1)
 h = sp.MatrixSymbol("h", hidden, 1)
@@ -45,7 +49,7 @@ problem = EnergyProblem(
     Energy(energy, states=[h, o], params=[W1, b1, W2, b2], inputs=[x], outputs=[o],
            box=(0, 1), binary=[W1, W2, h] if activations else [W1, W2]),
     EnergyCost((o - y).T * (o - y) / 2, targets=[y]),
-    params={b1: [0.1] * hidden, b2: [0.1] * n_out},
+    params={b1: [hidden_bias] * hidden, b2: [0.1] * n_out},
     inputs={x: images},
     targets={y: labels},
     relaxation="gradient" if activations else "async",

@@ -24,6 +24,19 @@ PARAMS = ["m", "k", "w"]
 OPTIONS = ["--epochs", "2", "--batch", "8", "--steps", "50", "--seed", "3", "--quiet"]
 
 
+class StopAfter(ck.Stop):
+    """A stop request (as by SIGINT) after the training loop has asked ``calls`` times."""
+
+    def __init__(self, calls):
+        super().__init__()
+        self.calls, self.limit = 0, calls
+
+    @property
+    def requested(self):
+        self.calls += 1
+        return self.calls > self.limit
+
+
 def files(run_dir, rule="HEL"):
     stem = Path(run_dir) / f"{NAME}-{rule}"
     return {"checkpoint": Path(f"{stem}-checkpoint.json"), "params": Path(f"{stem}-params.json"),

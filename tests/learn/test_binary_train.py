@@ -16,6 +16,7 @@ from glep.learn import checkpoint as ck
 from glep.learn.catalog import load
 from glep.learn.classify import train
 from glep.learn.optimizers import BinaryFlip, Metaplastic
+from tests.learn.conftest import StopAfter
 
 SYSTEM = "systems/binary_hopfield_digits.py"
 RATES = "0.02,alpha_W1=1e-5,alpha_W2=1e-5"
@@ -24,17 +25,6 @@ RATES = "0.02,alpha_W1=1e-5,alpha_W2=1e-5"
 @pytest.fixture(scope="module")
 def binary():
     return glep.load_problem(SYSTEM), load("digits").head(320, 200)
-
-
-class StopAfter(ck.Stop):
-    def __init__(self, calls):
-        super().__init__()
-        self.calls, self.limit = 0, calls
-
-    @property
-    def requested(self):
-        self.calls += 1
-        return self.calls > self.limit
 
 
 def test_flip_learns_keeps_signs_and_resumes_exactly(binary, tmp_path):

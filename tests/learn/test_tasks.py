@@ -6,13 +6,17 @@ import json
 
 import numpy as np
 import pytest
+import torch
 
 import glep
 from glep import DataError
 from glep.cli import main
 from glep.codegen.emit import load_module
-from glep.learn.catalog import load, tasks
+from glep.learn import checkpoint as ck
+from glep.learn.catalog import load, permuted, tasks
 from glep.learn.classify import readout, train, train_tasks
+from glep.learn.optimizers import BinaryFlip, Metaplastic
+from tests.learn.conftest import StopAfter
 
 
 @pytest.fixture(scope="module")
@@ -105,7 +109,7 @@ def test_a_sequence_carries_parameters_and_momentum_across_tasks(digits):
     assert rows[1] == [both.accuracies[-1]] * 2
 
 
-def test_glep_train_runs_a_task_sequence_and_tables_every_task(tmp_path, digits, capsys):
+def test_glep_train_runs_a_task_sequence_and_tables_every_task(tmp_path, digits, monkeypatch):
     path = tmp_path / "small.npz"
     np.savez(path, x=digits.x, y=digits.y, test_x=digits.test_x, test_y=digits.test_y)
     out = tmp_path / "run"
@@ -124,6 +128,80 @@ def test_glep_train_runs_a_task_sequence_and_tables_every_task(tmp_path, digits,
     last = [100 * a for a in summaries[-1]["accuracy"].values()]
     assert len(rows) == 3 and rows[-1] == ("| small-p2 | " + " | ".join(
         f"{a:.1f}" for a in last) + f" | {np.mean(last):.1f} |")
-    capsys.readouterr()
-    assert main(["train", "--resume", str(out)]) == 2
-    assert "--resume" in capsys.readouterr().err
+    # stopped in task 2 (as by SIGINT), --resume finishes the sequence: the same parameters,
+    # log and table; a finished sequence resumes to the same table at once
+    cut = tmp_path / "cut"
+    argv = ["train", "systems/hopfield_digits.py", "--data", f"permuted-{path}:3", "--epochs",
+            "1", "--batch", "32", "--out-dir", str(cut), "--quiet", "--checkpoint-every", "1"]
+    monkeypatch.setattr(ck, "Stop", lambda: StopAfter(8))
+    assert main(argv) == 130
+    monkeypatch.undo()
+    assert json.loads((cut / "hopfield_digits-C-EP-task2-checkpoint.json").read_text())[
+        "status"] == "interrupted"
+    for _ in range(2):
+        assert main(["train", "--resume", str(cut)]) == 0
+        assert (cut / "hopfield_digits-C-EP-params.json").read_text() == (
+            out / "hopfield_digits-C-EP-params.json").read_text()
+        assert _rows(cut / "hopfield_digits-C-EP.jsonl") == _rows(
+            out / "hopfield_digits-C-EP.jsonl")
+        assert [line for line in (cut / "hopfield_digits-tasks.md").read_text().splitlines()
+                if line.startswith("| small-p")] == rows
+
+
+def _rows(path):
+    """The log's lines without their wall-clock seconds."""
+    return [{k: v for k, v in json.loads(line).items() if k != "seconds"}
+            for line in path.read_text().splitlines()]
+
+
+@pytest.mark.parametrize("how, optimizer", [("stop", "flip"), ("crash", "flip"),
+                                             ("crash", "metaplastic")])
+def test_an_interrupted_sequence_resumes_in_its_task_to_the_uninterrupted_result(
+        digits, tmp_path, monkeypatch, how, optimizer):
+    """Interrupted in task 2 of 3 (a stop request, or an exception after the last checkpoint
+    as by SIGKILL), ``resume=True`` continues task 2 with its parameters, optimizer state
+    (flip momenta, metaplastic Adam moments) and log, and ends where the uninterrupted
+    sequence ends."""
+    problem = glep.load_problem("systems/binary_hopfield_digits.py")
+    sequence = permuted(digits, 3)
+    options = {"epochs": 2, "batch": 16, "lr": "0.02,alpha_W1=1e-5,alpha_W2=1e-5",
+               "optimizer": optimizer, "gamma": "0.05", "tau": "1e-4", "meta": "1.35",
+               "progress": False, "checkpoint_every": 3}
+    stepped = BinaryFlip if optimizer == "flip" else Metaplastic
+
+    def run(name, **extra):
+        return train_tasks(problem, sequence, **options, **extra,
+                           log_path=tmp_path / f"{name}.jsonl",
+                           checkpoint_path=tmp_path / f"{name}-checkpoint.json")
+
+    full, full_rows = run("full")
+    steps = []  # 8 steps per task: the 14th is in task 2, after its epoch 1 line
+    if how == "stop":
+        first, _ = run("cut", stop=StopAfter(20))
+        assert first.interrupted
+    else:
+        original = stepped.step
+
+        def step(self, closure=None):
+            steps.append(1)
+            if len(steps) == 14:
+                raise RuntimeError("killed")
+            return original(self, closure)
+
+        monkeypatch.setattr(stepped, "step", step)
+        with pytest.raises(RuntimeError, match="killed"):
+            run("cut")
+        monkeypatch.setattr(stepped, "step", original)
+    saved = [json.loads((tmp_path / f"cut-task{k}-checkpoint.json").read_text())
+             for k in (1, 2)]
+    assert saved[0]["status"] == "complete" and saved[1]["status"] != "complete"
+    assert 0 < saved[1]["step"] < 8 and not (tmp_path / "cut-task3-checkpoint.json").exists()
+    last, rows = run("cut", resume=True)
+    for name in full.theta:
+        assert np.array_equal(last.theta[name], full.theta[name]), name
+    assert rows == full_rows and [len(r) for r in rows] == [1, 2, 3]
+    state, reference = (s["flip" if optimizer == "flip" else "optimizer"]["state"][0]
+                        for s in (last.state, full.state))
+    key = "momentum" if optimizer == "flip" else "exp_avg"
+    assert torch.equal(state[key], reference[key]) and state[key].abs().sum() > 0
+    assert _rows(tmp_path / "cut.jsonl") == _rows(tmp_path / "full.jsonl")
