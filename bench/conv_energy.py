@@ -1,5 +1,6 @@
 """The convolutional Hopfield energy (systems/conv_hopfield_digits.py: 3×3 convolution 1 → 8
 channels, 2×2 max pooling, dense to 10; states in [0, 1]) trained on scikit-learn's digits
+(or on mnist5k with ``--data mnist5k``: the same file at ``side=28``, 4,000 / 1,000 images)
 with the seven EP-family algorithms (P/N/C-EP, CL, P/N/C-CpL) and backpropagation through
 the relaxation (BPTT), over three seeds; then centered EP with the relaxations in float32,
 bfloat16 and float16 (Torch, float32 parameter updates) against the float64 NumPy run; and
@@ -7,19 +8,28 @@ the relaxation schedules (asynchronous even/odd layers from the layer graph's co
 synchronous, gradient flow) to the same tolerance on a batch.
 
 Every run uses ``glep.learn.classify.train`` (what ``glep train`` runs) with the same
-initialization, mini-batches and optimizer (SGD, momentum 0.9, lr 0.05, batch 32, β = 0.2);
+initialization, mini-batches and optimizer (SGD, momentum 0.9, lr 0.05, batch 32, β = 0.2;
+the learning rate constant on digits, cosine-annealed to zero on mnist5k);
 one Torch thread per run, ``--workers`` runs at a time (so the seconds per run include the
 contention of the two cores). Ratios are against BPTT (accuracy, time) and against the
-float64 run.
+float64 run. Centered EP and BPTT run first (all seeds), then the other rules, then the
+precisions. Every finished run is kept in ``--cache`` under a name derived from its settings
+(data, system settings, options, rule or precision, seed), so an interrupted bench resumes
+where it stopped; the table is rewritten after every run (partial until all are in), and
+each run's per-epoch log is written beside it (``.jsonl``).
 
-Reproduce the committed table (bench/results/train/conv_energy.md)::
+Reproduce the committed tables (bench/results/train/conv_energy.md, conv_energy_mnist5k.md)::
 
     OMP_NUM_THREADS=1 .venv/bin/python bench/conv_energy.py --epochs 3 --seeds 0 1 2 --workers 2
+    OMP_NUM_THREADS=1 .venv/bin/python bench/conv_energy.py --data mnist5k --epochs 3 \
+        --seeds 0 1 2 --workers 1
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
+import json
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
@@ -34,9 +44,51 @@ from glep.learn.catalog import load
 from glep.learn.classify import train
 
 ROOT = Path(__file__).resolve().parent.parent
-OUT = ROOT / "bench" / "results" / "train" / "conv_energy.md"
+SYSTEM = ROOT / "systems" / "conv_hopfield_digits.py"
+RESULTS = ROOT / "bench" / "results" / "train"
 RULES = ("P-EP", "N-EP", "C-EP", "CL", "P-CpL", "N-CpL", "C-CpL", "BPTT")
 PRECISIONS = (None, "float32", "bfloat16", "float16")
+SETTINGS = {"digits": {}, "mnist5k": {"side": 28}}
+SCHEDULES = {"digits": "constant", "mnist5k": "cosine"}
+
+
+def jobs(seeds, options):
+    """The runs ``(label, seed, options)`` in the order they are made: C-EP and BPTT on every
+    seed (the acceptance), then the other rules, then C-EP's relaxations by precision."""
+    first = [(rule, s, {**options, "rule": rule}) for rule in ("C-EP", "BPTT") for s in seeds]
+    rest = [(rule, s, {**options, "rule": rule}) for s in seeds for rule in RULES
+            if rule not in ("C-EP", "BPTT")]
+    low = [(p, s, {**options, "rule": "C-EP", "precision": p}) for s in seeds
+           for p in PRECISIONS[1:]]
+    return first + rest + low
+
+
+def cache_path(cache: Path, data: str, job) -> Path:
+    """Where a finished run is kept: named by its label and seed and a digest of everything
+    that determines it (data set, system settings, training options)."""
+    label, seed, options = job
+    key = json.dumps([data, SETTINGS[data], label, seed, options], sort_keys=True)
+    digest = hashlib.sha256(key.encode()).hexdigest()[:12]
+    return cache / f"{data}-{label}-seed{seed}-{digest}.npz"
+
+
+def save_run(path: Path, result) -> None:
+    """Keep a finished run (accuracies, seconds, parameters) for a later resume."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.stem + ".partial.npz")
+    np.savez(partial, accuracies=result.accuracies, seconds=result.seconds,
+             **{f"theta_{k}": v for k, v in result.theta.items()})
+    partial.replace(path)
+
+
+def load_run(path: Path):
+    """A run kept by :func:`save_run`, or None when there is none."""
+    if not path.is_file():
+        return None
+    with np.load(path) as kept:
+        return SimpleNamespace(
+            accuracies=kept["accuracies"].tolist(), seconds=float(kept["seconds"]),
+            theta={k[6:]: kept[k] for k in kept.files if k.startswith("theta_")})
 
 
 def _row(label, results, reference=None):
@@ -51,13 +103,15 @@ def _row(label, results, reference=None):
 
 def _run(job):
     """One training run in a worker: ``(label, seed, options)`` → accuracies, seconds, θ."""
-    label, seed, options = job
+    data, (label, seed, options), path = job
     torch.set_num_threads(1)
-    problem = glep.load_problem(ROOT / "systems" / "conv_hopfield_digits.py")
-    result = train(problem, load("digits"), seed=seed, **options)
+    problem = glep.load_problem(SYSTEM, SETTINGS[data])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    result = train(problem, load(data), seed=seed, log_path=path.with_suffix(".jsonl"),
+                   **options)
     print(label, seed, f"{100 * result.accuracies[-1]:.1f}", f"{result.seconds:.0f} s", flush=True)
-    return SimpleNamespace(accuracies=result.accuracies, seconds=result.seconds,
-                           theta=result.theta)
+    save_run(path, result)
+    return load_run(path)
 
 
 def relaxation_table(problem, data, theta, batch=256):
@@ -91,11 +145,15 @@ def relaxation_table(problem, data, theta, batch=256):
 def tables(runs, args, train_size, test_size) -> str:
     """The two accuracy tables from the runs finished so far (label → seed → result)."""
     done = {label: [by_seed[s] for s in sorted(by_seed)] for label, by_seed in runs.items()}
-    command = ("OMP_NUM_THREADS=1 .venv/bin/python bench/conv_energy.py --epochs "
+    data = "" if args.data == "digits" else f"--data {args.data} "
+    command = (f"OMP_NUM_THREADS=1 .venv/bin/python bench/conv_energy.py {data}--epochs "
                f"{args.epochs} --seeds {' '.join(map(str, args.seeds))} --workers {args.workers}")
     bptt = _row("BPTT", done["BPTT"])[1] if "BPTT" in done else None
-    lines = [f"# The convolutional Hopfield energy on digits ({train_size} / {test_size}), "
-             f"{args.epochs} epochs, seeds {args.seeds}", "", f"Command: `{command}`", "",
+    settings = "".join(f", {k}={v}" for k, v in SETTINGS[args.data].items())
+    lines = [f"# The convolutional Hopfield energy{settings} on {args.data} ({train_size} / "
+             f"{test_size}), {args.epochs} epochs ({SCHEDULES[args.data]} learning rate), "
+             f"seeds {args.seeds}", "",
+             f"Command: `{command}`", "",
              "## The seven algorithms and backprop through the relaxation", "",
              "| rule | test accuracy (%) | per seed | seconds per run | Δ vs BPTT (points) "
              "| time / BPTT |", "|---|---|---|---|---|---|"]
@@ -112,22 +170,33 @@ def tables(runs, args, train_size, test_size) -> str:
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", choices=tuple(SETTINGS), default="digits")
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--out", type=Path, default=OUT)
+    parser.add_argument("--out", type=Path, default=None,
+                        help="the table (default bench/results/train/conv_energy[_DATA].md)")
+    parser.add_argument("--cache", type=Path, default=ROOT / "runs" / "conv_energy",
+                        help="finished runs, by their settings (an interrupted bench resumes)")
     parser.add_argument("--workers", type=int, default=1)
     args = parser.parse_args()
+    suffix = "" if args.data == "digits" else f"_{args.data}"
+    args.out = args.out or RESULTS / f"conv_energy{suffix}.md"
     torch.set_num_threads(1)
-    problem = glep.load_problem(ROOT / "systems" / "conv_hopfield_digits.py")
-    data = load("digits")
+    problem = glep.load_problem(SYSTEM, SETTINGS[args.data])
+    data = load(args.data)
     options = {"epochs": args.epochs, "batch": 32, "lr": "0.05", "beta": 0.2,
-               "progress": False}
-    jobs = [job for s in args.seeds for job in
-            [(rule, s, {**options, "rule": rule}) for rule in RULES]
-            + [(p, s, {**options, "rule": "C-EP", "precision": p}) for p in PRECISIONS[1:]]]
-    runs = {}
+               "schedule": SCHEDULES[args.data], "progress": False}
+    runs, todo = {}, []
+    for job in jobs(args.seeds, options):
+        path = cache_path(args.cache, args.data, job)
+        kept = load_run(path)
+        if kept is None:
+            todo.append((args.data, job, path))
+        else:
+            runs.setdefault(job[0], {})[job[1]] = kept
+    text = tables(runs, args, len(data.x), len(data.test_x)) if runs else ""
     with ProcessPoolExecutor(args.workers) as pool:
-        futures = {pool.submit(_run, job): job for job in jobs}
+        futures = {pool.submit(_run, job): job[1] for job in todo}
         for future in as_completed(futures):
             label, seed, _ = futures[future]
             runs.setdefault(label, {})[seed] = future.result()
@@ -137,7 +206,7 @@ def main():
     lines = [text.rstrip("\n")]
     lines += ["", "## Relaxation schedules from rest to a residual of 1e-10 (NumPy, 256 "
               "images, the C-EP parameters of the first seed)", ""]
-    lines += relaxation_table(problem, data, runs["C-EP"][0].theta)
+    lines += relaxation_table(problem, data, runs["C-EP"][min(args.seeds)].theta)
     text = "\n".join(lines) + "\n"
     print(text)
     args.out.parent.mkdir(parents=True, exist_ok=True)
