@@ -12,8 +12,8 @@ initialization, mini-batches and optimizer (SGD, momentum 0.9, lr 0.05, batch 32
 the learning rate constant on digits, cosine-annealed to zero on mnist5k);
 one Torch thread per run, ``--workers`` runs at a time (so the seconds per run include the
 contention of the two cores). Ratios are against BPTT (accuracy, time) and against the
-float64 run. Centered EP and BPTT run first (all seeds), then the other rules, then the
-precisions. Every finished run is kept in ``--cache`` under a name derived from its settings
+float64 run. Centered EP and BPTT run first (all seeds), then seed by seed the other rules
+and the precisions. Every finished run is kept in ``--cache`` under a name derived from its settings
 (data, system settings, options, rule or precision, seed), so an interrupted bench resumes
 where it stopped; the table is rewritten after every run (partial until all are in), and
 each run's per-epoch log is written beside it (``.jsonl``).
@@ -54,13 +54,14 @@ SCHEDULES = {"digits": "constant", "mnist5k": "cosine"}
 
 def jobs(seeds, options):
     """The runs ``(label, seed, options)`` in the order they are made: C-EP and BPTT on every
-    seed (the acceptance), then the other rules, then C-EP's relaxations by precision."""
+    seed (the acceptance), then seed by seed the other rules and C-EP's relaxations by
+    precision (so that a bench cut short has every row for its first seeds)."""
     first = [(rule, s, {**options, "rule": rule}) for rule in ("C-EP", "BPTT") for s in seeds]
-    rest = [(rule, s, {**options, "rule": rule}) for s in seeds for rule in RULES
-            if rule not in ("C-EP", "BPTT")]
-    low = [(p, s, {**options, "rule": "C-EP", "precision": p}) for s in seeds
-           for p in PRECISIONS[1:]]
-    return first + rest + low
+    for s in seeds:
+        first += [(rule, s, {**options, "rule": rule}) for rule in RULES
+                  if rule not in ("C-EP", "BPTT")]
+        first += [(p, s, {**options, "rule": "C-EP", "precision": p}) for p in PRECISIONS[1:]]
+    return first
 
 
 def cache_path(cache: Path, data: str, job) -> Path:
