@@ -30,8 +30,8 @@ def test_runs_start_with_centered_ep_and_bptt_and_cover_every_label():
     assert len(labels) == len(expected) == 33 and set(labels) == expected
     assert all(options["rule"] == "C-EP" for label, _, options in jobs
                if label in ("float32", "bfloat16", "float16"))
-    assert labels[6:15] == [(label, 0) for label in ("P-EP", "N-EP", "CL", "P-CpL", "N-CpL",
-                                                     "C-CpL", "float32", "bfloat16", "float16")]
+    assert labels[6:15] == [(label, 0) for label in ("float32", "bfloat16", "float16", "N-CpL",
+                                                     "C-CpL", "P-CpL", "N-EP", "P-EP", "CL")]
     assert all(options.get("precision") == (label if label.startswith(("float", "bfloat"))
                                             else None) for label, _, options in jobs)
 
