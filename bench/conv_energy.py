@@ -93,14 +93,20 @@ def load_run(path: Path):
             theta={k[6:]: kept[k] for k in kept.files if k.startswith("theta_")})
 
 
-def _row(label, results, reference=None):
-    acc = np.array([100 * r.accuracies[-1] for r in results])
-    seconds = np.mean([r.seconds for r in results])
-    ratios = " | — | —" if reference is None else (
-        f" | {acc.mean() - reference[0]:+.2f} | {seconds / reference[1]:.2f}")
-    text = (f"| {label} | {acc.mean():.2f} ± {acc.std():.2f} | "
-            f"{', '.join(f'{a:.1f}' for a in acc)} | {seconds:.1f}{ratios} |")
-    return text, (acc.mean(), seconds)
+def _row(label, runs, seeds, reference=None):
+    """A table row from ``runs`` (seed → result) over ``seeds`` ("—" for a seed not run);
+    the differences to ``reference`` (seed → result) are over the seeds both have."""
+    have = [s for s in seeds if s in runs]
+    acc = np.array([100 * runs[s].accuracies[-1] for s in have])
+    seconds = np.mean([runs[s].seconds for s in have])
+    ratios = " | — | —"
+    if reference is not None and all(s in reference for s in have):
+        base = np.mean([100 * reference[s].accuracies[-1] for s in have])
+        ratios = (f" | {acc.mean() - base:+.2f} | "
+                  f"{seconds / np.mean([reference[s].seconds for s in have]):.2f}")
+    per_seed = ", ".join(f"{100 * runs[s].accuracies[-1]:.1f}" if s in runs else "—"
+                         for s in seeds)
+    return f"| {label} | {acc.mean():.2f} ± {acc.std():.2f} | {per_seed} | {seconds:.1f}{ratios} |"
 
 
 def _run(job):
@@ -145,12 +151,11 @@ def relaxation_table(problem, data, theta, batch=256):
 
 
 def tables(runs, args, train_size, test_size) -> str:
-    """The two accuracy tables from the runs finished so far (label → seed → result)."""
-    done = {label: [by_seed[s] for s in sorted(by_seed)] for label, by_seed in runs.items()}
+    """The two accuracy tables from the runs finished so far (label → seed → result); the
+    differences and time ratios compare each row with its reference on the same seeds."""
     data = "" if args.data == "digits" else f"--data {args.data} "
     command = (f"OMP_NUM_THREADS=1 .venv/bin/python bench/conv_energy.py {data}--epochs "
                f"{args.epochs} --seeds {' '.join(map(str, args.seeds))} --workers {args.workers}")
-    bptt = _row("BPTT", done["BPTT"])[1] if "BPTT" in done else None
     settings = "".join(f", {k}={v}" for k, v in SETTINGS[args.data].items())
     lines = [f"# The convolutional Hopfield energy{settings} on {args.data} ({train_size} / "
              f"{test_size}), {args.epochs} epochs ({SCHEDULES[args.data]} learning rate), "
@@ -159,14 +164,14 @@ def tables(runs, args, train_size, test_size) -> str:
              "## The seven algorithms and backprop through the relaxation", "",
              "| rule | test accuracy (%) | per seed | seconds per run | Δ vs BPTT (points) "
              "| time / BPTT |", "|---|---|---|---|---|---|"]
-    lines += [_row(rule, done[rule], bptt)[0] for rule in RULES if rule in done]
-    double = _row("C-EP", done["C-EP"])[1] if "C-EP" in done else None
+    seeds = sorted(args.seeds)
+    lines += [_row(rule, runs[rule], seeds, runs.get("BPTT")) for rule in RULES if rule in runs]
     lines += ["", "## Centered EP by precision of the relaxations (parameters float32 under "
               "16-bit types)", "",
               "| precision | test accuracy (%) | per seed | seconds per run | Δ vs float64 "
               "(points) | time / float64 |", "|---|---|---|---|---|---|"]
-    lines += [_row(p or "float64 (NumPy)", done["C-EP" if p is None else p], double)[0]
-              for p in PRECISIONS if (p or "C-EP") in done]
+    lines += [_row(p or "float64 (NumPy)", runs[p or "C-EP"], seeds, runs.get("C-EP"))
+              for p in PRECISIONS if (p or "C-EP") in runs]
     return "\n".join(lines) + "\n"
 
 
@@ -180,6 +185,8 @@ def main():
     parser.add_argument("--cache", type=Path, default=ROOT / "runs" / "conv_energy",
                         help="finished runs, by their settings (an interrupted bench resumes)")
     parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--table-only", action="store_true",
+                        help="write the tables from the finished runs in --cache, run none")
     args = parser.parse_args()
     suffix = "" if args.data == "digits" else f"_{args.data}"
     args.out = args.out or RESULTS / f"conv_energy{suffix}.md"
@@ -188,12 +195,14 @@ def main():
     data = load(args.data)
     options = {"epochs": args.epochs, "batch": 32, "lr": "0.05", "beta": 0.2,
                "schedule": SCHEDULES[args.data], "progress": False}
-    runs, todo = {}, []
+    runs, todo, missing = {}, [], []
     for job in jobs(args.seeds, options):
         path = cache_path(args.cache, args.data, job)
         kept = load_run(path)
-        if kept is None:
+        if kept is None and not args.table_only:
             todo.append((args.data, job, path))
+        elif kept is None:
+            missing.append(f"{job[0]} seed {job[1]}")
         else:
             runs.setdefault(job[0], {})[job[1]] = kept
     text = tables(runs, args, len(data.x), len(data.test_x)) if runs else ""
@@ -206,6 +215,8 @@ def main():
             args.out.parent.mkdir(parents=True, exist_ok=True)
             args.out.write_text(text, encoding="utf-8")  # partial until every run is in
     lines = [text.rstrip("\n")]
+    if missing:
+        lines += ["", f"Not run: {', '.join(missing)}."]
     lines += ["", "## Relaxation schedules from rest to a residual of 1e-10 (NumPy, 256 "
               "images, the C-EP parameters of the first seed)", ""]
     lines += relaxation_table(problem, data, runs["C-EP"][min(args.seeds)].theta)

@@ -59,3 +59,17 @@ def test_a_kept_run_reads_back_and_a_missing_one_is_none(tmp_path):
     assert set(kept.theta) == {"W1", "b1"}
     assert np.array_equal(kept.theta["W1"], theta["W1"])
     assert list(path.parent.iterdir()) == [path]
+
+
+def test_a_partial_row_is_compared_on_the_seeds_it_has():
+    """A row run on seed 0 only is set against the reference's seed 0, not its mean."""
+    script = _script()
+
+    def run(accuracy, seconds):
+        return SimpleNamespace(accuracies=[accuracy], seconds=seconds, theta={})
+
+    reference = {0: run(0.95, 100.0), 1: run(0.85, 300.0), 2: run(0.96, 200.0)}
+    row = script._row("float32", {0: run(0.96, 50.0)}, [0, 1, 2], reference)
+    assert row == "| float32 | 96.00 ± 0.00 | 96.0, —, — | 50.0 | +1.00 | 0.50 |"
+    full = script._row("C-EP", reference, [0, 1, 2], reference)
+    assert full.startswith("| C-EP | 92.00 ± 4.97 | 95.0, 85.0, 96.0 | 200.0 | +0.00 | 1.00 |")
