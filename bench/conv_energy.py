@@ -117,6 +117,8 @@ def _run(job):
     path.parent.mkdir(parents=True, exist_ok=True)
     result = train(problem, load(data), seed=seed, log_path=path.with_suffix(".jsonl"),
                    **options)
+    if result.interrupted:  # stopped by a signal: not a finished run, so not kept
+        raise SystemExit(f"{label} seed {seed} interrupted")
     print(label, seed, f"{100 * result.accuracies[-1]:.1f}", f"{result.seconds:.0f} s", flush=True)
     save_run(path, result)
     return load_run(path)
