@@ -1,5 +1,6 @@
 """The convolutional Hopfield energy (systems/conv_hopfield_digits.py: 3×3 convolution 1 → 8
 channels, 2×2 max pooling, dense to 10; states in [0, 1]) trained on scikit-learn's digits
+(or on mnist5k with ``--data mnist5k``: the same file at ``side=28``, 4,000 / 1,000 images)
 with the seven EP-family algorithms (P/N/C-EP, CL, P/N/C-CpL) and backpropagation through
 the relaxation (BPTT), over three seeds; then centered EP with the relaxations in float32,
 bfloat16 and float16 (Torch, float32 parameter updates) against the float64 NumPy run; and
@@ -7,19 +8,28 @@ the relaxation schedules (asynchronous even/odd layers from the layer graph's co
 synchronous, gradient flow) to the same tolerance on a batch.
 
 Every run uses ``glep.learn.classify.train`` (what ``glep train`` runs) with the same
-initialization, mini-batches and optimizer (SGD, momentum 0.9, lr 0.05, batch 32, β = 0.2);
+initialization, mini-batches and optimizer (SGD, momentum 0.9, lr 0.05, batch 32, β = 0.2;
+the learning rate constant on digits, cosine-annealed to zero on mnist5k);
 one Torch thread per run, ``--workers`` runs at a time (so the seconds per run include the
 contention of the two cores). Ratios are against BPTT (accuracy, time) and against the
-float64 run.
+float64 run. Centered EP and BPTT run first (all seeds), then seed by seed the precisions
+and the other rules (cheapest first). Every finished run is kept in ``--cache`` under a
+name derived from its settings (data, system settings, options, rule or precision, seed), so
+an interrupted bench resumes where it stopped; the table is rewritten after every run
+(partial until all are in), and each run's per-epoch log is written beside it (``.jsonl``).
 
-Reproduce the committed table (bench/results/train/conv_energy.md)::
+Reproduce the committed tables (bench/results/train/conv_energy.md, conv_energy_mnist5k.md)::
 
     OMP_NUM_THREADS=1 .venv/bin/python bench/conv_energy.py --epochs 3 --seeds 0 1 2 --workers 2
+    OMP_NUM_THREADS=1 .venv/bin/python bench/conv_energy.py --data mnist5k --epochs 4 \
+        --seeds 0 1 2 --workers 1
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
+import json
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
@@ -34,30 +44,84 @@ from glep.learn.catalog import load
 from glep.learn.classify import train
 
 ROOT = Path(__file__).resolve().parent.parent
-OUT = ROOT / "bench" / "results" / "train" / "conv_energy.md"
+SYSTEM = ROOT / "systems" / "conv_hopfield_digits.py"
+RESULTS = ROOT / "bench" / "results" / "train"
 RULES = ("P-EP", "N-EP", "C-EP", "CL", "P-CpL", "N-CpL", "C-CpL", "BPTT")
 PRECISIONS = (None, "float32", "bfloat16", "float16")
+CHEAPEST_FIRST = ("N-CpL", "C-CpL", "P-CpL", "N-EP", "P-EP", "CL")
+SETTINGS = {"digits": {}, "mnist5k": {"side": 28}}
+SCHEDULES = {"digits": "constant", "mnist5k": "cosine"}
 
 
-def _row(label, results, reference=None):
-    acc = np.array([100 * r.accuracies[-1] for r in results])
-    seconds = np.mean([r.seconds for r in results])
-    ratios = " | — | —" if reference is None else (
-        f" | {acc.mean() - reference[0]:+.2f} | {seconds / reference[1]:.2f}")
-    text = (f"| {label} | {acc.mean():.2f} ± {acc.std():.2f} | "
-            f"{', '.join(f'{a:.1f}' for a in acc)} | {seconds:.1f}{ratios} |")
-    return text, (acc.mean(), seconds)
+def jobs(seeds, options):
+    """The runs ``(label, seed, options)`` in the order they are made: C-EP and BPTT on every
+    seed (the acceptance), then seed by seed C-EP's relaxations by precision (the 16-bit
+    acceptance) and the other rules, cheapest first (so that a bench cut short has the
+    most rows for its first seeds)."""
+    first = [(rule, s, {**options, "rule": rule}) for rule in ("C-EP", "BPTT") for s in seeds]
+    for s in seeds:
+        first += [(p, s, {**options, "rule": "C-EP", "precision": p}) for p in PRECISIONS[1:]]
+        first += [(rule, s, {**options, "rule": rule}) for rule in CHEAPEST_FIRST]
+    return first
+
+
+def cache_path(cache: Path, data: str, job) -> Path:
+    """Where a finished run is kept: named by its label and seed and a digest of everything
+    that determines it (data set, system settings, training options)."""
+    label, seed, options = job
+    key = json.dumps([data, SETTINGS[data], label, seed, options], sort_keys=True)
+    digest = hashlib.sha256(key.encode()).hexdigest()[:12]
+    return cache / f"{data}-{label}-seed{seed}-{digest}.npz"
+
+
+def save_run(path: Path, result) -> None:
+    """Keep a finished run (accuracies, seconds, parameters) for a later resume."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.stem + ".partial.npz")
+    np.savez(partial, accuracies=result.accuracies, seconds=result.seconds,
+             **{f"theta_{k}": v for k, v in result.theta.items()})
+    partial.replace(path)
+
+
+def load_run(path: Path):
+    """A run kept by :func:`save_run`, or None when there is none."""
+    if not path.is_file():
+        return None
+    with np.load(path) as kept:
+        return SimpleNamespace(
+            accuracies=kept["accuracies"].tolist(), seconds=float(kept["seconds"]),
+            theta={k[6:]: kept[k] for k in kept.files if k.startswith("theta_")})
+
+
+def _row(label, runs, seeds, reference=None):
+    """A table row from ``runs`` (seed → result) over ``seeds`` ("—" for a seed not run);
+    the differences to ``reference`` (seed → result) are over the seeds both have."""
+    have = [s for s in seeds if s in runs]
+    acc = np.array([100 * runs[s].accuracies[-1] for s in have])
+    seconds = np.mean([runs[s].seconds for s in have])
+    ratios = " | — | —"
+    if reference is not None and all(s in reference for s in have):
+        base = np.mean([100 * reference[s].accuracies[-1] for s in have])
+        ratios = (f" | {acc.mean() - base:+.2f} | "
+                  f"{seconds / np.mean([reference[s].seconds for s in have]):.2f}")
+    per_seed = ", ".join(f"{100 * runs[s].accuracies[-1]:.1f}" if s in runs else "—"
+                         for s in seeds)
+    return f"| {label} | {acc.mean():.2f} ± {acc.std():.2f} | {per_seed} | {seconds:.1f}{ratios} |"
 
 
 def _run(job):
     """One training run in a worker: ``(label, seed, options)`` → accuracies, seconds, θ."""
-    label, seed, options = job
+    data, (label, seed, options), path = job
     torch.set_num_threads(1)
-    problem = glep.load_problem(ROOT / "systems" / "conv_hopfield_digits.py")
-    result = train(problem, load("digits"), seed=seed, **options)
+    problem = glep.load_problem(SYSTEM, SETTINGS[data])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    result = train(problem, load(data), seed=seed, log_path=path.with_suffix(".jsonl"),
+                   **options)
+    if result.interrupted:  # stopped by a signal: not a finished run, so not kept
+        raise SystemExit(f"{label} seed {seed} interrupted")
     print(label, seed, f"{100 * result.accuracies[-1]:.1f}", f"{result.seconds:.0f} s", flush=True)
-    return SimpleNamespace(accuracies=result.accuracies, seconds=result.seconds,
-                           theta=result.theta)
+    save_run(path, result)
+    return load_run(path)
 
 
 def relaxation_table(problem, data, theta, batch=256):
@@ -89,45 +153,63 @@ def relaxation_table(problem, data, theta, batch=256):
 
 
 def tables(runs, args, train_size, test_size) -> str:
-    """The two accuracy tables from the runs finished so far (label → seed → result)."""
-    done = {label: [by_seed[s] for s in sorted(by_seed)] for label, by_seed in runs.items()}
-    command = ("OMP_NUM_THREADS=1 .venv/bin/python bench/conv_energy.py --epochs "
+    """The two accuracy tables from the runs finished so far (label → seed → result); the
+    differences and time ratios compare each row with its reference on the same seeds."""
+    data = "" if args.data == "digits" else f"--data {args.data} "
+    command = (f"OMP_NUM_THREADS=1 .venv/bin/python bench/conv_energy.py {data}--epochs "
                f"{args.epochs} --seeds {' '.join(map(str, args.seeds))} --workers {args.workers}")
-    bptt = _row("BPTT", done["BPTT"])[1] if "BPTT" in done else None
-    lines = [f"# The convolutional Hopfield energy on digits ({train_size} / {test_size}), "
-             f"{args.epochs} epochs, seeds {args.seeds}", "", f"Command: `{command}`", "",
+    settings = "".join(f", {k}={v}" for k, v in SETTINGS[args.data].items())
+    lines = [f"# The convolutional Hopfield energy{settings} on {args.data} ({train_size} / "
+             f"{test_size}), {args.epochs} epochs ({SCHEDULES[args.data]} learning rate), "
+             f"seeds {args.seeds}", "",
+             f"Command: `{command}`", "",
              "## The seven algorithms and backprop through the relaxation", "",
              "| rule | test accuracy (%) | per seed | seconds per run | Δ vs BPTT (points) "
              "| time / BPTT |", "|---|---|---|---|---|---|"]
-    lines += [_row(rule, done[rule], bptt)[0] for rule in RULES if rule in done]
-    double = _row("C-EP", done["C-EP"])[1] if "C-EP" in done else None
+    seeds = sorted(args.seeds)
+    lines += [_row(rule, runs[rule], seeds, runs.get("BPTT")) for rule in RULES if rule in runs]
     lines += ["", "## Centered EP by precision of the relaxations (parameters float32 under "
               "16-bit types)", "",
               "| precision | test accuracy (%) | per seed | seconds per run | Δ vs float64 "
               "(points) | time / float64 |", "|---|---|---|---|---|---|"]
-    lines += [_row(p or "float64 (NumPy)", done["C-EP" if p is None else p], double)[0]
-              for p in PRECISIONS if (p or "C-EP") in done]
+    lines += [_row(p or "float64 (NumPy)", runs[p or "C-EP"], seeds, runs.get("C-EP"))
+              for p in PRECISIONS if (p or "C-EP") in runs]
     return "\n".join(lines) + "\n"
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", choices=tuple(SETTINGS), default="digits")
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--out", type=Path, default=OUT)
+    parser.add_argument("--out", type=Path, default=None,
+                        help="the table (default bench/results/train/conv_energy[_DATA].md)")
+    parser.add_argument("--cache", type=Path, default=ROOT / "runs" / "conv_energy",
+                        help="finished runs, by their settings (an interrupted bench resumes)")
     parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--table-only", action="store_true",
+                        help="write the tables from the finished runs in --cache, run none")
     args = parser.parse_args()
+    suffix = "" if args.data == "digits" else f"_{args.data}"
+    args.out = args.out or RESULTS / f"conv_energy{suffix}.md"
     torch.set_num_threads(1)
-    problem = glep.load_problem(ROOT / "systems" / "conv_hopfield_digits.py")
-    data = load("digits")
+    problem = glep.load_problem(SYSTEM, SETTINGS[args.data])
+    data = load(args.data)
     options = {"epochs": args.epochs, "batch": 32, "lr": "0.05", "beta": 0.2,
-               "progress": False}
-    jobs = [job for s in args.seeds for job in
-            [(rule, s, {**options, "rule": rule}) for rule in RULES]
-            + [(p, s, {**options, "rule": "C-EP", "precision": p}) for p in PRECISIONS[1:]]]
-    runs = {}
+               "schedule": SCHEDULES[args.data], "progress": False}
+    runs, todo, missing = {}, [], []
+    for job in jobs(args.seeds, options):
+        path = cache_path(args.cache, args.data, job)
+        kept = load_run(path)
+        if kept is None and not args.table_only:
+            todo.append((args.data, job, path))
+        elif kept is None:
+            missing.append(f"{job[0]} seed {job[1]}")
+        else:
+            runs.setdefault(job[0], {})[job[1]] = kept
+    text = tables(runs, args, len(data.x), len(data.test_x)) if runs else ""
     with ProcessPoolExecutor(args.workers) as pool:
-        futures = {pool.submit(_run, job): job for job in jobs}
+        futures = {pool.submit(_run, job): job[1] for job in todo}
         for future in as_completed(futures):
             label, seed, _ = futures[future]
             runs.setdefault(label, {})[seed] = future.result()
@@ -135,9 +217,11 @@ def main():
             args.out.parent.mkdir(parents=True, exist_ok=True)
             args.out.write_text(text, encoding="utf-8")  # partial until every run is in
     lines = [text.rstrip("\n")]
+    if missing:
+        lines += ["", f"Not run: {', '.join(missing)}."]
     lines += ["", "## Relaxation schedules from rest to a residual of 1e-10 (NumPy, 256 "
               "images, the C-EP parameters of the first seed)", ""]
-    lines += relaxation_table(problem, data, runs["C-EP"][0].theta)
+    lines += relaxation_table(problem, data, runs["C-EP"][min(args.seeds)].theta)
     text = "\n".join(lines) + "\n"
     print(text)
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,75 @@
+"""bench/conv_energy.py's bookkeeping: the run order (the acceptance runs first), the cache
+names that identify a run by its settings, and the kept runs that let a bench resume."""
+
+from __future__ import annotations
+
+import importlib.util
+from types import SimpleNamespace
+
+import numpy as np
+
+from tests.conftest import ROOT
+
+
+def _script():
+    path = ROOT / "bench" / "conv_energy.py"
+    spec = importlib.util.spec_from_file_location("conv_energy_bench", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_runs_start_with_centered_ep_and_bptt_and_cover_every_label():
+    script = _script()
+    jobs = script.jobs([0, 1, 2], {"epochs": 1})
+    labels = [(label, seed) for label, seed, _ in jobs]
+    assert labels[:6] == [("C-EP", 0), ("C-EP", 1), ("C-EP", 2),
+                          ("BPTT", 0), ("BPTT", 1), ("BPTT", 2)]
+    expected = {(label, s) for s in (0, 1, 2)
+                for label in (*script.RULES, "float32", "bfloat16", "float16")}
+    assert len(labels) == len(expected) == 33 and set(labels) == expected
+    assert all(options["rule"] == "C-EP" for label, _, options in jobs
+               if label in ("float32", "bfloat16", "float16"))
+    assert labels[6:15] == [(label, 0) for label in ("float32", "bfloat16", "float16", "N-CpL",
+                                                     "C-CpL", "P-CpL", "N-EP", "P-EP", "CL")]
+    assert all(options.get("precision") == (label if label.startswith(("float", "bfloat"))
+                                            else None) for label, _, options in jobs)
+
+
+def test_cache_names_change_with_every_setting(tmp_path):
+    script = _script()
+    job = ("C-EP", 0, {"epochs": 3, "rule": "C-EP", "lr": "0.05"})
+    name = script.cache_path(tmp_path, "mnist5k", job)
+    assert name == script.cache_path(tmp_path, "mnist5k", ("C-EP", 0, dict(job[2])))
+    others = [script.cache_path(tmp_path, "digits", job),
+              script.cache_path(tmp_path, "mnist5k", ("C-EP", 1, job[2])),
+              script.cache_path(tmp_path, "mnist5k", ("C-EP", 0, {**job[2], "epochs": 4})),
+              script.cache_path(tmp_path, "mnist5k", ("BPTT", 0, {**job[2], "rule": "BPTT"}))]
+    assert len({name, *others}) == 5
+
+
+def test_a_kept_run_reads_back_and_a_missing_one_is_none(tmp_path):
+    script = _script()
+    path = tmp_path / "sub" / "run.npz"
+    assert script.load_run(path) is None
+    theta = {"W1": np.arange(6.0).reshape(2, 3), "b1": np.array([0.5])}
+    script.save_run(path, SimpleNamespace(accuracies=[0.9, 0.95], seconds=12.5, theta=theta))
+    kept = script.load_run(path)
+    assert kept.accuracies == [0.9, 0.95] and kept.seconds == 12.5
+    assert set(kept.theta) == {"W1", "b1"}
+    assert np.array_equal(kept.theta["W1"], theta["W1"])
+    assert list(path.parent.iterdir()) == [path]
+
+
+def test_a_partial_row_is_compared_on_the_seeds_it_has():
+    """A row run on seed 0 only is set against the reference's seed 0, not its mean."""
+    script = _script()
+
+    def run(accuracy, seconds):
+        return SimpleNamespace(accuracies=[accuracy], seconds=seconds, theta={})
+
+    reference = {0: run(0.95, 100.0), 1: run(0.85, 300.0), 2: run(0.96, 200.0)}
+    row = script._row("float32", {0: run(0.96, 50.0)}, [0, 1, 2], reference)
+    assert row == "| float32 | 96.00 ± 0.00 | 96.0, —, — | 50.0 | +1.00 | 0.50 |"
+    full = script._row("C-EP", reference, [0, 1, 2], reference)
+    assert full.startswith("| C-EP | 92.00 ± 4.97 | 95.0, 85.0, 96.0 | 200.0 | +0.00 | 1.00 |")
