@@ -25,6 +25,8 @@ be left out; neither: the identity).
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import sympy as sp
 
 from .energy import Energy, EnergyCost, EnergyProblem, _finite, size_of
@@ -208,22 +210,20 @@ def chain_rules(chain: EnergyChain) -> dict[str, EquilibriumRule]:
             if q is not None:
                 dtp_reads[q.name] = [*([ports[k][1].name] if q is m.weight else []),
                                      ports[k + 1][0].name, f"t_{ports[k + 1][0].name}"]
-    rules["EP+DTP"] = EquilibriumRule(
-        "EP+DTP", "ff-EBM with difference target propagation through the maps",
-        rules["ff-EBM"].phases, ("s_k^−β", "−β"), ("s_k^+β", "+β"),
-        "per block: ĝ_θk as in ff-EBM; target of map k's output t_k = x_k − β dC/dx_k; "
-        "difference target t_{k−1} = o_{k−1} + G_k(t_k) − G_k(x_k) through a learned feedback "
-        "map G_k (L-DRL), δ_{k−1} = (o_{k−1} − t_{k−1})/β; map update ∇_ω ½‖F_k(o_{k−1}) − "
-        "t_k‖²/β; the gradient of C only when J_G = J_Fᵀ",
-        contrast,
-        Practicality(True, forward_only=True, same_system=False, passes=1 + 2 * blocks,
-                     memory="O(1)", needs_jacobian=False, needs_bvp=False, local=True,
-                     bias_order=None,
-                     reason="no Jacobian of the maps: errors travel through learned feedback "
-                            "maps G_k (trained by L-DRL), every map descends its own target "
-                            "loss; the feedforward maps are separate devices from the blocks",
-                     reads=dtp_reads),
-    )
+    ff_ebm = rules["ff-EBM"]
+    rules["EP+DTP"] = replace(
+        ff_ebm, name="EP+DTP",
+        title="ff-EBM with difference target propagation through the maps",
+        estimator="per block: ĝ_θk as in ff-EBM; target of map k's output t_k = x_k − β "
+        "dC/dx_k; difference target t_{k−1} = o_{k−1} + G_k(t_k) − G_k(x_k) through a learned "
+        "feedback map G_k (L-DRL), δ_{k−1} = (o_{k−1} − t_{k−1})/β; map update ∇_ω "
+        "½‖F_k(o_{k−1}) − t_k‖²/β; the gradient of C only when J_G = J_Fᵀ",
+        practicality=replace(
+            ff_ebm.practicality, needs_jacobian=False, local=True, bias_order=None,
+            reason="no Jacobian of the maps: errors travel through learned feedback maps G_k "
+                   "(trained by L-DRL), every map descends its own target loss; the "
+                   "feedforward maps are separate devices from the blocks",
+            reads=dtp_reads))
     return rules
 
 

@@ -190,6 +190,9 @@ def cmd_check(args) -> int:
         raise RuleError(f"glep check runs every rule of a {kind_of(problem).title}: drop "
                         f"--rule {args.rule}")
     diffrax = args.diffrax
+    if diffrax and kind_of(problem).name != "continuous":
+        raise DataError(f"--diffrax: diffrax is a reference of continuous systems, not of a "
+                        f"{kind_of(problem).title}: drop it")
     if diffrax is None:  # automatic: a continuous system with a JAX module, diffrax installed
         diffrax = (kind_of(problem).name == "continuous" and emits(problem, "jax")
                    and importlib.util.find_spec("diffrax") is not None)

@@ -57,6 +57,7 @@ from .catalog import Classification
 from .distributed import World, torch_device
 from .options import integer as _integer
 from .options import number as _number
+from .options import run_dir
 from .progress import Progress
 
 ENERGY_RULES = ("P-EP", "N-EP", "C-EP", "CL", "P-CpL", "N-CpL", "C-CpL", "continual-EP",
@@ -655,9 +656,7 @@ def train_command(args, problem, name: str) -> int:
 
     options = _parse({k: getattr(args, k, None) for k in
                       (*DEFAULTS, "compare")})
-    out_dir = Path(args.out_dir or "runs")
-    if out_dir.exists() and not out_dir.is_dir():
-        raise DataError(f"--out-dir {out_dir} is a file, not a directory: choose another")
+    out_dir = run_dir(args.out_dir)
     learning_rates(options["lr"], list(load_module(problem, "numpy").PARAMS))
     if args.data is None:
         raise DataError("--data is required for this system: a data set name (digits, "

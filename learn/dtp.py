@@ -37,7 +37,6 @@ import json
 import math
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 
@@ -46,6 +45,7 @@ from glep.derive.errors import DataError, RuleError
 
 from . import checkpoint as ck
 from .catalog import Classification
+from .options import given, rule_list, run_dir
 from .options import integer as _integer
 from .options import number as _number
 from .progress import Progress
@@ -417,16 +417,9 @@ def train_command(args, problem, name: str) -> int:
     continues unfinished runs from their checkpoints)."""
     from .catalog import load
 
-    options = {**DEFAULTS, **{k: getattr(args, k) for k in DEFAULTS
-                              if getattr(args, k, None) is not None}}
-    known = {r.lower(): r for r in RULES}
-    given = f"{options['rule']},{getattr(args, 'compare', None) or ''}".strip(",")
-    rules = list(dict.fromkeys(known.get(r.strip().lower(), r.strip())
-                               for r in given.split(",")))  # --rule DTP --compare BP: both
-    for rule in rules:
-        if rule not in RULES:
-            raise RuleError(f"--rule {rule!r}: a feedforward network learns by "
-                            f"{' or '.join(RULES)}")
+    options = given(args, DEFAULTS)
+    rules = rule_list(options["rule"], getattr(args, "compare", None), RULES,
+                      "a feedforward network")  # --rule DTP --compare BP: both
     seeds = [_integer("seed", s, 0) for s in str(options["seed"]).split(",")]
     kw = {"epochs": _integer("epochs", options["epochs"], 1),
           "batch": _integer("batch", options["batch"], 1),
@@ -439,9 +432,7 @@ def train_command(args, problem, name: str) -> int:
     if args.data is None:
         raise DataError("--data is required: digits, mnist5k or a .npz classification file")
     data = load(args.data, seed=seeds[0])
-    out_dir = Path(args.out_dir or "runs")
-    if out_dir.exists() and not out_dir.is_dir():
-        raise DataError(f"--out-dir {out_dir} is a file, not a directory: choose another")
+    out_dir = run_dir(args.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     with ck.RunLock(out_dir):
         ck.atomic_write(out_dir / ck.METADATA_NAME, ck.dumps(

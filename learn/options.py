@@ -11,10 +11,11 @@ glep.derive.errors.DataError: --trajectories must be an integer ≥ 1, got '0'
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
-from glep.derive.errors import DataError
+from glep.derive.errors import DataError, RuleError
 
-__all__ = ["flag", "integer", "number"]
+__all__ = ["flag", "given", "integer", "number", "rule_list", "run_dir"]
 
 
 def flag(name: str) -> str:
@@ -54,3 +55,32 @@ def integer(name, value, minimum) -> int:
     if result < minimum:
         raise DataError(f"{flag(name)} must be an integer ≥ {minimum}, got {value!r}")
     return result
+
+
+def given(args, defaults: dict) -> dict:
+    """``defaults`` with the values ``args`` gives (those not None)."""
+    return {**defaults, **{k: getattr(args, k) for k in defaults
+                           if getattr(args, k, None) is not None}}
+
+
+def rule_list(rule, compare, rules, learner: str) -> list[str]:
+    """``--rule`` then the ``--compare`` rules, in any case, once each, among ``rules``.
+
+    >>> rule_list("dtp", "BP,DTP", ("DTP", "BP"), "a feedforward network")
+    ['DTP', 'BP']
+    """
+    known = {r.lower(): r for r in rules}
+    names = f"{rule},{compare or ''}".strip(",")
+    out = list(dict.fromkeys(known.get(r.strip().lower(), r.strip()) for r in names.split(",")))
+    for name in out:
+        if name not in rules:
+            raise RuleError(f"--rule {name!r}: {learner} learns by {' or '.join(rules)}")
+    return out
+
+
+def run_dir(value, default: str = "runs") -> Path:
+    """The run directory ``--out-dir`` (not a file)."""
+    path = Path(value or default)
+    if path.exists() and not path.is_dir():
+        raise DataError(f"--out-dir {path} is a file, not a directory: choose another")
+    return path

@@ -72,6 +72,7 @@ from .lbfgs import LBFGS, NonFiniteTrial
 from .options import flag as _flag
 from .options import integer as _integer
 from .options import number as _number
+from .options import run_dir
 from .positive import LogParameters, log_mask
 from .positive import parse as parse_positive
 from .progress import Progress
@@ -128,10 +129,7 @@ def validate_options(options: dict) -> dict:
     if out["steps"] is not None:
         out["steps"] = _integer("steps", out["steps"], 1)
     out["checkpoint_every"] = _integer("checkpoint_every", out["checkpoint_every"], 1)
-    out_dir = Path(out["out_dir"])
-    if out_dir.exists() and not out_dir.is_dir():
-        raise DataError(f"--out-dir {out_dir} is a file, not a directory: choose another")
-    out["out_dir"] = str(out_dir)
+    out["out_dir"] = str(run_dir(out["out_dir"]))
     if out["init"] is not None and not Path(out["init"]).is_file():
         raise DataError(f"--init {out['init']}: no such file")
     out["positive"] = parse_positive(out["positive"])

@@ -26,6 +26,7 @@ CHECK = (
        for r in ["nope", "HELL", "EP", "", "hel,nope", "hel,"]]
     + [(["check", E, "--rule", "HEL"], "--rule"), (["check", R, "--rule", "CIVP"], "--rule"),
        (["check", C, "--rule", "nope"], "--rule")]
+    + [(["check", E, "--diffrax"], "--diffrax"), (["check", R, "--diffrax"], "--diffrax")]
     + [(["check", "{base}", "--set", "S=30000000"], "--force")]
 )
 
