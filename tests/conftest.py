@@ -45,5 +45,16 @@ def relative_error(estimate, reference) -> float:
 
 
 @pytest.fixture
+def one_torch_thread():
+    """Torch on one thread for the test (small tensors run fastest so; restored after)."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture
 def rng():
     return np.random.default_rng(1234)

@@ -22,12 +22,7 @@ from tests.conftest import SYSTEMS, problem
 DOUBLE = torch.float64
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def network(layers, seed=0, **settings):

@@ -16,13 +16,7 @@ from glep.derive.errors import KindError
 from glep.verify.gdu import _row, gdu
 from tests.conftest import SYSTEMS, problem
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def worst(report, name) -> float:
