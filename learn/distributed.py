@@ -19,6 +19,7 @@ method is the identity.
 
 from __future__ import annotations
 
+import atexit
 import os
 
 _WORLD = None
@@ -58,6 +59,9 @@ class World:
 
                 if not dist.is_initialized():
                     dist.init_process_group("nccl" if device.startswith("cuda") else "gloo")
+                    # Torn down before the interpreter exits: a process group left to the C++
+                    # destructors can abort the rank after its work is done.
+                    atexit.register(dist.destroy_process_group)
                 _WORLD = cls(dist.get_rank(), dist.get_world_size())
             else:
                 _WORLD = cls()

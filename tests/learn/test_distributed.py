@@ -33,8 +33,9 @@ def _run(tmp_path, kind, ranks):
     env["OMP_NUM_THREADS"] = "1"
     launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone",
                 f"--nproc-per-node={ranks}"] if ranks > 1 else [sys.executable]
-    subprocess.run([*launcher, str(SCRIPT), kind, str(out)], cwd=ROOT, env=env, check=True,
-                   timeout=600, capture_output=True)
+    done = subprocess.run([*launcher, str(SCRIPT), kind, str(out)], cwd=ROOT, env=env,
+                          timeout=600, capture_output=True, text=True)
+    assert done.returncode == 0, f"{kind} on {ranks} ranks: {done.stderr[-3000:]}"
     return json.loads(out.read_text())
 
 
