@@ -1411,7 +1411,7 @@ class EnergySystem:
         return jnp.where(jnp.asarray(units, bool), (z > 0.5) * 1.0, z)
 
     def gradient(self, theta, x=None, y=None, *, rule="C-EP", beta=1e-3, method=None, tol=None,
-                 start="free", z_free=None, check=True):
+                 max_iterations=None, start="free", z_free=None, check=True):
         """An EP-family estimate ĝ = [∂θE(B) − ∂θE(A)] / (β_B − β_A) of dC/dθ (THEORY.md §7),
         compiled: the relaxations and the contrast in one program, vmapped over samples.
 
@@ -1419,7 +1419,8 @@ class EnergySystem:
         relaxes every state from rest (separately) instead of from the free state. ``check``
         verifies the free state is a strict minimum. ``tol``: the relaxations' residual (None:
         min(1e-6·β^(k+1), 1e-13) for a rule of order k); a RuntimeWarning says when β is too
-        small for it. Returns ``{"loss", "grad", "states"}``.
+        small for it; ``max_iterations``: each relaxation's budget (as in :meth:`relax`). Returns
+        ``{"loss", "grad", "states"}``.
         """
         rule = {r.lower(): r for r in self.RULES}.get(str(rule).lower(), rule)
         if rule not in self.RULES:
@@ -1432,7 +1433,7 @@ class EnergySystem:
         theta, x, y, z_free = self._signals(theta, x, y, z_free, "z_free")
         strength = 1.0 if rule == "CL" else beta
         tol = min(_TIE * strength ** (order + 1), _CAP) if tol is None else tol
-        method, step, tol, budget = self._setting(method, None, tol, None)
+        method, step, tol, budget = self._setting(method, None, tol, max_iterations)
         a, b = (0, 1) if rule == "CL" else {"P": (0, 1), "N": (-1, 0), "C": (-1, 1)}[rule[0]]
         self._blocks(theta, method, (a * beta, b * beta) if rule.endswith("EP") else (0.0,))
         states, contrast, cost, reports, smallest = _estimate(

@@ -1590,14 +1590,15 @@ class EnergySystem(_Namespace):
         return {k: v / (beta_second - beta_first) for k, v in contrast.items()}
 
     def gradient(self, theta, x=None, y=None, *, rule="C-EP", beta=1e-3, method=None, tol=None,
-                 start="free", z_free=None, check=True):
+                 max_iterations=None, start="free", z_free=None, check=True):
         """An EP-family estimate ĝ = [∂θE(B) − ∂θE(A)] / (β_B − β_A) of dC/dθ (THEORY.md §7).
 
         ``rule``: P-EP, N-EP, C-EP, CL, P-CpL, N-CpL or C-CpL (any case). ``start="zero"``
         relaxes every state from rest (separately) instead of from the free state. ``check``
         verifies the free state is a strict minimum. ``tol``: the relaxations' residual (None:
         tied to β and the rule's order, ``_tolerance``); a RuntimeWarning says when β is too
-        small for it. Returns ``{"loss", "grad", "states"}``.
+        small for it; ``max_iterations``: each relaxation's budget (as in :meth:`relax`). Returns
+        ``{"loss", "grad", "states"}``.
         """
         rule = {r.lower(): r for r in self.RULES}.get(str(rule).lower(), rule)
         if rule not in self.RULES:
@@ -1612,7 +1613,8 @@ class EnergySystem(_Namespace):
         tol, found = _tolerance(tol, strength, order), []
 
         def relax(**options):
-            z, report = self.relax(theta, x, y, method=method, tol=tol, info=True, **options)
+            z, report = self.relax(theta, x, y, method=method, tol=tol, max_iterations=max_iterations,
+                                   info=True, **options)
             found.append(report["residual"])
             return z
 
@@ -1723,27 +1725,29 @@ class FFEBM(_Namespace):
         batch = o.shape[0]
         return {name: g / batch for name, g in zip(names, grads[1:])}, grads[0]
 
-    def forward(self, theta, x=None, y=None, *, method=None, tol=None):
+    def forward(self, theta, x=None, y=None, *, method=None, tol=None, max_iterations=None):
         """Relax the blocks in order; returns ``(states, inputs)``, one per block."""
-        return self._forward(*self._signals(theta, x, y), method, tol)
+        return self._forward(*self._signals(theta, x, y), method, tol, max_iterations)
 
-    def _forward(self, theta, x, y, method, tol):
+    def _forward(self, theta, x, y, method, tol, max_iterations=None):
         states, inputs = [], []
         for k, block in enumerate(self.BLOCKS):
             if k:
                 x = self.feed(k, states[-1][..., self.BLOCKS[k - 1].OUTPUT_UNITS], theta)
             inputs.append(x)
             target = y if k == len(self.BLOCKS) - 1 else None
-            states.append(block.relax(self._own(theta, block), x, target, method=method, tol=tol))
+            states.append(block.relax(self._own(theta, block), x, target, method=method, tol=tol,
+                                      max_iterations=max_iterations))
         return states, inputs
 
-    def loss(self, theta, x=None, y=None, *, method=None, tol=None):
+    def loss(self, theta, x=None, y=None, *, method=None, tol=None, max_iterations=None):
         """The mean cost of the relaxed chain."""
         theta, x, y = self._signals(theta, x, y)
-        states, _ = self._forward(theta, x, y, method, tol)
+        states, _ = self._forward(theta, x, y, method, tol, max_iterations)
         return float(self.BLOCKS[-1].cost(states[-1], y).mean())
 
-    def gradient(self, theta, x=None, y=None, *, beta=1e-3, method=None, tol=None, check=True, maps=None):
+    def gradient(self, theta, x=None, y=None, *, beta=1e-3, method=None, tol=None, max_iterations=None,
+                 check=True, maps=None):
         """The ff-EBM estimate of dC/dθ for every parameter (blocks and maps).
 
         Backwards over the blocks: centered EP in block k, nudged by ±βC (last block) or by the
@@ -1754,7 +1758,7 @@ class FFEBM(_Namespace):
         beta = _number(beta, "beta")
         tol, found = _tolerance(tol, beta, 2), []
         theta, x, y = self._signals(theta, x, y)
-        states, inputs = self._forward(theta, x, y, method, tol)
+        states, inputs = self._forward(theta, x, y, method, tol, max_iterations)
         grads, delta, nudged = {}, None, []
         for k in reversed(range(len(self.BLOCKS))):
             block, free, xk = self.BLOCKS[k], states[k], inputs[k]
@@ -1766,7 +1770,8 @@ class FFEBM(_Namespace):
             else:
                 options = {"y": None, "nudge": block._placed(delta, free)}
             (minus, a), (plus, b) = (block.relax(own, xk, beta=s * beta, z0=free, method=method, tol=tol,
-                                                 info=True, **options) for s in (-1, 1))
+                                                 max_iterations=max_iterations, info=True, **options)
+                                     for s in (-1, 1))
             found += [a["residual"], b["residual"]]
             nudged.insert(0, (minus, plus))
             grads.update(block._contrast(minus, plus, -beta, beta, own, xk))

@@ -49,7 +49,7 @@ from pathlib import Path
 import numpy as np
 
 from glep.codegen.emit import load_module
-from glep.derive.errors import DataError, RuleError
+from glep.derive.errors import DataError, RelaxationError, RuleError
 
 from . import chain_dtp, spiking
 from . import checkpoint as ck
@@ -307,17 +307,21 @@ def train(problem, data: Classification, *, rule="C-EP", epochs=10, batch=32, lr
         return values if low is None else [torch.as_tensor(v).to(device, low) for v in values]
 
     def accuracy(x, labels):  # the free phase: the targets do not enter
+        try:
+            out = free_outputs(x, labels)
+        except (RuntimeError, ArithmeticError) as error:
+            raise _relaxation_failed(error, f"testing after step {result.step}") from None
+        return float((readout(_tensor(out).numpy(), output_per_class) == labels).mean())
+
+    def free_outputs(x, labels):
         if rule == "EqSpike":
             free = spiking.free_rates(module, params(), x, seed=seed, **spikes)
             tally(free, len(x), "inference")
-            out = free["potentials"][..., last.OUTPUT_UNITS]  # rates could tie
-        elif chain:
+            return free["potentials"][..., last.OUTPUT_UNITS]  # rates could tie
+        if chain:
             states, _ = module.forward(params(), x, encode(labels), **options)
-            out = states[-1][..., last.OUTPUT_UNITS]
-        else:
-            out = module.relax(params(), *arrays(x, encode(labels)), **options)
-            out = out[..., last.OUTPUT_UNITS]
-        return float((readout(_tensor(out).numpy(), output_per_class) == labels).mean())
+            return states[-1][..., last.OUTPUT_UNITS]
+        return module.relax(params(), *arrays(x, encode(labels)), **options)[..., last.OUTPUT_UNITS]
 
     def tally(out, examples, stage):
         total = result.cost.setdefault(stage, [0.0, 0.0, 0])
@@ -328,7 +332,10 @@ def train(problem, data: Classification, *, rule="C-EP", epochs=10, batch=32, lr
     def gradient(batch_index, signs):
         index = world.shard(batch_index)
         share = len(index) / len(batch_index)
-        loss, grads = local_gradient(index, signs)
+        try:
+            loss, grads = local_gradient(index, signs)
+        except (RuntimeError, ArithmeticError) as error:  # a relaxation ran out or diverged
+            raise _relaxation_failed(error, f"step {result.step + 1}") from None
         grads = {k: g.to(device) for k, g in grads.items()}
         world.mean(list(grads.values()), share)
         return world.mean_scalar(loss, share), grads
@@ -479,6 +486,11 @@ def train(problem, data: Classification, *, rule="C-EP", epochs=10, batch=32, lr
                                   "optimizer": opt.state_dict(),
                                   "flip": None if flip is None else flip.state_dict()})
     return result
+
+
+def _relaxation_failed(error: Exception, where: str) -> RelaxationError:
+    return RelaxationError(f"{where}: {error} (give a larger --max-iterations or --tol, or a "
+                           f"lower --lr or --beta; the last checkpoint is kept)")
 
 
 def _tensor(value):
