@@ -55,8 +55,9 @@ OUT = ROOT / "bench" / "results" / "train" / "binary_ep.md"
 #: Every finished run (accuracy, seconds) by its settings: an interrupted bench resumes.
 CACHE = OUT.with_suffix(".json")
 FIXED_SCALES = "alpha_W1=1e-12,alpha_W2=1e-12"
-#: The flip threshold of a layer, τ_W = TAU_PER_ALPHA·α_W.
-TAU_PER_ALPHA = 5e-5
+#: The flip threshold of each layer, τ_W = TAU_PER_ALPHA[W]·α_W: ten times higher for the
+#: output weights, whose flips move an output unit by 2·α_W2·h_j each (see the module docstring).
+TAU_PER_ALPHA = {"W1": 5e-5, "W2": 5e-4}
 VARIANTS = {
     "full precision": ("hopfield_digits.py", {}, {"optimizer": "sgd", "lr": "0.005"}),
     "binary weights": ("binary_hopfield_digits.py", {}, {
@@ -79,8 +80,8 @@ def run(data_name, variant, seed, epochs, hidden, per_class):
     options = {"beta": 0.2, **options}
     if "tau" in options:  # the gradient of a sign is α·dC/dW_eff: thresholds scale with α
         theta = glep.load_module(problem, "numpy").initial_params(seed)
-        options["tau"] = ",".join(f"{w}={TAU_PER_ALPHA * float(theta[f'alpha_{w}']):.3g}"
-                                  for w in ("W1", "W2"))
+        options["tau"] = ",".join(f"{w}={ratio * float(theta[f'alpha_{w}']):.3g}"
+                                  for w, ratio in TAU_PER_ALPHA.items())
     start = time.perf_counter()
     result = train(problem, data, rule="C-EP", epochs=epochs, batch=32, seed=seed,
                    random_sign=True, output_per_class=per_class, progress=False, **options)
