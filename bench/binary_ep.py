@@ -55,9 +55,10 @@ OUT = ROOT / "bench" / "results" / "train" / "binary_ep.md"
 #: Every finished run (accuracy, seconds) by its settings: an interrupted bench resumes.
 CACHE = OUT.with_suffix(".json")
 FIXED_SCALES = "alpha_W1=1e-12,alpha_W2=1e-12"
-#: The flip threshold of each layer, τ_W = TAU_PER_ALPHA[W]·α_W: ten times higher for the
-#: output weights, whose flips move an output unit by 2·α_W2·h_j each (see the module docstring).
-TAU_PER_ALPHA = {"W1": 5e-5, "W2": 5e-4}
+#: The flip thresholds of each binary variant per layer, τ_W = TAU_PER_ALPHA[variant][W]·α_W
+#: (the module docstring says why).
+TAU_PER_ALPHA = {"binary weights": {"W1": 5e-5, "W2": 5e-4},
+                 "binary weights + activations": {"W1": 2e-4, "W2": 5e-5}}
 VARIANTS = {
     "full precision": ("hopfield_digits.py", {}, {"optimizer": "sgd", "lr": "0.005"}),
     "binary weights": ("binary_hopfield_digits.py", {}, {
@@ -81,7 +82,7 @@ def run(data_name, variant, seed, epochs, hidden, per_class):
     if "tau" in options:  # the gradient of a sign is α·dC/dW_eff: thresholds scale with α
         theta = glep.load_module(problem, "numpy").initial_params(seed)
         options["tau"] = ",".join(f"{w}={ratio * float(theta[f'alpha_{w}']):.3g}"
-                                  for w, ratio in TAU_PER_ALPHA.items())
+                                  for w, ratio in TAU_PER_ALPHA[variant].items())
     start = time.perf_counter()
     result = train(problem, data, rule="C-EP", epochs=epochs, batch=32, seed=seed,
                    random_sign=True, output_per_class=per_class, progress=False, **options)
@@ -94,7 +95,7 @@ def _key(run_args) -> str:
     """A run's cache key: data, variant (with its settings), seed, epochs, hidden, K (and τ/α
     for the flip rule)."""
     data_name, variant, seed, epochs, hidden, per_class = run_args
-    flip = f"|tau/alpha {TAU_PER_ALPHA}" if "tau" in VARIANTS[variant][2] else ""
+    flip = f"|tau/alpha {TAU_PER_ALPHA[variant]}" if "tau" in VARIANTS[variant][2] else ""
     return (f"{data_name}|{variant}|{json.dumps(VARIANTS[variant], sort_keys=True)}|seed {seed}|"
             f"epochs {epochs}|hidden {hidden}|per class {per_class}{flip}")
 
