@@ -13,7 +13,8 @@ per task, no task boundary given to the optimizer. Each run is::
 
 (a run directory that already holds its ``-tasks.md`` table is read, not run again). The
 table (accuracy on each task after the last, and the mean) replaces the section "EP-trained"
-of ``bench/results/train/continual.md``. Reproduce::
+of ``bench/results/train/continual.md`` for its base data set (digits: "EP-trained
+metaplastic BNN"; mnist5k: "..., permuted mnist5k"), the other sections kept. Reproduce::
 
     .venv/bin/python bench/continual_ep.py --base digits --epochs 3 --hidden 64 --metas 0 1.35
 """
@@ -71,7 +72,8 @@ def main(argv=None):
         found = dict(zip(args.metas, pool.map(run, args.metas, [args] *
                                               len(args.metas))))
     given = " ".join(argv if argv is not None else sys.argv[1:])
-    lines = [HEADING, "", f"Command: `python bench/continual_ep.py {given}`",
+    title = HEADING if args.base == "digits" else f"{HEADING}, permuted {args.base}"
+    lines = [title, "", f"Command: `python bench/continual_ep.py {given}`",
              "", f"C-EP (random sign of β, batch 32) on n_in-{args.hidden}-10 with binary "
              f"weights (α fixed), Metaplastic (Adam lr 0.005) on the hidden weights, "
              f"{args.epochs} epochs per task through `glep train --data "
@@ -91,8 +93,10 @@ def main(argv=None):
     section = "\n".join(lines) + "\n"
     print(section)
     text = OUT.read_text(encoding="utf-8")
-    text = text.split(HEADING)[0].rstrip("\n") + "\n\n" + section
-    OUT.write_text(text, encoding="utf-8")
+    if f"\n{title}\n" in text:  # this base's earlier section goes, the others stay
+        before, rest = text.split(f"\n{title}\n", 1)
+        text = before + ("\n## " + rest.split("\n## ", 1)[1] if "\n## " in rest else "")
+    OUT.write_text(text.rstrip("\n") + "\n\n" + section, encoding="utf-8")
 
 
 if __name__ == "__main__":
