@@ -43,6 +43,15 @@ def command(meta, args) -> list[str]:
             str(Path(args.runs) / f"meta{meta:g}"), "--quiet"]
 
 
+def replace_section(text: str, title: str, section: str) -> str:
+    """``text`` without its section headed by the line ``title`` (up to the next ``## ``
+    heading), ``section`` appended; the other sections are kept."""
+    if f"\n{title}\n" in text:
+        before, rest = text.split(f"\n{title}\n", 1)
+        text = before + ("\n## " + rest.split("\n## ", 1)[1] if "\n## " in rest else "")
+    return text.rstrip("\n") + "\n\n" + section
+
+
 def run(meta, args) -> dict:
     """The last task summary of the run's log (runs ``glep train`` unless it is there)."""
     from glep.cli import main
@@ -92,11 +101,8 @@ def main(argv=None):
                   f"{100 * gap:+.1f} points."]
     section = "\n".join(lines) + "\n"
     print(section)
-    text = OUT.read_text(encoding="utf-8")
-    if f"\n{title}\n" in text:  # this base's earlier section goes, the others stay
-        before, rest = text.split(f"\n{title}\n", 1)
-        text = before + ("\n## " + rest.split("\n## ", 1)[1] if "\n## " in rest else "")
-    OUT.write_text(text.rstrip("\n") + "\n\n" + section, encoding="utf-8")
+    OUT.write_text(replace_section(OUT.read_text(encoding="utf-8"), title, section),
+                   encoding="utf-8")
 
 
 if __name__ == "__main__":
