@@ -7,19 +7,29 @@ their mean, ``--per-class``), on digits and mnist5k (``learn/catalog.py``):
 - **full precision**: ``systems/hopfield_digits.py``, SGD with momentum 0.9 (lr 0.005),
 - **binary weights**: ``systems/binary_hopfield_digits.py`` (W = α·sign, α per layer fixed
   at its initial mean |W|), the signs stepped by the flip rule (``--optimizer flip``, γ = 1e-3,
-  τ_W = 5e-5·α_W per layer: the gradient of a sign is α_W·dC/dW_eff), biases by the same
-  SGD. A short memory (γ = 1e-2) with a high threshold (τ = 1.5e-3·α) stalled at 84 % on
-  mnist5k: W1 hardly flips (mean |m| ≈ 0.15 τ) while the flips it makes, driven by a few
-  noisy batches, silence hidden units for good (``bench/binary_flip_diagnostics.py``),
+  τ_W = (τ/α)_W·α_W per layer, ``TAU_PER_ALPHA``: the gradient of a sign is α_W·dC/dW_eff),
+  biases by the same SGD. τ/α = 5e-5 for W1 and 5e-4 for W2: with 5e-5 for both, flips of W2
+  pushed whole output units below the box's floor on every input, where EP's contrast is zero
+  and they never come back (seed 1: three of class 3's four units after two epochs, its
+  recall 36 %, 90.1 % after 10 epochs against 93.1 % with the higher W2 threshold;
+  ``bench/binary_ep_units.py``). A short memory (γ = 1e-2) with a high threshold
+  (τ = 1.5e-3·α) stalled at 84 % on mnist5k: W1 hardly flips while the flips it makes,
+  driven by a few noisy batches, silence hidden units for good
+  (``bench/binary_flip_diagnostics.py``),
 - **binary weights + activations**: the same with ``--set activations=True`` (hidden
   neurons emit H(h − ½), 40 damped steps of γ_n = 0.5 per phase, β = 0.5; the output layer
   stays continuous) and ``--set hidden_bias=0.2`` (hidden biases start nearer the threshold
-  ½: from 0.1 most binary hidden units fall silent early and stay so).
+  ½: from 0.1 most binary hidden units fall silent early and stay so); τ/α = 2e-4 for W1 and
+  5e-5 for W2. A binary hidden unit enters EP's contrast only where the nudge moves it across
+  ½, so its weights' estimate is a few large, rare terms: with τ/α = 5e-5 for W1 single
+  batches flip them, 63 % of the hidden units end silent (never above ½ on the test set) and
+  the net reaches 87.0 % after 5 epochs (seed 0); 2e-4 leaves 25 % silent and reaches 90.7 %
+  (1e-5: 80.2 %, 5e-4: 89.9 %, 1e-3: 87.0 %; γ = 1e-4 at 5e-5: 89.2 %).
 
 Binary activations need the widened output (``--per-class 4``: 40 output units, a hidden
 unit's nudge sums four units per class) and width: after 3 epochs on mnist5k (one seed) they
 reached 47–77 % with 64 hidden units (K = 1 or 4, hidden bias 0.1–0.3), 82 % with 256 units
-and K = 4.
+and K = 4 (τ/α = 5e-5 for both layers).
 
 Every run goes through ``glep.learn.classify.train`` (what ``glep train`` runs), one torch
 thread per process, ``--jobs`` processes. Finished runs are recorded by their settings in
@@ -55,8 +65,10 @@ OUT = ROOT / "bench" / "results" / "train" / "binary_ep.md"
 #: Every finished run (accuracy, seconds) by its settings: an interrupted bench resumes.
 CACHE = OUT.with_suffix(".json")
 FIXED_SCALES = "alpha_W1=1e-12,alpha_W2=1e-12"
-#: The flip threshold of a layer, τ_W = TAU_PER_ALPHA·α_W.
-TAU_PER_ALPHA = 5e-5
+#: The flip thresholds of each binary variant per layer, τ_W = TAU_PER_ALPHA[variant][W]·α_W
+#: (the module docstring says why).
+TAU_PER_ALPHA = {"binary weights": {"W1": 5e-5, "W2": 5e-4},
+                 "binary weights + activations": {"W1": 2e-4, "W2": 5e-5}}
 VARIANTS = {
     "full precision": ("hopfield_digits.py", {}, {"optimizer": "sgd", "lr": "0.005"}),
     "binary weights": ("binary_hopfield_digits.py", {}, {
@@ -79,8 +91,8 @@ def run(data_name, variant, seed, epochs, hidden, per_class):
     options = {"beta": 0.2, **options}
     if "tau" in options:  # the gradient of a sign is α·dC/dW_eff: thresholds scale with α
         theta = glep.load_module(problem, "numpy").initial_params(seed)
-        options["tau"] = ",".join(f"{w}={TAU_PER_ALPHA * float(theta[f'alpha_{w}']):.3g}"
-                                  for w in ("W1", "W2"))
+        options["tau"] = ",".join(f"{w}={ratio * float(theta[f'alpha_{w}']):.3g}"
+                                  for w, ratio in TAU_PER_ALPHA[variant].items())
     start = time.perf_counter()
     result = train(problem, data, rule="C-EP", epochs=epochs, batch=32, seed=seed,
                    random_sign=True, output_per_class=per_class, progress=False, **options)
@@ -93,7 +105,7 @@ def _key(run_args) -> str:
     """A run's cache key: data, variant (with its settings), seed, epochs, hidden, K (and τ/α
     for the flip rule)."""
     data_name, variant, seed, epochs, hidden, per_class = run_args
-    flip = f"|tau/alpha {TAU_PER_ALPHA}" if "tau" in VARIANTS[variant][2] else ""
+    flip = f"|tau/alpha {TAU_PER_ALPHA[variant]}" if "tau" in VARIANTS[variant][2] else ""
     return (f"{data_name}|{variant}|{json.dumps(VARIANTS[variant], sort_keys=True)}|seed {seed}|"
             f"epochs {epochs}|hidden {hidden}|per class {per_class}{flip}")
 

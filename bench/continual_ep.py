@@ -13,7 +13,8 @@ per task, no task boundary given to the optimizer. Each run is::
 
 (a run directory that already holds its ``-tasks.md`` table is read, not run again). The
 table (accuracy on each task after the last, and the mean) replaces the section "EP-trained"
-of ``bench/results/train/continual.md``. Reproduce::
+of ``bench/results/train/continual.md`` for its base data set (digits: "EP-trained
+metaplastic BNN"; mnist5k: "..., permuted mnist5k"), the other sections kept. Reproduce::
 
     .venv/bin/python bench/continual_ep.py --base digits --epochs 3 --hidden 64 --metas 0 1.35
 """
@@ -40,6 +41,15 @@ def command(meta, args) -> list[str]:
             "metaplastic", "--meta", f"{meta:g}", "--random-sign", "--lr",
             "0.005,alpha_W1=1e-12,alpha_W2=1e-12", "--epochs", str(args.epochs), "--out-dir",
             str(Path(args.runs) / f"meta{meta:g}"), "--quiet"]
+
+
+def replace_section(text: str, title: str, section: str) -> str:
+    """``text`` without its section headed by the line ``title`` (up to the next ``## ``
+    heading), ``section`` appended; the other sections are kept."""
+    if f"\n{title}\n" in text:
+        before, rest = text.split(f"\n{title}\n", 1)
+        text = before + ("\n## " + rest.split("\n## ", 1)[1] if "\n## " in rest else "")
+    return text.rstrip("\n") + "\n\n" + section
 
 
 def run(meta, args) -> dict:
@@ -71,7 +81,8 @@ def main(argv=None):
         found = dict(zip(args.metas, pool.map(run, args.metas, [args] *
                                               len(args.metas))))
     given = " ".join(argv if argv is not None else sys.argv[1:])
-    lines = [HEADING, "", f"Command: `python bench/continual_ep.py {given}`",
+    title = HEADING if args.base == "digits" else f"{HEADING}, permuted {args.base}"
+    lines = [title, "", f"Command: `python bench/continual_ep.py {given}`",
              "", f"C-EP (random sign of β, batch 32) on n_in-{args.hidden}-10 with binary "
              f"weights (α fixed), Metaplastic (Adam lr 0.005) on the hidden weights, "
              f"{args.epochs} epochs per task through `glep train --data "
@@ -90,9 +101,8 @@ def main(argv=None):
                   f"{100 * gap:+.1f} points."]
     section = "\n".join(lines) + "\n"
     print(section)
-    text = OUT.read_text(encoding="utf-8")
-    text = text.split(HEADING)[0].rstrip("\n") + "\n\n" + section
-    OUT.write_text(text, encoding="utf-8")
+    OUT.write_text(replace_section(OUT.read_text(encoding="utf-8"), title, section),
+                   encoding="utf-8")
 
 
 if __name__ == "__main__":
