@@ -32,7 +32,7 @@ def test_runs_start_with_centered_ep_and_bptt_and_cover_every_label():
     assert all(options["rule"] == "C-EP" for label, _, options in jobs
                if label in ("float32", "bfloat16", "float16"))
     rules = [label for label, _, _ in jobs[6:24:3]]
-    assert rules == ["N-CpL", "C-CpL", "P-CpL", "N-EP", "P-EP", "CL"]
+    assert rules == ["N-CpL", "C-CpL", "N-EP", "P-CpL", "P-EP", "CL"]
     assert labels[6:9] == [("N-CpL", 0), ("N-CpL", 1), ("N-CpL", 2)]
     assert {label for label, _ in labels[24:]} == {"float32", "bfloat16", "float16"}
     assert all(options.get("precision") == (label if label.startswith(("float", "bfloat"))
