@@ -9,11 +9,12 @@ synchronous, gradient flow) to the same tolerance on a batch.
 
 Every run uses ``glep.learn.classify.train`` (what ``glep train`` runs) with the same
 initialization, mini-batches and optimizer (SGD, momentum 0.9, lr 0.05, batch 32, β = 0.2;
-the learning rate constant on digits, cosine-annealed to zero on mnist5k);
+the learning rate constant on digits, cosine-annealed to zero on mnist5k, where the dense
+layer W2 steps at 0.02: ``RATES``);
 one Torch thread per run, ``--workers`` runs at a time (so the seconds per run include the
 contention of the two cores). Ratios are against BPTT (accuracy, time) and against the
-float64 run. Centered EP and BPTT run first (all seeds), then seed by seed the precisions
-and the other rules (cheapest first). Every finished run is kept in ``--cache`` under a
+float64 run. Centered EP and BPTT run first (all seeds), then the other rules (cheapest
+first, all seeds), then the precisions. Every finished run is kept in ``--cache`` under a
 name derived from its settings (data, system settings, options, rule or precision, seed), so
 an interrupted bench resumes where it stopped; the table is rewritten after every run
 (partial until all are in), and each run's per-epoch log is written beside it (``.jsonl``).
@@ -21,7 +22,7 @@ an interrupted bench resumes where it stopped; the table is rewritten after ever
 Reproduce the committed tables (bench/results/train/conv_energy.md, conv_energy_mnist5k.md)::
 
     OMP_NUM_THREADS=1 .venv/bin/python bench/conv_energy.py --epochs 3 --seeds 0 1 2 --workers 2
-    OMP_NUM_THREADS=1 .venv/bin/python bench/conv_energy.py --data mnist5k --epochs 4 \
+    OMP_NUM_THREADS=1 .venv/bin/python bench/conv_energy.py --data mnist5k --epochs 8 \
         --seeds 0 1 2 --workers 1
 """
 
