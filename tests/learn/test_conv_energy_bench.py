@@ -1,4 +1,5 @@
-"""bench/conv_energy.py's bookkeeping: the run order (the acceptance runs first), the cache
+"""bench/conv_energy.py's bookkeeping: the run order (the acceptance runs first, then whole
+rows of the other rules, cheapest first, then the precisions), the cache
 names that identify a run by its settings, and the kept runs that let a bench resume."""
 
 from __future__ import annotations
@@ -30,8 +31,10 @@ def test_runs_start_with_centered_ep_and_bptt_and_cover_every_label():
     assert len(labels) == len(expected) == 33 and set(labels) == expected
     assert all(options["rule"] == "C-EP" for label, _, options in jobs
                if label in ("float32", "bfloat16", "float16"))
-    assert labels[6:15] == [(label, 0) for label in ("float32", "bfloat16", "float16", "N-CpL",
-                                                     "C-CpL", "P-CpL", "N-EP", "P-EP", "CL")]
+    rules = [label for label, _, _ in jobs[6:24:3]]
+    assert rules == ["N-CpL", "C-CpL", "N-EP", "P-CpL", "P-EP", "CL"]
+    assert labels[6:9] == [("N-CpL", 0), ("N-CpL", 1), ("N-CpL", 2)]
+    assert {label for label, _ in labels[24:]} == {"float32", "bfloat16", "float16"}
     assert all(options.get("precision") == (label if label.startswith(("float", "bfloat"))
                                             else None) for label, _, options in jobs)
 
@@ -73,3 +76,15 @@ def test_a_partial_row_is_compared_on_the_seeds_it_has():
     assert row == "| float32 | 96.00 ± 0.00 | 96.0, —, — | 50.0 | +1.00 | 0.50 |"
     full = script._row("C-EP", reference, [0, 1, 2], reference)
     assert full.startswith("| C-EP | 92.00 ± 4.97 | 95.0, 85.0, 96.0 | 200.0 | +0.00 | 1.00 |")
+
+
+def test_the_learning_rates_name_parameters_of_the_system():
+    """Each data set's rates parse against the system's parameters; on mnist5k the dense
+    layer's rate is below the convolution's (1,568 pooled inputs per output unit)."""
+    from glep.learn.classify import learning_rates
+
+    script = _script()
+    names = ["W1", "b1", "W2", "b2"]
+    assert learning_rates(script.RATES["digits"], names) == dict.fromkeys(names, 0.05)
+    rates = learning_rates(script.RATES["mnist5k"], names)
+    assert rates["W2"] < rates["W1"] == rates["b2"] == 0.05
