@@ -41,8 +41,9 @@ import torch
 
 import glep
 from glep.codegen.emit import load_module
+from glep.derive.errors import DataError
 from glep.learn.catalog import load
-from glep.learn.classify import train
+from glep.learn.classify import learning_rates, train
 
 ROOT = Path(__file__).resolve().parent.parent
 SYSTEM = ROOT / "systems" / "conv_hopfield_digits.py"
@@ -197,6 +198,11 @@ def main():
     parser.add_argument("--table-only", action="store_true",
                         help="write the tables from the finished runs in --cache, run none")
     args = parser.parse_args()
+    if args.lr is not None:  # checked here: a worker's error would surface as a traceback
+        try:
+            learning_rates(args.lr, ["W1", "b1", "W2", "b2"])
+        except DataError as error:
+            parser.error(str(error))
     suffix = "" if args.data == "digits" else f"_{args.data}"
     args.out = args.out or RESULTS / f"conv_energy{suffix}.md"
     torch.set_num_threads(1)
