@@ -16,7 +16,8 @@ contention of the two cores). Ratios are against BPTT (accuracy, time) and again
 float64 run. Centered EP and BPTT run first (all seeds), then the other rules (cheapest
 first, all seeds), then the precisions. Every finished run is kept in ``--cache`` under a
 name derived from its settings (data, system settings, options, rule or precision, seed), so
-an interrupted bench resumes where it stopped; the table is rewritten after every run
+an interrupted bench resumes where it stopped, and a run cut short continues from its
+checkpoint (``.checkpoint.json``, every 50 steps); the table is rewritten after every run
 (partial until all are in), and each run's per-epoch log is written beside it (``.jsonl``).
 
 Reproduce the committed tables (bench/results/train/conv_energy.md, conv_energy_mnist5k.md)::
@@ -42,6 +43,7 @@ import torch
 import glep
 from glep.codegen.emit import load_module
 from glep.derive.errors import DataError
+from glep.learn import checkpoint as ck
 from glep.learn.catalog import load
 from glep.learn.classify import learning_rates, train
 
@@ -118,12 +120,16 @@ def _run(job):
     torch.set_num_threads(1)
     problem = glep.load_problem(SYSTEM, SETTINGS[data])
     path.parent.mkdir(parents=True, exist_ok=True)
+    checkpoint = path.with_suffix(".checkpoint.json")  # a killed run continues from here
+    resume = ck.loads(checkpoint.read_text(encoding="utf-8"), checkpoint) \
+        if checkpoint.is_file() else None
     result = train(problem, load(data), seed=seed, log_path=path.with_suffix(".jsonl"),
-                   **options)
+                   checkpoint_path=checkpoint, resume=resume, **options)
     if result.interrupted:  # stopped by a signal: not a finished run, so not kept
         raise SystemExit(f"{label} seed {seed} interrupted")
     print(label, seed, f"{100 * result.accuracies[-1]:.1f}", f"{result.seconds:.0f} s", flush=True)
     save_run(path, result)
+    checkpoint.unlink(missing_ok=True)
     return load_run(path)
 
 

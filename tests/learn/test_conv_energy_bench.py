@@ -5,6 +5,7 @@ names that identify a run by its settings, and the kept runs that let a bench re
 from __future__ import annotations
 
 import importlib.util
+import json
 from types import SimpleNamespace
 
 import numpy as np
@@ -88,3 +89,46 @@ def test_the_learning_rates_name_parameters_of_the_system():
     assert learning_rates(script.RATES["digits"], names) == dict.fromkeys(names, 0.05)
     rates = learning_rates(script.RATES["mnist5k"], names)
     assert rates["W2"] < rates["W1"] == rates["b2"] == 0.05
+
+
+def test_a_killed_run_continues_from_its_checkpoint(tmp_path, monkeypatch):
+    """A run stopped after two steps leaves a checkpoint; the bench's worker continues from it
+    and ends where an uninterrupted run ends, then removes the checkpoint."""
+    from glep.learn.catalog import Classification, load
+
+    script = _script()
+    digits = load("digits")
+    small = Classification("digits", digits.x[:64], digits.y[:64], digits.test_x[:32],
+                           digits.test_y[:32], digits.classes)
+    monkeypatch.setattr(script, "load", lambda name: small)
+
+    options = {"epochs": 1, "batch": 16, "lr": "0.05", "beta": 0.2, "rule": "C-EP",
+               "progress": False, "checkpoint_every": 1}
+    job = ("C-EP", 0, options)
+    killed = script.cache_path(tmp_path / "killed", "digits", job)
+    checkpoint = killed.with_suffix(".checkpoint.json")
+
+    class AfterTwoSteps:  # asks the loop to stop once the checkpoint holds step 2
+        requested = property(lambda self: checkpoint.is_file() and json.loads(
+            checkpoint.read_text())["step"] >= 2)
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+    killed.parent.mkdir()
+    problem = script.glep.load_problem(script.SYSTEM, script.SETTINGS["digits"])
+    cut = script.train(problem, small, seed=0, checkpoint_path=checkpoint, stop=AfterTwoSteps(),
+                       log_path=killed.with_suffix(".jsonl"), **options)
+    assert cut.interrupted and cut.step == 2 and checkpoint.is_file()
+    starts, train = [], script.train
+    monkeypatch.setattr(script, "train", lambda *a, resume, **kw: (
+        starts.append(resume and resume["step"]), train(*a, resume=resume, **kw))[1])
+    resumed = script._run(("digits", job, killed))
+    whole = script._run(("digits", job, script.cache_path(tmp_path / "whole", "digits", job)))
+    assert starts == [2, None] and not checkpoint.exists()
+    assert resumed.accuracies == whole.accuracies
+    for k, v in whole.theta.items():
+        np.testing.assert_allclose(resumed.theta[k], v, rtol=0, atol=1e-12)
