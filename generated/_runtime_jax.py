@@ -1098,9 +1098,9 @@ def _number(value, what, kind="positive"):
     return number
 
 
-def _warn_precision(beta, order, residual):
-    """Warn when a relaxation's stopping residual r makes its error ~r/β exceed β^order."""
-    if residual > beta ** (order + 1):
+def _warn_precision(beta, order, residual, binary=None):
+    """Warn when the stopping residual r makes the error ~r/β exceed β^order (binary units: never)."""
+    if residual > beta ** (order + 1) and binary is None:
         warnings.warn(f"beta={beta:g} is too small for the precision the relaxation reaches "
                       f"(residual {residual:.2g}): the estimate's stopping error ~{residual / beta:.2g} "
                       f"exceeds its O(beta^{order}) bias ~{beta ** order:.2g}; use beta >= "
@@ -1443,7 +1443,7 @@ class EnergySystem:
         found = [self._reported(r)["residual"] for r in reports]
         if check:
             self.check_minimum(None, theta, x, smallest=smallest.min())
-        _warn_precision(strength, order, max(found, default=0.0))
+        _warn_precision(strength, order, max(found, default=0.0), self._namespace.get("_BINARY_UNITS"))
         return {"loss": float(cost.mean()), "grad": {k: v.mean(0) / ((b - a) * strength) for k, v in contrast.items()},
                 "states": dict(zip(("free", "first", "second"), states))}
 

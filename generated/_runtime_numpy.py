@@ -1374,9 +1374,9 @@ def _tolerance(tol, beta, order):
     return min(_TIE * beta ** (order + 1), _CAP) if tol is None else _number(tol, "tol", "tolerance")
 
 
-def _warn_precision(beta, order, residual):
-    """Warn when a relaxation's stopping residual r makes its error ~r/β exceed β^order."""
-    if residual > beta ** (order + 1):
+def _warn_precision(beta, order, residual, binary=None):
+    """Warn when the stopping residual r makes the error ~r/β exceed β^order (binary units: never)."""
+    if residual > beta ** (order + 1) and binary is None:
         warnings.warn(f"beta={beta:g} is too small for the precision the relaxation reaches "
                       f"(residual {residual:.2g}): the estimate's stopping error ~{residual / beta:.2g} "
                       f"exceeds its O(beta^{order}) bias ~{beta ** order:.2g}; use beta >= "
@@ -1651,7 +1651,7 @@ class EnergySystem(_Namespace):
 
         a, b = (0, 1) if rule == "CL" else {"P": (0, 1), "N": (-1, 0), "C": (-1, 1)}[rule[0]]
         first, second = phase(a), phase(b)
-        _warn_precision(strength, order, max(found, default=0.0))
+        _warn_precision(strength, order, max(found, default=0.0), self._namespace.get("_BINARY_UNITS"))
         return {"loss": float(self.cost(free, y).mean()),
                 "grad": self._contrast(first, second, a * strength, b * strength, theta, x),
                 "states": {"free": free, "first": first, "second": second}}

@@ -104,6 +104,25 @@ def test_binary_neurons_relax_as_the_damped_threshold_update():
     assert np.allclose(g["grad"]["W1"], expected.mean(0) / (2 * 0.5), rtol=1e-12, atol=1e-15)
 
 
+def test_binary_units_stopped_at_their_budget_do_not_warn_about_beta():
+    """Binary units stop at their step budget by design, so a residual above β³ says nothing
+    about β there; a continuous energy stopped at the same kind of residual is warned."""
+    import warnings
+
+    x, y = _batch(load_module(_binary(), "numpy"), n=3)
+    binary = load_module(_binary(activations=True), "numpy")
+    theta = binary.initial_params()
+    _, info = binary.relax(theta, x, y, max_iterations=1, info=True)  # the free phase
+    assert info["residual"] > 0.5 ** 3  # what would be warned on a continuous energy
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        binary.gradient(theta, x, y, rule="C-EP", beta=0.5, max_iterations=1, check=False)
+    continuous = load_module(_binary(), "numpy")
+    with pytest.warns(RuntimeWarning, match="beta=0.5 is too small"):
+        continuous.gradient(continuous.initial_params(), x, y, rule="C-EP", beta=0.5, tol=0.9,
+                            max_iterations=1, check=False)
+
+
 def test_bad_binary_declarations_are_refused():
     x, h = sp.MatrixSymbol("x", 3, 1), sp.MatrixSymbol("h", 2, 1)
     w, b = sp.MatrixSymbol("W", 2, 3), sp.MatrixSymbol("b", 2, 1)
