@@ -1098,6 +1098,9 @@ def _number(value, what, kind="positive"):
     return number
 
 
+class RelaxationFailed(RuntimeError, ArithmeticError):
+    """A relaxation that ran out of its budget or did not end at a strict minimum."""
+
 def _warn_precision(beta, order, residual, binary=None):
     """Warn when the stopping residual r makes the error ~r/β exceed β^order (binary units: never)."""
     if residual > beta ** (order + 1) and binary is None:
@@ -1261,7 +1264,7 @@ class EnergySystem:
                                      "method='gradient' for nudged phases")
                 curvature = curvature + beta * _as_array(self._COST_CURVATURE)
             if not bool((curvature > 0).all()):
-                raise ArithmeticError("a layer's curvature a_l + βc_l is not positive: the block "
+                raise RelaxationFailed("a layer's curvature a_l + βc_l is not positive: the block "
                                       "update has no minimum (reduce |β|)")
 
     def descent(self, z, theta, x, y, beta=0.0, nudge=None):
@@ -1334,11 +1337,11 @@ class EnergySystem:
         k, size = int(jnp.max(reports["iterations"])), float(jnp.max(reports["size"]))
         residual, converged = float(jnp.max(reports["residual"])), bool(jnp.all(reports["converged"]))
         if not size <= 1e12:
-            raise ArithmeticError(
+            raise RelaxationFailed(
                 f"the relaxation diverged after {k} iterations (max |s| = {size:.3g}): the energy is not "
                 f"bounded below along this path, or the step is too large")
         if strict and not converged and self._namespace.get("_BINARY_UNITS") is None:
-            raise RuntimeError(f"the relaxation did not converge in {k} iterations (residual {residual:.3g}): "
+            raise RelaxationFailed(f"the relaxation did not converge in {k} iterations (residual {residual:.3g}): "
                                f"raise max_iterations or the step")
         return {"iterations": k, "converged": converged, "residual": residual}
 
@@ -1387,7 +1390,7 @@ class EnergySystem:
         if smallest is None:
             smallest = jnp.linalg.eigvalsh(self.restricted_hessian(z, theta, x)[0]).min()
         if not float(smallest) > tol:
-            raise ArithmeticError(
+            raise RelaxationFailed(
                 f"the Hessian restricted to the unsaturated units is not positive definite at "
                 f"the relaxed state (smallest eigenvalue {float(smallest):.3g}): it is not a strict "
                 f"minimum, so implicit differentiation and EP do not apply")

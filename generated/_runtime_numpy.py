@@ -1368,6 +1368,9 @@ def _integral(value):
     return "int" in str(getattr(value, "dtype", type(value)))
 
 
+class RelaxationFailed(RuntimeError, ArithmeticError):
+    """A relaxation that ran out of its budget or did not end at a strict minimum."""
+
 def _tolerance(tol, beta, order):
     """The relaxations' residual for an estimate of order k at β: ``tol``, or by default
     min(_TIE·β^(k+1), _CAP)."""
@@ -1455,7 +1458,7 @@ class EnergySystem(_Namespace):
                                  "method='gradient' for nudged phases")
             curvature = curvature + beta * _as_array(self._COST_CURVATURE, curvature)
         if not bool((curvature > 0).all()):
-            raise ArithmeticError("a layer's curvature a_l + βc_l is not positive: the block "
+            raise RelaxationFailed("a layer's curvature a_l + βc_l is not positive: the block "
                                   "update has no minimum (reduce |β|)")
         return curvature
 
@@ -1523,7 +1526,7 @@ class EnergySystem(_Namespace):
                 r = z - self._project(z - g)
                 size, residual = _max_abs(z), _max_abs(r if free is None else _where(free, r, r * 0))
                 if not size <= 1e12:
-                    raise ArithmeticError(
+                    raise RelaxationFailed(
                         f"the relaxation diverged after {k} iterations (max |s| = {size:.3g}): "
                         f"the energy is not bounded below along this path, or the step is too large")
                 best, last = (residual, k) if residual < best else (best, last)
@@ -1538,7 +1541,7 @@ class EnergySystem(_Namespace):
             if clamp is not None:
                 z = _where(free, z, _as_array(clamp[1], z))
         if strict and not converged and self._namespace.get("_BINARY_UNITS") is None:  # binary: may cycle
-            raise RuntimeError(f"the relaxation did not converge in {budget} iterations (residual "
+            raise RelaxationFailed(f"the relaxation did not converge in {budget} iterations (residual "
                                f"{residual:.3g}, tol {tol}): raise max_iterations or the step")
         return (z, {"iterations": k, "converged": converged, "residual": residual}) if info else z
 
@@ -1567,7 +1570,7 @@ class EnergySystem(_Namespace):
 
         smallest = _lanczos_minimum(product, z, self.N if steps is None else steps)
         if not smallest > tol:
-            raise ArithmeticError(
+            raise RelaxationFailed(
                 f"the Hessian restricted to the unsaturated units is not positive definite at "
                 f"the relaxed state (smallest eigenvalue {smallest:.3g}): it is not a strict "
                 f"minimum, so implicit differentiation and EP do not apply")

@@ -268,6 +268,7 @@ def train(problem, data: Classification, *, rule="C-EP", epochs=10, batch=32, lr
                             "without torchrun")
         feedback = chain_dtp.MapFeedback(module, seed, sigma, feedback_iterations, feedback_lr)
     torch_module = load_module(problem, "torch") if rule == "BPTT" or low is not None else None
+    failed = tuple({m.RelaxationFailed for m in (module, torch_module) if m is not None})
     result = Result(rule)
     output_per_class = _integer("output_per_class", output_per_class, 1)
     last = _fits(module, data, chain, output_per_class)
@@ -309,7 +310,7 @@ def train(problem, data: Classification, *, rule="C-EP", epochs=10, batch=32, lr
     def accuracy(x, labels):  # the free phase: the targets do not enter
         try:
             out = free_outputs(x, labels)
-        except (RuntimeError, ArithmeticError) as error:
+        except failed as error:
             raise _relaxation_failed(error, f"testing after step {result.step}") from None
         return float((readout(_tensor(out).numpy(), output_per_class) == labels).mean())
 
@@ -334,7 +335,7 @@ def train(problem, data: Classification, *, rule="C-EP", epochs=10, batch=32, lr
         share = len(index) / len(batch_index)
         try:
             loss, grads = local_gradient(index, signs)
-        except (RuntimeError, ArithmeticError) as error:  # a relaxation ran out or diverged
+        except failed as error:  # a relaxation ran out or did not end at a minimum
             raise _relaxation_failed(error, f"step {result.step + 1}") from None
         grads = {k: g.to(device) for k, g in grads.items()}
         world.mean(list(grads.values()), share)
