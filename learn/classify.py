@@ -591,6 +591,17 @@ def plot_accuracies(results: list[Result], path, title: str) -> None:
     plt.close(fig)
 
 
+def report_accuracies(results: list[Result], data: Classification, args, out_dir: Path,
+                      name: str) -> str:
+    """Write ``NAME-accuracy.md`` and ``NAME-accuracy.png`` in ``out_dir`` and return the
+    table; its command line is the one ``glep train`` was given."""
+    command = " ".join(["glep train", *getattr(args, "argv", [])])
+    table = accuracy_table(results, data, command)
+    ck.atomic_write(out_dir / f"{name}-accuracy.md", table)
+    plot_accuracies(results, out_dir / f"{name}-accuracy.png", f"{name} on {data.name}")
+    return table
+
+
 def output_paths(out_dir: Path, name: str, rule: str) -> dict[str, Path]:
     stem = out_dir / f"{name}-{rule}"
     return {"log": stem.with_suffix(".jsonl"), "params": Path(f"{stem}-params.json"),
@@ -724,12 +735,9 @@ def train_command(args, problem, name: str) -> int:
                 if result.interrupted:
                     return 128 + (stop.signum or 2)
         if world.main:
-            command = " ".join(["glep train", *getattr(args, "argv", [])])
-            table = accuracy_table(results, sequence[-1], command)
-            ck.atomic_write(out_dir / f"{name}-accuracy.md", table)
-            plot_accuracies(results, out_dir / f"{name}-accuracy.png",
-                            f"{name} on {sequence[-1].name}")
+            table = report_accuracies(results, sequence[-1], args, out_dir, name)
             if runs:
+                command = " ".join(["glep train", *getattr(args, "argv", [])])
                 table = tasks_table(runs, sequence, command)
                 ck.atomic_write(out_dir / f"{name}-tasks.md", table)
             print(table)

@@ -444,7 +444,7 @@ def train_command(args, problem, name: str) -> int:
 
 
 def _runs(args, problem, name, data, rules, seeds, kw, out_dir) -> int:
-    from .classify import accuracy_table, output_paths, plot_accuracies, write_params
+    from .classify import output_paths, report_accuracies, write_params
 
     results = []
     for rule in rules:
@@ -472,9 +472,5 @@ def _runs(args, problem, name, data, rules, seeds, kw, out_dir) -> int:
                 + "; angle to backprop " + ", ".join(f"{a:.1f}°" for a in last["angle"]))
             print(f"{label}: test accuracy {100 * result.accuracies[-1]:.2f} % after "
                   f"{len(result.accuracies)} epochs, {result.seconds:.1f} s{extra}", flush=True)
-    command = " ".join(["glep train", *getattr(args, "argv", [])])
-    table = accuracy_table(results, data, command)
-    ck.atomic_write(out_dir / f"{name}-accuracy.md", table)
-    plot_accuracies(results, out_dir / f"{name}-accuracy.png", f"{name} on {data.name}")
-    print(table)
+    print(report_accuracies(results, data, args, out_dir, name))
     return 0

@@ -308,7 +308,7 @@ def train_command(args, problem, name: str) -> int:
     """``glep train FILE --data SET --rule VF-EP [--compare BPTT]``: every rule × seed, the
     accuracy table and figure, and the angle figure of each rule."""
     from .catalog import load
-    from .classify import accuracy_table, plot_accuracies, write_params
+    from .classify import report_accuracies, write_params
 
     if getattr(args, "resume", None):
         raise DataError("--resume: vector-field runs are not checkpointed: run them again")
@@ -347,9 +347,5 @@ def train_command(args, problem, name: str) -> int:
                   flush=True)
         plot_angles(mine, out_dir / f"{name}-{rule}-angle.png", f"{name} {rule} on {data.name}")
         results += mine
-    command = " ".join(["glep train", *getattr(args, "argv", [])])
-    table = accuracy_table(results, data, command)
-    ck.atomic_write(out_dir / f"{name}-accuracy.md", table)
-    plot_accuracies(results, out_dir / f"{name}-accuracy.png", f"{name} on {data.name}")
-    print(table)
+    print(report_accuracies(results, data, args, out_dir, name))
     return 0
