@@ -79,6 +79,30 @@ def test_a_partial_row_is_compared_on_the_seeds_it_has():
     assert full.startswith("| C-EP | 92.00 ± 4.97 | 95.0, 85.0, 96.0 | 200.0 | +0.00 | 1.00 |")
 
 
+def test_the_criteria_read_met_missed_or_not_checked():
+    """C-EP ≥ 96 % and within 1 point of BPTT on the mean and every seed; 16-bit within 1
+    point of float32; a criterion missing a seed's run is not checked, never met."""
+    script = _script()
+
+    def runs(*accuracies):
+        return {s: SimpleNamespace(accuracies=[a / 100], seconds=1.0, theta={})
+                for s, a in enumerate(accuracies)}
+
+    good = {"C-EP": runs(96.3, 96.0, 96.3), "BPTT": runs(95.9, 95.9, 96.0),
+            "float32": runs(96.3, 96.0, 96.3), "bfloat16": runs(96.5, 95.8, 96.2),
+            "float16": runs(95.0, 95.0, 95.0)}
+    lines = script.criteria(good, [0, 1, 2])
+    assert [line.endswith("**met**") for line in lines] == [True, True, True, False]
+    assert "-1.20 points, **missed**" in lines[3]
+    # the means agree but one seed is 1.5 points off: missed
+    uneven = {**good, "BPTT": runs(94.8, 97.0, 96.8)}
+    assert script.criteria(uneven, [0, 1, 2])[1].endswith("**missed**")
+    low = {**good, "C-EP": runs(95.9, 96.0, 96.0)}
+    assert script.criteria(low, [0, 1, 2])[0].endswith("**missed**")
+    partial = {"C-EP": runs(96.3, 96.0), "BPTT": good["BPTT"]}
+    assert all(line.endswith("not checked") for line in script.criteria(partial, [0, 1, 2]))
+
+
 def test_the_learning_rates_name_parameters_of_the_system():
     """Each data set's rates parse against the system's parameters; on mnist5k the dense
     layer's rate is below the convolution's (1,568 pooled inputs per output unit)."""
