@@ -115,7 +115,7 @@ def _row(label, runs, seeds, reference=None):
 
 
 def criteria(runs, seeds) -> list[str]:
-    """The issue's mnist5k criteria as measured on ``runs`` (label → seed → result): C-EP
+    """The mnist5k criteria as measured on ``runs`` (label → seed → result): C-EP
     ≥ 96 % and within 1 point of BPTT (mean and every seed), each 16-bit relaxation within
     1 point of float32; a criterion whose runs are not all in reads "not checked"."""
     def final(label):
