@@ -114,6 +114,10 @@ def _row(label, runs, seeds, reference=None):
     return f"| {label} | {acc.mean():.2f} ± {acc.std():.2f} | {per_seed} | {seconds:.1f}{ratios} |"
 
 
+def _verdict(ok) -> str:
+    return "**met**" if ok else "**missed**"
+
+
 def criteria(runs, seeds) -> list[str]:
     """The mnist5k criteria as measured on ``runs`` (label → seed → result): C-EP
     ≥ 96 % and within 1 point of BPTT (mean and every seed), each 16-bit relaxation within
@@ -123,23 +127,20 @@ def criteria(runs, seeds) -> list[str]:
         return None if any(s not in got for s in seeds) else \
             np.array([100 * got[s].accuracies[-1] for s in seeds])
 
-    def verdict(ok):
-        return "**met**" if ok else "**missed**"
-
     ep, bptt, f32 = final("C-EP"), final("BPTT"), final("float32")
     lines = ["- C-EP ≥ 96 %: " + ("not checked" if ep is None else
-                                   f"{ep.mean():.2f} %, {verdict(ep.mean() >= 96)}")]
+                                   f"{ep.mean():.2f} %, {_verdict(ep.mean() >= 96)}")]
     lines.append("- C-EP within 1 point of BPTT: " + (
         "not checked" if ep is None or bptt is None else
         f"{ep.mean() - bptt.mean():+.2f} points (per seed "
         f"{', '.join(f'{d:+.1f}' for d in ep - bptt)}), "
-        f"{verdict(abs(ep.mean() - bptt.mean()) <= 1 and bool(np.all(abs(ep - bptt) <= 1)))}"))
+        f"{_verdict(abs(ep.mean() - bptt.mean()) <= 1 and bool(np.all(abs(ep - bptt) <= 1)))}"))
     for p in PRECISIONS[2:]:
         half = final(p)
         lines.append(f"- {p} within 1 point of float32: " + (
             "not checked" if half is None or f32 is None else
             f"{half.mean() - f32.mean():+.2f} points, "
-            f"{verdict(abs(half.mean() - f32.mean()) <= 1)}"))
+            f"{_verdict(abs(half.mean() - f32.mean()) <= 1)}"))
     return lines
 
 
@@ -189,11 +190,9 @@ def relaxation_table(problem, data, theta, batch=256):
                      f"{rises if method == 'async' else '—'} |")
     sweeps = {method: info["iterations"] for method, (_, info, _) in found.items()}
     converged = all(info["converged"] for _, info, _ in found.values())
-    lines += ["", f"- async never raises the energy: {rises} rises, "
-                  f"{'**met**' if rises == 0 else '**missed**'}",
+    lines += ["", f"- async never raises the energy: {rises} rises, {_verdict(rises == 0)}",
               f"- async in fewer sweeps than sync at equal tolerance: {sweeps['async']} vs "
-              f"{sweeps['sync']}, "
-              f"{'**met**' if converged and sweeps['async'] < sweeps['sync'] else '**missed**'}"]
+              f"{sweeps['sync']}, {_verdict(converged and sweeps['async'] < sweeps['sync'])}"]
     return lines
 
 

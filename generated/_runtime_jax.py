@@ -1101,6 +1101,7 @@ def _number(value, what, kind="positive"):
 class RelaxationFailed(RuntimeError, ArithmeticError):
     """A relaxation that ran out of its budget or did not end at a strict minimum."""
 
+
 def _warn_precision(beta, order, residual, binary=None):
     """Warn when the stopping residual r makes the error ~r/β exceed β^order (binary units: never)."""
     if residual > beta ** (order + 1) and binary is None:
@@ -1265,7 +1266,7 @@ class EnergySystem:
                 curvature = curvature + beta * _as_array(self._COST_CURVATURE)
             if not bool((curvature > 0).all()):
                 raise RelaxationFailed("a layer's curvature a_l + βc_l is not positive: the block "
-                                      "update has no minimum (reduce |β|)")
+                                       "update has no minimum (reduce |β|)")
 
     def descent(self, z, theta, x, y, beta=0.0, nudge=None):
         """∂F/∂s with F = E + βC (``nudge``: a fixed ∂C/∂s, e.g. a linearized cost); binary
@@ -1342,7 +1343,7 @@ class EnergySystem:
                 f"bounded below along this path, or the step is too large")
         if strict and not converged and self._namespace.get("_BINARY_UNITS") is None:
             raise RelaxationFailed(f"the relaxation did not converge in {k} iterations (residual {residual:.3g}): "
-                               f"raise max_iterations or the step")
+                                   f"raise max_iterations or the step")
         return {"iterations": k, "converged": converged, "residual": residual}
 
     def relax(self, theta, x=None, y=None, *, beta=0.0, z0=None, clamp=None, nudge=None,

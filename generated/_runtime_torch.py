@@ -1353,6 +1353,7 @@ def _integral(value):
 class RelaxationFailed(RuntimeError, ArithmeticError):
     """A relaxation that ran out of its budget or did not end at a strict minimum."""
 
+
 def _tolerance(tol, beta, order):
     """The relaxations' residual for an estimate of order k at β: ``tol``, or by default
     min(_TIE·β^(k+1), _CAP)."""
@@ -1441,7 +1442,7 @@ class EnergySystem(_Namespace):
             curvature = curvature + beta * _as_array(self._COST_CURVATURE, curvature)
         if not bool((curvature > 0).all()):
             raise RelaxationFailed("a layer's curvature a_l + βc_l is not positive: the block "
-                                  "update has no minimum (reduce |β|)")
+                                   "update has no minimum (reduce |β|)")
         return curvature
 
     def _block_update(self, z, theta, x, y, beta, nudge, units, g, layers, curvature):
@@ -1524,7 +1525,7 @@ class EnergySystem(_Namespace):
                 z = _where(free, z, _as_array(clamp[1], z))
         if strict and not converged and self._namespace.get("_BINARY_UNITS") is None:  # binary: may cycle
             raise RelaxationFailed(f"the relaxation did not converge in {budget} iterations (residual "
-                               f"{residual:.3g}, tol {tol}): raise max_iterations or the step")
+                                   f"{residual:.3g}, tol {tol}): raise max_iterations or the step")
         return (z, {"iterations": k, "converged": converged, "residual": residual}) if info else z
 
     def unsaturated(self, z):

@@ -591,12 +591,16 @@ def plot_accuracies(results: list[Result], path, title: str) -> None:
     plt.close(fig)
 
 
+def command_line(args) -> str:
+    """The ``glep train`` command line that gave ``args``, for a table's header."""
+    return " ".join(["glep train", *getattr(args, "argv", [])])
+
+
 def report_accuracies(results: list[Result], data: Classification, args, out_dir: Path,
                       name: str) -> str:
     """Write ``NAME-accuracy.md`` and ``NAME-accuracy.png`` in ``out_dir`` and return the
     table; its command line is the one ``glep train`` was given."""
-    command = " ".join(["glep train", *getattr(args, "argv", [])])
-    table = accuracy_table(results, data, command)
+    table = accuracy_table(results, data, command_line(args))
     ck.atomic_write(out_dir / f"{name}-accuracy.md", table)
     plot_accuracies(results, out_dir / f"{name}-accuracy.png", f"{name} on {data.name}")
     return table
@@ -737,8 +741,7 @@ def train_command(args, problem, name: str) -> int:
         if world.main:
             table = report_accuracies(results, sequence[-1], args, out_dir, name)
             if runs:
-                command = " ".join(["glep train", *getattr(args, "argv", [])])
-                table = tasks_table(runs, sequence, command)
+                table = tasks_table(runs, sequence, command_line(args))
                 ck.atomic_write(out_dir / f"{name}-tasks.md", table)
             print(table)
     return 0
